@@ -4,9 +4,9 @@ PKGS ?= ./...
 
 .PHONY: run test bench lint build
 
-# run starts the daemon on ./data with an example service.
+# run appends to and prints an event store in ./data (the daemon replaces it).
 run:
-	$(GO) run ./cmd/solo-demo -data ./data
+	$(GO) run ./examples/eventlog -data ./data
 
 test:
 	$(GO) test -race -count=1 $(PKGS)
