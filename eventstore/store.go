@@ -61,11 +61,11 @@ type CommitStats struct {
 // Bucket names. Everything the store writes lives under these; other
 // packages may keep their own buckets in the same file (see [Store.DB]).
 var (
-	bucketEvents    = []byte("events")     // pos -> envelope
-	bucketIDs       = []byte("event_ids")  // id -> pos
-	bucketStreams   = []byte("streams")    // stream key + pos -> nothing
-	bucketHeads     = []byte("heads")      // stream key -> version, last pos
-	bucketSnapshots = []byte("snapshots")  // pos -> state
+	bucketEvents    = []byte("events")    // pos -> envelope
+	bucketIDs       = []byte("event_ids") // id -> pos
+	bucketStreams   = []byte("streams")   // stream key + pos -> nothing
+	bucketHeads     = []byte("heads")     // stream key -> version, last pos
+	bucketSnapshots = []byte("snapshots") // pos -> state
 	allBuckets      = [][]byte{bucketEvents, bucketIDs, bucketStreams, bucketHeads, bucketSnapshots}
 )
 
