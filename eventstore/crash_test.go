@@ -88,7 +88,7 @@ func TestStore_CrashRecovery(t *testing.T) {
 
 		// Kill after a random number of acknowledgements: a random instant,
 		// chosen by events rather than by the clock.
-		killAfter := 1 + rand.IntN(300)
+		killAfter := 1 + rand.IntN(100)
 		sc := bufio.NewScanner(stdout)
 		n := 0
 		for sc.Scan() {

@@ -253,12 +253,12 @@ func TestStore_ReadSubject(t *testing.T) {
 	s := MustOpenStore(t, nil)
 	// Interleave three streams, past one read page, and a same-named
 	// subject in another tenant that must not leak in.
-	for i := 0; i < 1500; i++ {
-		_, err := s.Append(ctx,
-			ev("default", "web", "tick", i),
-			ev("default", "db", "tick", i),
-			ev("other", "web", "tick", i),
-		)
+	for i := 0; i < 1500; i += 50 {
+		var batch []eventstore.Event
+		for j := i; j < i+50; j++ {
+			batch = append(batch, ev("default", "web", "tick", j), ev("default", "db", "tick", j), ev("other", "web", "tick", j))
+		}
+		_, err := s.Append(ctx, batch...)
 		require.NoError(t, err)
 	}
 	var got []eventstore.Envelope
