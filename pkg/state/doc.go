@@ -1,0 +1,62 @@
+// Package state is the one home of Solo's domain events and of the pure fold
+// of the event log into the world: which services exist, which should run,
+// and what was last observed of each.
+//
+// It owns:
+//   - [Spec], what a caller asks to run, with its defaults ([Spec.Normalize])
+//     and its validation ([Spec.Validate], invariant I9);
+//   - the event payloads, one Go type per [EventType], and their encoding at
+//     the storage edge ([NewEvent], [Decode]); JSON exists nowhere else;
+//   - the fold ([World.Apply], [Fold]) and what is derived from it
+//     ([Service.State], [Service.View]), and its snapshots
+//     ([World.MarshalSnapshot], [UnmarshalSnapshot]).
+//
+// Every reader of state (the Replayer, the Verifier, the API, the CLI) goes
+// through this package.
+//
+// It never does I/O, never reads the clock (times come from envelopes),
+// never starts anything and keeps no global mutable state. It knows the
+// event store only through [eventstore.Event] and [eventstore.Envelope].
+//
+// # Ordering rules
+//
+// These are the specification of the fold; the tests check each.
+//
+// I5, order matters. For one service, the latest of its service_deployed and
+// service_killed decides:
+//   - killed after the latest deploy: not desired, never resurrected (state
+//     killed); a kill of a name never deployed creates nothing;
+//   - deployed again after a kill: desired again, with the new spec and
+//     generation; restart count, failure and recovery error reset;
+//   - a shutdown (system_shutdown_started ... system_shutdown_complete) is
+//     not a kill: services stay desired, and an instance that exits during it
+//     is "stopped", to come back on the next start.
+//
+// I6, replay is deterministic and idempotent:
+//   - the World is a function of the envelopes only (their positions, types,
+//     streams, times and data), never of the clock or of map order;
+//   - envelopes are folded in increasing position; one at or below
+//     [World.Pos] is skipped, so folding a log twice, or a snapshot and a
+//     tail that overlaps it, gives the same World;
+//   - folding a prefix, snapshotting it and folding the rest from the
+//     snapshot equals folding everything at once;
+//   - observed facts only change the instance they name: an exit whose pid
+//     is not the current instance's is ignored, so late reports of an older
+//     instance never make the current one look dead.
+//
+// Unknown event types are skipped (forward compatibility), as are service
+// events for a name never deployed.
+//
+// # Concurrency
+//
+// Nothing here is safe for concurrent mutation. A [World] is owned by one
+// goroutine; hand readers a [World.Clone]. Specs and payloads are values.
+//
+// # Caveats
+//
+// A known event type whose data does not decode stops [Fold] with a
+// [*DecodeError]: the log is the truth, and a payload this version cannot
+// read is a bug to look at, not to paper over. [World.Apply] leaves the World
+// unchanged in that case, so a caller that prefers to skip such an event can
+// loop over Apply itself.
+package state

@@ -1,0 +1,407 @@
+package state
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/solo-rt/solo/eventstore"
+)
+
+// Key names a service: its tenant and name, which are the tenant and subject
+// of its events' envelopes.
+type Key struct {
+	Tenant, Name string
+}
+
+func (k Key) String() string { return k.Tenant + "/" + k.Name }
+
+// World is the fold of the log up to [World.Pos]: every service ever
+// deployed, plus the daemon's last start and shutdown.
+//
+// The zero World is empty and ready to use. A World is not safe for
+// concurrent use: readers that must not see it change take a [World.Clone].
+// Pointers returned by [World.Service], [World.Services] and
+// [World.Desired] point into the World; do not change what they point to.
+type World struct {
+	pos      uint64
+	services map[Key]*Service
+	boot     *Boot
+	shutdown *Shutdown
+}
+
+// Boot is the last system_started.
+type Boot struct {
+	SystemStarted
+	Pos uint64    `json:"pos"`
+	At  time.Time `json:"at"`
+}
+
+// Shutdown is the last shutdown: started, and possibly complete.
+type Shutdown struct {
+	Reason     string    `json:"reason"`
+	Grace      Duration  `json:"grace"`
+	StartedPos uint64    `json:"started_pos,omitempty"` // 0 if the log holds no shutdown_started for it
+	StartedAt  time.Time `json:"started_at,omitzero"`
+
+	Complete    bool      `json:"complete"`
+	CompletePos uint64    `json:"complete_pos,omitempty"`
+	CompleteAt  time.Time `json:"complete_at,omitzero"`
+	ExitCode    int       `json:"exit_code"`
+	Stopped     int       `json:"stopped"`
+	Forced      int       `json:"forced"`
+}
+
+// Service is what the log says about one (tenant, name). It exists from its
+// first deploy on and is never removed: after a kill it stays, not desired,
+// so that its generation keeps counting.
+type Service struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+
+	// Spec and Generation are those of the latest deploy, at DeployPos.
+	Spec       Spec      `json:"spec"`
+	Generation uint64    `json:"generation"`
+	DeployPos  uint64    `json:"deploy_pos"`
+	DeployedAt time.Time `json:"deployed_at"`
+
+	// Desired is true when the latest deploy has no later kill (I5).
+	Desired bool `json:"desired"`
+	// Killed, KillPos and KillReason describe a kill after the latest deploy.
+	Killed     bool   `json:"killed,omitempty"`
+	KillPos    uint64 `json:"kill_pos,omitempty"`
+	KillReason string `json:"kill_reason,omitempty"`
+
+	// Instance is the last instance observed to start, nil before the first.
+	// After a redeploy it may still be of an older generation.
+	Instance *Instance `json:"instance,omitempty"`
+
+	// Restarts counts service_started events with attempt > 1 of the current
+	// generation since the latest deploy.
+	Restarts int `json:"restarts"`
+
+	// Failed is set by service_failed of the current generation, and cleared
+	// by a new deploy or by a service_started of the current generation (a
+	// `solo recover`).
+	Failed    bool   `json:"failed,omitempty"`
+	FailedPos uint64 `json:"failed_pos,omitempty"`
+
+	// LastRecovery is the last service_recovered.
+	LastRecovery *Recovery `json:"last_recovery,omitempty"`
+	// RecoveryError is the reason of the last service_recovery_failed; it is
+	// cleared by a later start, recovery or deploy.
+	RecoveryError    string `json:"recovery_error,omitempty"`
+	RecoveryErrorPos uint64 `json:"recovery_error_pos,omitempty"`
+}
+
+// Instance is one observed run of a service.
+type Instance struct {
+	Generation uint64    `json:"generation"`
+	Attempt    int       `json:"attempt"`
+	PID        int       `json:"pid"`
+	StartTicks uint64    `json:"start_ticks,omitempty"`
+	BootID     string    `json:"boot_id,omitempty"`
+	StartPos   uint64    `json:"start_pos"`
+	StartedAt  time.Time `json:"started_at"`
+
+	Exited   bool      `json:"exited,omitempty"`
+	ExitCode int       `json:"exit_code,omitempty"`
+	Signal   string    `json:"signal,omitempty"`
+	Unknown  bool      `json:"unknown,omitempty"`
+	RanFor   Duration  `json:"ran_for,omitempty"`
+	ExitPos  uint64    `json:"exit_pos,omitempty"`
+	ExitedAt time.Time `json:"exited_at,omitzero"`
+	// InShutdown is set when the exit was recorded while the daemon was
+	// shutting down (after system_shutdown_started, before the next
+	// system_started).
+	InShutdown bool `json:"in_shutdown,omitempty"`
+}
+
+// Recovery is the last service_recovered of a service.
+type Recovery struct {
+	How        RecoveryHow `json:"how"`
+	Pos        uint64      `json:"pos"`
+	PID        int         `json:"pid"`
+	DeployPos  uint64      `json:"deploy_pos"`
+	Generation uint64      `json:"generation"`
+}
+
+// NewWorld returns an empty World.
+func NewWorld() *World { return &World{services: map[Key]*Service{}} }
+
+// Pos returns the position of the last envelope folded, 0 if none.
+func (w *World) Pos() uint64 { return w.pos }
+
+// Len returns the number of services, desired or not.
+func (w *World) Len() int { return len(w.services) }
+
+// Service returns the service (tenant, name), if it was ever deployed.
+func (w *World) Service(tenant, name string) (*Service, bool) {
+	s, ok := w.services[Key{tenant, name}]
+	return s, ok
+}
+
+// Services returns every service, sorted by tenant, then name.
+func (w *World) Services() []*Service {
+	out := slices.Collect(maps.Values(w.services))
+	slices.SortFunc(out, func(a, b *Service) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// Desired returns the services that should run, sorted like [World.Services].
+// A service that failed is still desired; the caller decides whether to
+// bring it back.
+func (w *World) Desired() []*Service {
+	return slices.DeleteFunc(w.Services(), func(s *Service) bool { return !s.Desired })
+}
+
+// NextGeneration returns the generation the next deploy of (tenant, name)
+// should carry: one more than the last, 1 for a new name.
+func (w *World) NextGeneration(tenant, name string) uint64 {
+	if s, ok := w.services[Key{tenant, name}]; ok {
+		return s.Generation + 1
+	}
+	return 1
+}
+
+// Boot returns the last system_started, if any.
+func (w *World) Boot() (Boot, bool) {
+	if w.boot == nil {
+		return Boot{}, false
+	}
+	return *w.boot, true
+}
+
+// LastShutdown returns the last shutdown, if any.
+func (w *World) LastShutdown() (Shutdown, bool) {
+	if w.shutdown == nil {
+		return Shutdown{}, false
+	}
+	return *w.shutdown, true
+}
+
+// ShuttingDown reports whether a system_shutdown_started was folded with no
+// system_started after it: the daemon is draining, or died while draining.
+func (w *World) ShuttingDown() bool {
+	return w.shutdown != nil && w.shutdown.StartedPos != 0 && w.shutdown.StartedPos > w.bootPos()
+}
+
+// ShutdownComplete reports whether the last run ended cleanly: a
+// system_shutdown_complete was folded and no system_started came after it.
+// A Replayer calls it before appending its own system_started.
+func (w *World) ShutdownComplete() bool {
+	return w.shutdown != nil && w.shutdown.Complete && w.shutdown.CompletePos > w.bootPos()
+}
+
+func (w *World) bootPos() uint64 {
+	if w.boot == nil {
+		return 0
+	}
+	return w.boot.Pos
+}
+
+// Clone returns a deep copy of w; a nil w gives an empty World.
+func (w *World) Clone() *World {
+	c := NewWorld()
+	if w == nil {
+		return c
+	}
+	c.pos = w.pos
+	for k, s := range w.services {
+		c.services[k] = s.Clone()
+	}
+	if w.boot != nil {
+		b := *w.boot
+		c.boot = &b
+	}
+	if w.shutdown != nil {
+		s := *w.shutdown
+		c.shutdown = &s
+	}
+	return c
+}
+
+// Clone returns a deep copy of s.
+func (s *Service) Clone() *Service {
+	c := *s
+	c.Spec = s.Spec.Clone()
+	if s.Instance != nil {
+		i := *s.Instance
+		c.Instance = &i
+	}
+	if s.LastRecovery != nil {
+		r := *s.LastRecovery
+		c.LastRecovery = &r
+	}
+	return &c
+}
+
+// Fold returns the World that results from applying events, in order, to a
+// deep copy of snapshot (nil means the empty World); snapshot is not
+// changed. It is pure: it does no I/O and reads no clock, so the same
+// snapshot and events give a deep-equal World every time (I6).
+//
+// It stops at the first error, from the sequence or from [World.Apply], and
+// returns it with the World folded so far (never nil).
+func Fold(snapshot *World, events iter.Seq2[eventstore.Envelope, error]) (*World, error) {
+	w := snapshot.Clone()
+	for env, err := range events {
+		if err != nil {
+			return w, fmt.Errorf("fold after pos %d: %w", w.pos, err)
+		}
+		if err := w.Apply(env); err != nil {
+			return w, fmt.Errorf("fold: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// Apply folds one envelope into w.
+//
+// Ordering: envelopes must come in increasing position. One at or below
+// [World.Pos] was already folded and is skipped without error, so replaying
+// a log, or a tail that overlaps a snapshot, is idempotent (I6). Gaps are
+// allowed (a filtered reader may skip events).
+//
+// Forward compatibility: an envelope of an unknown type only advances Pos.
+// So does one that needs a service that was never deployed (a start, exit,
+// kill, failure or recovery of an unknown name): it is recorded nowhere, and
+// is no error. Token, drift and system events never change services; in
+// particular a shutdown is not a kill, and services stay desired (I5).
+//
+// Errors: an envelope of a known type whose data does not decode, or a
+// deploy whose spec names another service than its envelope, returns a
+// [*DecodeError] wrapping [ErrBadPayload] and leaves w unchanged, Pos
+// included. A caller that wants to go on past it may simply apply the next
+// envelope.
+func (w *World) Apply(env eventstore.Envelope) error {
+	if env.Pos <= w.pos {
+		return nil
+	}
+	p, err := Decode(env)
+	if errors.Is(err, ErrUnknownType) {
+		w.pos = env.Pos
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if w.services == nil {
+		w.services = map[Key]*Service{}
+	}
+	at := env.Time.UTC() // canonical, so that snapshots round-trip exactly
+	key := Key{env.Tenant, env.Subject}
+	svc := w.services[key]
+
+	switch p := p.(type) {
+	case Deployed:
+		spec := p.Spec.Clone()
+		spec.Normalize()
+		if spec.Key() != key {
+			return &DecodeError{Pos: env.Pos, Type: env.Type, Err: fmt.Errorf(
+				"%w: spec is for %s but the envelope for %s", ErrBadPayload, spec.Key(), key)}
+		}
+		if svc == nil {
+			svc = &Service{Tenant: key.Tenant, Name: key.Name}
+			w.services[key] = svc
+		}
+		svc.Spec = spec
+		svc.Generation = p.Generation
+		svc.DeployPos = env.Pos
+		svc.DeployedAt = at
+		svc.Desired = true
+		svc.Killed, svc.KillPos, svc.KillReason = false, 0, ""
+		svc.Restarts = 0
+		svc.Failed, svc.FailedPos = false, 0
+		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
+		// The instance stays: an older generation may still run until the
+		// supervisor replaces it.
+
+	case Started:
+		if svc == nil {
+			break
+		}
+		svc.Instance = &Instance{
+			Generation: p.Generation,
+			Attempt:    p.Attempt,
+			PID:        p.PID,
+			StartTicks: p.StartTicks,
+			BootID:     p.BootID,
+			StartPos:   env.Pos,
+			StartedAt:  at,
+		}
+		if p.Generation == svc.Generation {
+			if p.Attempt > 1 {
+				svc.Restarts++
+			}
+			svc.Failed, svc.FailedPos = false, 0
+		}
+		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
+
+	case Exited:
+		if svc == nil || svc.Instance == nil {
+			break
+		}
+		in := svc.Instance
+		if in.Exited || in.PID != p.PID ||
+			p.Attempt != 0 && p.Attempt != in.Attempt ||
+			p.Generation != 0 && p.Generation != in.Generation {
+			break // an exit of some other instance, or a repeat
+		}
+		in.Exited = true
+		in.ExitCode, in.Signal, in.Unknown, in.RanFor = p.ExitCode, p.Signal, p.Unknown, p.RanFor
+		in.ExitPos, in.ExitedAt = env.Pos, at
+		in.InShutdown = w.ShuttingDown()
+
+	case Failed:
+		if svc == nil || p.Generation != 0 && p.Generation != svc.Generation {
+			break
+		}
+		svc.Failed, svc.FailedPos = true, env.Pos
+
+	case Killed:
+		if svc == nil {
+			break
+		}
+		svc.Desired = false
+		svc.Killed, svc.KillPos, svc.KillReason = true, env.Pos, p.Reason
+
+	case Recovered:
+		if svc == nil {
+			break
+		}
+		svc.LastRecovery = &Recovery{How: p.How, Pos: env.Pos, PID: p.PID, DeployPos: p.DeployPos, Generation: p.Generation}
+		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
+
+	case RecoveryFailed:
+		if svc == nil {
+			break
+		}
+		svc.RecoveryError, svc.RecoveryErrorPos = p.Reason, env.Pos
+
+	case SystemStarted:
+		w.boot = &Boot{SystemStarted: p, Pos: env.Pos, At: at}
+
+	case ShutdownStarted:
+		w.shutdown = &Shutdown{Reason: p.Reason, Grace: p.Grace, StartedPos: env.Pos, StartedAt: at}
+
+	case ShutdownComplete:
+		if w.shutdown == nil || w.shutdown.Complete || w.shutdown.StartedPos < w.bootPos() {
+			w.shutdown = &Shutdown{} // a complete without its start
+		}
+		s := w.shutdown
+		s.Complete, s.CompletePos, s.CompleteAt = true, env.Pos, at
+		s.ExitCode, s.Stopped, s.Forced = p.ExitCode, p.Stopped, p.Forced
+
+	case DriftFound, DriftFixed, TokenGranted, TokenRevoked:
+		// Not part of the service world; readers of those decode the log.
+	}
+	w.pos = env.Pos
+	return nil
+}

@@ -1,0 +1,508 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWorld_Apply(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(l *testLog)
+		check func(t *testing.T, w *World)
+	}{
+		{
+			name: "deploy then kill: not desired, killed",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.kill("web")
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.False(t, s.Desired)
+				require.True(t, s.Killed)
+				require.Equal(t, uint64(3), s.KillPos)
+				require.Equal(t, "asked", s.KillReason)
+				require.Equal(t, StateKilled, s.State())
+				require.Empty(t, w.Desired())
+			},
+		},
+		{
+			name: "deploy, kill, deploy again: desired",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.kill("web")
+				l.deploy("web", 2)
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.True(t, s.Desired)
+				require.False(t, s.Killed)
+				require.Zero(t, s.KillPos)
+				require.Equal(t, uint64(2), s.Generation)
+				require.Equal(t, uint64(3), s.DeployPos)
+				require.Equal(t, StateStarting, s.State())
+				require.Equal(t, []string{"default/web"}, names(w.Desired()))
+			},
+		},
+		{
+			name: "kill of an unknown service creates nothing",
+			build: func(l *testLog) {
+				l.kill("ghost")
+				l.start("ghost", 1, 1, 7)
+				l.exit("ghost", 1, 1, 7, 0)
+			},
+			check: func(t *testing.T, w *World) {
+				_, ok := w.Service(DefaultTenant, "ghost")
+				require.False(t, ok)
+				require.Zero(t, w.Len())
+				require.Equal(t, uint64(3), w.Pos())
+			},
+		},
+		{
+			name: "redeploy with a new spec: generation 2, restarts reset, failed cleared",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.exit("web", 1, 1, 100, 1)
+				l.start("web", 1, 2, 101)
+				l.exit("web", 1, 2, 101, 1)
+				l.add(DefaultTenant, "web", Failed{Generation: 1, Restarts: 1, Window: DefaultRestartWindow})
+				spec := testSpec("web")
+				spec.Command = []string{"/bin/sleep", "2000"}
+				l.deploySpec(spec, 2)
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, uint64(2), s.Generation)
+				require.Equal(t, []string{"/bin/sleep", "2000"}, s.Spec.Command)
+				require.Zero(t, s.Restarts)
+				require.False(t, s.Failed)
+				require.True(t, s.Desired)
+				require.Equal(t, StateStarting, s.State(), "old generation exited, new not started")
+			},
+		},
+		{
+			name: "old generation still running after redeploy counts as running",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.deploy("web", 2)
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, StateRunning, s.State())
+				require.Equal(t, uint64(1), s.Instance.Generation)
+				require.Equal(t, 100, s.View().PID)
+			},
+		},
+		{
+			name: "shutdown is not a kill: still desired, stopped",
+			build: func(l *testLog) {
+				l.add("", "", SystemStarted{Version: "v1", PID: 1, BootID: "boot-1"})
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.add("", "", ShutdownStarted{Reason: "SIGTERM", Grace: DefaultStopTimeout})
+				l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, Signal: "SIGTERM"})
+				l.add("", "", ShutdownComplete{ExitCode: 0, Stopped: 1})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.True(t, s.Desired)
+				require.False(t, s.Killed)
+				require.Equal(t, StateStopped, s.State())
+				require.Equal(t, []string{"default/web"}, names(w.Desired()))
+				require.True(t, w.ShutdownComplete())
+				require.True(t, w.ShuttingDown())
+				sd, ok := w.LastShutdown()
+				require.True(t, ok)
+				require.Equal(t, 1, sd.Stopped)
+				require.Equal(t, uint64(4), sd.StartedPos)
+			},
+		},
+		{
+			name: "exit after the next system_started is not a shutdown stop",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.add("", "", ShutdownStarted{Reason: "SIGTERM"})
+				l.add("", "", SystemStarted{Version: "v1", PID: 1, BootID: "boot-1"})
+				l.add(DefaultTenant, "web", Exited{PID: 100, Unknown: true})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.False(t, w.ShuttingDown())
+				require.False(t, w.ShutdownComplete(), "the run died while draining")
+				require.True(t, s.Instance.Exited)
+				require.Equal(t, StateBackoff, s.State())
+				require.Nil(t, s.View().ExitCode, "unknown exit has no code")
+			},
+		},
+		{
+			name: "started, exited, started counts restarts",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.exit("web", 1, 1, 100, 2)
+				l.start("web", 1, 2, 101)
+				l.exit("web", 1, 2, 101, 2)
+				l.start("web", 1, 3, 102)
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, 2, s.Restarts)
+				require.Equal(t, StateRunning, s.State())
+				require.Equal(t, 102, s.Instance.PID)
+				require.Equal(t, 3, s.Instance.Attempt)
+			},
+		},
+		{
+			name: "exited and would restart: backoff",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.exit("web", 1, 1, 100, 3)
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, StateBackoff, s.State())
+				v := s.View()
+				require.Zero(t, v.PID)
+				require.NotNil(t, v.ExitCode)
+				require.Equal(t, 3, *v.ExitCode)
+			},
+		},
+		{
+			name: "on-failure with exit 0: exited",
+			build: func(l *testLog) {
+				spec := testSpec("job")
+				spec.Restart = RestartOnFailure
+				l.deploySpec(spec, 1)
+				l.start("job", 1, 1, 100)
+				l.exit("job", 1, 1, 100, 0)
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, StateExited, mustService(t, w, "job").State())
+			},
+		},
+		{
+			name: "never with a failure: exited",
+			build: func(l *testLog) {
+				spec := testSpec("job")
+				spec.Restart = RestartNever
+				l.deploySpec(spec, 1)
+				l.start("job", 1, 1, 100)
+				l.exit("job", 1, 1, 100, 9)
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, StateExited, mustService(t, w, "job").State())
+			},
+		},
+		{
+			name: "failed, then recover by a start of the same generation: running",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.exit("web", 1, 1, 100, 1)
+				l.add(DefaultTenant, "web", Failed{Generation: 1, Restarts: 5, Window: DefaultRestartWindow})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.True(t, s.Failed)
+				require.Equal(t, StateFailed, s.State())
+				require.True(t, s.Desired, "failed is not killed")
+
+				l := newTestLog(t)
+				l.pos = w.Pos()
+				l.start("web", 1, 1, 200)
+				w2, err := Fold(w, l.seq(0))
+				require.NoError(t, err)
+				s2 := mustService(t, w2, "web")
+				require.False(t, s2.Failed)
+				require.Equal(t, StateRunning, s2.State())
+				require.True(t, s.Failed, "Fold must not change its snapshot")
+			},
+		},
+		{
+			name: "failed of an older generation is ignored",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.deploy("web", 2)
+				l.add(DefaultTenant, "web", Failed{Generation: 1})
+			},
+			check: func(t *testing.T, w *World) {
+				require.False(t, mustService(t, w, "web").Failed)
+			},
+		},
+		{
+			name: "exit with an old pid does not mark the current instance exited",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.exit("web", 1, 1, 100, 1)
+				l.start("web", 1, 2, 101)
+				l.exit("web", 1, 1, 100, 1) // late duplicate of the first exit
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.False(t, s.Instance.Exited)
+				require.Equal(t, 101, s.Instance.PID)
+				require.Equal(t, StateRunning, s.State())
+			},
+		},
+		{
+			name: "recovery failed, then recovered clears the error",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.add(DefaultTenant, "web", RecoveryFailed{Reason: "exec: no such file", DeployPos: 1})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, "exec: no such file", s.RecoveryError)
+
+				l := newTestLog(t)
+				l.pos = w.Pos()
+				l.add(DefaultTenant, "web", Recovered{How: RecoveryRestarted, PID: 300, DeployPos: 1, Generation: 1})
+				w2, err := Fold(w, l.seq(0))
+				require.NoError(t, err)
+				s2 := mustService(t, w2, "web")
+				require.Empty(t, s2.RecoveryError)
+				require.Equal(t, &Recovery{How: RecoveryRestarted, Pos: 3, PID: 300, DeployPos: 1, Generation: 1}, s2.LastRecovery)
+			},
+		},
+		{
+			name: "token, drift and unknown events change no service",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.add("default", "tok1", TokenGranted{ID: "tok1", Tenant: "default", Scopes: []string{"deploy"}})
+				l.add("", "", DriftFound{Kind: DriftNotRunning, Detail: "web"})
+				l.add("", "", DriftFixed{Kind: DriftNotRunning, Action: "started"})
+				l.add("default", "tok1", TokenRevoked{ID: "tok1"})
+				l.pos++
+				l.envs = append(l.envs, eventstore.Envelope{Pos: l.pos, Type: "session_created", Tenant: "default", Subject: "web", Data: json.RawMessage(`{"x":1}`)})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, uint64(1), s.DeployPos)
+				require.Equal(t, StateStarting, s.State())
+				require.Equal(t, uint64(6), w.Pos())
+			},
+		},
+		{
+			name: "tenants are separate",
+			build: func(l *testLog) {
+				a := testSpec("web")
+				b := testSpec("web")
+				b.Tenant = "acme"
+				l.deploySpec(a, 1)
+				l.deploySpec(b, 1)
+				l.add("acme", "web", Killed{})
+				l.deploy("api", 1)
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, []string{"acme/web", "default/api", "default/web"}, names(w.Services()))
+				require.Equal(t, []string{"default/api", "default/web"}, names(w.Desired()))
+				require.Equal(t, uint64(2), w.NextGeneration("acme", "web"))
+				require.Equal(t, uint64(1), w.NextGeneration("acme", "new"))
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newTestLog(t)
+			tc.build(l)
+			tc.check(t, mustFold(t, l))
+		})
+	}
+}
+
+func TestWorld_Apply_errors(t *testing.T) {
+	t.Run("bad payload leaves the world unchanged", func(t *testing.T) {
+		l := newTestLog(t)
+		l.deploy("web", 1)
+		w := mustFold(t, l)
+		before := w.Clone()
+		err := w.Apply(eventstore.Envelope{Pos: 2, Type: string(TypeServiceStarted), Tenant: "default", Subject: "web", Data: json.RawMessage(`{"pid":"x"}`)})
+		var de *DecodeError
+		require.ErrorAs(t, err, &de)
+		require.ErrorIs(t, err, ErrBadPayload)
+		require.Equal(t, uint64(2), de.Pos)
+		require.Equal(t, before, w)
+
+		// Fold stops there and says where.
+		l.pos++
+		l.envs = append(l.envs, eventstore.Envelope{Pos: l.pos, Type: string(TypeServiceKilled), Data: json.RawMessage(`[]`)})
+		got, err := Fold(nil, l.seq(0))
+		require.ErrorIs(t, err, ErrBadPayload)
+		require.ErrorContains(t, err, "decode event 2 (service_killed)")
+		require.Equal(t, uint64(1), got.Pos())
+	})
+	t.Run("deploy whose spec names another service", func(t *testing.T) {
+		ev, err := NewEvent("", "", Deployed{Spec: testSpec("web"), Generation: 1})
+		require.NoError(t, err)
+		w := NewWorld()
+		err = w.Apply(eventstore.Envelope{Pos: 1, Type: ev.Type, Tenant: "default", Subject: "api", Data: ev.Data})
+		require.ErrorIs(t, err, ErrBadPayload)
+		require.Zero(t, w.Len())
+	})
+	t.Run("reader error stops Fold", func(t *testing.T) {
+		boom := errors.New("boom")
+		_, err := Fold(nil, func(yield func(eventstore.Envelope, error) bool) {
+			yield(eventstore.Envelope{}, boom)
+		})
+		require.ErrorIs(t, err, boom)
+	})
+	t.Run("zero World is usable", func(t *testing.T) {
+		var w World
+		l := newTestLog(t)
+		l.deploy("web", 1)
+		require.NoError(t, w.Apply(l.envs[0]))
+		require.Equal(t, 1, w.Len())
+	})
+}
+
+// TestFold_Determinism checks I6 on a log that exercises every event type.
+func TestFold_Determinism(t *testing.T) {
+	l := mixedLog(t)
+
+	t.Run("twice gives deep-equal worlds", func(t *testing.T) {
+		a, err := Fold(nil, l.seq(0))
+		require.NoError(t, err)
+		b, err := Fold(nil, l.seq(0))
+		require.NoError(t, err)
+		require.Equal(t, a, b)
+		ab, _ := a.MarshalSnapshot()
+		bb, _ := b.MarshalSnapshot()
+		require.Equal(t, string(ab), string(bb))
+	})
+	t.Run("two halves through a snapshot equal one go", func(t *testing.T) {
+		whole, err := Fold(nil, l.seq(0))
+		require.NoError(t, err)
+		for cut := range len(l.envs) + 1 {
+			first, err := Fold(nil, l.seqRange(0, cut))
+			require.NoError(t, err)
+			b, err := first.MarshalSnapshot()
+			require.NoError(t, err)
+			snap, err := UnmarshalSnapshot(b)
+			require.NoError(t, err)
+			require.Equal(t, first, snap, "cut %d", cut)
+			rest, err := Fold(snap, l.seq(cut))
+			require.NoError(t, err)
+			require.Equal(t, whole, rest, "cut %d", cut)
+		}
+	})
+	t.Run("re-applying folded envelopes changes nothing", func(t *testing.T) {
+		w, err := Fold(nil, l.seq(0))
+		require.NoError(t, err)
+		before := w.Clone()
+		require.Equal(t, before, w)
+		for _, env := range l.envs {
+			require.NoError(t, w.Apply(env))
+		}
+		require.Equal(t, before, w)
+		// Overlapping tail from a snapshot, as a Replayer reads it.
+		again, err := Fold(w, l.seq(len(l.envs)/2))
+		require.NoError(t, err)
+		require.Equal(t, before, again)
+	})
+	t.Run("clone shares nothing", func(t *testing.T) {
+		w, err := Fold(nil, l.seq(0))
+		require.NoError(t, err)
+		c := w.Clone()
+		s, _ := c.Service("default", "web")
+		s.Spec.Command[0] = "changed"
+		s.Spec.Env["K"] = "changed"
+		*s.Spec.MaxRestarts = 99
+		s.Instance.PID = -1
+		orig, _ := w.Service("default", "web")
+		require.Equal(t, "/bin/sleep", orig.Spec.Command[0])
+		require.Equal(t, "v", orig.Spec.Env["K"])
+		require.Equal(t, 3, *orig.Spec.MaxRestarts)
+		require.NotEqual(t, -1, orig.Instance.PID)
+	})
+}
+
+func TestWorld_MarshalSnapshot(t *testing.T) {
+	t.Run("version is checked", func(t *testing.T) {
+		_, err := UnmarshalSnapshot([]byte(`{"version":99,"pos":3}`))
+		require.ErrorIs(t, err, ErrSnapshotVersion)
+	})
+	t.Run("garbage", func(t *testing.T) {
+		_, err := UnmarshalSnapshot([]byte(`{"version":1,"services":"x"}`))
+		require.ErrorIs(t, err, ErrBadSnapshot)
+		_, err = UnmarshalSnapshot([]byte(`nope`))
+		require.ErrorIs(t, err, ErrBadSnapshot)
+	})
+	t.Run("duplicate service", func(t *testing.T) {
+		_, err := UnmarshalSnapshot([]byte(`{"version":1,"services":[{"tenant":"a","name":"b"},{"tenant":"a","name":"b"}]}`))
+		require.ErrorIs(t, err, ErrBadSnapshot)
+	})
+	t.Run("world embeds as JSON", func(t *testing.T) {
+		w := mustFold(t, mixedLog(t))
+		b, err := json.Marshal(struct{ W *World }{w})
+		require.NoError(t, err)
+		var back struct{ W *World }
+		require.NoError(t, json.Unmarshal(b, &back))
+		require.Equal(t, w, back.W)
+	})
+}
+
+func TestService_View(t *testing.T) {
+	l := newTestLog(t)
+	l.deploy("web", 1)
+	l.start("web", 1, 1, 100)
+	kind := Spec{Name: "cron", Kind: "ticker", Config: json.RawMessage(`{"every": "1s"}`)}
+	l.deploySpec(kind, 1)
+	w := mustFold(t, l)
+
+	b, err := json.Marshal(mustService(t, w, "web").View())
+	require.NoError(t, err)
+	require.JSONEq(t, `{"tenant":"default","name":"web","generation":1,"state":"running","pid":100,
+		"restarts":0,"started_at":"2026-01-02T03:04:07Z","command":["/bin/sleep","1000"]}`, string(b))
+
+	b, err = json.Marshal(mustService(t, w, "cron").View())
+	require.NoError(t, err)
+	require.JSONEq(t, `{"tenant":"default","name":"cron","generation":1,"state":"starting","pid":0,
+		"restarts":0,"kind":"ticker"}`, string(b))
+}
+
+// mixedLog uses every event type, several services and tenants, restarts,
+// kills, redeploys, shutdowns and an unknown type.
+func mixedLog(tb testing.TB) *testLog {
+	l := newTestLog(tb)
+	max := 3
+	web := testSpec("web")
+	web.Env = map[string]string{"K": "v"}
+	web.MaxRestarts = &max
+	web.Config = nil
+	l.add("", "", SystemStarted{Version: "v0.1.0", PID: 1, BootID: "boot-1"})
+	l.deploySpec(web, 1)
+	l.add("default", "tok", TokenGranted{ID: "tok", Tenant: "default", Scopes: []string{"deploy", "read"}, Services: []string{"web"}, ExpiresAt: t0})
+	l.start("web", 1, 1, 100)
+	l.exit("web", 1, 1, 100, 1)
+	l.start("web", 1, 2, 101)
+	l.deploySpec(Spec{Tenant: "acme", Name: "cron", Kind: "ticker", Config: json.RawMessage(`{"every": "<1s>"}`)}, 1)
+	l.add("acme", "cron", Started{Generation: 1, Attempt: 1})
+	l.deploy("api", 1)
+	l.add(DefaultTenant, "api", RecoveryFailed{Reason: "boom", DeployPos: 9})
+	l.kill("api")
+	l.add("", "", DriftFound{Kind: DriftStranger, PID: 555, Detail: "SOLO_SERVICE=default/old"})
+	l.add("", "", DriftFixed{Kind: DriftStranger, PID: 555, Action: "killed"})
+	l.add("", "", ShutdownStarted{Reason: "SIGTERM", Grace: Duration(5e9)})
+	l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 2, PID: 101, Signal: "SIGTERM", RanFor: Duration(3e9)})
+	l.add("", "", ShutdownComplete{Stopped: 2})
+	l.add("", "", SystemStarted{Version: "v0.1.0", PID: 1, BootID: "boot-1"})
+	l.add(DefaultTenant, "web", Recovered{How: RecoveryRestarted, PID: 102, DeployPos: 2, Generation: 1})
+	l.start("web", 1, 1, 102)
+	l.deploy("api", 2)
+	l.add(DefaultTenant, "api", Failed{Generation: 2, Restarts: 3, Window: DefaultRestartWindow})
+	l.add("default", "tok", TokenRevoked{ID: "tok"})
+	l.pos++
+	l.envs = append(l.envs, eventstore.Envelope{Pos: l.pos, Time: t0, Type: "task_queued", Data: json.RawMessage(`{}`)})
+	return l
+}

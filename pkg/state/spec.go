@@ -1,0 +1,497 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults that [Spec.Normalize] fills into zero fields.
+const (
+	DefaultTenant        = "default"
+	DefaultRestart       = RestartAlways
+	DefaultMaxRestarts   = 5
+	DefaultRestartWindow = Duration(60 * time.Second)
+	DefaultStopSignal    = "SIGTERM"
+	DefaultStopTimeout   = Duration(10 * time.Second)
+)
+
+// Limits that [Spec.Validate] enforces.
+const (
+	// NamePattern is what service names, tenants and kinds must match.
+	NamePattern = `^[a-z0-9][a-z0-9._-]{0,62}$`
+	// MaxNameLen is the longest name NamePattern allows.
+	MaxNameLen = 63
+
+	MaxArgs        = 256      // arguments in Command, argv[0] included
+	MaxArgBytes    = 64 << 10 // sum of len(arg)+1 over Command
+	MaxEnvVars     = 256      // entries in Env
+	MaxEnvBytes    = 64 << 10 // sum of len(key)+len(value)+2 over Env
+	MaxConfigBytes = 64 << 10 // len(Config)
+	MaxDuration    = Duration(24 * time.Hour)
+
+	// ReservedEnv is set by the supervisor in every child's environment to
+	// mark it as ours; a spec may not set it.
+	ReservedEnv = "SOLO_SERVICE"
+)
+
+// RestartPolicy says when an exited service is started again.
+type RestartPolicy string
+
+// Restart policies.
+const (
+	RestartAlways    RestartPolicy = "always"     // after any exit
+	RestartOnFailure RestartPolicy = "on-failure" // after a non-zero exit, a signal, or an unknown exit
+	RestartNever     RestartPolicy = "never"      // never
+)
+
+// Valid reports whether p is one of the known policies.
+func (p RestartPolicy) Valid() bool {
+	switch p {
+	case RestartAlways, RestartOnFailure, RestartNever:
+		return true
+	}
+	return false
+}
+
+// ShouldRestart reports whether policy p restarts a service that exited with
+// exitCode, or was killed by signal (a name such as "SIGKILL", empty if
+// none). unknown means the exit status could not be observed (a re-adopted
+// process); it counts as a failure. An empty or unknown policy behaves as
+// [DefaultRestart]. This is the one rule both the supervisor and
+// [Service.State] use.
+func (p RestartPolicy) ShouldRestart(exitCode int, signal string, unknown bool) bool {
+	switch p {
+	case RestartNever:
+		return false
+	case RestartOnFailure:
+		return unknown || signal != "" || exitCode != 0
+	}
+	return true
+}
+
+// Duration is a time.Duration that encodes in JSON (and text) as a Go
+// duration string such as "10s", and decodes from such a string or from an
+// integer number of nanoseconds.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON encodes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON accepts a duration string ("1m30s") or integer nanoseconds.
+// null leaves d unchanged.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case string(b) == "null":
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		return d.UnmarshalText([]byte(s))
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration: want a string like \"10s\" or integer nanoseconds, got %.20s", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// MarshalText encodes d as a duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText accepts a duration string or a decimal integer of
+// nanoseconds (for YAML and flags).
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := string(b)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// signals are the names a stop signal may take. Exits by other signals are
+// still named by [SignalName].
+var signals = map[string]syscall.Signal{
+	"SIGHUP":   syscall.SIGHUP,
+	"SIGINT":   syscall.SIGINT,
+	"SIGQUIT":  syscall.SIGQUIT,
+	"SIGABRT":  syscall.SIGABRT,
+	"SIGKILL":  syscall.SIGKILL,
+	"SIGUSR1":  syscall.SIGUSR1,
+	"SIGUSR2":  syscall.SIGUSR2,
+	"SIGALRM":  syscall.SIGALRM,
+	"SIGTERM":  syscall.SIGTERM,
+	"SIGWINCH": syscall.SIGWINCH,
+}
+
+// otherSignals only name exits; they are not accepted as stop signals.
+var otherSignals = map[syscall.Signal]string{
+	syscall.SIGILL:  "SIGILL",
+	syscall.SIGTRAP: "SIGTRAP",
+	syscall.SIGBUS:  "SIGBUS",
+	syscall.SIGFPE:  "SIGFPE",
+	syscall.SIGSEGV: "SIGSEGV",
+	syscall.SIGPIPE: "SIGPIPE",
+	syscall.SIGSTOP: "SIGSTOP",
+	syscall.SIGTSTP: "SIGTSTP",
+	syscall.SIGCONT: "SIGCONT",
+	syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ",
+	syscall.SIGSYS:  "SIGSYS",
+}
+
+// ParseSignal returns the stop signal called name. It accepts "SIGTERM",
+// "TERM" and any letter case of either; only the signals that make sense to
+// stop a service are known (HUP INT QUIT ABRT KILL USR1 USR2 ALRM TERM WINCH).
+func ParseSignal(name string) (syscall.Signal, error) {
+	canon, ok := canonicalSignal(name)
+	if !ok {
+		return 0, fmt.Errorf("unknown signal %q", name)
+	}
+	return signals[canon], nil
+}
+
+func canonicalSignal(name string) (string, bool) {
+	n := strings.ToUpper(name)
+	if !strings.HasPrefix(n, "SIG") {
+		n = "SIG" + n
+	}
+	_, ok := signals[n]
+	return n, ok
+}
+
+// SignalName returns the conventional name of sig, such as "SIGKILL", or
+// "SIG<n>" for one it does not know. Use it to fill [Exited.Signal].
+func SignalName(sig syscall.Signal) string {
+	for name, s := range signals {
+		if s == sig {
+			return name
+		}
+	}
+	if name, ok := otherSignals[sig]; ok {
+		return name
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}
+
+// Spec is what a caller asks to run: one OS process (Command) or one
+// in-process Go service (Kind and Config). Zero fields mean the Default*
+// values; [Spec.Normalize] fills them in, and [NewEvent] stores only
+// normalised specs in the log.
+type Spec struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+
+	// Command is the argv of an OS process. Exactly one of Command and Kind
+	// is set.
+	Command []string `json:"command,omitempty"`
+	// Kind names an in-process Go service registered with the runtime, and
+	// Config is its configuration, passed through as is.
+	Kind   string          `json:"kind,omitempty"`
+	Config json.RawMessage `json:"config,omitempty"`
+
+	// Env and Dir apply to Command only.
+	Env map[string]string `json:"env,omitempty"`
+	Dir string            `json:"dir,omitempty"`
+
+	Restart RestartPolicy `json:"restart"`
+	// MaxRestarts within RestartWindow before the service is failed. It is a
+	// pointer so that 0 ("fail on the first exit that would restart") is
+	// distinct from unset; see [Spec.RestartLimit].
+	MaxRestarts   *int     `json:"max_restarts,omitempty"`
+	RestartWindow Duration `json:"restart_window"`
+
+	// StopSignal is sent to the process group to stop it; after StopTimeout
+	// the group gets SIGKILL.
+	StopSignal  string   `json:"stop_signal"`
+	StopTimeout Duration `json:"stop_timeout"`
+}
+
+// Key returns the service's key.
+func (s Spec) Key() Key { return Key{Tenant: s.Tenant, Name: s.Name} }
+
+// Signal returns the stop signal, SIGTERM if it is unset or unknown.
+func (s Spec) Signal() syscall.Signal {
+	if sig, err := ParseSignal(s.StopSignal); err == nil {
+		return sig
+	}
+	return syscall.SIGTERM
+}
+
+// RestartLimit returns MaxRestarts, or [DefaultMaxRestarts] if it is unset.
+func (s Spec) RestartLimit() int {
+	if s.MaxRestarts == nil {
+		return DefaultMaxRestarts
+	}
+	return *s.MaxRestarts
+}
+
+// Normalize fills the defaults into zero fields: tenant "default", restart
+// "always", max_restarts 5, restart_window 60s, stop_signal SIGTERM,
+// stop_timeout 10s. It also puts fields in canonical form so that
+// [Spec.Equal] and snapshots compare exactly: stop_signal becomes "SIGTERM"
+// style, empty command and env become nil, config is compacted (with <, > and &
+// escaped as encoding/json does) and a JSON null config becomes nil. It never rejects anything; see [Spec.Validate].
+func (s *Spec) Normalize() {
+	if s.Tenant == "" {
+		s.Tenant = DefaultTenant
+	}
+	if len(s.Command) == 0 {
+		s.Command = nil
+	}
+	if len(s.Env) == 0 {
+		s.Env = nil
+	}
+	s.Config = canonicalConfig(s.Config)
+	if s.Restart == "" {
+		s.Restart = DefaultRestart
+	}
+	if s.MaxRestarts == nil {
+		n := DefaultMaxRestarts
+		s.MaxRestarts = &n
+	}
+	if s.RestartWindow == 0 {
+		s.RestartWindow = DefaultRestartWindow
+	}
+	if s.StopSignal == "" {
+		s.StopSignal = DefaultStopSignal
+	} else if canon, ok := canonicalSignal(s.StopSignal); ok {
+		s.StopSignal = canon
+	}
+	if s.StopTimeout == 0 {
+		s.StopTimeout = DefaultStopTimeout
+	}
+}
+
+func canonicalConfig(c json.RawMessage) json.RawMessage {
+	t := bytes.TrimSpace(c)
+	if len(t) == 0 || string(t) == "null" {
+		return nil
+	}
+	var buf, esc bytes.Buffer
+	if err := json.Compact(&buf, t); err != nil {
+		return c // Validate reports it
+	}
+	// Escape <, >, & as encoding/json does by default, so that the bytes
+	// stay the same whichever encoder writes them again.
+	json.HTMLEscape(&esc, buf.Bytes())
+	return json.RawMessage(esc.Bytes())
+}
+
+// Clone returns a deep copy of s.
+func (s Spec) Clone() Spec {
+	c := s
+	c.Command = slices.Clone(s.Command)
+	c.Env = maps.Clone(s.Env)
+	c.Config = slices.Clone(s.Config)
+	if s.MaxRestarts != nil {
+		n := *s.MaxRestarts
+		c.MaxRestarts = &n
+	}
+	return c
+}
+
+// Equal reports whether s and o ask for the same thing once both are
+// normalised, so that a redeploy of an unchanged spec can be told apart.
+func (s Spec) Equal(o Spec) bool {
+	a, b := s.Clone(), o.Clone()
+	a.Normalize()
+	b.Normalize()
+	return reflect.DeepEqual(a, b)
+}
+
+// ValidName returns an error wrapping [ErrInvalidName] unless s matches
+// [NamePattern]: 1 to 63 bytes of a-z, 0-9, '.', '_', '-', starting with a
+// letter or digit. The same rule holds for service names, tenants and kinds.
+func ValidName(s string) error {
+	if p := nameProblem(s); p != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidName, s, p)
+	}
+	return nil
+}
+
+func nameProblem(s string) string {
+	if s == "" {
+		return "is empty"
+	}
+	if len(s) > MaxNameLen {
+		return fmt.Sprintf("is %d bytes, limit %d", len(s), MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if i > 0 && (c == '.' || c == '_' || c == '-') {
+			continue
+		}
+		if i == 0 {
+			return fmt.Sprintf("starts with %q; must start with a-z or 0-9", s[:1])
+		}
+		return fmt.Sprintf("has %q at byte %d; allowed are a-z 0-9 . _ -", s[i:i+1], i)
+	}
+	return ""
+}
+
+func validEnvKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Validate returns nil or a [*FieldError] (wrapping [ErrInvalidSpec]) that
+// names the first bad field, checked in declaration order. It checks s as
+// [Spec.Normalize] would leave it, so zero fields that have a default are
+// fine; s itself is not changed. The rules:
+//   - tenant, name and kind match [NamePattern];
+//   - exactly one of command and kind; config and env/dir only with the one
+//     they belong to;
+//   - command: argv[0] non-empty, no NUL, at most [MaxArgs] args and
+//     [MaxArgBytes] in total;
+//   - env: keys match ^[A-Za-z_][A-Za-z0-9_]*$, not [ReservedEnv], no NUL in
+//     values, at most [MaxEnvVars] entries and [MaxEnvBytes] in total;
+//   - config: valid JSON, at most [MaxConfigBytes];
+//   - dir: absolute, no NUL;
+//   - restart a known policy, max_restarts >= 0;
+//   - restart_window and stop_timeout > 0 and <= [MaxDuration];
+//   - stop_signal known to [ParseSignal].
+func (s Spec) Validate() error {
+	n := s.Clone()
+	n.Normalize()
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	if p := nameProblem(n.Tenant); p != "" {
+		return bad("tenant", "%s", p)
+	}
+	if p := nameProblem(n.Name); p != "" {
+		return bad("name", "%s", p)
+	}
+	switch {
+	case n.Command == nil && n.Kind == "":
+		return bad("command", "is empty; set command (an OS process) or kind (an in-process service)")
+	case n.Command != nil && n.Kind != "":
+		return bad("kind", "must not be set together with command")
+	}
+	if n.Command != nil {
+		if len(n.Command) > MaxArgs {
+			return bad("command", "has %d args, limit %d", len(n.Command), MaxArgs)
+		}
+		if n.Command[0] == "" {
+			return bad("command", "argv[0] is empty")
+		}
+		total := 0
+		for i, a := range n.Command {
+			if strings.IndexByte(a, 0) >= 0 {
+				return bad("command", "argv[%d] contains a NUL byte", i)
+			}
+			total += len(a) + 1
+		}
+		if total > MaxArgBytes {
+			return bad("command", "is %d bytes, limit %d", total, MaxArgBytes)
+		}
+		if n.Config != nil {
+			return bad("config", "is only for kind services, not command")
+		}
+	} else {
+		if p := nameProblem(n.Kind); p != "" {
+			return bad("kind", "%s", p)
+		}
+		if len(n.Config) > MaxConfigBytes {
+			return bad("config", "is %d bytes, limit %d", len(n.Config), MaxConfigBytes)
+		}
+		if n.Config != nil && !json.Valid(n.Config) {
+			return bad("config", "is not valid JSON")
+		}
+		if n.Env != nil {
+			return bad("env", "is only for command services, not kind")
+		}
+		if n.Dir != "" {
+			return bad("dir", "is only for command services, not kind")
+		}
+	}
+	if len(n.Env) > MaxEnvVars {
+		return bad("env", "has %d entries, limit %d", len(n.Env), MaxEnvVars)
+	}
+	total := 0
+	for _, k := range slices.Sorted(maps.Keys(n.Env)) { // sorted: the same error every time
+		v := n.Env[k]
+		switch {
+		case !validEnvKey(k):
+			return bad("env", "key %q must match ^[A-Za-z_][A-Za-z0-9_]*$", k)
+		case k == ReservedEnv:
+			return bad("env", "key %s is reserved by solo", k)
+		case strings.IndexByte(v, 0) >= 0:
+			return bad("env", "value of %s contains a NUL byte", k)
+		}
+		total += len(k) + len(v) + 2
+	}
+	if total > MaxEnvBytes {
+		return bad("env", "is %d bytes, limit %d", total, MaxEnvBytes)
+	}
+	if n.Dir != "" {
+		if strings.IndexByte(n.Dir, 0) >= 0 {
+			return bad("dir", "contains a NUL byte")
+		}
+		if !filepath.IsAbs(n.Dir) {
+			return bad("dir", "%q is not an absolute path", n.Dir)
+		}
+	}
+	if !n.Restart.Valid() {
+		return bad("restart", "unknown policy %q; want always, on-failure or never", n.Restart)
+	}
+	if *n.MaxRestarts < 0 {
+		return bad("max_restarts", "is %d, must be >= 0", *n.MaxRestarts)
+	}
+	if err := checkDuration(n.RestartWindow); err != "" {
+		return bad("restart_window", "%s", err)
+	}
+	if _, err := ParseSignal(n.StopSignal); err != nil {
+		return bad("stop_signal", "%v", err)
+	}
+	if err := checkDuration(n.StopTimeout); err != "" {
+		return bad("stop_timeout", "%s", err)
+	}
+	return nil
+}
+
+func checkDuration(d Duration) string {
+	switch {
+	case d <= 0:
+		return fmt.Sprintf("is %s, must be > 0", d)
+	case d > MaxDuration:
+		return fmt.Sprintf("is %s, limit %s", d, MaxDuration)
+	}
+	return ""
+}

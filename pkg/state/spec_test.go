@@ -1,0 +1,219 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSpec_Validate(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(s *Spec)
+		field string // "" means valid
+	}{
+		{"valid command", func(s *Spec) {}, ""},
+		{"valid kind", func(s *Spec) { s.Command = nil; s.Kind = "ticker"; s.Config = json.RawMessage(`{"a":1}`) }, ""},
+		{"valid everything", func(s *Spec) {
+			s.Tenant = "acme-1"
+			s.Env = map[string]string{"PATH": "/bin", "_x1": ""}
+			s.Dir = "/srv"
+			s.Restart = RestartOnFailure
+			zero := 0
+			s.MaxRestarts = &zero
+			s.RestartWindow = Duration(24 * time.Hour)
+			s.StopSignal = "int"
+			s.StopTimeout = Duration(time.Millisecond)
+		}, ""},
+		{"name with slash", func(s *Spec) { s.Name = "a/b" }, "name"},
+		{"name with control char", func(s *Spec) { s.Name = "web\x01" }, "name"},
+		{"name uppercase", func(s *Spec) { s.Name = "Web" }, "name"},
+		{"name too long", func(s *Spec) { s.Name = strings.Repeat("a", 64) }, "name"},
+		{"name starts with dot", func(s *Spec) { s.Name = ".web" }, "name"},
+		{"name empty", func(s *Spec) { s.Name = "" }, "name"},
+		{"tenant bad", func(s *Spec) { s.Tenant = "Acme" }, "tenant"},
+		{"empty command", func(s *Spec) { s.Command = []string{} }, "command"},
+		{"empty argv0", func(s *Spec) { s.Command = []string{"", "x"} }, "command"},
+		{"NUL in arg", func(s *Spec) { s.Command = []string{"/bin/echo", "a\x00b"} }, "command"},
+		{"too many args", func(s *Spec) { s.Command = make([]string, MaxArgs+1); s.Command[0] = "x" }, "command"},
+		{"args too big", func(s *Spec) { s.Command = []string{"x", strings.Repeat("a", MaxArgBytes)} }, "command"},
+		{"both command and kind", func(s *Spec) { s.Kind = "ticker" }, "kind"},
+		{"bad kind", func(s *Spec) { s.Command = nil; s.Kind = "Ticker" }, "kind"},
+		{"config with command", func(s *Spec) { s.Config = json.RawMessage(`{}`) }, "config"},
+		{"config not JSON", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.Config = json.RawMessage(`{`) }, "config"},
+		{"config too big", func(s *Spec) {
+			s.Command = nil
+			s.Kind = "k"
+			s.Config = json.RawMessage(`"` + strings.Repeat("a", MaxConfigBytes) + `"`)
+		}, "config"},
+		{"env with kind", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.Env = map[string]string{"A": "b"} }, "env"},
+		{"dir with kind", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.Dir = "/" }, "dir"},
+		{"bad env key", func(s *Spec) { s.Env = map[string]string{"1A": "x"} }, "env"},
+		{"env key with =", func(s *Spec) { s.Env = map[string]string{"A=B": "x"} }, "env"},
+		{"SOLO_SERVICE in env", func(s *Spec) { s.Env = map[string]string{ReservedEnv: "x"} }, "env"},
+		{"NUL in env value", func(s *Spec) { s.Env = map[string]string{"A": "x\x00"} }, "env"},
+		{"env too big", func(s *Spec) { s.Env = map[string]string{"A": strings.Repeat("a", MaxEnvBytes)} }, "env"},
+		{"relative dir", func(s *Spec) { s.Dir = "srv/app" }, "dir"},
+		{"unknown signal", func(s *Spec) { s.StopSignal = "SIGFOO" }, "stop_signal"},
+		{"unknown restart policy", func(s *Spec) { s.Restart = "sometimes" }, "restart"},
+		{"negative max_restarts", func(s *Spec) { n := -1; s.MaxRestarts = &n }, "max_restarts"},
+		{"negative restart_window", func(s *Spec) { s.RestartWindow = -1 }, "restart_window"},
+		{"restart_window over 24h", func(s *Spec) { s.RestartWindow = MaxDuration + 1 }, "restart_window"},
+		{"negative stop_timeout", func(s *Spec) { s.StopTimeout = Duration(-time.Second) }, "stop_timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSpec("web")
+			tc.edit(&s)
+			before := s.Clone()
+			err := s.Validate()
+			require.Equal(t, before, s, "Validate must not change the spec")
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidSpec)
+			var fe *FieldError
+			require.True(t, errors.As(err, &fe), "want *FieldError, got %T", err)
+			require.Equal(t, tc.field, fe.Field, "error: %v", err)
+			require.Contains(t, err.Error(), tc.field)
+		})
+	}
+}
+
+func TestSpec_Normalize(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		s := Spec{Name: "web", Command: []string{"/bin/true"}, Env: map[string]string{}, Config: json.RawMessage("null")}
+		s.Normalize()
+		five := 5
+		require.Equal(t, Spec{
+			Tenant:        "default",
+			Name:          "web",
+			Command:       []string{"/bin/true"},
+			Restart:       RestartAlways,
+			MaxRestarts:   &five,
+			RestartWindow: Duration(60 * time.Second),
+			StopSignal:    "SIGTERM",
+			StopTimeout:   Duration(10 * time.Second),
+		}, s)
+		require.Equal(t, syscall.SIGTERM, s.Signal())
+		require.Equal(t, 5, s.RestartLimit())
+	})
+	t.Run("explicit values stay", func(t *testing.T) {
+		zero := 0
+		s := Spec{Tenant: "t", Name: "w", Kind: "k", Config: json.RawMessage(` { "a" : "<b>" } `),
+			Restart: RestartNever, MaxRestarts: &zero, RestartWindow: 1, StopSignal: "int", StopTimeout: 2}
+		s.Normalize()
+		require.Equal(t, "t", s.Tenant)
+		require.Equal(t, `{"a":"\u003cb\u003e"}`, string(s.Config))
+		require.Equal(t, RestartNever, s.Restart)
+		require.Equal(t, 0, s.RestartLimit())
+		require.Equal(t, Duration(1), s.RestartWindow)
+		require.Equal(t, "SIGINT", s.StopSignal)
+		require.Equal(t, syscall.SIGINT, s.Signal())
+	})
+	t.Run("idempotent", func(t *testing.T) {
+		s := testSpec("web")
+		s.Normalize()
+		again := s.Clone()
+		again.Normalize()
+		require.Equal(t, s, again)
+	})
+}
+
+func TestSpec_Equal(t *testing.T) {
+	a := testSpec("web")
+	b := testSpec("web")
+	b.Tenant = DefaultTenant
+	b.StopSignal = "term"
+	b.Env = map[string]string{}
+	require.True(t, a.Equal(b), "defaults and canonical forms compare equal")
+	b.Env = map[string]string{"A": "1"}
+	require.False(t, a.Equal(b))
+	c := testSpec("web")
+	c.Command = append(c.Command, "x")
+	require.False(t, a.Equal(c))
+}
+
+func TestDuration_UnmarshalJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Duration
+		err  bool
+	}{
+		{`"10s"`, Duration(10 * time.Second), false},
+		{`"1h2m3.5s"`, Duration(time.Hour + 2*time.Minute + 3500*time.Millisecond), false},
+		{`1500000000`, Duration(1500 * time.Millisecond), false},
+		{`"1500"`, Duration(1500), false},
+		{`1.5`, 0, true},
+		{`"ten"`, 0, true},
+		{`{}`, 0, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			var d Duration
+			err := json.Unmarshal([]byte(tc.in), &d)
+			if tc.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, d)
+			b, err := json.Marshal(d)
+			require.NoError(t, err)
+			var back Duration
+			require.NoError(t, json.Unmarshal(b, &back))
+			require.Equal(t, d, back)
+		})
+	}
+}
+
+func TestSignalName(t *testing.T) {
+	require.Equal(t, "SIGKILL", SignalName(syscall.SIGKILL))
+	require.Equal(t, "SIGSEGV", SignalName(syscall.SIGSEGV))
+	require.Equal(t, "SIG77", SignalName(syscall.Signal(77)))
+	for name, sig := range signals {
+		got, err := ParseSignal(name)
+		require.NoError(t, err)
+		require.Equal(t, sig, got)
+		require.Equal(t, name, SignalName(sig))
+	}
+}
+
+func TestRestartPolicy_ShouldRestart(t *testing.T) {
+	for _, tc := range []struct {
+		p       RestartPolicy
+		code    int
+		sig     string
+		unknown bool
+		want    bool
+	}{
+		{RestartAlways, 0, "", false, true},
+		{RestartNever, 1, "", false, false},
+		{RestartOnFailure, 0, "", false, false},
+		{RestartOnFailure, 1, "", false, true},
+		{RestartOnFailure, 0, "SIGKILL", false, true},
+		{RestartOnFailure, 0, "", true, true},
+		{"", 0, "", false, true},
+	} {
+		require.Equal(t, tc.want, tc.p.ShouldRestart(tc.code, tc.sig, tc.unknown), "%+v", tc)
+	}
+}
+
+var nameRE = regexp.MustCompile(NamePattern)
+
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"", "web", "a/b", "Web", ".x", "x.", strings.Repeat("a", 63), strings.Repeat("a", 64), "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidName(s) == nil, nameRE.MatchString(s); got != want {
+			t.Fatalf("ValidName(%q) ok=%v, regexp says %v", s, got, want)
+		}
+	})
+}
