@@ -1,0 +1,73 @@
+// Package supervisor runs services. This part of it is the low-level OS
+// process layer: process identity, exit notification, starting, stopping,
+// and per-service log files. The service loop (restart policy, the suture
+// tree) is built on top of it.
+//
+// # Process identity
+//
+// An [Identity] is (pid, start ticks, boot id). [Verify] is the one check of
+// invariant I4: a pid is signalled only if the live process matches the
+// record. [Signal] and [SignalGroup] open a pidfd first and verify second, so
+// the process cannot be swapped between check and signal. A [Process] keeps
+// such a verified pidfd for its whole life. [ReadEnvVar] and [ListPIDs] let a
+// caller find processes marked with SOLO_SERVICE=... in /proc.
+//
+// # Exits
+//
+// A [Watch] learns that a process exited through a pidfd in the Go runtime's
+// poller: a waiting goroutine holds no OS thread (unlike [os.Process.Wait]).
+// For our own children the exit status is learned without reaping, the rest
+// of the process group is swept with SIGKILL while the zombie leader still
+// holds the group id, and only then is the leader reaped ([Process.Finish]).
+// A re-adopted process ([Adopt]) is watched the same way; its status is
+// [Exit.Unknown].
+//
+// # Starting and stopping
+//
+// [Start] puts each service in its own process group with stdin on /dev/null
+// and stdout and stderr on a file. [Stop] is the one stop procedure: stop
+// signal to the group, wait up to the timeout, SIGKILL the group, sweep,
+// reap.
+//
+// # Log files
+//
+// [Logs] owns dir/KEY.log files that children write to directly, rotated by
+// size (copy-then-truncate) as one inotify watcher notices growth; [Logs.Tail]
+// and [Logs.Follow] read them for `solo logs`.
+//
+// # What it must never do
+//
+//   - Signal a pid that has not passed [Verify] (through a pidfd opened
+//     before the check), or signal the group -1 or -0.
+//   - Block an OS thread per child, or poll for exits.
+//   - Reap with a blanket wait(-1), which would steal other children's
+//     statuses; only the pidfd of a [Watch] is ever waited on.
+//   - Hold a pipe to a service's output.
+//
+// # Concurrency
+//
+// [Watch], [Process] and [Logs] are safe for concurrent use. [Watch.Wait]
+// calls run one at a time; each honours its own context. [Stop] blocks until
+// the process is reaped (or fails); [Process.Finish] and [Watch.Reap] never
+// block. [Logs] runs one goroutine, stopped by [Logs.Close]; [Logs.Follow]
+// runs on its caller's goroutine.
+//
+// # Caveats
+//
+//   - Linux only: pidfds (5.3), waitid(P_PIDFD) (5.4), and
+//     PIDFD_SIGNAL_PROCESS_GROUP (6.9; older kernels fall back to
+//     kill(-pid) right after a [Verify]).
+//   - A re-adopted process is not our child: its exit status is unknown and
+//     its real parent (init or a subreaper) reaps it.
+//   - A re-adopted process that does not lead its own process group is
+//     signalled alone; it has no group to sweep.
+//   - A service that moves itself to another process group or session
+//     escapes the group sweep; find it by its SOLO_SERVICE environment
+//     marker ([ReadEnvVar]).
+//   - Something else in the daemon that calls wait(-1) or
+//     [os.Process.Wait] on our children steals their statuses; then the
+//     [Exit] is [Exit.Unknown].
+//   - Log rotation loses the bytes written between copy and truncate, and a
+//     file can overshoot MaxSize by what is written in about one
+//     CheckInterval (see [Logs]).
+package supervisor

@@ -1,0 +1,693 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for [LogOptions].
+const (
+	// DefaultMaxSize is the size above which a log file is rotated.
+	DefaultMaxSize int64 = 10 << 20
+	// DefaultMaxFiles is how many rotated files (key.log.1 ...) are kept.
+	DefaultMaxFiles = 3
+	// DefaultCheckInterval is the pause after each batch of growth events
+	// during which further events coalesce.
+	DefaultCheckInterval = 50 * time.Millisecond
+)
+
+// LogOptions configure [NewLogs]. The zero value means all defaults.
+type LogOptions struct {
+	// MaxSize is the size in bytes above which key.log is rotated.
+	// Zero means [DefaultMaxSize]. A file can overshoot it by what the
+	// service writes in about one CheckInterval (see [Logs]).
+	MaxSize int64
+	// MaxFiles is how many rotated files are kept: key.log.1 (newest) to
+	// key.log.MaxFiles. Zero means [DefaultMaxFiles].
+	MaxFiles int
+	// CheckInterval is how long the watcher pauses after handling a batch
+	// of growth events before it reads events again, so that a chatty
+	// service wakes the daemon at most once per interval. Zero means
+	// [DefaultCheckInterval].
+	CheckInterval time.Duration
+	// Logger receives rotation failures. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Logs owns the per-service log files in one directory: key.log, written by
+// the service itself, and its rotated copies key.log.1 ... key.log.N.
+//
+// The child writes directly to key.log through an O_APPEND descriptor from
+// [Logs.Open]; the daemon holds no pipe and is not in the data path. Growth
+// is noticed through ONE inotify instance with an IN_MODIFY watch per
+// watched file, read by one goroutine parked in the runtime poller; after
+// each batch it checks the size of the files that changed, rotates those
+// over MaxSize, and pauses CheckInterval so that events coalesce. An idle
+// service costs nothing.
+//
+// Rotation is copy-then-truncate: key.log.(N-1) becomes key.log.N (the
+// oldest is dropped), key.log is copied to key.log.1, and key.log is
+// truncated to zero; the child keeps its descriptor, and with O_APPEND its
+// next write lands at offset 0.
+//
+// # Caveats
+//
+//   - Bytes written between the end of the copy and the truncate are lost
+//     (logrotate's copytruncate has the same window).
+//   - Rotation reacts to growth, it cannot throttle the writer: a file can
+//     exceed MaxSize by what the service writes in about one CheckInterval
+//     plus the time of one copy.
+//   - A watch follows the inode: a file replaced behind Logs' back (rm,
+//     mv) is no longer watched until the next [Logs.Open] or
+//     [Logs.Follow] of its key.
+//
+// All methods are safe for concurrent use.
+type Logs struct {
+	dir  string
+	opts LogOptions
+	log  *slog.Logger
+
+	in      *os.File // the inotify instance
+	inrc    syscall.RawConn
+	closing chan struct{}
+	done    chan struct{} // the watcher goroutine has returned
+
+	mu      sync.Mutex
+	closed  bool
+	entries map[string]*logEntry
+	byWD    map[int32]*logEntry
+
+	onFollow func(key string) // test hook: a Follow is registered
+}
+
+// logEntry is the state of one key.
+type logEntry struct {
+	key, path string
+
+	// Guarded by Logs.mu.
+	wd        int32 // inotify watch, -1 if none
+	open      bool  // between Open and Release
+	followers map[chan struct{}]struct{}
+
+	// rot serialises rotation with Tail and Follow reads.
+	rot sync.Mutex
+	gen uint64 // rotations done; guarded by rot
+}
+
+// NewLogs creates dir (mode 0750) if needed and starts the watcher. See
+// [LogOptions] for the defaults. Call [Logs.Close] to stop it.
+func NewLogs(dir string, opts LogOptions) (*Logs, error) {
+	if opts.MaxSize == 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	if opts.MaxFiles == 0 {
+		opts.MaxFiles = DefaultMaxFiles
+	}
+	if opts.CheckInterval == 0 {
+		opts.CheckInterval = DefaultCheckInterval
+	}
+	if opts.MaxSize < 0 || opts.MaxFiles < 0 || opts.CheckInterval < 0 {
+		return nil, fmt.Errorf("new logs: negative option in %+v", opts)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("new logs: %w", err)
+	}
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("new logs: inotify_init1: %w", err)
+	}
+	in := os.NewFile(uintptr(fd), "inotify")
+	rc, err := in.SyscallConn()
+	if err != nil {
+		in.Close()
+		return nil, fmt.Errorf("new logs: %w", err)
+	}
+	l := &Logs{
+		dir:     dir,
+		opts:    opts,
+		log:     logger,
+		in:      in,
+		inrc:    rc,
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		entries: make(map[string]*logEntry),
+		byWD:    make(map[int32]*logEntry),
+	}
+	go l.watch()
+	return l, nil
+}
+
+func validKey(key string) bool {
+	if key == "" || strings.ContainsRune(key, 0) || strings.HasPrefix(key, "/") {
+		return false
+	}
+	for elem := range strings.SplitSeq(key, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// Path returns the path of key's current log file, dir/key.log, or "" if
+// key is invalid. A key may contain slashes ("tenant/name"): its
+// directories are created by [Logs.Open].
+func (l *Logs) Path(key string) string {
+	if !validKey(key) {
+		return ""
+	}
+	return filepath.Join(l.dir, filepath.FromSlash(key)+".log")
+}
+
+func rotated(path string, i int) string { return path + "." + strconv.Itoa(i) }
+
+// entry returns key's entry, creating it; with l.mu held.
+func (l *Logs) entryLocked(key string) (*logEntry, error) {
+	if l.closed {
+		return nil, ErrLogsClosed
+	}
+	if e, ok := l.entries[key]; ok {
+		return e, nil
+	}
+	path := l.Path(key)
+	if path == "" {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidKey, key)
+	}
+	e := &logEntry{key: key, path: path, wd: -1, followers: make(map[chan struct{}]struct{})}
+	l.entries[key] = e
+	return e, nil
+}
+
+func (l *Logs) entry(key string) (*logEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.entryLocked(key)
+}
+
+// watchLocked (re)adds the inotify watch for e's file; with l.mu held.
+// Adding is idempotent for the same file, and moves the watch to a new
+// file that replaced the old one.
+func (l *Logs) watchLocked(e *logEntry) error {
+	var (
+		wd   int
+		werr error
+	)
+	if err := l.inrc.Control(func(fd uintptr) {
+		wd, werr = unix.InotifyAddWatch(int(fd), e.path, unix.IN_MODIFY)
+	}); err != nil {
+		return err
+	}
+	if werr != nil {
+		return fmt.Errorf("inotify_add_watch %s: %w", e.path, werr)
+	}
+	if e.wd >= 0 && e.wd != int32(wd) {
+		delete(l.byWD, e.wd)
+	}
+	e.wd = int32(wd)
+	l.byWD[e.wd] = e
+	return nil
+}
+
+// unwatchLocked removes e's watch once nobody needs it; with l.mu held.
+func (l *Logs) unwatchLocked(e *logEntry) {
+	if e.wd < 0 || e.open || len(e.followers) > 0 || l.closed {
+		return
+	}
+	wd := e.wd
+	_ = l.inrc.Control(func(fd uintptr) { _, _ = unix.InotifyRmWatch(int(fd), uint32(wd)) })
+	delete(l.byWD, wd)
+	e.wd = -1
+}
+
+// Open creates key's log file if needed (mode 0640, directories 0750),
+// starts watching it for rotation, and returns it opened
+// O_WRONLY|O_APPEND for handing to a child as [StartOptions.Output]. The
+// caller closes its copy after [Start]. A file already over MaxSize (left
+// by an earlier daemon) is rotated at once. Open may be called again for the
+// same key (a restart); the watch stays until [Logs.Release].
+func (l *Logs) Open(key string) (*os.File, error) {
+	fail := func(err error) (*os.File, error) { return nil, fmt.Errorf("open log %q: %w", key, err) }
+	e, err := l.entry(key)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(e.path), 0o750); err != nil {
+		return fail(err)
+	}
+	f, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fail(err)
+	}
+	l.mu.Lock()
+	if l.closed {
+		err = ErrLogsClosed
+	} else {
+		e.open = true
+		err = l.watchLocked(e)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		f.Close()
+		return fail(err)
+	}
+	if err := l.check(e); err != nil {
+		// Not fatal: the service can still log; the watcher retries.
+		l.log.Error("log rotation failed", "key", key, "err", err)
+	}
+	return f, nil
+}
+
+// Release stops watching key's log, once the service no longer runs. Its
+// files stay. Release of a key that is not open does nothing.
+func (l *Logs) Release(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.entries[key]; ok {
+		e.open = false
+		l.unwatchLocked(e)
+	}
+}
+
+// Check rotates key's log now if it is over MaxSize. The watcher does the
+// same on its own; Check is for a last look, after a service exited.
+func (l *Logs) Check(key string) error {
+	e, err := l.entry(key)
+	if err != nil {
+		return fmt.Errorf("check log %q: %w", key, err)
+	}
+	return l.check(e)
+}
+
+func (l *Logs) check(e *logEntry) error {
+	e.rot.Lock()
+	defer e.rot.Unlock()
+	fi, err := os.Stat(e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check log %q: %w", e.key, err)
+	}
+	if fi.Size() <= l.opts.MaxSize {
+		return nil
+	}
+	if err := l.rotateLocked(e); err != nil {
+		return fmt.Errorf("rotate log %q: %w", e.key, err)
+	}
+	return nil
+}
+
+// rotateLocked does one copy-then-truncate rotation; with e.rot held.
+func (l *Logs) rotateLocked(e *logEntry) error {
+	for i := l.opts.MaxFiles - 1; i >= 1; i-- {
+		err := os.Rename(rotated(e.path, i), rotated(e.path, i+1))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	src, err := os.Open(e.path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := rotated(e.path, 1) + ".tmp"
+	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, src) // to EOF, chasing the writer
+	if err == nil {
+		// The loss window: from the copy's EOF to here.
+		err = os.Truncate(e.path, 0)
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, rotated(e.path, 1))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	e.gen++
+	return nil
+}
+
+// watch is the one watcher goroutine.
+func (l *Logs) watch() {
+	defer close(l.done)
+	buf := make([]byte, 64<<10)
+	pause := time.NewTimer(0)
+	<-pause.C
+	for {
+		n, err := l.in.Read(buf) // parks in the poller
+		if err != nil {
+			select {
+			case <-l.closing:
+			default:
+				l.log.Error("log watcher stopped", "err", err)
+			}
+			return
+		}
+		changed, gone, overflow := parseInotify(buf[:n])
+
+		var batch []*logEntry
+		l.mu.Lock()
+		for wd := range gone {
+			// The kernel dropped the watch (file deleted); let the
+			// next Open add a new one.
+			if e, ok := l.byWD[wd]; ok {
+				delete(l.byWD, wd)
+				e.wd = -1
+			}
+		}
+		if overflow {
+			for _, e := range l.byWD {
+				batch = append(batch, e)
+			}
+		} else {
+			for wd := range changed {
+				if e, ok := l.byWD[wd]; ok {
+					batch = append(batch, e)
+				}
+			}
+		}
+		for _, e := range batch {
+			for ch := range e.followers {
+				select {
+				case ch <- struct{}{}:
+				default: // already notified; a slow follower never blocks us
+				}
+			}
+		}
+		l.mu.Unlock()
+
+		for _, e := range batch {
+			if err := l.check(e); err != nil {
+				l.log.Error("log rotation failed", "key", e.key, "err", err)
+			}
+		}
+
+		pause.Reset(l.opts.CheckInterval)
+		select {
+		case <-pause.C:
+		case <-l.closing:
+			return
+		}
+	}
+}
+
+// parseInotify returns the watch descriptors in buf with IN_MODIFY events,
+// those removed by the kernel (IN_IGNORED), and whether the event queue
+// overflowed.
+func parseInotify(buf []byte) (changed, gone map[int32]struct{}, overflow bool) {
+	changed = make(map[int32]struct{})
+	gone = make(map[int32]struct{})
+	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
+		wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+		mask := binary.NativeEndian.Uint32(buf[off+4:])
+		nameLen := binary.NativeEndian.Uint32(buf[off+12:])
+		off += unix.SizeofInotifyEvent + int(nameLen)
+		switch {
+		case mask&unix.IN_Q_OVERFLOW != 0:
+			overflow = true
+		case mask&unix.IN_IGNORED != 0:
+			gone[wd] = struct{}{}
+		case mask&unix.IN_MODIFY != 0:
+			changed[wd] = struct{}{}
+		}
+	}
+	return changed, gone, overflow
+}
+
+// Close stops the watcher, removes all watches and wakes running
+// [Logs.Follow] calls, which return [ErrLogsClosed]. Files handed out by
+// [Logs.Open] stay open and usable by their children. Close is idempotent.
+func (l *Logs) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.closing)
+	l.mu.Unlock()
+	err := l.in.Close() // wakes the watcher's Read
+	<-l.done
+	return err
+}
+
+// Tail returns the last n lines of key's log, reading back through the
+// rotated files if key.log has fewer, oldest first. n <= 0 returns
+// everything kept. A file boundary counts as a line end. It returns an error
+// wrapping [fs.ErrNotExist] if key has no log at all.
+func (l *Logs) Tail(key string, n int) ([]byte, error) {
+	e, err := l.entry(key)
+	if err != nil {
+		return nil, fmt.Errorf("tail log %q: %w", key, err)
+	}
+	e.rot.Lock()
+	defer e.rot.Unlock()
+	var (
+		parts [][]byte // newest first
+		found bool
+		need  = n
+	)
+	for i := 0; i <= l.opts.MaxFiles; i++ {
+		path := e.path
+		if i > 0 {
+			path = rotated(e.path, i)
+		}
+		data, lines, err := tailFile(path, need)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tail log %q: %w", key, err)
+		}
+		found = true
+		if len(data) == 0 {
+			continue
+		}
+		parts = append(parts, data)
+		if n > 0 {
+			if need -= lines; need <= 0 {
+				break
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("tail log %q: %w", key, fs.ErrNotExist)
+	}
+	var out []byte
+	for _, p := range slices.Backward(parts) {
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// tailFile returns the last n lines of the file at path (all of it if
+// n <= 0) and how many lines that is; a last line without '\n' counts.
+func tailFile(path string, n int) ([]byte, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return nil, 0, nil
+	}
+	if n <= 0 {
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		lines := strings.Count(string(data), "\n")
+		if data[len(data)-1] != '\n' {
+			lines++
+		}
+		return data, lines, nil
+	}
+	const chunk = 64 << 10
+	var (
+		buf   []byte // the file from pos to its end
+		pos   = size
+		count int // '\n' seen, not counting a final one
+	)
+	for pos > 0 {
+		readLen := min(chunk, pos)
+		pos -= readLen
+		block := make([]byte, readLen, int64(len(buf))+readLen)
+		if _, err := f.ReadAt(block, pos); err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, err
+		}
+		for i := len(block) - 1; i >= 0; i-- {
+			if block[i] != '\n' || pos+int64(i) == size-1 {
+				continue
+			}
+			if count++; count == n {
+				return append(block[i+1:], buf...), n, nil
+			}
+		}
+		buf = append(block, buf...)
+	}
+	return buf, count + 1, nil
+}
+
+// Follow writes to w the bytes appended to key's log after the call, until
+// ctx is done (it returns ctx.Err()), [Logs.Close] (ErrLogsClosed), or a
+// write to w fails. Call [Logs.Tail] first for history.
+//
+// Follow is woken by the shared watcher, so it sees new bytes at most about
+// one CheckInterval late. It survives rotation: after a rotation it reads
+// what it had not yet read from key.log.1, then key.log from offset 0; a
+// file truncated by anyone else is also read again from 0. A slow w slows
+// only this Follow (it is woken through a one-slot channel) and never the
+// writer or the watcher; if it falls more than one rotation behind, it
+// skips to the start of key.log.
+func (l *Logs) Follow(ctx context.Context, key string, w io.Writer) error {
+	fail := func(err error) error { return fmt.Errorf("follow log %q: %w", key, err) }
+	wake := make(chan struct{}, 1)
+	l.mu.Lock()
+	e, err := l.entryLocked(key)
+	if err == nil {
+		e.followers[wake] = struct{}{}
+		err = l.watchLocked(e) // before the first read: no append is missed
+		if err != nil {
+			delete(e.followers, wake)
+		}
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		l.mu.Lock()
+		delete(e.followers, wake)
+		l.unwatchLocked(e)
+		l.mu.Unlock()
+	}()
+	f, err := os.Open(e.path)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+
+	e.rot.Lock()
+	fi, err := f.Stat()
+	gen := e.gen
+	e.rot.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	fr := &follower{l: l, e: e, f: f, offset: fi.Size(), gen: gen, buf: make([]byte, 64<<10)}
+	if l.onFollow != nil {
+		l.onFollow(key)
+	}
+	for {
+		for {
+			data, err := fr.next()
+			if err != nil {
+				return fail(err)
+			}
+			if len(data) == 0 {
+				break
+			}
+			if _, err := w.Write(data); err != nil {
+				return fail(err)
+			}
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.closing:
+			return fail(ErrLogsClosed)
+		}
+	}
+}
+
+// follower is the read position of one Follow.
+type follower struct {
+	l      *Logs
+	e      *logEntry
+	f      *os.File // key.log
+	offset int64    // in the file being read
+	gen    uint64   // rotations seen
+	buf    []byte
+}
+
+// next returns the next bytes to forward, or none when caught up.
+func (fr *follower) next() ([]byte, error) {
+	fr.e.rot.Lock()
+	defer fr.e.rot.Unlock()
+	if fr.e.gen != fr.gen {
+		// Rotated since the last read. After exactly one rotation the
+		// unread rest is at the same offset in key.log.1.
+		if fr.e.gen == fr.gen+1 {
+			data, err := readAt(rotated(fr.e.path, 1), fr.offset, fr.buf)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+			if len(data) > 0 {
+				fr.offset += int64(len(data))
+				return data, nil
+			}
+		}
+		fr.gen, fr.offset = fr.e.gen, 0
+	}
+	fi, err := fr.f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() < fr.offset {
+		fr.offset = 0 // truncated by someone else
+	}
+	n, err := fr.f.ReadAt(fr.buf, fr.offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	fr.offset += int64(n)
+	return fr.buf[:n], nil
+}
+
+func readAt(path string, off int64, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:n], nil
+}
