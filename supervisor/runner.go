@@ -1,0 +1,234 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+// Runner starts the instances of one service: a new OS process, or a new
+// run of an in-process Go service, per attempt.
+type Runner interface {
+	// Start starts attempt number attempt (1 for the first) and returns
+	// once it runs. An error means nothing runs.
+	Start(ctx context.Context, attempt int) (Instance, error)
+}
+
+// Instance is one running attempt of a service.
+type Instance interface {
+	// Identity is the OS identity of the instance; PID 0 for an
+	// in-process service.
+	Identity() Identity
+	// Wait blocks until the instance ends on its own and returns how,
+	// after cleaning up after it (for a process: its group swept, the
+	// leader reaped). If ctx ends first it returns ctx.Err() and the
+	// instance still runs.
+	Wait(ctx context.Context) (Exit, error)
+	// Stop ends the instance: sig, then up to timeout for it to go, then
+	// force. A done ctx forces at once. See [Stop].
+	Stop(ctx context.Context, sig syscall.Signal, timeout time.Duration) (StopResult, error)
+}
+
+// MarkerEnv is the environment variable that marks every process Solo
+// starts, with the value of [Marker]: after a crash of the daemon, the
+// processes it started can be found in /proc and told from strangers even
+// before their start was recorded.
+const MarkerEnv = "SOLO_SERVICE"
+
+// Marker is the value of [MarkerEnv] for one instance: home identifies the
+// Solo installation (its data directory), so that two daemons on one host
+// never take each other's children.
+func Marker(home, tenant, name string, generation uint64, attempt int) string {
+	return fmt.Sprintf("%s|%s|%s|%d|%d", home, tenant, name, generation, attempt)
+}
+
+// ProcessRunner runs an OS process per attempt, with its output appended to
+// a log file that the child holds and the daemon does not.
+type ProcessRunner struct {
+	Argv []string
+	Env  []string // the full environment, KEY=VALUE, without the marker
+	Dir  string
+	// Logs and LogKey name the service's log file.
+	Logs   *Logs
+	LogKey string
+	// Marker returns the marker value for an attempt (see [Marker]).
+	Marker func(attempt int) string
+}
+
+var _ Runner = (*ProcessRunner)(nil)
+
+// Start implements [Runner].
+func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error) {
+	out, err := r.Logs.Open(r.LogKey)
+	if err != nil {
+		return nil, err
+	}
+	// The child has its own descriptor once started; ours is closed so the
+	// daemon holds nothing open on a service's output.
+	defer out.Close()
+	env := r.Env
+	if r.Marker != nil {
+		env = append(env[:len(env):len(env)], MarkerEnv+"="+r.Marker(attempt))
+	}
+	p, err := Start(StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out})
+	if err != nil {
+		return nil, err
+	}
+	return &processInstance{p: p}, nil
+}
+
+// AdoptedInstance wraps a process re-adopted after a daemon restart, so that
+// a service loop can carry on with it as its current instance.
+func AdoptedInstance(p *Process) Instance { return &processInstance{p: p} }
+
+type processInstance struct{ p *Process }
+
+func (i *processInstance) Identity() Identity { return i.p.Identity() }
+
+func (i *processInstance) Wait(ctx context.Context) (Exit, error) {
+	if _, err := i.p.Wait(ctx); err != nil {
+		return Exit{}, err
+	}
+	return i.p.Finish()
+}
+
+func (i *processInstance) Stop(ctx context.Context, sig syscall.Signal, timeout time.Duration) (StopResult, error) {
+	return Stop(ctx, i.p, sig, timeout)
+}
+
+// GoService is an in-process service: Serve runs until ctx ends (return
+// nil or ctx.Err()) or it fails (return an error, or panic).
+type GoService interface {
+	Serve(ctx context.Context) error
+}
+
+// FuncRunner runs an in-process Go service per attempt. New builds a fresh
+// service for each attempt; Log receives what the service writes.
+type FuncRunner struct {
+	New func(log io.Writer) (GoService, error)
+	// Logs and LogKey name the service's log file.
+	Logs   *Logs
+	LogKey string
+}
+
+var _ Runner = (*FuncRunner)(nil)
+
+// Exit codes of in-process services, which have no exit status of their own.
+const (
+	GoExitError = 1 // Serve returned an error
+	GoExitPanic = 2 // Serve panicked
+)
+
+// Start implements [Runner].
+func (r *FuncRunner) Start(ctx context.Context, attempt int) (Instance, error) {
+	var log io.Writer = io.Discard
+	var f *os.File
+	if r.Logs != nil {
+		var err error
+		if f, err = r.Logs.Open(r.LogKey); err != nil {
+			return nil, err
+		}
+		log = f
+	}
+	svc, err := r.New(log)
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, err
+	}
+	// The service's own context is not ctx: it ends only through Stop, so
+	// that the caller decides when and how it stops.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	inst := &funcInstance{cancel: cancel, done: make(chan struct{}), log: f}
+	go inst.run(runCtx, svc)
+	return inst, nil
+}
+
+// GoError is the error of an in-process service that failed: it returned an
+// error or panicked.
+type GoError struct {
+	Err   error
+	Panic bool
+	Stack []byte // where it panicked
+}
+
+func (e *GoError) Error() string {
+	if e.Panic {
+		return "panic: " + e.Err.Error()
+	}
+	return e.Err.Error()
+}
+
+func (e *GoError) Unwrap() error { return e.Err }
+
+type funcInstance struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	exit   Exit
+	err    *GoError
+	log    *os.File
+}
+
+func (i *funcInstance) run(ctx context.Context, svc GoService) {
+	defer close(i.done)
+	defer func() {
+		if r := recover(); r != nil {
+			i.err = &GoError{Err: fmt.Errorf("%v", r), Panic: true, Stack: debug.Stack()}
+			i.exit = Exit{Code: GoExitPanic}
+			if i.log != nil {
+				fmt.Fprintf(i.log, "panic: %v\n%s", r, i.err.Stack)
+			}
+		}
+		if i.log != nil {
+			i.log.Close()
+		}
+	}()
+	err := svc.Serve(ctx)
+	if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+		i.err = &GoError{Err: err}
+		i.exit = Exit{Code: GoExitError}
+	}
+}
+
+func (i *funcInstance) Identity() Identity { return Identity{} }
+
+func (i *funcInstance) Wait(ctx context.Context) (Exit, error) {
+	select {
+	case <-i.done:
+		return i.exit, i.goErr()
+	case <-ctx.Done():
+		return Exit{}, ctx.Err()
+	}
+}
+
+// goErr returns the service's failure as an error only when there is one: a
+// nil *GoError must not become a non-nil error.
+func (i *funcInstance) goErr() error {
+	if i.err == nil {
+		return nil
+	}
+	return i.err
+}
+
+// Stop cancels the service's context and waits up to timeout for Serve to
+// return. A goroutine cannot be killed: one that does not return is left
+// behind, reported as Forced with an Unknown exit.
+func (i *funcInstance) Stop(ctx context.Context, _ syscall.Signal, timeout time.Duration) (StopResult, error) {
+	start := time.Now()
+	i.cancel()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-i.done:
+		return StopResult{Exit: i.exit, Took: time.Since(start)}, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return StopResult{Exit: Exit{Unknown: true}, Forced: true, Took: time.Since(start)}, nil
+}

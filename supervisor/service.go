@@ -1,0 +1,291 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/thejerf/suture/v4"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// Recorder writes what a service loop observes to the log. Record returns
+// once the fact is durable; an error means it is not.
+type Recorder interface {
+	Record(ctx context.Context, key state.Key, p state.Payload) error
+}
+
+// RecorderFunc adapts a function to [Recorder].
+type RecorderFunc func(ctx context.Context, key state.Key, p state.Payload) error
+
+// Record implements [Recorder].
+func (f RecorderFunc) Record(ctx context.Context, key state.Key, p state.Payload) error {
+	return f(ctx, key, p)
+}
+
+// Defaults for [Backoff].
+const (
+	DefaultBackoffBase   = 200 * time.Millisecond
+	DefaultBackoffMax    = 30 * time.Second
+	DefaultBackoffJitter = 0.2
+)
+
+// Backoff is the delay before a restart: Base doubled for each restart
+// already made within the service's restart window, capped at Max, then
+// spread by ±Jitter (a fraction) so that services that fail together do
+// not restart in lockstep. Zero fields mean the defaults.
+type Backoff struct {
+	Base, Max time.Duration
+	Jitter    float64
+}
+
+// Delay returns the delay before restart number n (1 for the first).
+// rnd is a number in [0, 1).
+func (b Backoff) Delay(n int, rnd float64) time.Duration {
+	base, limit, jitter := b.Base, b.Max, b.Jitter
+	if base <= 0 {
+		base = DefaultBackoffBase
+	}
+	if limit <= 0 {
+		limit = DefaultBackoffMax
+	}
+	if jitter <= 0 || jitter >= 1 {
+		jitter = DefaultBackoffJitter
+	}
+	d := base
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return time.Duration(float64(d) * (1 - jitter + 2*jitter*rnd))
+}
+
+// ServiceConfig configures one service loop. Spec, Generation, Runner and
+// Recorder are required.
+type ServiceConfig struct {
+	Spec       state.Spec
+	Generation uint64
+	Runner     Runner
+	Recorder   Recorder
+	Backoff    Backoff
+	// Adopted is an instance that already runs (re-adopted after a daemon
+	// restart): the loop carries on with it instead of starting one.
+	// AdoptedAttempt and AdoptedAt are its recorded attempt and start.
+	Adopted        Instance
+	AdoptedAttempt int
+	AdoptedAt      time.Time
+	// Force, when done, makes any stop in progress kill at once instead
+	// of waiting out the stop timeout. Nil means never.
+	Force context.Context
+	// Logger defaults to a null logger; Now to time.Now; Rand (jitter) to
+	// math/rand/v2.
+	Logger hclog.Logger
+	Now    func() time.Time
+	Rand   func() float64
+}
+
+// Service runs one (tenant, name) under suture: it starts an instance,
+// waits for it to end (parked, never polling), records the exit, and
+// restarts it according to the spec's policy:
+//
+//   - always restarts after any exit; on-failure after a non-zero exit, a
+//     signal or an unknown status; never does not restart.
+//   - Restarts are spaced by [Backoff], growing with each restart inside
+//     the restart window.
+//   - When a restart would exceed max_restarts within restart_window, the
+//     service records service_failed and stops restarting. This is counted
+//     here, per service, because suture counts failures per supervisor.
+//
+// Serve returns only once no instance runs: when its context ends it stops
+// the instance with the one stop procedure and records the exit first.
+type Service struct {
+	cfg      ServiceConfig
+	key      state.Key
+	done     chan struct{}
+	once     sync.Once
+	lastStop atomic.Pointer[StopResult]
+}
+
+// LastStop returns how the loop's last stop of an instance went, if it
+// stopped one.
+func (s *Service) LastStop() (StopResult, bool) {
+	if r := s.lastStop.Load(); r != nil {
+		return *r, true
+	}
+	return StopResult{}, false
+}
+
+// NewService returns a service loop; it starts nothing until Serve.
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Force == nil {
+		cfg.Force = context.Background()
+	}
+	return &Service{cfg: cfg, key: cfg.Spec.Key(), done: make(chan struct{})}
+}
+
+// String names the service for suture's logs.
+func (s *Service) String() string { return s.key.String() }
+
+// Key returns the service's (tenant, name).
+func (s *Service) Key() state.Key { return s.key }
+
+// Generation returns the generation the loop runs.
+func (s *Service) Generation() uint64 { return s.cfg.Generation }
+
+// Done is closed when Serve has returned for good.
+func (s *Service) Done() <-chan struct{} { return s.done }
+
+// Serve implements suture.Service.
+func (s *Service) Serve(ctx context.Context) error {
+	defer s.once.Do(func() { close(s.done) })
+	select {
+	case <-s.done:
+		return suture.ErrDoNotRestart // one life per Service
+	default:
+	}
+	err := s.loop(ctx)
+	if err != nil {
+		s.cfg.Logger.Debug("service loop ended", "service", s.key, "reason", err)
+	}
+	return suture.ErrDoNotRestart
+}
+
+func (s *Service) loop(ctx context.Context) error {
+	spec := s.cfg.Spec
+	gen := s.cfg.Generation
+	log := s.cfg.Logger.With("service", s.key.String(), "generation", gen)
+	inst, attempt, started := s.cfg.Adopted, s.cfg.AdoptedAttempt, s.cfg.AdoptedAt
+	if attempt < 1 {
+		attempt = 1
+	}
+	var recent []time.Time // restarts within the window
+	for {
+		var exit Exit
+		var failure error
+		if inst == nil {
+			var err error
+			inst, err = s.cfg.Runner.Start(ctx, attempt)
+			started = s.cfg.Now()
+			if err != nil {
+				log.Warn("service did not start", "attempt", attempt, "error", err)
+				exit, failure = Exit{Code: -1}, err
+			} else {
+				id := inst.Identity()
+				err := s.record(ctx, state.Started{Generation: gen, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
+				if err != nil {
+					// Not durable: the instance must not outlive this loop
+					// unrecorded.
+					s.stop(inst)
+					return fmt.Errorf("record start: %w", err)
+				}
+				log.Debug("service started", "attempt", attempt, "pid", id.PID)
+			}
+		}
+		if inst != nil {
+			var err error
+			exit, err = inst.Wait(ctx)
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				res := s.stop(inst)
+				return s.recordExit(gen, attempt, inst, res.Exit, started, nil)
+			}
+			var ge *GoError
+			if errors.As(err, &ge) {
+				failure = ge
+			} else if err != nil {
+				// The wait itself failed: we cannot tell how it ended.
+				exit, failure = Exit{Unknown: true}, err
+			}
+			if err := s.recordExit(gen, attempt, inst, exit, started, failure); err != nil {
+				return err
+			}
+			inst = nil
+		} else if err := s.recordExit(gen, attempt, nil, exit, started, failure); err != nil {
+			return err
+		}
+
+		if !spec.Restart.ShouldRestart(exit.Code, signalName(exit), exit.Unknown) {
+			log.Debug("service ended; policy says no restart", "exit", exit.String())
+			return nil
+		}
+		now := s.cfg.Now()
+		window := spec.RestartWindow.Std()
+		kept := recent[:0]
+		for _, t := range recent {
+			if now.Sub(t) < window {
+				kept = append(kept, t)
+			}
+		}
+		recent = kept
+		if len(recent) >= spec.RestartLimit() {
+			log.Warn("service failed: restart limit reached", "restarts", len(recent), "window", window)
+			return s.record(context.WithoutCancel(ctx), state.Failed{Generation: gen, Restarts: len(recent), Window: spec.RestartWindow})
+		}
+		recent = append(recent, now)
+		delay := s.cfg.Backoff.Delay(len(recent), s.cfg.Rand())
+		log.Debug("restarting after backoff", "delay", delay, "exit", exit.String())
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+		attempt++
+	}
+}
+
+// stop runs the instance's stop procedure with the spec's signal and
+// timeout; Force cuts the wait short.
+func (s *Service) stop(inst Instance) StopResult {
+	res, err := inst.Stop(s.cfg.Force, s.cfg.Spec.Signal(), s.cfg.Spec.StopTimeout.Std())
+	if err != nil {
+		s.cfg.Logger.Error("stopping service", "service", s.key.String(), "error", err)
+	}
+	if res.Forced {
+		s.cfg.Logger.Warn("service did not stop in time; killed", "service", s.key.String(), "took", res.Took)
+	}
+	s.lastStop.Store(&res)
+	return res
+}
+
+func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) error {
+	p := state.Exited{
+		Generation: gen, Attempt: attempt, ExitCode: exit.Code, Signal: signalName(exit),
+		RanFor: state.Duration(s.cfg.Now().Sub(started)), Unknown: exit.Unknown,
+	}
+	if inst != nil {
+		p.PID = inst.Identity().PID
+	}
+	if failure != nil {
+		p.Error = failure.Error()
+	}
+	// An exit is recorded even when the loop is being stopped: shutdown
+	// records every exit before it closes the log.
+	return s.record(context.Background(), p)
+}
+
+func (s *Service) record(ctx context.Context, p state.Payload) error {
+	return s.cfg.Recorder.Record(ctx, s.key, p)
+}
+
+func signalName(e Exit) string {
+	if e.Signal == 0 {
+		return ""
+	}
+	return state.SignalName(e.Signal)
+}

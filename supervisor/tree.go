@@ -1,0 +1,157 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/thejerf/suture/v4"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// ErrTreeStopped is returned by [Tree.Add] once the tree has been stopped.
+var ErrTreeStopped = errors.New("supervisor tree is stopped")
+
+// Tree is the suture supervisor that runs every [Service], keyed by
+// (tenant, name): at most one loop per key, so at most one instance.
+type Tree struct {
+	sup    *suture.Supervisor
+	cancel context.CancelFunc
+	served chan struct{}
+
+	mu       sync.Mutex
+	stopped  bool
+	services map[state.Key]*treeEntry
+}
+
+type treeEntry struct {
+	svc   *Service
+	token suture.ServiceToken
+}
+
+// NewTree starts an empty tree; it runs until [Tree.StopAll].
+func NewTree(logger hclog.Logger) *Tree {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Tree{
+		sup: suture.New("solo", suture.Spec{
+			EventHook: func(e suture.Event) { logger.Warn("supervisor: " + e.String()) },
+			// Our services end only through their context and wait for
+			// their own stop procedure; the tree must never give up on
+			// them first. Tree.Stop and StopAll wait on Service.Done.
+			Timeout: 1<<63 - 1,
+		}),
+		cancel:   cancel,
+		served:   make(chan struct{}),
+		services: map[state.Key]*treeEntry{},
+	}
+	go func() {
+		defer close(t.served)
+		t.sup.Serve(ctx)
+	}()
+	return t
+}
+
+// Add runs svc. It fails if a loop for the same key is still registered:
+// the caller must [Tree.Stop] the old one first.
+func (t *Tree) Add(svc *Service) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return ErrTreeStopped
+	}
+	if e, ok := t.services[svc.Key()]; ok {
+		select {
+		case <-e.svc.Done():
+		default:
+			return fmt.Errorf("service %s already runs (generation %d)", svc.Key(), e.svc.Generation())
+		}
+	}
+	t.services[svc.Key()] = &treeEntry{svc: svc, token: t.sup.Add(svc)}
+	return nil
+}
+
+// Get returns the loop registered for key, if any, even one whose Serve has
+// returned (check [Service.Done]).
+func (t *Tree) Get(key state.Key) (*Service, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.services[key]
+	if !ok {
+		return nil, false
+	}
+	return e.svc, true
+}
+
+// Stop ends the loop for key, stopping its instance, and returns once Serve
+// has returned or ctx ends. Stopping a key with no loop is a no-op.
+func (t *Tree) Stop(ctx context.Context, key state.Key) error {
+	t.mu.Lock()
+	e, ok := t.services[key]
+	if ok {
+		delete(t.services, key)
+	}
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	// Remove fails only if suture already dropped a loop that returned on
+	// its own; then Done is closed already.
+	_ = t.sup.Remove(e.token)
+	select {
+	case <-e.svc.Done():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop %s: %w", key, ctx.Err())
+	}
+}
+
+// StopAll stops every loop in parallel and refuses new ones; it returns when
+// all have returned or ctx ends. The loops' own stop procedures bound how
+// long that takes; cancel their Force context to cut it short.
+func (t *Tree) StopAll(ctx context.Context) error {
+	t.mu.Lock()
+	t.stopped = true
+	entries := make([]*treeEntry, 0, len(t.services))
+	for _, e := range t.services {
+		entries = append(entries, e)
+	}
+	t.mu.Unlock()
+	t.cancel() // suture cancels every service's context at once
+	for _, e := range entries {
+		select {
+		case <-e.svc.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("stop all: %w", ctx.Err())
+		}
+	}
+	select {
+	case <-t.served:
+	case <-ctx.Done():
+		return fmt.Errorf("stop all: %w", ctx.Err())
+	}
+	return nil
+}
+
+// Services returns the registered loops.
+func (t *Tree) Services() []*Service {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*Service, 0, len(t.services))
+	for _, e := range t.services {
+		out = append(out, e.svc)
+	}
+	return out
+}
+
+// Len returns the number of registered loops.
+func (t *Tree) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.services)
+}
