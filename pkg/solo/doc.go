@@ -1,0 +1,46 @@
+// Package solo is the embeddable Solo runtime: it opens a data directory,
+// folds its event log into the world, and runs what the world says should
+// run, OS processes and in-process Go services alike.
+//
+// It owns the write path of DESIGN.md: validate, append the intent
+// (fsynced), fold, act, append the observed facts. It must never act before
+// the intent is durable, never start a second instance of a (tenant, name),
+// and never read state except through the fold of package state.
+//
+// # Usage
+//
+//	rt, err := solo.Open(ctx, solo.Options{DataDir: "/var/lib/solo"})
+//	if err != nil { ... }
+//	defer rt.Close(ctx)
+//	res, err := rt.Deploy(ctx, solo.Spec{Name: "web", Command: []string{"./web", "-port", "8080"}})
+//	views := rt.List("default")
+//	err = rt.Kill(ctx, "default", "web")
+//
+// In-process services register a kind with [Register] (or a [Registry] in
+// [Options]) and are deployed with Spec.Kind and Spec.Config.
+//
+// # Guarantees
+//
+//   - Deploy and Kill return only after their event is fsynced (I1), and
+//     act only after that (I2). Invalid input returns an error naming the
+//     field and writes nothing (I9).
+//   - One loop, so one instance, per (tenant, name): a redeploy stops the old
+//     instance before it starts the new generation.
+//   - A read after a write sees the write: every event a method appends is
+//     folded into the world before the method returns.
+//   - Close (or Shutdown) drains in order and is not a kill: the next Open
+//     brings the services back, re-adopting those still alive (I5).
+//
+// # Concurrency
+//
+// A [Runtime] is safe for concurrent use. Deploys and kills of the same
+// service are serialised; those of different services run in parallel.
+//
+// # Caveats
+//
+//   - A process is marked with SOLO_SERVICE (see supervisor.MarkerEnv) and
+//     gets only a few variables of the daemon's environment (PATH, HOME,
+//     USER, LOGNAME, LANG, LC_ALL, TZ, TMPDIR) plus its spec's env.
+//   - An in-process service that ignores its context cannot be killed: on
+//     stop it is abandoned after its stop timeout and reported as forced.
+package solo

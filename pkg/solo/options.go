@@ -1,0 +1,42 @@
+package solo
+
+import (
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+// Defaults for [Options].
+const (
+	// DefaultSnapshotEvery is how many events are folded between two
+	// snapshots of the world, so that a start reads a bounded tail.
+	DefaultSnapshotEvery = 10_000
+)
+
+// Options configure [Open]. Only DataDir is required; every zero field
+// means its documented default.
+type Options struct {
+	// DataDir holds solo.db and logs/. It is created (mode 0700) if missing.
+	DataDir string
+	// Logger receives the runtime's own logs. Default: a null logger.
+	Logger hclog.Logger
+	// Registry resolves the kinds of in-process services. Default: the
+	// registry filled by [Register].
+	Registry *Registry
+	// Backoff spaces restarts; see [supervisor.Backoff] for its defaults.
+	Backoff supervisor.Backoff
+	// Logs bounds each service's log files; see [supervisor.LogOptions].
+	Logs supervisor.LogOptions
+	// Store configures the event store; nil means its defaults.
+	Store *eventstore.Options
+	// SnapshotEvery is the number of events between snapshots. Default
+	// DefaultSnapshotEvery.
+	SnapshotEvery uint64
+	// Version is recorded in system_started. Default "dev".
+	Version string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}

@@ -1,0 +1,246 @@
+package solo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// Spec describes a service; see [state.Spec] for every field and default.
+type Spec = state.Spec
+
+// ServiceView is a service as List and Status report it (the CLI's --json).
+type ServiceView = state.ServiceView
+
+// DeployResult tells what a Deploy did.
+type DeployResult struct {
+	Service ServiceView `json:"service"`
+	// Changed is false when the same spec was already deployed and
+	// running: nothing was written and nothing restarted.
+	Changed bool `json:"changed"`
+	// Pos is the position of the service_deployed event, 0 if unchanged.
+	Pos uint64 `json:"pos,omitempty"`
+}
+
+// Deploy makes spec the desired state of its service and runs it. It
+// validates spec first: invalid input returns an error naming the field
+// (a [*state.FieldError]) and writes nothing (I9). Otherwise it appends
+// service_deployed, fsynced, before it starts anything (I1, I2); a service
+// that already runs is stopped with its own stop procedure and replaced by
+// the new generation. Deploying the spec that already runs is a no-op.
+func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
+	if err := r.writable(); err != nil {
+		return DeployResult{}, err
+	}
+	spec.Normalize()
+	if err := spec.Validate(); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy: %w", err)
+	}
+	if spec.Kind != "" {
+		if _, ok := r.opts.Registry.Lookup(spec.Kind); !ok {
+			return DeployResult{}, fmt.Errorf("deploy %s: %w: %q (registered: %v)", spec.Key(), ErrUnknownKind, spec.Kind, r.opts.Registry.Kinds())
+		}
+	}
+	key := spec.Key()
+	unlock := r.keys.lock(key)
+	defer unlock()
+
+	if cur, ok := r.world.service(key.Tenant, key.Name); ok && cur.Desired && cur.Spec.Equal(spec) {
+		switch cur.State() {
+		case state.StateRunning, state.StateStarting, state.StateBackoff:
+			return DeployResult{Service: cur.View()}, nil
+		}
+	}
+	gen := r.world.nextGeneration(key.Tenant, key.Name)
+	pos, err := r.append(ctx, key, state.Deployed{Spec: spec, Generation: gen}, actorFrom(ctx))
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
+	}
+	// The intent is durable; now act. The old loop, if any, stops its
+	// instance (recording the exit) before the new generation starts, so
+	// two generations never run at once.
+	if err := r.tree.Stop(ctx, key); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
+	}
+	svc, _ := r.world.service(key.Tenant, key.Name)
+	if err := r.run(ctx, svc); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
+	}
+	return DeployResult{Service: svc.View(), Changed: true, Pos: pos}, nil
+}
+
+// Kill stops a service for good: it appends service_killed, fsynced, then
+// stops the instance with the service's stop procedure and returns once it
+// is down. A killed service stays dead across restarts until deployed
+// again (I5). Killing a service that is not deployed returns [ErrNotFound];
+// killing one already killed writes nothing and succeeds.
+func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
+	if err := r.writable(); err != nil {
+		return err
+	}
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	unlock := r.keys.lock(key)
+	defer unlock()
+	cur, ok := r.world.service(key.Tenant, key.Name)
+	if !ok {
+		return fmt.Errorf("kill %s: %w", key, ErrNotFound)
+	}
+	if cur.Desired {
+		if _, err := r.append(ctx, key, state.Killed{Reason: "requested"}, actorFrom(ctx)); err != nil {
+			return fmt.Errorf("kill %s: %w", key, err)
+		}
+	}
+	if err := r.tree.Stop(ctx, key); err != nil {
+		return fmt.Errorf("kill %s: %w", key, err)
+	}
+	return nil
+}
+
+// List returns the services of tenant ("" for every tenant), sorted by
+// tenant and name.
+func (r *Runtime) List(tenant string) []ServiceView {
+	svcs := r.world.services(tenant)
+	out := make([]ServiceView, len(svcs))
+	for i, s := range svcs {
+		out[i] = s.View()
+	}
+	return out
+}
+
+// Status returns one service, or [ErrNotFound].
+func (r *Runtime) Status(tenant, name string) (ServiceView, error) {
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return ServiceView{}, fmt.Errorf("status: %w", err)
+	}
+	s, ok := r.world.service(key.Tenant, key.Name)
+	if !ok {
+		return ServiceView{}, fmt.Errorf("status %s: %w", key, ErrNotFound)
+	}
+	return s.View(), nil
+}
+
+// Events follows the log from position from (0 or 1 for all of it): the
+// stored events first, then new ones live, until ctx ends. See
+// [eventstore.Store.Subscribe].
+func (r *Runtime) Events(ctx context.Context, from uint64) *eventstore.Subscription {
+	return r.store.Subscribe(ctx, from)
+}
+
+// Sync returns once the world has folded the event at position pos, so that
+// List and Status reflect it. A caller that learnt of an event from Events
+// syncs to its position before reading state.
+func (r *Runtime) Sync(ctx context.Context, pos uint64) error {
+	return r.world.wait(ctx, pos)
+}
+
+// Logs returns the last n lines a service wrote (stdout and stderr
+// interleaved), across its rotated files.
+func (r *Runtime) Logs(tenant, name string, n int) ([]byte, error) {
+	key, err := r.known(tenant, name)
+	if err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
+	}
+	return r.logs.Tail(key.Tenant+"/"+key.Name, n)
+}
+
+// FollowLogs writes what a service writes from now on to w, until ctx ends.
+func (r *Runtime) FollowLogs(ctx context.Context, tenant, name string, w io.Writer) error {
+	key, err := r.known(tenant, name)
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	return r.logs.Follow(ctx, key.Tenant+"/"+key.Name, w)
+}
+
+func (r *Runtime) known(tenant, name string) (state.Key, error) {
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return key, err
+	}
+	if _, ok := r.world.service(key.Tenant, key.Name); !ok {
+		return key, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	return key, nil
+}
+
+// validKey checks a (tenant, name) from a caller; tenant defaults.
+func validKey(tenant, name string) (state.Key, error) {
+	if tenant == "" {
+		tenant = state.DefaultTenant
+	}
+	if err := state.ValidName(tenant); err != nil {
+		return state.Key{}, fmt.Errorf("tenant: %w", err)
+	}
+	if err := state.ValidName(name); err != nil {
+		return state.Key{}, fmt.Errorf("name: %w", err)
+	}
+	return state.Key{Tenant: tenant, Name: name}, nil
+}
+
+func (r *Runtime) writable() error {
+	switch {
+	case r.closed.Load():
+		return ErrClosed
+	case r.draining.Load():
+		return ErrShuttingDown
+	}
+	return nil
+}
+
+// keyedMutex serialises deploys and kills of one (tenant, name), so that
+// each decision ("is this spec new?") and its action are one step.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[state.Key]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key state.Key) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[state.Key]*keyLock{}
+	}
+	l, ok := k.m[key]
+	if !ok {
+		l = &keyLock{}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+type actorKey struct{}
+
+// WithActor returns a context whose events are recorded with actor (a token
+// id) instead of "local".
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+func actorFrom(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "local"
+}

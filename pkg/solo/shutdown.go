@@ -1,0 +1,108 @@
+package solo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// DefaultGrace is how long Close lets services stop before they are killed.
+const DefaultGrace = 10 * time.Second
+
+// Exit codes a shutdown reports, for a daemon to exit with.
+const (
+	ExitClean  = 0 // every service stopped within its time
+	ExitForced = 1 // some service had to be SIGKILLed, or a stop failed
+)
+
+// ShutdownResult is how a shutdown went.
+type ShutdownResult struct {
+	Stopped  int           // instances stopped
+	Forced   int           // of which had to be killed
+	ExitCode int           // ExitClean or ExitForced
+	Took     time.Duration // from the call to the closed store
+}
+
+// Shutdown drains the runtime in order: it records
+// system_shutdown_started, refuses new writes, stops every service in
+// parallel (each with its own stop signal and timeout, all cut short when
+// grace runs out or ctx ends), records their exits, records
+// system_shutdown_complete, saves a snapshot and closes the log. It returns
+// as soon as every service is down: it never waits out the grace for
+// nothing.
+//
+// A shutdown is not a kill: the services stay desired, and the next Open
+// brings them back (I5). Shutdown runs once; later calls return the first
+// result's error.
+func (r *Runtime) Shutdown(ctx context.Context, reason string, grace time.Duration) (ShutdownResult, error) {
+	var res ShutdownResult
+	err := ErrClosed
+	r.closeOnce.Do(func() {
+		res, err = r.shutdown(ctx, reason, grace)
+		r.closeErr = err
+	})
+	return res, err
+}
+
+// Close is Shutdown with reason "close" and [DefaultGrace].
+func (r *Runtime) Close(ctx context.Context) error {
+	_, err := r.Shutdown(ctx, "close", DefaultGrace)
+	if err == ErrClosed {
+		return r.closeErr
+	}
+	return err
+}
+
+func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Duration) (ShutdownResult, error) {
+	start := time.Now()
+	var res ShutdownResult
+	r.draining.Store(true)
+	bg := context.WithoutCancel(ctx)
+	if err := r.record(bg, state.Key{}, state.ShutdownStarted{Reason: reason, Grace: state.Duration(grace)}); err != nil {
+		r.log.Error("cannot record shutdown start", "error", err)
+	}
+	r.log.Info("shutdown started", "reason", reason, "grace", grace, "services", r.tree.Len())
+
+	// Cut every stop short when the grace is over, or at once if ctx ends
+	// (a second signal).
+	stopForcing := context.AfterFunc(ctx, r.forceCancel)
+	defer stopForcing()
+	graceTimer := time.AfterFunc(grace, r.forceCancel)
+	defer graceTimer.Stop()
+
+	loops := r.tree.Services()
+	if err := r.tree.StopAll(bg); err != nil {
+		r.log.Error("stopping services", "error", err)
+	}
+	for _, s := range loops {
+		if st, ok := s.LastStop(); ok {
+			res.Stopped++
+			if st.Forced {
+				res.Forced++
+			}
+		}
+	}
+	if res.Forced > 0 {
+		res.ExitCode = ExitForced
+	}
+	if err := r.record(bg, state.Key{}, state.ShutdownComplete{ExitCode: res.ExitCode, Stopped: res.Stopped, Forced: res.Forced}); err != nil {
+		r.log.Error("cannot record shutdown completion", "error", err)
+		res.ExitCode = ExitForced
+	}
+	if err := r.world.snapshot(); err != nil {
+		r.log.Warn("snapshot at shutdown failed", "error", err)
+	}
+	r.closed.Store(true)
+	r.forceCancel()
+	r.world.close()
+	r.logs.Close()
+	if err := r.store.Close(); err != nil {
+		res.ExitCode = ExitForced
+		return res, fmt.Errorf("shutdown: close log: %w", err)
+	}
+	res.Took = time.Since(start)
+	r.log.Info("shutdown complete", "stopped", res.Stopped, "forced", res.Forced, "took", res.Took)
+	return res, nil
+}

@@ -1,0 +1,167 @@
+package solo
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// follower keeps the runtime's world folded up to the head of the log. It
+// is the only writer of the world: events are applied in log order by one
+// goroutine that subscribes to the store, never by the appenders, whose
+// appends may finish in any order.
+type follower struct {
+	store *eventstore.Store
+	log   hclog.Logger
+	every uint64 // events between snapshots
+
+	mu       sync.Mutex
+	w        *state.World
+	pos      uint64        // last envelope seen, applied or not
+	applied  chan struct{} // closed and replaced after each event
+	lastSnap uint64
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFollower(store *eventstore.Store, w *state.World, every uint64, log hclog.Logger) *follower {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &follower{
+		store: store, log: log, every: every, w: w, pos: w.Pos(), lastSnap: w.Pos(),
+		applied: make(chan struct{}), cancel: cancel, done: make(chan struct{}),
+	}
+	go f.run(ctx)
+	return f
+}
+
+func (f *follower) run(ctx context.Context) {
+	defer close(f.done)
+	sub := f.store.Subscribe(ctx, f.pos+1)
+	for env := range sub.C() {
+		f.mu.Lock()
+		if err := f.w.Apply(env); err != nil {
+			// The log is the truth and cannot be changed: an event that
+			// does not fold is reported and passed over.
+			f.log.Error("event does not fold; skipping it", "pos", env.Pos, "type", env.Type, "error", err)
+		}
+		f.pos = env.Pos
+		close(f.applied)
+		f.applied = make(chan struct{})
+		snap := f.pos-f.lastSnap >= f.every
+		f.mu.Unlock()
+		if snap {
+			if err := f.snapshot(); err != nil {
+				f.log.Warn("snapshot failed; will retry", "error", err)
+			}
+		}
+	}
+	f.mu.Lock()
+	close(f.applied) // wake waiters: nothing more will come
+	f.mu.Unlock()
+}
+
+// wait returns once the event at pos has been folded.
+func (f *follower) wait(ctx context.Context, pos uint64) error {
+	for {
+		f.mu.Lock()
+		if f.pos >= pos {
+			f.mu.Unlock()
+			return nil
+		}
+		ch := f.applied
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-f.done:
+			f.mu.Lock()
+			ok := f.pos >= pos
+			f.mu.Unlock()
+			if ok {
+				return nil
+			}
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// snapshot saves the world as it is now.
+func (f *follower) snapshot() error {
+	f.mu.Lock()
+	pos := f.w.Pos()
+	data, err := f.w.MarshalSnapshot()
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := f.store.SaveSnapshot(pos, data); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.lastSnap = max(f.lastSnap, pos)
+	f.mu.Unlock()
+	return nil
+}
+
+// service returns a copy of one service.
+func (f *follower) service(tenant, name string) (*state.Service, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.w.Service(tenant, name)
+	if !ok {
+		return nil, false
+	}
+	return s.Clone(), true
+}
+
+// services returns copies of the services of tenant ("" for all), sorted.
+func (f *follower) services(tenant string) []*state.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*state.Service
+	for _, s := range f.w.Services() {
+		if tenant == "" || s.Tenant == tenant {
+			out = append(out, s.Clone())
+		}
+	}
+	return out
+}
+
+// desired returns copies of the desired services.
+func (f *follower) desired() []*state.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*state.Service
+	for _, s := range f.w.Desired() {
+		out = append(out, s.Clone())
+	}
+	return out
+}
+
+// nextGeneration is the generation the next deploy of (tenant, name) gets.
+func (f *follower) nextGeneration(tenant, name string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.NextGeneration(tenant, name)
+}
+
+func (f *follower) close() {
+	f.cancel()
+	<-f.done
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
