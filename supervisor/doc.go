@@ -1,7 +1,19 @@
-// Package supervisor runs services. This part of it is the low-level OS
-// process layer: process identity, exit notification, starting, stopping,
-// and per-service log files. The service loop (restart policy, the suture
-// tree) is built on top of it.
+// Package supervisor runs services: the suture tree of per-service loops
+// (restart policy, intensity limit, backoff) and, under it, the OS process
+// layer: process identity, exit notification, starting, stopping, and
+// per-service log files.
+//
+// # Service loops
+//
+// A [Service] runs one (tenant, name) under a [Tree]: it starts an instance
+// through a [Runner] (an OS process, [ProcessRunner], or an in-process Go
+// service, [FuncRunner], whose panics are caught and count as failures),
+// waits for it to end, records the facts through a [Recorder], and applies
+// the spec's restart policy. Restarts within the spec's window are counted
+// per service (suture counts per supervisor) and spaced by [Backoff]; past
+// max_restarts the loop records service_failed and ends. A loop returns only
+// once its instance is stopped and its exit recorded. The [Tree] holds at
+// most one loop per key.
 //
 // # Process identity
 //
