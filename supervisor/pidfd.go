@@ -276,6 +276,7 @@ func (w *Watch) Reap() (Exit, error) {
 		return Exit{}, w.fail("reap", ErrNotExited)
 	}
 	w.exited, w.reaped, w.exit = true, true, exit
+	forgetChild(w)
 	return exit, nil
 }
 

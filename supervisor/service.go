@@ -186,7 +186,9 @@ func (s *Service) loop(ctx context.Context) error {
 				exit, failure = Exit{Code: -1}, err
 			} else {
 				id := inst.Identity()
-				err := s.record(ctx, state.Started{Generation: gen, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
+				// The start happened: record it even if a stop was asked
+				// for meanwhile, so the exit recorded next has its start.
+				err := s.record(context.WithoutCancel(ctx), state.Started{Generation: gen, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
 				if err != nil {
 					// Not durable: the instance must not outlive this loop
 					// unrecorded.

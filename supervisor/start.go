@@ -100,6 +100,7 @@ func Start(opts StartOptions) (*Process, error) {
 		defer devnull.Close()
 		out = devnull
 	}
+	defer childStarting()() // registered before a zombie reaper can look (children.go)
 	proc, err := os.StartProcess(path, opts.Argv, &os.ProcAttr{
 		Dir:   opts.Dir,
 		Env:   opts.Env,
@@ -139,6 +140,7 @@ func takeChild(proc *os.Process) (*Process, error) {
 	if err != nil {
 		return abandon(err)
 	}
+	registerChild(w) // OwnChild(pid) until w reaps it
 	_ = proc.Release()
 	return &Process{id: id, watch: w, leader: true, child: true}, nil
 }

@@ -138,6 +138,31 @@ func (t *Tree) StopAll(ctx context.Context) error {
 	return nil
 }
 
+// OneShot is a service that runs once under the tree, such as the
+// recovery pass at start.
+type OneShot interface {
+	suture.Service
+	// Done is closed when its Serve has finished.
+	Done() <-chan struct{}
+}
+
+// RunOnce runs s under the tree and returns once it is done or ctx ends.
+func (t *Tree) RunOnce(ctx context.Context, s OneShot) error {
+	t.mu.Lock()
+	stopped := t.stopped
+	t.mu.Unlock()
+	if stopped {
+		return ErrTreeStopped
+	}
+	t.sup.Add(s)
+	select {
+	case <-s.Done():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Services returns the registered loops.
 func (t *Tree) Services() []*Service {
 	t.mu.Lock()
