@@ -35,6 +35,9 @@ type Options struct {
 	// SnapshotEvery is the number of events between snapshots. Default
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64
+	// RecoveryDeadline bounds the recovery pass at Open. Default
+	// recovery.DefaultDeadline.
+	RecoveryDeadline time.Duration
 	// Version is recorded in system_started. Default "dev".
 	Version string
 	// Now is the clock. Default time.Now.

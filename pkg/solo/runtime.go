@@ -15,6 +15,7 @@ import (
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/recovery"
 	"github.com/solo-rt/solo/supervisor"
 )
 
@@ -38,16 +39,19 @@ type Runtime struct {
 	draining atomic.Bool // a shutdown began: writes are refused
 	closed   atomic.Bool
 
+	recovered recovery.Report // what the start-up pass did
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Open opens the data directory, folds the log into the world (from the
-// latest snapshot, then the tail), records system_started, and brings back
-// every service the log says should run: a recorded instance that is still
-// alive and provably the same process is re-adopted, any other is started
-// anew. It returns once every such service has been handed to the
-// supervisor.
+// latest snapshot, then the tail), records system_started, and runs the
+// recovery pass (see package recovery): every service the log says should
+// run is re-adopted when its recorded process is alive and provably the same
+// one, or started anew; marked processes that must not run are stopped; then
+// a verify pass fixes any drift left. It returns once every such service has
+// been handed to the supervisor.
 func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("open solo: Options.DataDir is required")
@@ -104,9 +108,23 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		r.abort()
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
-	if err := r.restore(ctx); err != nil {
+	// Recovery runs before anyone can write: re-adopt or restart what the
+	// log says should run, stop strays, then check the result.
+	rp := recovery.NewReplayer(recoveryTarget{r}, recovery.Options{Logger: opts.Logger.Named("recovery"), Deadline: opts.RecoveryDeadline})
+	if err := r.tree.RunOnce(ctx, rp); err != nil {
 		r.abort()
-		return nil, fmt.Errorf("open solo: %w", err)
+		return nil, fmt.Errorf("open solo: recovery: %w", err)
+	}
+	rep, err := rp.Result()
+	if err != nil {
+		r.abort()
+		return nil, fmt.Errorf("open solo: recovery: %w", err)
+	}
+	r.recovered = rep
+	if v, err := recovery.Verify(ctx, recoveryTarget{r}, true); err != nil {
+		opts.Logger.Warn("verify after recovery failed", "error", err)
+	} else if !v.Clean {
+		opts.Logger.Warn("verify after recovery found drift and fixed it", "findings", len(v.Findings))
 	}
 	return r, nil
 }
@@ -133,46 +151,15 @@ func loadWorld(store *eventstore.Store, log hclog.Logger) (*state.World, error) 
 	return state.Fold(snap, store.Read(from, 0))
 }
 
-// restore hands every desired service to the supervisor.
-func (r *Runtime) restore(ctx context.Context) error {
-	for _, svc := range r.world.desired() {
-		switch svc.State() {
-		case state.StateExited, state.StateFailed:
-			continue // ended for good under its policy, or hit its limit
-		}
-		if err := r.run(ctx, svc); err != nil {
-			r.log.Error("cannot bring service back", "service", svc.Spec.Key(), "error", err)
-		}
-	}
-	return nil
-}
-
-// run starts the loop of a desired service, re-adopting its recorded
-// instance when that process still runs and is provably the same one.
-func (r *Runtime) run(ctx context.Context, svc *state.Service) error {
+// supervise hands svc to a new loop. With inst set, the loop carries on
+// with that running instance (started as attempt at startedAt); without, it
+// starts the first attempt itself.
+func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error {
 	cfg, err := r.serviceConfig(svc.Spec, svc.Generation)
 	if err != nil {
 		return err
 	}
-	if inst := svc.Instance; inst != nil && !inst.Exited && inst.PID > 0 {
-		id := supervisor.Identity{PID: inst.PID, StartTicks: inst.StartTicks, BootID: inst.BootID}
-		p, err := supervisor.Adopt(id)
-		if err == nil && inst.Generation == svc.Generation {
-			cfg.Adopted = supervisor.AdoptedInstance(p)
-			cfg.AdoptedAttempt, cfg.AdoptedAt = inst.Attempt, inst.StartedAt
-			r.log.Info("re-adopted service", "service", svc.Spec.Key(), "pid", inst.PID)
-		} else {
-			if err == nil {
-				// Alive but of an older generation: the deploy that
-				// replaced it was logged, so its stop was intended.
-				supervisor.AdoptedInstance(p).Stop(r.force, svc.Spec.Signal(), svc.Spec.StopTimeout.Std())
-			}
-			// The recorded instance is gone (or was not ours): record
-			// that it ended, with an unknown status, before replacing it.
-			r.record(ctx, svc.Spec.Key(), state.Exited{Generation: inst.Generation, PID: inst.PID, Attempt: inst.Attempt, Unknown: true})
-			cfg.AdoptedAttempt = inst.Attempt + 1
-		}
-	}
+	cfg.Adopted, cfg.AdoptedAttempt, cfg.AdoptedAt = inst, attempt, startedAt
 	return r.tree.Add(supervisor.NewService(cfg))
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/state"
@@ -67,7 +68,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
 	svc, _ := r.world.service(key.Tenant, key.Name)
-	if err := r.run(ctx, svc); err != nil {
+	if err := r.supervise(svc, nil, 0, time.Time{}); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
 	return DeployResult{Service: svc.View(), Changed: true, Pos: pos}, nil

@@ -145,6 +145,13 @@ func (f *follower) desired() []*state.Service {
 	return out
 }
 
+// clone returns a copy of the whole world.
+func (f *follower) clone() *state.World {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Clone()
+}
+
 // nextGeneration is the generation the next deploy of (tenant, name) gets.
 func (f *follower) nextGeneration(tenant, name string) uint64 {
 	f.mu.Lock()

@@ -1,0 +1,102 @@
+package solo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/recovery"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+// RecoveryReport returns what the recovery pass at Open did.
+func (r *Runtime) RecoveryReport() recovery.Report { return r.recovered }
+
+// Verify compares the log with the processes that run (see
+// [recovery.Verify]); with fix it acts on what it finds and records
+// drift_found and drift_fixed.
+func (r *Runtime) Verify(ctx context.Context, fix bool) (recovery.VerifyReport, error) {
+	if fix {
+		if err := r.writable(); err != nil {
+			return recovery.VerifyReport{}, err
+		}
+	}
+	return recovery.Verify(ctx, recoveryTarget{r}, fix)
+}
+
+// Recover brings back services that are desired but not running, including
+// those that hit their restart limit (see [recovery.Recover]). With name
+// set only that service of tenant; with dryRun it only returns the plan.
+func (r *Runtime) Recover(ctx context.Context, tenant, name string, dryRun bool) ([]recovery.RecoverItem, error) {
+	if !dryRun {
+		if err := r.writable(); err != nil {
+			return nil, err
+		}
+	}
+	if name != "" {
+		key, err := validKey(tenant, name)
+		if err != nil {
+			return nil, fmt.Errorf("recover: %w", err)
+		}
+		tenant = key.Tenant
+		unlock := r.keys.lock(key)
+		defer unlock()
+	}
+	items, err := recovery.Recover(ctx, recoveryTarget{r}, tenant, name, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// recoveryTarget is the runtime as recovery sees it.
+type recoveryTarget struct{ r *Runtime }
+
+var _ recovery.VerifyTarget = recoveryTarget{}
+
+func (t recoveryTarget) World() *state.World { return t.r.world.clone() }
+
+func (t recoveryTarget) Home() string { return t.r.home }
+
+func (t recoveryTarget) HasKind(kind string) bool {
+	_, ok := t.r.opts.Registry.Lookup(kind)
+	return ok
+}
+
+func (t recoveryTarget) Start(ctx context.Context, svc *state.Service, attempt int) (supervisor.Instance, error) {
+	cfg, err := t.r.serviceConfig(svc.Spec, svc.Generation)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Runner.Start(ctx, attempt)
+}
+
+func (t recoveryTarget) Supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error {
+	return t.r.supervise(svc, inst, attempt, startedAt)
+}
+
+func (t recoveryTarget) Append(ctx context.Context, events []eventstore.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	pos, err := t.r.store.Append(ctx, events...)
+	if err != nil {
+		return err
+	}
+	return t.r.world.wait(ctx, pos[len(pos)-1])
+}
+
+func (t recoveryTarget) Supervised(key state.Key) bool {
+	s, ok := t.r.tree.Get(key)
+	if !ok {
+		return false
+	}
+	select {
+	case <-s.Done():
+		return false
+	default:
+		return true
+	}
+}

@@ -1,0 +1,316 @@
+package solo_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/recovery"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+const childEnv = "SOLO_RUNTIME_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		runChild(spec) // never returns
+	}
+	os.Exit(m.Run())
+}
+
+// runChild opens a runtime on dir, carries out the script ("deploy:NAME",
+// "kill:NAME"), prints "started NAME PID" for each service it sees start,
+// then "ready", and blocks until it is SIGKILLed.
+func runChild(arg string) {
+	dir, script, _ := strings.Cut(arg, ";")
+	ctx := context.Background()
+	rt, err := solo.Open(ctx, solo.Options{DataDir: dir})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	sub := rt.Events(ctx, rt.Store().Head()+1)
+	running := map[string]bool{} // services that should run once the script is done
+	for _, step := range strings.Split(script, ",") {
+		op, name, _ := strings.Cut(step, ":")
+		switch op {
+		case "deploy":
+			if _, err := rt.Deploy(ctx, sleeper(name)); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			running[name] = true
+		case "kill":
+			if err := rt.Kill(ctx, "default", name); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			delete(running, name)
+		}
+	}
+	// Wait until each service that should run has started in its latest
+	// generation (a killed one may or may not have started before).
+	for len(running) > 0 {
+		env := <-sub.C()
+		if env.Type != string(state.TypeServiceStarted) {
+			continue
+		}
+		p, _ := state.Decode(env)
+		st, err := rt.Status("default", env.Subject)
+		if err != nil || p.(state.Started).Generation != st.Generation || !running[env.Subject] {
+			continue
+		}
+		fmt.Printf("started %s %d\n", env.Subject, p.(state.Started).PID)
+		delete(running, env.Subject)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// crashChild runs script in a child runtime on dir, SIGKILLs it once it is
+// ready, and returns the pids it saw start, by service (the last one).
+func crashChild(t *testing.T, dir, script string) map[string]int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+dir+";"+script)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	// A child that never gets ready must not hang the suite.
+	deadline := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	pids := map[string]int{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 3 && f[0] == "started":
+			pid, _ := strconv.Atoi(f[2])
+			pids[f[1]] = pid
+		case len(f) > 0 && f[0] == "error":
+			t.Fatalf("child: %s", sc.Text())
+		case len(f) == 1 && f[0] == "ready":
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		}
+	}
+	cmd.Wait()
+	require.True(t, deadline.Stop(), "the child runtime never got ready")
+	return pids
+}
+
+func TestRecovery_ReadoptKeepsThePID(t *testing.T) {
+	dir := t.TempDir()
+	pids := crashChild(t, dir, "deploy:a,deploy:b")
+	require.Len(t, pids, 2)
+	for _, pid := range pids {
+		require.True(t, alive(pid), "a service died with the daemon")
+	}
+
+	rt := MustOpen(t, solo.Options{DataDir: dir})
+	rep := rt.RecoveryReport()
+	assert.Equal(t, 2, rep.Readopted)
+	assert.Equal(t, 0, rep.Restarted, "a live service was started a second time")
+	for name, pid := range pids {
+		st, err := rt.Status("default", name)
+		require.NoError(t, err)
+		assert.Equal(t, state.StateRunning, st.State)
+		assert.Equal(t, pid, st.PID, "re-adoption changed the pid of %s", name)
+	}
+	v, err := rt.Verify(context.Background(), false)
+	require.NoError(t, err)
+	assert.True(t, v.Clean, "%+v", v.Findings)
+
+	// A re-adopted process is not our child: its exit is seen through its
+	// pidfd, recorded with an unknown status, and the policy restarts it.
+	ev := follow(t, rt, rt.Store().Head()+1)
+	require.NoError(t, syscall.Kill(pids["a"], syscall.SIGKILL))
+	_, p := ev.next(state.Key{Tenant: "default", Name: "a"}, state.TypeServiceExited)
+	assert.True(t, p.(state.Exited).Unknown)
+	assert.Equal(t, pids["a"], p.(state.Exited).PID)
+	_, p = ev.next(state.Key{Tenant: "default", Name: "a"}, state.TypeServiceStarted)
+	assert.NotEqual(t, pids["a"], p.(state.Started).PID)
+
+	// Killing a re-adopted service stops it through its pidfd.
+	require.NoError(t, rt.Kill(context.Background(), "default", "b"))
+	assert.False(t, alive(pids["b"]))
+}
+
+func TestRecovery_OrderCases(t *testing.T) {
+	t.Run("deploy, kill, crash: stays dead", func(t *testing.T) {
+		dir := t.TempDir()
+		crashChild(t, dir, "deploy:x,kill:x,deploy:keep")
+		rt := MustOpen(t, solo.Options{DataDir: dir})
+		st, err := rt.Status("default", "x")
+		require.NoError(t, err)
+		assert.Equal(t, state.StateKilled, st.State)
+		assert.Equal(t, 0, st.PID)
+		assert.Equal(t, 1, rt.RecoveryReport().Readopted)
+	})
+	t.Run("deploy, kill, deploy, crash: recovered", func(t *testing.T) {
+		dir := t.TempDir()
+		pids := crashChild(t, dir, "deploy:x,kill:x,deploy:x")
+		rt := MustOpen(t, solo.Options{DataDir: dir})
+		st, err := rt.Status("default", "x")
+		require.NoError(t, err)
+		assert.Equal(t, state.StateRunning, st.State)
+		assert.Equal(t, pids["x"], st.PID)
+		assert.Equal(t, uint64(2), st.Generation)
+	})
+	t.Run("the service died with the daemon: restarted, exactly once", func(t *testing.T) {
+		dir := t.TempDir()
+		pids := crashChild(t, dir, "deploy:x")
+		require.NoError(t, syscall.Kill(pids["x"], syscall.SIGKILL))
+		waitGone(t, pids["x"])
+		rt := MustOpen(t, solo.Options{DataDir: dir})
+		assert.Equal(t, 1, rt.RecoveryReport().Restarted)
+		st, err := rt.Status("default", "x")
+		require.NoError(t, err)
+		assert.Equal(t, state.StateRunning, st.State)
+		assert.NotEqual(t, pids["x"], st.PID)
+		live, err := recovery.Scan(dirAbs(t, dir))
+		require.NoError(t, err)
+		assert.Len(t, live, 1, "more than one instance runs")
+	})
+}
+
+func dirAbs(t *testing.T, dir string) string {
+	abs, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	return abs
+}
+
+// waitGone waits until pid is gone or a zombie: the process was SIGKILLed
+// and init reaps it when it gets to it; there is no event to wait on.
+func waitGone(t *testing.T, pid int) {
+	require.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, time.Millisecond)
+}
+
+// TestRecovery_RecycledPIDIsNeverSignalled writes a log whose service claims
+// the pid of an unrelated live process (with another start time), as after
+// a reboot-less pid reuse. Recovery must restart the service and never touch
+// the unrelated process.
+func TestRecovery_RecycledPIDIsNeverSignalled(t *testing.T) {
+	dir := t.TempDir()
+	stranger := exec.Command("sleep", "1000")
+	require.NoError(t, stranger.Start())
+	defer stranger.Process.Kill()
+	real, err := supervisor.ReadIdentity(stranger.Process.Pid)
+	require.NoError(t, err)
+
+	s, err := eventstore.Open(filepath.Join(dir, "solo.db"), nil)
+	require.NoError(t, err)
+	appendPayloads(t, s, "web",
+		state.Deployed{Spec: sleeper("web"), Generation: 1},
+		state.Started{Generation: 1, Attempt: 1, PID: real.PID, StartTicks: real.StartTicks + 12345, BootID: real.BootID},
+	)
+	require.NoError(t, s.Close())
+
+	rt := MustOpen(t, solo.Options{DataDir: dir})
+	assert.Equal(t, 1, rt.RecoveryReport().Restarted)
+	st, err := rt.Status("default", "web")
+	require.NoError(t, err)
+	assert.NotEqual(t, real.PID, st.PID)
+	require.NoError(t, rt.Kill(context.Background(), "default", "web"))
+	assert.True(t, alive(real.PID), "recovery signalled a process that was not ours")
+}
+
+func TestRecovery_StrayIsStopped(t *testing.T) {
+	// A process carrying our marker for a service the log never recorded
+	// (the daemon died between fork and append, then the deploy itself was
+	// lost... or anything else): provably ours, so it is stopped.
+	dir := dirAbs(t, t.TempDir())
+	stray := exec.Command("sleep", "1000")
+	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker(dir, "default", "ghost", 1, 1)}
+	stray.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, stray.Start())
+	exited := make(chan struct{})
+	go func() { stray.Wait(); close(exited) }()
+
+	rt := MustOpen(t, solo.Options{DataDir: dir})
+	assert.Equal(t, 1, rt.RecoveryReport().Strays)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stray still runs")
+	}
+	var found bool
+	for env, err := range rt.Store().ReadSubject("default", "ghost", 0) {
+		require.NoError(t, err)
+		found = found || env.Type == string(state.TypeDriftFixed)
+	}
+	assert.True(t, found, "stopping the stray was not recorded")
+}
+
+func TestRecovery_UnregisteredKind(t *testing.T) {
+	dir := t.TempDir()
+	s, err := eventstore.Open(filepath.Join(dir, "solo.db"), nil)
+	require.NoError(t, err)
+	appendPayloads(t, s, "inproc", state.Deployed{Spec: solo.Spec{Name: "inproc", Kind: "missing"}, Generation: 1})
+	require.NoError(t, s.Close())
+
+	rt := MustOpen(t, solo.Options{DataDir: dir, Registry: solo.NewRegistry()})
+	assert.Equal(t, 1, rt.RecoveryReport().Failed)
+	var reasons []string
+	for env, err := range rt.Store().ReadSubject("default", "inproc", 0) {
+		require.NoError(t, err)
+		if env.Type == string(state.TypeServiceRecoveryFailed) {
+			var p state.RecoveryFailed
+			require.NoError(t, json.Unmarshal(env.Data, &p))
+			reasons = append(reasons, p.Reason)
+		}
+	}
+	require.Len(t, reasons, 1, "recovery failed once, and nothing else retried it")
+	assert.Contains(t, reasons[0], `"missing" is not registered`)
+}
+
+func TestRuntime_Recover(t *testing.T) {
+	ctx := context.Background()
+	rt := MustOpen(t, solo.Options{})
+	ev := follow(t, rt, 0)
+	zero := 0
+	key := state.Key{Tenant: "default", Name: "flaky"}
+	_, err := rt.Deploy(ctx, solo.Spec{Name: "flaky", Command: []string{"sh", "-c", "exit 1"}, MaxRestarts: &zero})
+	require.NoError(t, err)
+	ev.next(key, state.TypeServiceFailed)
+
+	plan, err := rt.Recover(ctx, "default", "flaky", true)
+	require.NoError(t, err)
+	require.Len(t, plan, 1)
+	assert.Equal(t, state.StateFailed, plan[0].State)
+	head := rt.Store().Head()
+	assert.Equal(t, head, rt.Store().Head(), "a dry run wrote")
+
+	_, err = rt.Recover(ctx, "default", "flaky", false)
+	require.NoError(t, err)
+	_, p := ev.next(key, state.TypeServiceStarted)
+	assert.Equal(t, 2, p.(state.Started).Attempt)
+
+	_, err = rt.Recover(ctx, "default", "nope", false)
+	require.ErrorIs(t, err, recovery.ErrNotDesired)
+}
+
+func appendPayloads(t *testing.T, s *eventstore.Store, name string, ps ...state.Payload) {
+	t.Helper()
+	for _, p := range ps {
+		ev, err := state.NewEvent("default", name, p)
+		require.NoError(t, err)
+		_, err = s.Append(context.Background(), ev)
+		require.NoError(t, err)
+	}
+}

@@ -1,0 +1,32 @@
+// Package recovery brings the running world back in line with the log: the
+// one-shot [Replayer] at start, the [Verify] pass (at start and on demand),
+// and [Recover] for `solo recover`.
+//
+// It owns the decisions: which recorded process to re-adopt, what to start,
+// which marked processes are strays to stop. [Plan] and [Compare] are pure
+// functions of the folded world and of the marked processes alive now (found
+// by [Scan] through the SOLO_SERVICE marker), so each rule has a table test.
+// The runtime carries the decisions out through [Target].
+//
+// It must never append service_deployed (I6), never start a service the log
+// does not say should run (I5), never leave two instances of one service
+// running (I3: strays are stopped before anything starts), and never signal
+// a process that does not carry this installation's marker (I4: every stop
+// re-checks pid, start time and boot id through a pidfd).
+//
+// # Restore
+//
+// As with containerd's shim restore, the pass runs under one deadline and
+// each service fails on its own: a service that cannot be brought back gets
+// service_recovery_failed with a reason, and the others carry on. Facts are
+// recorded in as few commits as possible, and only then are instances handed
+// to their loops, so no loop can record an exit before its start.
+//
+// # Caveats
+//
+//   - A process forked by a dying daemon that has not yet called exec
+//     carries the daemon's environment, not its marker, for a few
+//     microseconds; a scan in that instant would miss it.
+//   - A service that clears its own environment, or moves to another
+//     process group, escapes the scan's grouping.
+package recovery

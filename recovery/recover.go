@@ -1,0 +1,66 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// RecoverItem is one service `solo recover` brings back, or would.
+type RecoverItem struct {
+	Tenant string      `json:"tenant"`
+	Name   string      `json:"name"`
+	State  state.State `json:"state"`
+	Action string      `json:"action"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// Recover brings back the services that are desired but not supervised:
+// those that hit their restart limit (failed), ended under their policy
+// (exited), or lost their loop. With name set, only that service (of
+// tenant) is considered; with dryRun, nothing is done and the plan is
+// returned. Each service is started as its next attempt, recorded as
+// service_started and service_recovered (restarted), and handed to its loop;
+// one that fails to start does not stop the others.
+func Recover(ctx context.Context, t VerifyTarget, tenant, name string, dryRun bool) ([]RecoverItem, error) {
+	w := t.World()
+	items := []RecoverItem{}
+	found := false
+	for _, svc := range w.Desired() {
+		if name != "" && (svc.Tenant != tenant || svc.Name != name) {
+			continue
+		}
+		found = true
+		key := state.Key{Tenant: svc.Tenant, Name: svc.Name}
+		if t.Supervised(key) {
+			continue
+		}
+		it := RecoverItem{Tenant: svc.Tenant, Name: svc.Name, State: svc.State(), Action: "restart"}
+		if svc.Spec.Kind != "" && !t.HasKind(svc.Spec.Kind) {
+			it.Action, it.Error = "none", fmt.Sprintf("in-process kind %q is not registered in this program", svc.Spec.Kind)
+			items = append(items, it)
+			continue
+		}
+		if !dryRun {
+			var prior []eventstore.Event
+			if ex, ok := closeRecorded(svc, "gone, found by recover"); ok {
+				ev, err := state.NewEvent(svc.Tenant, svc.Name, ex)
+				if err != nil {
+					return items, err
+				}
+				ev.Actor = "local"
+				prior = append(prior, ev)
+			}
+			if err := bringBack(ctx, t, svc, prior); err != nil {
+				it.Error = err.Error()
+			}
+		}
+		items = append(items, it)
+	}
+	if name != "" && !found {
+		return nil, fmt.Errorf("recover %s/%s: %w", tenant, name, ErrNotDesired)
+	}
+	return items, nil
+}

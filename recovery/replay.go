@@ -1,0 +1,339 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/thejerf/suture/v4"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+// Target is what recovery acts on: the runtime. The runtime implements it;
+// recovery decides, the target carries out.
+type Target interface {
+	// World returns a copy of the world folded up to the head of the log.
+	World() *state.World
+	// Home is the installation's data directory, as written in markers.
+	Home() string
+	// HasKind reports whether an in-process kind is registered.
+	HasKind(kind string) bool
+	// Start starts one attempt of svc's current generation without
+	// supervising it yet.
+	Start(ctx context.Context, svc *state.Service, attempt int) (supervisor.Instance, error)
+	// Supervise hands svc to its loop, which carries on with inst (started
+	// at startedAt, as attempt).
+	Supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error
+	// Append records events durably and in order, and returns once the
+	// world has folded them.
+	Append(ctx context.Context, events []eventstore.Event) error
+}
+
+// Defaults for [Options].
+const (
+	DefaultDeadline = 30 * time.Second
+	DefaultWorkers  = 8
+	// DefaultStrayStopTimeout is the stop timeout for a stray whose
+	// service the log does not know (otherwise its spec's applies).
+	DefaultStrayStopTimeout = 10 * time.Second
+)
+
+// Options configure a [Replayer]. Zero fields mean the defaults.
+type Options struct {
+	// Deadline bounds the whole pass. Items not done by then fail alone.
+	Deadline time.Duration
+	// Workers is how many items are carried out at once.
+	Workers int
+	Logger  hclog.Logger
+	Now     func() time.Time
+}
+
+// Report is what a recovery pass did.
+type Report struct {
+	Decisions []Decision    `json:"decisions"`
+	Readopted int           `json:"readopted"`
+	Restarted int           `json:"restarted"`
+	Failed    int           `json:"failed"`
+	Strays    int           `json:"strays_stopped"`
+	Errors    []string      `json:"errors,omitempty"`
+	Took      time.Duration `json:"took"`
+}
+
+// Replayer is the one-shot recovery pass that runs at start, before the API
+// accepts writes: fold, scan /proc for our marked processes, [Plan], then
+// carry the plan out under one deadline, each item on its own. It never
+// appends service_deployed (I6). As a suture service it runs once.
+type Replayer struct {
+	target Target
+	opts   Options
+
+	done   chan struct{}
+	once   sync.Once
+	report Report
+	err    error
+}
+
+// NewReplayer returns a pass over target; it does nothing until Run or Serve.
+func NewReplayer(target Target, opts Options) *Replayer {
+	if opts.Deadline <= 0 {
+		opts.Deadline = DefaultDeadline
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Replayer{target: target, opts: opts, done: make(chan struct{})}
+}
+
+// Serve implements suture.Service: it runs the pass once and never asks to
+// be restarted.
+func (r *Replayer) Serve(ctx context.Context) error {
+	r.Run(ctx)
+	return suture.ErrDoNotRestart
+}
+
+// String names the pass in suture's logs.
+func (r *Replayer) String() string { return "replayer" }
+
+// Done is closed when the pass has finished.
+func (r *Replayer) Done() <-chan struct{} { return r.done }
+
+// Result returns the pass's report; valid after Done.
+func (r *Replayer) Result() (Report, error) { return r.report, r.err }
+
+// Run carries out the pass once and returns its report; later calls return
+// the first result. An error means the pass could not be planned or its
+// events not recorded; a single item that fails is in Report.Errors.
+func (r *Replayer) Run(ctx context.Context) (Report, error) {
+	r.once.Do(func() {
+		r.report, r.err = r.run(ctx)
+		close(r.done)
+	})
+	return r.report, r.err
+}
+
+// outcome is what carrying out one decision produced.
+type outcome struct {
+	d         Decision
+	svc       *state.Service
+	events    []eventstore.Event
+	inst      supervisor.Instance
+	attempt   int
+	startedAt time.Time
+	err       error
+}
+
+func (r *Replayer) run(ctx context.Context) (Report, error) {
+	start := r.opts.Now()
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Deadline)
+	defer cancel()
+
+	world := r.target.World()
+	live, err := Scan(r.target.Home())
+	if err != nil {
+		return Report{}, err
+	}
+	plan := Plan(world, live, r.target.HasKind)
+	rep := Report{Decisions: plan}
+
+	outs := make([]outcome, len(plan))
+	sem := make(chan struct{}, r.opts.Workers)
+	var wg sync.WaitGroup
+	for i, d := range plan {
+		svc, _ := world.Service(d.Key.Tenant, d.Key.Name)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			outs[i] = r.carryOut(ctx, d, svc)
+		}()
+	}
+	wg.Wait()
+
+	// Record everything in plan order, then hand the instances to their
+	// loops: a loop must not record an exit before its start is logged.
+	var events []eventstore.Event
+	for _, o := range outs {
+		events = append(events, o.events...)
+	}
+	if err := r.appendAll(context.WithoutCancel(ctx), events); err != nil {
+		for _, o := range outs {
+			if o.inst != nil {
+				o.inst.Stop(context.Background(), o.svc.Spec.Signal(), o.svc.Spec.StopTimeout.Std())
+			}
+		}
+		return rep, fmt.Errorf("record recovery: %w", err)
+	}
+	for _, o := range outs {
+		if o.err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, o.err))
+		}
+		rep.Strays += len(o.d.Strays)
+		switch {
+		case o.inst != nil:
+			if err := r.target.Supervise(o.svc, o.inst, o.attempt, o.startedAt); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: supervise: %v", o.d.Key, err))
+				continue
+			}
+			if o.d.Action == ActionReadopt && o.err == nil {
+				rep.Readopted++
+			} else {
+				rep.Restarted++
+			}
+		case o.d.Action == ActionFail || o.err != nil:
+			rep.Failed++
+		}
+	}
+	rep.Took = r.opts.Now().Sub(start)
+	r.opts.Logger.Info("recovery done", "readopted", rep.Readopted, "restarted", rep.Restarted,
+		"failed", rep.Failed, "strays_stopped", rep.Strays, "took", rep.Took)
+	return rep, nil
+}
+
+// appendAll records events in commits of at most one store batch.
+func (r *Replayer) appendAll(ctx context.Context, events []eventstore.Event) error {
+	const batch = eventstore.DefaultMaxBatch
+	for len(events) > 0 {
+		n := min(batch, len(events))
+		if err := r.target.Append(ctx, events[:n]); err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+// carryOut executes one decision: strays first, so that no two instances of
+// one service ever run together, then the action.
+func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service) outcome {
+	o := outcome{d: d, svc: svc}
+	emit := func(p state.Payload) {
+		ev, err := state.NewEvent(d.Key.Tenant, d.Key.Name, p)
+		if err != nil {
+			o.err = errors.Join(o.err, err)
+			return
+		}
+		ev.Actor = "local"
+		o.events = append(o.events, ev)
+	}
+
+	sig, timeout := syscall.SIGTERM, DefaultStrayStopTimeout
+	if svc != nil {
+		sig, timeout = svc.Spec.Signal(), svc.Spec.StopTimeout.Std()
+	}
+	for _, s := range d.Strays {
+		detail := fmt.Sprintf("marked %s generation %d attempt %d, found at start", s.Marker.Key(), s.Marker.Generation, s.Marker.Attempt)
+		emit(state.DriftFound{Kind: state.DriftStranger, PID: s.Identity.PID, Detail: detail})
+		if err := stopObserved(ctx, s, sig, timeout); err != nil {
+			o.err = errors.Join(o.err, fmt.Errorf("stop stray %d: %w", s.Identity.PID, err))
+			continue
+		}
+		emit(state.DriftFixed{Kind: state.DriftStranger, PID: s.Identity.PID, Action: "stopped"})
+	}
+	if svc == nil {
+		return o
+	}
+	if d.CloseRecorded {
+		if ex, ok := closeRecorded(svc, "the daemon stopped while it ran; it is gone"); ok {
+			emit(ex)
+		}
+	}
+
+	switch d.Action {
+	case ActionReadopt:
+		p, err := supervisor.Adopt(d.Adopt.Identity)
+		if err != nil {
+			// Gone since the scan: start anew instead.
+			r.opts.Logger.Warn("instance vanished before it could be re-adopted; restarting", "service", d.Key, "pid", d.Adopt.Identity.PID)
+			d.Attempt++
+			r.restart(ctx, &o, svc, d.Attempt, emit)
+			return o
+		}
+		id := p.Identity()
+		o.inst, o.attempt, o.startedAt = supervisor.AdoptedInstance(p), d.Attempt, r.opts.Now()
+		if d.Unrecorded {
+			emit(state.Started{Generation: svc.Generation, Attempt: d.Attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
+		} else if svc.Instance != nil {
+			o.startedAt = svc.Instance.StartedAt
+		}
+		emit(state.Recovered{How: state.RecoveryReadopted, PID: id.PID, DeployPos: svc.DeployPos, Generation: svc.Generation})
+	case ActionRestart:
+		r.restart(ctx, &o, svc, d.Attempt, emit)
+	case ActionFail:
+		emit(state.RecoveryFailed{Reason: d.Reason, DeployPos: svc.DeployPos})
+	}
+	return o
+}
+
+func (r *Replayer) restart(ctx context.Context, o *outcome, svc *state.Service, attempt int, emit func(state.Payload)) {
+	inst, facts, err := startAttempt(ctx, r.target, svc, attempt)
+	for _, p := range facts {
+		emit(p)
+	}
+	if err != nil {
+		o.err = errors.Join(o.err, err)
+		return
+	}
+	o.inst, o.attempt, o.startedAt = inst, attempt, r.opts.Now()
+}
+
+// startAttempt is the one way recovery brings a service back: it starts one
+// attempt of the current generation and returns the facts to record:
+// service_started and service_recovered (restarted), or
+// service_recovery_failed if it could not start.
+func startAttempt(ctx context.Context, t Target, svc *state.Service, attempt int) (supervisor.Instance, []state.Payload, error) {
+	inst, err := t.Start(ctx, svc, attempt)
+	if err != nil {
+		return nil, []state.Payload{state.RecoveryFailed{Reason: fmt.Sprintf("could not start: %v", err), DeployPos: svc.DeployPos}}, err
+	}
+	id := inst.Identity()
+	return inst, []state.Payload{
+		state.Started{Generation: svc.Generation, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID},
+		state.Recovered{How: state.RecoveryRestarted, PID: id.PID, DeployPos: svc.DeployPos, Generation: svc.Generation},
+	}, nil
+}
+
+// nextAttempt is the attempt number after the recorded instance's.
+func nextAttempt(svc *state.Service) int {
+	if in := svc.Instance; in != nil && in.Generation == svc.Generation {
+		return in.Attempt + 1
+	}
+	return 1
+}
+
+// closeRecorded is the exit recorded for an instance the log says runs and
+// that is gone (or is being replaced): its status is unknown.
+func closeRecorded(svc *state.Service, why string) (state.Exited, bool) {
+	in := svc.Instance
+	if in == nil || in.Exited {
+		return state.Exited{}, false
+	}
+	return state.Exited{Generation: in.Generation, PID: in.PID, Attempt: in.Attempt, Unknown: true, Error: why}, true
+}
+
+// stopObserved stops a marked process through the one stop procedure, after
+// re-checking its identity. One already gone is not an error.
+func stopObserved(ctx context.Context, o Observation, sig syscall.Signal, timeout time.Duration) error {
+	p, err := supervisor.Adopt(o.Identity)
+	if errors.Is(err, supervisor.ErrNoProcess) || errors.Is(err, supervisor.ErrNotSameProcess) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = supervisor.Stop(ctx, p, sig, timeout)
+	return err
+}

@@ -1,0 +1,252 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+// Finding is one difference between the log and what runs.
+type Finding struct {
+	Kind   state.DriftKind `json:"kind"`
+	Tenant string          `json:"tenant"`
+	Name   string          `json:"name"`
+	PID    int             `json:"pid,omitempty"`
+	Detail string          `json:"detail"`
+	// Fixed says what --fix did about it; empty without --fix.
+	Fixed string `json:"fixed,omitempty"`
+
+	obs *Observation // the live process behind a stranger or running_killed
+}
+
+// Compare lists the drift between the world and the marked processes alive
+// now. It is pure: current holds the live identity of each pid the log says
+// runs (absent when no process has that pid), and supervised tells whether
+// a loop of this runtime runs a service.
+//
+//   - not_running: the log says an instance runs, and no process has its
+//     identity; or a service should run and no loop runs it.
+//   - identity_mismatch: the recorded pid is alive but is another process
+//     (recycled pid). It is never touched.
+//   - running_killed: a service that should not run still has its process.
+//   - stranger: a marked process that no live record accounts for.
+func Compare(w *state.World, live []Observation, current map[int]supervisor.Identity, supervised func(state.Key) bool) []Finding {
+	var out []Finding
+	accounted := map[supervisor.Identity]bool{}
+	for _, svc := range w.Services() {
+		key := state.Key{Tenant: svc.Tenant, Name: svc.Name}
+		add := func(kind state.DriftKind, pid int, obs *Observation, format string, args ...any) {
+			out = append(out, Finding{Kind: kind, Tenant: key.Tenant, Name: key.Name, PID: pid, Detail: fmt.Sprintf(format, args...), obs: obs})
+		}
+		rec := svc.Instance
+		if rec != nil && !rec.Exited && rec.PID > 0 {
+			id := supervisor.Identity{PID: rec.PID, StartTicks: rec.StartTicks, BootID: rec.BootID}
+			var alive *Observation
+			for i, o := range live {
+				if o.Identity == id {
+					alive = &live[i]
+				}
+			}
+			switch {
+			case alive != nil && ShouldRun(svc):
+				accounted[id] = true
+			case alive != nil:
+				accounted[id] = true
+				add(state.DriftRunningKilled, rec.PID, alive, "service is %s but pid %d still runs", svc.State(), rec.PID)
+			default:
+				if cur, ok := current[rec.PID]; ok && cur != id {
+					add(state.DriftIdentityMismatch, rec.PID, nil, "pid %d is now another process (start ticks %d, recorded %d)", rec.PID, cur.StartTicks, rec.StartTicks)
+				} else {
+					add(state.DriftNotRunning, rec.PID, nil, "the log says pid %d runs, and it does not", rec.PID)
+				}
+			}
+		} else if ShouldRun(svc) && !supervised(key) {
+			add(state.DriftNotRunning, 0, nil, "service should run (%s) and nothing supervises it", svc.State())
+		}
+	}
+	// Members of an accounted instance's group belong to it.
+	leaders := map[int]bool{}
+	for id := range accounted {
+		leaders[id.PID] = true
+	}
+	for i, o := range live {
+		if accounted[o.Identity] || (!o.Leader() && leaders[o.PGID]) {
+			continue
+		}
+		out = append(out, Finding{Kind: state.DriftStranger, Tenant: o.Marker.Tenant, Name: o.Marker.Name, PID: o.Identity.PID,
+			Detail: fmt.Sprintf("marked generation %d attempt %d, and no record accounts for it", o.Marker.Generation, o.Marker.Attempt), obs: &live[i]})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Tenant != b.Tenant {
+			return a.Tenant < b.Tenant
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.PID < b.PID
+	})
+	return out
+}
+
+// VerifyTarget is what the Verifier needs beyond a [Target].
+type VerifyTarget interface {
+	Target
+	// Supervised reports whether a loop runs the service.
+	Supervised(key state.Key) bool
+}
+
+// VerifyReport is the result of [Verify].
+type VerifyReport struct {
+	Findings []Finding `json:"findings"`
+	Clean    bool      `json:"clean"`
+}
+
+// Verify compares the log with what runs. A finding must show in two passes,
+// each against a fresh fold and a fresh scan, so that a transition caught in
+// flight (a process forked whose start is being recorded) is not drift.
+// With fix, it acts on each finding and records drift_found and drift_fixed:
+// strangers and running_killed processes are stopped (they are provably
+// ours), a service that should run and does not is restarted, and a
+// recorded instance that is gone or not ours has its exit recorded. It never
+// signals a process that does not carry our marker.
+func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error) {
+	first, err := verifyPass(t)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	second, err := verifyPass(t)
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	seen := map[string]bool{}
+	for _, f := range first {
+		seen[findingKey(f)] = true
+	}
+	rep := VerifyReport{Findings: []Finding{}}
+	for _, f := range second {
+		if seen[findingKey(f)] {
+			rep.Findings = append(rep.Findings, f)
+		}
+	}
+	rep.Clean = len(rep.Findings) == 0
+	if !fix || rep.Clean {
+		return rep, nil
+	}
+	world := t.World()
+	for i := range rep.Findings {
+		f := &rep.Findings[i]
+		svc, _ := world.Service(f.Tenant, f.Name)
+		events, what, err := fixFinding(ctx, t, *f, svc)
+		if err != nil {
+			f.Fixed = "not fixed: " + err.Error()
+		} else {
+			f.Fixed = what
+		}
+		if err := t.Append(ctx, events); err != nil {
+			return rep, fmt.Errorf("record drift: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+func findingKey(f Finding) string {
+	return fmt.Sprintf("%s|%s|%s|%d", f.Kind, f.Tenant, f.Name, f.PID)
+}
+
+func verifyPass(t VerifyTarget) ([]Finding, error) {
+	w := t.World()
+	live, err := Scan(t.Home())
+	if err != nil {
+		return nil, err
+	}
+	current := map[int]supervisor.Identity{}
+	for _, svc := range w.Services() {
+		if in := svc.Instance; in != nil && !in.Exited && in.PID > 0 {
+			if id, err := supervisor.ReadIdentity(in.PID); err == nil {
+				current[in.PID] = id
+			}
+		}
+	}
+	return Compare(w, live, current, t.Supervised), nil
+}
+
+// fixFinding acts on one finding and returns the events that record it.
+func fixFinding(ctx context.Context, t VerifyTarget, f Finding, svc *state.Service) ([]eventstore.Event, string, error) {
+	var events []eventstore.Event
+	emit := func(p state.Payload) {
+		if ev, err := state.NewEvent(f.Tenant, f.Name, p); err == nil {
+			ev.Actor = "local"
+			events = append(events, ev)
+		}
+	}
+	emit(state.DriftFound{Kind: f.Kind, PID: f.PID, Detail: f.Detail})
+	sig, timeout := syscall.SIGTERM, DefaultStrayStopTimeout
+	if svc != nil {
+		sig, timeout = svc.Spec.Signal(), svc.Spec.StopTimeout.Std()
+	}
+	var what string
+	switch f.Kind {
+	case state.DriftStranger, state.DriftRunningKilled:
+		if err := stopObserved(ctx, *f.obs, sig, timeout); err != nil {
+			return events, "", err
+		}
+		what = "stopped"
+		if f.Kind == state.DriftRunningKilled && svc != nil {
+			if ex, ok := closeRecorded(svc, "stopped by verify"); ok {
+				emit(ex)
+			}
+		}
+	case state.DriftNotRunning, state.DriftIdentityMismatch:
+		if svc == nil {
+			return events, "", fmt.Errorf("service %s/%s is not in the log", f.Tenant, f.Name)
+		}
+		if ex, ok := closeRecorded(svc, "gone, found by verify"); ok {
+			emit(ex)
+			what = "recorded its exit"
+		}
+		if ShouldRun(svc) && !t.Supervised(state.Key{Tenant: f.Tenant, Name: f.Name}) {
+			if svc.Spec.Kind != "" && !t.HasKind(svc.Spec.Kind) {
+				return events, what, fmt.Errorf("in-process kind %q is not registered in this program", svc.Spec.Kind)
+			}
+			if err := bringBack(ctx, t, svc, events); err != nil {
+				return nil, what, err
+			}
+			events, what = nil, "restarted"
+		}
+	}
+	emit(state.DriftFixed{Kind: f.Kind, PID: f.PID, Action: what})
+	return events, what, nil
+}
+
+// bringBack starts the next attempt of svc, records prior (facts not yet
+// recorded) and the start, then hands the instance to its loop.
+func bringBack(ctx context.Context, t Target, svc *state.Service, prior []eventstore.Event) error {
+	attempt := nextAttempt(svc)
+	inst, facts, startErr := startAttempt(ctx, t, svc, attempt)
+	events := prior
+	for _, p := range facts {
+		ev, err := state.NewEvent(svc.Tenant, svc.Name, p)
+		if err != nil {
+			return err
+		}
+		ev.Actor = "local"
+		events = append(events, ev)
+	}
+	if err := t.Append(ctx, events); err != nil {
+		if inst != nil {
+			inst.Stop(context.Background(), svc.Spec.Signal(), svc.Spec.StopTimeout.Std())
+		}
+		return err
+	}
+	if startErr != nil {
+		return startErr
+	}
+	return t.Supervise(svc, inst, attempt, time.Now())
+}
