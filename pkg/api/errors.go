@@ -1,0 +1,178 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// Error codes, the "code" of every [ErrorBody]. The set is closed: a client
+// may switch on it. Each code has one HTTP status, except
+// [CodeUnavailable] and [CodeInvalid], which also answer 405 (wrong method)
+// and the not-ready 503 of /readyz.
+const (
+	CodeInvalid      = "invalid"      // 400 (405 for a wrong method): the request is malformed or names an invalid field
+	CodeUnauthorized = "unauthorized" // 401: no or unknown credentials
+	CodeDenied       = "denied"       // 403: the credentials do not allow this request
+	CodeNotFound     = "not_found"    // 404: no such service (or route)
+	CodeConflict     = "conflict"     // 409: an expected version did not match
+	CodeTooLarge     = "too_large"    // 413: the body is over [Options.MaxBodyBytes]
+	CodeUnavailable  = "unavailable"  // 503: shutting down, closed, or not ready
+	CodeCorrupt      = "corrupt"      // 500: the event log is damaged
+	CodeInternal     = "internal"     // 500: anything else
+)
+
+// ErrorBody is the JSON body of every error reply.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	// Field names the field of the request at fault, when one is known
+	// (the JSON name of a [state.Spec] field, a query parameter).
+	Field string `json:"field,omitempty"`
+	// Problems lists what a failed check found (code corrupt).
+	Problems []string `json:"problems,omitempty"`
+}
+
+// AuthError is what [Options.Authorize] returns (possibly wrapped) to refuse
+// a request. Status should be 401 (no or bad credentials) or 403 (valid
+// credentials, not allowed); 0 means 401. Code "" means the code of the
+// status ([CodeUnauthorized] or [CodeDenied]). Msg is shown to the caller,
+// so it must not contain the credential.
+type AuthError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+// Error returns Msg.
+func (e *AuthError) Error() string { return e.Msg }
+
+// Errors the handlers return; they are mapped by [classify] like any other.
+var (
+	// errBadRequest wraps a malformed request: bad JSON, a bad query
+	// parameter, a path that is not canonical.
+	errBadRequest = errors.New("bad request")
+
+	// errDenied is returned when a tenant-scoped principal asks for
+	// something only an admin may do (db check, backup) or writes into
+	// another tenant.
+	errDenied = errors.New("denied")
+
+	// errNoRoute is returned for a path that matches no route.
+	errNoRoute = errors.New("no route")
+)
+
+// fieldError is a bad request about one named field or query parameter.
+type fieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *fieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *fieldError) Unwrap() error { return e.Err }
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errBadRequest}, args...)...)
+}
+
+func badParam(name string, format string, args ...any) error {
+	return &fieldError{Field: name, Err: badRequest(format, args...)}
+}
+
+// classify maps an error to its HTTP status and code. It is the only place
+// that does: every handler returns its error and lets this decide.
+func classify(err error) (status int, code string) {
+	var (
+		auth     *AuthError
+		tooLarge *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &auth):
+		status = auth.Status
+		if status == 0 {
+			status = http.StatusUnauthorized
+		}
+		code = auth.Code
+		if code == "" {
+			code = CodeUnauthorized
+			if status == http.StatusForbidden {
+				code = CodeDenied
+			}
+		}
+		return status, code
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, CodeTooLarge
+	case errors.Is(err, errBadRequest),
+		errors.Is(err, state.ErrInvalidSpec),
+		errors.Is(err, state.ErrInvalidName),
+		errors.Is(err, solo.ErrUnknownKind),
+		errors.Is(err, eventstore.ErrInvalid):
+		return http.StatusBadRequest, CodeInvalid
+	case errors.Is(err, errDenied):
+		return http.StatusForbidden, CodeDenied
+	case errors.Is(err, solo.ErrNotFound), errors.Is(err, errNoRoute):
+		return http.StatusNotFound, CodeNotFound
+	case errors.Is(err, eventstore.ErrConflict):
+		return http.StatusConflict, CodeConflict
+	case errors.Is(err, solo.ErrShuttingDown),
+		errors.Is(err, solo.ErrClosed),
+		errors.Is(err, eventstore.ErrClosed),
+		errors.Is(err, context.Canceled),
+		errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, CodeUnavailable
+	case errors.Is(err, eventstore.ErrCorrupt):
+		return http.StatusInternalServerError, CodeCorrupt
+	}
+	return http.StatusInternalServerError, CodeInternal
+}
+
+// errorBody builds the reply for err.
+func errorBody(err error) (int, ErrorBody) {
+	status, code := classify(err)
+	body := ErrorBody{Error: err.Error(), Code: code}
+	var (
+		fe    *state.FieldError
+		pe    *fieldError
+		ce    *eventstore.CheckError
+		typed *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &fe):
+		body.Field = fe.Field
+	case errors.As(err, &pe):
+		body.Field = pe.Field
+	case errors.As(err, &typed):
+		body.Field = typed.Field
+	}
+	if errors.As(err, &ce) {
+		body.Problems = ce.Problems
+	}
+	return status, body
+}
+
+// writeJSONError writes err as an [ErrorBody] with its status.
+func writeJSONError(w http.ResponseWriter, err error) int {
+	status, body := errorBody(err)
+	writeJSON(w, status, body)
+	return status
+}
+
+// writeJSON writes v as the whole reply.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(ErrorBody{Error: "encode reply: " + err.Error(), Code: CodeInternal})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

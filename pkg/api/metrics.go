@@ -1,0 +1,162 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// Metrics are Solo's Prometheus metrics:
+//
+//   - solo_services{state}: services per state, read from the runtime at
+//     scrape time (every state is reported, 0 included);
+//   - solo_service_restarts_total: the sum of every service's restarts, at
+//     scrape time (a gauge: a redeploy resets a service's count);
+//   - solo_event_subscribers: live event subscriptions, at scrape time;
+//   - solo_events_appended_total and solo_append_commit_seconds: fed by
+//     [Metrics.ObserveCommit];
+//   - solo_http_requests_total{route,code} and
+//     solo_http_request_seconds{route}: every request the [Server] answers,
+//     labelled by route pattern ("unmatched" for no route), so the label
+//     set stays bounded;
+//   - solo_auth_failures_total: requests that [Options.Authorize] refused.
+//
+// Nothing polls: the runtime's figures are collected during a scrape. A
+// Metrics exists before the runtime does (the store's OnCommit hook must be
+// given to solo.Open), so it is bound to the runtime afterwards with
+// [Metrics.Bind]; until then the scrape-time metrics are absent.
+//
+// A Metrics is safe for concurrent use.
+type Metrics struct {
+	rt       atomic.Pointer[solo.Runtime]
+	gatherer prometheus.Gatherer
+
+	appended     prometheus.Counter
+	commit       prometheus.Histogram
+	requests     *prometheus.CounterVec
+	requestTime  *prometheus.HistogramVec
+	authFailures prometheus.Counter
+
+	servicesDesc    *prometheus.Desc
+	restartsDesc    *prometheus.Desc
+	subscribersDesc *prometheus.Desc
+}
+
+// NewMetrics creates the metrics and registers them with reg. If reg is
+// also a [prometheus.Gatherer] (a *prometheus.Registry is), /metrics serves
+// everything reg gathers, so a daemon can add its own collectors to it;
+// otherwise /metrics serves Solo's metrics alone. A nil reg means a fresh
+// registry with the Go runtime and process collectors added. It panics if
+// the metrics are already registered with reg, like promauto.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = r
+	}
+	m := &Metrics{
+		appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "solo_events_appended_total",
+			Help: "Events appended to the log.",
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "solo_append_commit_seconds",
+			Help:    "Duration of one group commit of the event log, fsync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs to ~3.3s
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "solo_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		requestTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "solo_http_request_seconds",
+			Help:    "Duration of HTTP requests, by route pattern (streams count until they end).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs to ~26s
+		}, []string{"route"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "solo_auth_failures_total",
+			Help: "Requests refused by authorisation.",
+		}),
+		servicesDesc:    prometheus.NewDesc("solo_services", "Services by state.", []string{"state"}, nil),
+		restartsDesc:    prometheus.NewDesc("solo_service_restarts_total", "Sum of the restarts of every service.", nil, nil),
+		subscribersDesc: prometheus.NewDesc("solo_event_subscribers", "Live subscriptions to the event log.", nil, nil),
+	}
+	cs := []prometheus.Collector{m.appended, m.commit, m.requests, m.requestTime, m.authFailures, (*runtimeCollector)(m)}
+	reg.MustRegister(cs...)
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		m.gatherer = g
+	} else {
+		own := prometheus.NewRegistry()
+		own.MustRegister(cs...)
+		m.gatherer = own
+	}
+	return m
+}
+
+// Bind points the scrape-time metrics at rt. It may be called again (with
+// nil to unbind).
+func (m *Metrics) Bind(rt *solo.Runtime) { m.rt.Store(rt) }
+
+// ObserveCommit records one group commit. It is meant for
+// eventstore.Options.OnCommit: it never blocks.
+func (m *Metrics) ObserveCommit(cs eventstore.CommitStats) {
+	m.appended.Add(float64(cs.Events))
+	m.commit.Observe(cs.Took.Seconds())
+}
+
+func (m *Metrics) observeRequest(route string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.requestTime.WithLabelValues(route).Observe(took.Seconds())
+}
+
+func (m *Metrics) authFailure() { m.authFailures.Inc() }
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
+}
+
+// allStates are reported by solo_services even when no service is in them,
+// so that a dashboard sees a 0 rather than a gap.
+var allStates = []state.State{
+	state.StateStarting, state.StateRunning, state.StateBackoff, state.StateExited,
+	state.StateFailed, state.StateKilled, state.StateStopped,
+}
+
+// runtimeCollector reads the bound runtime at scrape time.
+type runtimeCollector Metrics
+
+func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.servicesDesc
+	ch <- c.restartsDesc
+	ch <- c.subscribersDesc
+}
+
+func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
+	rt := c.rt.Load()
+	if rt == nil {
+		return
+	}
+	counts := make(map[state.State]int, len(allStates))
+	for _, st := range allStates {
+		counts[st] = 0
+	}
+	restarts := 0
+	for _, v := range rt.List("") {
+		counts[v.State]++
+		restarts += v.Restarts
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.servicesDesc, prometheus.GaugeValue, float64(n), string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(c.restartsDesc, prometheus.GaugeValue, float64(restarts))
+	ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(rt.Store().Stats().Subscribers))
+}

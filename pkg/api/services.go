@@ -1,0 +1,281 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// Bounds of the tail query parameter of the logs route.
+const (
+	DefaultLogTail = 100
+	MaxLogTail     = 100_000
+)
+
+// KillResult is the reply of DELETE /v1/services/{tenant}/{name}.
+type KillResult struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	Killed bool   `json:"killed"`
+}
+
+// routes is the route table; the package doc lists it.
+func (s *Server) routes() {
+	s.handle("GET /healthz", public, s.healthz)
+	s.handle("GET /readyz", public, s.readyz)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
+
+	s.handle("GET /v1/services", authed, s.listServices)
+	s.handle("POST /v1/services", authed, s.deploy)
+	s.handle("GET /v1/services/{tenant}/{name}", authed, s.status)
+	s.handle("DELETE /v1/services/{tenant}/{name}", authed, s.kill)
+	s.handle("GET /v1/services/{tenant}/{name}/logs", authed, s.logs)
+	s.handle("GET /v1/events", authed, s.events)
+	s.handle("GET /v1/db/check", authed, s.dbCheck)
+	s.handle("GET /v1/db/backup", authed, s.dbBackup)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "not ready: recovering", Code: CodeUnavailable})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
+	tenant := r.URL.Query().Get("tenant")
+	if tenant != "" {
+		if err := state.ValidName(tenant); err != nil {
+			return &fieldError{Field: "tenant", Err: fmt.Errorf("list: tenant: %w", err)}
+		}
+	}
+	p, _ := PrincipalFrom(r.Context())
+	views := []state.ServiceView{}
+	switch {
+	case p.admin():
+		views = append(views, s.rt.List(tenant)...)
+	case tenant == "" || tenant == p.Tenant:
+		views = append(views, s.rt.List(p.Tenant)...)
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
+	var spec state.Spec
+	if err := s.decodeBody(w, r, &spec); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if p, _ := PrincipalFrom(r.Context()); !p.admin() {
+		switch spec.Tenant {
+		case "":
+			spec.Tenant = p.Tenant // a confined principal's default tenant is its own
+		case p.Tenant:
+		default:
+			return fmt.Errorf("deploy: tenant %q: %w: this principal may only deploy into tenant %q", spec.Tenant, errDenied, p.Tenant)
+		}
+	}
+	res, err := s.rt.Deploy(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	key, err := lookupKey(r, "status")
+	if err != nil {
+		return err
+	}
+	view, err := s.rt.Status(key.Tenant, key.Name)
+	if err != nil {
+		return sameNotFound(key, err)
+	}
+	writeJSON(w, http.StatusOK, view)
+	return nil
+}
+
+func (s *Server) kill(w http.ResponseWriter, r *http.Request) error {
+	key, err := lookupKey(r, "kill")
+	if err != nil {
+		return err
+	}
+	if err := s.rt.Kill(r.Context(), key.Tenant, key.Name); err != nil {
+		return sameNotFound(key, err)
+	}
+	writeJSON(w, http.StatusOK, KillResult{Tenant: key.Tenant, Name: key.Name, Killed: true})
+	return nil
+}
+
+// logs sends the last tail lines, then, with follow, what the service
+// writes next, until the client goes away or the server shuts down.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
+	key, err := lookupKey(r, "logs")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	tail, err := intParam(q.Get("tail"), "tail", DefaultLogTail, MaxLogTail)
+	if err != nil {
+		return err
+	}
+	follow, err := boolParam(q.Get("follow"), "follow")
+	if err != nil {
+		return err
+	}
+	var past []byte
+	if tail > 0 {
+		past, err = s.rt.Logs(key.Tenant, key.Name, tail)
+	} else {
+		// The runtime reads 0 as "everything kept"; here it means no past
+		// lines, but the service must still exist.
+		_, err = s.rt.Status(key.Tenant, key.Name)
+	}
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && tail > 0) {
+		return sameNotFound(key, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if !follow {
+		h.Set("Content-Length", strconv.Itoa(len(past)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(past)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	if _, err := fw.Write(past); err != nil {
+		return nil // the client went away
+	}
+	ctx, cancel := s.streamContext(r)
+	defer cancel()
+	if err := s.followLogs(ctx, key, fw); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("follow logs of %s: %w", key, err)
+	}
+	return nil
+}
+
+// followLogs follows a service's log until ctx ends. A log file that does
+// not exist yet (`solo deploy web && solo logs -f web` races the start) is
+// waited for: each event about the service may be its start, which creates
+// the file, so the follow is tried again after each.
+func (s *Server) followLogs(ctx context.Context, key state.Key, w io.Writer) error {
+	for {
+		next := s.rt.Store().Head() + 1
+		err := s.rt.FollowLogs(ctx, key.Tenant, key.Name, w)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := s.nextEventOf(ctx, key, next); err != nil {
+			return err
+		}
+	}
+}
+
+// nextEventOf returns once an event about key at position from or later is
+// in the log.
+func (s *Server) nextEventOf(ctx context.Context, key state.Key, from uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sub := s.rt.Events(ctx, from)
+	for env := range sub.C() {
+		if env.Tenant == key.Tenant && env.Subject == key.Name {
+			return nil
+		}
+	}
+	return sub.Err()
+}
+
+// streamContext is the context of a long-lived reply: it ends when the
+// client goes away or when a Serve shuts down.
+func (s *Server) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.streams, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// flushWriter sends every write to the client at once.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, f.rc.Flush()
+	}
+	n, err := f.w.Write(b)
+	if err != nil {
+		return n, err
+	}
+	return n, f.rc.Flush()
+}
+
+// decodeBody reads one JSON object into v: at most MaxBodyBytes, no unknown
+// field, nothing after it.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return fmt.Errorf("body is over %d bytes: %w", s.opts.MaxBodyBytes, err)
+		case errors.Is(err, io.EOF):
+			return badRequest("body is empty")
+		}
+		return fmt.Errorf("%w: body: %w", errBadRequest, err)
+	}
+	// Anything but white space after the object is refused: a second
+	// object or garbage means the client sent something other than it
+	// thinks.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fmt.Errorf("body is over %d bytes: %w", s.opts.MaxBodyBytes, err)
+		}
+		return badRequest("body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// intParam parses an optional integer query parameter in [0, limit].
+func intParam(v, name string, def, limit int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > limit {
+		return 0, badParam(name, "%q is not an integer from 0 to %d", v, limit)
+	}
+	return n, nil
+}
+
+// boolParam parses an optional boolean query parameter: 1/true or 0/false.
+func boolParam(v, name string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badParam(name, "%q is not 0, 1, true or false", v)
+	}
+	return b, nil
+}

@@ -1,0 +1,34 @@
+// Package client is the Go client of Solo's HTTP API (package api), as the
+// CLI uses it: over the daemon's unix socket, or over TCP.
+//
+// It owns the wire side of each route: building paths and queries, sending
+// the token, decoding replies and streams (NDJSON events, logs, backups),
+// and turning failures into errors a caller can act on. It must never put
+// the token in an error or a log, never retry a request that may have been
+// acted on, and never follow a redirect.
+//
+// # Usage
+//
+//	c, err := client.New(client.Options{Socket: "/home/me/.local/state/solo/solo.sock"})
+//	res, err := c.Deploy(ctx, state.Spec{Name: "web", Command: []string{"./web"}})
+//	views, err := c.List(ctx, "")
+//	err = c.Events(ctx, 0, true, func(env eventstore.Envelope) error { ...; return nil })
+//
+// # Errors
+//
+//   - [ErrUnreachable] (check with errors.Is): the daemon could not be
+//     reached; nothing was sent. The error names the socket or address.
+//   - [*APIError] (check with errors.As, or [IsNotFound], [IsDenied],
+//     [IsInvalid]): the daemon answered with an error; Code is one of the
+//     api.Code constants.
+//   - An error wrapping state.ErrInvalidName: a tenant or name refused
+//     before sending, by the daemon's own rule.
+//   - Anything else: the connection broke, ctx ended, or a reply did not
+//     decode.
+//
+// # Concurrency
+//
+// A [Client] is safe for concurrent use and reuses connections. Streams
+// (Events, Logs with follow, DBBackup) hold one connection each until they
+// end; cancel their ctx to end them.
+package client

@@ -1,0 +1,59 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// ErrUnreachable is returned, wrapped with the socket or address and the
+// dial error, when the daemon cannot be reached at all: nothing listens on
+// the socket (or it does not exist), the TCP port refuses, or dialing
+// timed out. No request was sent, so nothing was done. A CLI maps it to
+// exit code 5.
+var ErrUnreachable = errors.New("solo daemon unreachable")
+
+// APIError is an error reply of the daemon. It is returned for every reply
+// with a status of 400 or more.
+type APIError struct {
+	Status  int    // HTTP status
+	Code    string // one of the api.Code constants, e.g. "not_found"
+	Message string // the daemon's message
+	// Field names the field of the request at fault, when the daemon said.
+	Field string
+	// Problems lists what a failed database check found.
+	Problems []string
+}
+
+// Error returns the message followed by the code, e.g.
+// `service default/web: service not found (not_found)`.
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s (%s)", e.Message, e.Code)
+}
+
+// IsNotFound reports whether err is a 404 reply: no such service.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Code == api.CodeNotFound)
+}
+
+// IsDenied reports whether err is a 401 or 403 reply: the credentials are
+// missing, unknown, or do not allow the request.
+func IsDenied(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden)
+}
+
+// IsInvalid reports whether err refuses the request as malformed or
+// invalid: a reply with code invalid or too_large, or a tenant or name
+// refused before sending (state.ErrInvalidName).
+func IsInvalid(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code == api.CodeInvalid || ae.Code == api.CodeTooLarge
+	}
+	return errors.Is(err, state.ErrInvalidName)
+}

@@ -1,0 +1,223 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// List returns the services of tenant ("" for every tenant the token may
+// see), sorted by tenant and name. It never returns a nil slice without an
+// error.
+func (c *Client) List(ctx context.Context, tenant string) ([]state.ServiceView, error) {
+	path := "/v1/services"
+	if tenant != "" {
+		path += "?" + url.Values{"tenant": {tenant}}.Encode()
+	}
+	views := []state.ServiceView{}
+	if err := c.Do(ctx, http.MethodGet, path, nil, &views); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	if views == nil {
+		views = []state.ServiceView{}
+	}
+	return views, nil
+}
+
+// Deploy makes spec the desired state of its service (see
+// solo.Runtime.Deploy). Invalid specs return an [*APIError] with code
+// invalid and the field named in APIError.Field; nothing is written.
+func (c *Client) Deploy(ctx context.Context, spec state.Spec) (solo.DeployResult, error) {
+	var res solo.DeployResult
+	if err := c.Do(ctx, http.MethodPost, "/v1/services", spec, &res); err != nil {
+		return res, fmt.Errorf("deploy %s: %w", spec.Name, err)
+	}
+	return res, nil
+}
+
+// Status returns one service; [IsNotFound] tells a service that does not
+// exist.
+func (c *Client) Status(ctx context.Context, tenant, name string) (state.ServiceView, error) {
+	var view state.ServiceView
+	path, err := servicePath(tenant, name, "")
+	if err != nil {
+		return view, fmt.Errorf("status: %w", err)
+	}
+	if err := c.Do(ctx, http.MethodGet, path, nil, &view); err != nil {
+		return view, fmt.Errorf("status: %w", err)
+	}
+	return view, nil
+}
+
+// Kill stops a service for good (see solo.Runtime.Kill) and returns once it
+// is down. Killing a killed service succeeds; [IsNotFound] tells one that
+// was never deployed.
+func (c *Client) Kill(ctx context.Context, tenant, name string) error {
+	path, err := servicePath(tenant, name, "")
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	var res api.KillResult
+	if err := c.Do(ctx, http.MethodDelete, path, nil, &res); err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	return nil
+}
+
+// Logs copies the last tail lines of a service's log to w (0 for none, a
+// negative number for the daemon's default of 100). With follow it then
+// copies what the service writes next, until ctx ends (it returns an error
+// wrapping ctx.Err()) or the daemon ends the stream (an error wrapping
+// io.ErrUnexpectedEOF); without follow it is bounded by Options.Timeout.
+func (c *Client) Logs(ctx context.Context, tenant, name string, tail int, follow bool, w io.Writer) error {
+	path, err := servicePath(tenant, name, "/logs")
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	q := url.Values{}
+	if tail >= 0 {
+		q.Set("tail", strconv.Itoa(tail))
+	}
+	if follow {
+		q.Set("follow", "1")
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	resp, err := c.send(ctx, http.MethodGet, path, nil, "text/plain")
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("logs: %w", c.fail(ctx, http.MethodGet, path, err))
+	}
+	if follow {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		return fmt.Errorf("logs: the daemon ended the stream: %w", io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// servicePath builds /v1/services/{tenant}/{name}{suffix}. Names are
+// checked here with the daemon's rule, so that no name can turn into
+// another path ("..").
+func servicePath(tenant, name, suffix string) (string, error) {
+	if tenant == "" {
+		tenant = state.DefaultTenant
+	}
+	if err := state.ValidName(tenant); err != nil {
+		return "", fmt.Errorf("tenant: %w", err)
+	}
+	if err := state.ValidName(name); err != nil {
+		return "", fmt.Errorf("name: %w", err)
+	}
+	return "/v1/services/" + url.PathEscape(tenant) + "/" + url.PathEscape(name) + suffix, nil
+}
+
+// Events calls fn with every event from position from on (0 or 1 for the
+// whole log), in order: up to the head of the log as of the call, or, with
+// follow, then live until ctx ends (it returns an error wrapping
+// ctx.Err()) or the daemon
+// ends the stream (an error wrapping io.ErrUnexpectedEOF). An error from fn
+// stops the stream and is returned as is.
+func (c *Client) Events(ctx context.Context, from uint64, follow bool, fn func(eventstore.Envelope) error) error {
+	q := url.Values{}
+	if from > 0 {
+		q.Set("from", strconv.FormatUint(from, 10))
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	path := "/v1/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := c.send(ctx, http.MethodGet, path, nil, api.ContentTypeNDJSON)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var env eventstore.Envelope
+		err := dec.Decode(&env)
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF) && !follow:
+			return nil
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("events: the daemon ended the stream: %w", io.ErrUnexpectedEOF)
+		default:
+			return fmt.Errorf("events: %w", c.fail(ctx, http.MethodGet, path, err))
+		}
+		if err := fn(env); err != nil {
+			return err
+		}
+	}
+}
+
+// DBCheck runs the daemon's full check of its event log. A damaged log
+// returns an [*APIError] with code corrupt and the findings in Problems. It
+// is not bounded by Options.Timeout: a large log takes a while.
+func (c *Client) DBCheck(ctx context.Context) (eventstore.CheckReport, error) {
+	var rep eventstore.CheckReport
+	if err := c.do(ctx, http.MethodGet, "/v1/db/check", nil, &rep); err != nil {
+		return rep, fmt.Errorf("db check: %w", err)
+	}
+	return rep, nil
+}
+
+// DBBackup writes a consistent copy of the daemon's database to w and
+// returns the bytes written. A copy cut short returns an error. It is not
+// bounded by Options.Timeout.
+func (c *Client) DBBackup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/db/backup", nil, api.ContentTypeBackup)
+	if err != nil {
+		return 0, fmt.Errorf("db backup: %w", err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("db backup: %w", c.fail(ctx, http.MethodGet, "/v1/db/backup", err))
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("db backup: cut short: %d of %d bytes", n, resp.ContentLength)
+	}
+	return n, nil
+}
+
+// Health returns nil if the daemon answers /healthz.
+func (c *Client) Health(ctx context.Context) error {
+	if err := c.Do(ctx, http.MethodGet, "/healthz", nil, nil); err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	return nil
+}
+
+// Ready returns nil once the daemon has finished recovery; before, an
+// [*APIError] with status 503 and code unavailable.
+func (c *Client) Ready(ctx context.Context) error {
+	if err := c.Do(ctx, http.MethodGet, "/readyz", nil, nil); err != nil {
+		return fmt.Errorf("ready: %w", err)
+	}
+	return nil
+}
