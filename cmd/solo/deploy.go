@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+func (a *app) deployCmd() *cobra.Command {
+	var (
+		spec          state.Spec
+		restart       string
+		maxRestarts   int
+		restartWindow time.Duration
+		stopTimeout   time.Duration
+		env           []string
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy NAME [flags] -- CMD [ARG...]",
+		Short: "Deploy a service, or redeploy it with a new spec",
+		Long: `Deploy makes NAME run CMD. The deploy is written to the log before anything
+starts; deploying the spec that already runs changes nothing, and a changed spec
+replaces the running instance with a new generation.`,
+		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
+  solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			if dash != 1 || len(args) < 2 {
+				return usagef(fmt.Errorf("usage: solo deploy NAME [flags] -- CMD [ARG...]"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec.Name, spec.Command = args[0], args[1:]
+			spec.Restart = state.RestartPolicy(restart)
+			if cmd.Flags().Changed("max-restarts") {
+				spec.MaxRestarts = &maxRestarts
+			}
+			spec.RestartWindow = state.Duration(restartWindow)
+			spec.StopTimeout = state.Duration(stopTimeout)
+			if len(env) > 0 {
+				spec.Env = map[string]string{}
+				for _, kv := range env {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok {
+						return usagef(fmt.Errorf("--env %q: want KEY=VALUE", kv))
+					}
+					spec.Env[k] = v
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+			defer cancel()
+			res, err := c.Deploy(ctx, spec)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(res)
+			}
+			if !res.Changed {
+				fmt.Fprintf(a.stdout, "%s/%s unchanged (generation %d, %s)\n", res.Service.Tenant, res.Service.Name, res.Service.Generation, res.Service.State)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "deployed %s/%s generation %d\n", res.Service.Tenant, res.Service.Name, res.Service.Generation)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Tenant, "tenant", state.DefaultTenant, "tenant of the service")
+	f.StringVar(&restart, "restart", string(state.DefaultRestart), "restart policy: always, on-failure or never")
+	f.IntVar(&maxRestarts, "max-restarts", state.DefaultMaxRestarts, "restarts allowed within --restart-window before the service is failed")
+	f.DurationVar(&restartWindow, "restart-window", time.Duration(state.DefaultRestartWindow), "window in which restarts are counted")
+	f.StringArrayVar(&env, "env", nil, "environment variable KEY=VALUE (repeatable)")
+	f.StringVar(&spec.Dir, "dir", "", "working directory (absolute)")
+	f.StringVar(&spec.StopSignal, "stop-signal", state.DefaultStopSignal, "signal that asks the service to stop")
+	f.DurationVar(&stopTimeout, "stop-timeout", time.Duration(state.DefaultStopTimeout), "time between the stop signal and SIGKILL")
+	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}

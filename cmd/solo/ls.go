@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+func (a *app) lsCmd() *cobra.Command {
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List services",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+			defer cancel()
+			views, err := c.List(ctx, tenant)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(views)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tNAME\tGEN\tSTATE\tPID\tRESTARTS\tSTARTED\tCOMMAND")
+			for _, v := range views {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,
+					pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant (default: every tenant)")
+	return cmd
+}
+
+func pidText(pid int) string {
+	if pid == 0 {
+		return "-"
+	}
+	return fmt.Sprint(pid)
+}
+
+func commandText(v state.ServiceView) string {
+	if v.Kind != "" {
+		return "kind:" + v.Kind
+	}
+	s := strings.Join(v.Command, " ")
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+// since words how long ago t was, for tables.
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t).Round(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	return d.String() + " ago"
+}

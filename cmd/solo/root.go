@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solo-rt/solo/pkg/client"
+)
+
+// app holds the global flags and the streams every command writes to.
+type app struct {
+	dataDir, socket, addr, token string
+	json                         bool
+	timeout                      time.Duration
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	exit           int // set by a command that succeeded but must exit non-zero (daemon)
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "solo",
+		Short: "Solo: an event-sourced service supervisor",
+		Long: `Solo runs services and records every lifecycle fact in an append-only log.
+Run "solo daemon", then deploy, list, inspect and kill services with the other commands.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Root takes no arguments of its own: anything left is a mistyped
+		// command, a usage error.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef(fmt.Errorf("unknown command %q (see solo --help)", args[0]))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
+	})
+	f := root.PersistentFlags()
+	f.StringVar(&a.dataDir, "data-dir", envOr("SOLO_DATA_DIR", defaultDataDir()), "directory holding solo.db, solo.sock and logs/ (env SOLO_DATA_DIR)")
+	f.StringVar(&a.socket, "socket", os.Getenv("SOLO_SOCKET"), "daemon's unix socket (env SOLO_SOCKET; default <data-dir>/solo.sock)")
+	f.StringVar(&a.addr, "addr", os.Getenv("SOLO_ADDR"), "daemon's TCP address, host:port (env SOLO_ADDR)")
+	f.StringVar(&a.token, "token", "", "capability token (env SOLO_TOKEN)")
+	f.BoolVar(&a.json, "json", false, "print JSON")
+	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long a request may take")
+
+	root.AddCommand(
+		a.daemonCmd(),
+		a.deployCmd(),
+		a.killCmd(),
+		a.lsCmd(),
+		a.statusCmd(),
+		a.logsCmd(),
+		a.eventsCmd(),
+		a.dbCmd(),
+	)
+	return root
+}
+
+// defaultDataDir is $XDG_STATE_HOME/solo, else ~/.local/state/solo.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "solo")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "solo")
+	}
+	return "solo"
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (a *app) socketPath() string {
+	if a.socket != "" {
+		return a.socket
+	}
+	return filepath.Join(a.dataDir, "solo.sock")
+}
+
+// client connects to the daemon: TCP when --addr is set, else the socket.
+func (a *app) client() (*client.Client, error) {
+	token := a.token
+	if token == "" {
+		token = os.Getenv("SOLO_TOKEN")
+	}
+	return client.New(client.Options{Socket: a.socketPath(), Addr: a.addr, Token: token, Timeout: a.timeout})
+}
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef(fmt.Errorf("%s takes %s (see %s --help)", cmd.CommandPath(), what, cmd.CommandPath()))
+		}
+		return nil
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef(fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0]))
+	}
+	return nil
+}
