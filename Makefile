@@ -4,9 +4,17 @@ PKGS ?= ./...
 
 .PHONY: run test bench lint build
 
-# run appends to and prints an event store in ./data (the daemon replaces it).
-run:
-	$(GO) run ./examples/eventlog -data ./data
+# run starts the daemon on ./data in the foreground, with an example service
+# that prints the time every 5 s. Ctrl-C drains it; `make run` again brings it
+# back. In another terminal: ./bin/solo --data-dir ./data ls | logs hello -f.
+run: build
+	@mkdir -p data
+	@./bin/solo daemon --data-dir ./data & pid=$$!; \
+	for i in $$(seq 100); do ./bin/solo --data-dir ./data ls >/dev/null 2>&1 && break; sleep 0.1; done; \
+	./bin/solo --data-dir ./data deploy hello -- sh -c 'while :; do date; sleep 5; done'; \
+	./bin/solo --data-dir ./data ls; \
+	echo "solo daemon is running (pid $$pid) on ./data; Ctrl-C stops it"; \
+	wait $$pid
 
 test:
 	$(GO) test -race -count=1 $(PKGS)
