@@ -62,6 +62,8 @@ Run "solo daemon", then deploy, list, inspect and kill services with the other c
 		a.logsCmd(),
 		a.eventsCmd(),
 		a.dbCmd(),
+		a.recoverCmd(),
+		a.verifyCmd(),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/recovery"
 )
 
 // Error codes, the "code" of every [ErrorBody]. The set is closed: a client
@@ -116,7 +117,7 @@ func classify(err error) (status int, code string) {
 		return http.StatusBadRequest, CodeInvalid
 	case errors.Is(err, errDenied):
 		return http.StatusForbidden, CodeDenied
-	case errors.Is(err, solo.ErrNotFound), errors.Is(err, errNoRoute):
+	case errors.Is(err, solo.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, recovery.ErrNotDesired):
 		return http.StatusNotFound, CodeNotFound
 	case errors.Is(err, eventstore.ErrConflict):
 		return http.StatusConflict, CodeConflict

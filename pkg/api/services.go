@@ -40,6 +40,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/events", authed, s.events)
 	s.handle("GET /v1/db/check", authed, s.dbCheck)
 	s.handle("GET /v1/db/backup", authed, s.dbBackup)
+	s.handle("POST /v1/recover", authed, s.recover)
+	s.handle("POST /v1/verify", authed, s.verify)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

@@ -1,0 +1,30 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/recovery"
+)
+
+// Recover brings back services that are desired but not running (see
+// solo.Runtime.Recover); with DryRun it only returns the plan.
+func (c *Client) Recover(ctx context.Context, req api.RecoverRequest) (api.RecoverResult, error) {
+	var res api.RecoverResult
+	if err := c.Do(ctx, http.MethodPost, "/v1/recover", req, &res); err != nil {
+		return res, fmt.Errorf("recover: %w", err)
+	}
+	return res, nil
+}
+
+// Verify compares the log with the live processes; with fix it acts on the
+// findings (see solo.Runtime.Verify).
+func (c *Client) Verify(ctx context.Context, fix bool) (recovery.VerifyReport, error) {
+	var rep recovery.VerifyReport
+	if err := c.Do(ctx, http.MethodPost, "/v1/verify", api.VerifyRequest{Fix: fix}, &rep); err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	return rep, nil
+}
