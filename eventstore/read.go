@@ -21,18 +21,25 @@ const readPage = 512
 // transaction, and sees events committed while it runs. A decode failure is
 // yielded as an error wrapping [ErrCorrupt], and ends the iteration.
 func (s *Store) Read(from uint64, limit int) iter.Seq2[Envelope, error] {
+	return paged(from, limit, s.readPage)
+}
+
+// paged yields page after page from fetch, which returns at most n events
+// from position from on, until a page comes back short or limit events
+// (0: no limit) have been yielded. It is the one loop behind Read and
+// ReadSubject.
+func paged(from uint64, limit int, fetch func(from uint64, n int) ([]Envelope, error)) iter.Seq2[Envelope, error] {
 	return func(yield func(Envelope, error) bool) {
-		next := max(from, 1)
-		remaining := limit
+		next, remaining := max(from, 1), limit
 		for {
 			n := readPage
-			if limit > 0 && remaining < n {
-				n = remaining
+			if limit > 0 {
+				n = min(n, remaining)
 			}
 			if n == 0 {
 				return
 			}
-			page, err := s.readPage(next, n)
+			page, err := fetch(next, n)
 			if err != nil {
 				yield(Envelope{}, err)
 				return
@@ -78,34 +85,18 @@ func (s *Store) readPage(from uint64, n int) (page []Envelope, err error) {
 // the stream, not with the log.
 func (s *Store) ReadSubject(tenant, subject string, from uint64) iter.Seq2[Envelope, error] {
 	prefix := streamKey(nil, tenant, subject)
-	return func(yield func(Envelope, error) bool) {
-		next := max(from, 1)
-		for {
-			page, err := s.readSubjectPage(prefix, next)
-			if err != nil {
-				yield(Envelope{}, err)
-				return
-			}
-			for _, env := range page {
-				if !yield(env, nil) {
-					return
-				}
-			}
-			if len(page) < readPage {
-				return
-			}
-			next = page[len(page)-1].Pos + 1
-		}
-	}
+	return paged(from, 0, func(from uint64, n int) ([]Envelope, error) {
+		return s.readSubjectPage(prefix, from, n)
+	})
 }
 
-func (s *Store) readSubjectPage(prefix []byte, from uint64) (page []Envelope, err error) {
+func (s *Store) readSubjectPage(prefix []byte, from uint64, n int) (page []Envelope, err error) {
 	defer recoverCorrupt(&err, "read stream")
 	err = s.view(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		c := tx.Bucket(bucketStreams).Cursor()
 		seek := binary.BigEndian.AppendUint64(bytes.Clone(prefix), from)
-		for k, _ := c.Seek(seek); k != nil && len(page) < readPage; k, _ = c.Next() {
+		for k, _ := c.Seek(seek); k != nil && len(page) < n; k, _ = c.Next() {
 			if len(k) != len(prefix)+8 || !bytes.HasPrefix(k, prefix) {
 				break
 			}
