@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCLI_BadInput: every mistake gets a clear message naming the problem,
+// the contract's exit code, and writes nothing.
+func TestCLI_BadInput(t *testing.T) {
+	dir := dataDir(t)
+	d := startDaemon(t, dir)
+	mustCLI(t, dir, "deploy", "web", "--", "sleep", "1000")
+	before := mustCLI(t, dir, "events", "--json")
+
+	cases := []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"deploy", "../etc", "--", "true"}, exitError, "name"},
+		{[]string{"deploy", "Web", "--", "true"}, exitError, "name"},
+		{[]string{"deploy", "web2"}, exitUsage, "usage: solo deploy"},
+		{[]string{"deploy", "web2", "--restart", "sometimes", "--", "true"}, exitError, "restart"},
+		{[]string{"deploy", "web2", "--env", "NOEQUALS", "--", "true"}, exitUsage, "KEY=VALUE"},
+		{[]string{"deploy", "web2", "--env", "1X=y", "--", "true"}, exitError, "env"},
+		{[]string{"deploy", "web2", "--dir", "relative", "--", "true"}, exitError, "dir"},
+		{[]string{"deploy", "web2", "--stop-signal", "SIGNOPE", "--", "true"}, exitError, "stop_signal"},
+		{[]string{"status", "ghost"}, exitNotFound, "not found"},
+		{[]string{"kill", "ghost"}, exitNotFound, "not found"},
+		{[]string{"logs", "ghost"}, exitNotFound, "not found"},
+		{[]string{"status", "a/b"}, exitError, "name"},
+		{[]string{"ls", "--bogus"}, exitUsage, "unknown flag"},
+		{[]string{"frobnicate"}, exitUsage, "unknown command"},
+		{[]string{"status"}, exitUsage, "NAME"},
+		{[]string{"ls", "extra"}, exitUsage, "no arguments"},
+	}
+	for _, c := range cases {
+		r := cli(t, dir, c.args...)
+		assert.Equal(t, c.code, r.code, "solo %v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.says, "solo %v", c.args)
+		assert.True(t, strings.HasPrefix(r.stderr, "solo: "), "solo %v: %q", c.args, r.stderr)
+	}
+	assert.Equal(t, before, mustCLI(t, dir, "events", "--json"), "bad input wrote events")
+
+	// Raw HTTP: malformed JSON and an oversized body are refused with a
+	// JSON error and the right status; nothing is written.
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return net.Dial("unix", filepath.Join(dir, "solo.sock"))
+	}}}
+	for _, c := range []struct {
+		body   []byte
+		status int
+	}{
+		{[]byte(`{"name": "x", "command": [`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "surprise": 1}`), http.StatusBadRequest},
+		{append(append([]byte(`{"name": "`), bytes.Repeat([]byte("x"), 2<<20)...), `"}`...), http.StatusRequestEntityTooLarge},
+	} {
+		resp, err := hc.Post("http://solo/v1/services", "application/json", bytes.NewReader(c.body))
+		require.NoError(t, err)
+		var body bytes.Buffer
+		body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, c.status, resp.StatusCode, body.String())
+		assert.Contains(t, body.String(), `"code"`)
+	}
+	assert.Equal(t, before, mustCLI(t, dir, "events", "--json"), "bad input wrote events")
+
+	d.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, d.wait(30*time.Second))
+}
+
+// TestDaemon_ForcedDrainExitsNonZero: a service that ignores SIGTERM past
+// the grace is SIGKILLed, and the daemon says so with its exit code.
+func TestDaemon_ForcedDrainExitsNonZero(t *testing.T) {
+	dir := dataDir(t)
+	d := startDaemon(t, dir, "--grace", "300ms")
+	mustCLI(t, dir, "deploy", "stubborn", "--stop-timeout", "1m", "--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done")
+	require.Eventually(t, func() bool {
+		return strings.Contains(cli(t, dir, "logs", "stubborn").stdout, "ready")
+	}, 30*time.Second, 20*time.Millisecond)
+	start := time.Now()
+	d.signal(syscall.SIGTERM)
+	assert.Equal(t, 1, d.wait(30*time.Second), "a forced drain must not exit 0:\n%s", d.logs)
+	assert.Less(t, time.Since(start), 10*time.Second, "the grace did not bound the drain")
+	assert.Contains(t, d.logs.String(), "forced=1")
+}
+
+// TestDaemon_SecondSignalForces: while a drain waits on a slow service, a
+// second SIGTERM kills at once.
+func TestDaemon_SecondSignalForces(t *testing.T) {
+	dir := dataDir(t)
+	d := startDaemon(t, dir, "--grace", "1m")
+	mustCLI(t, dir, "deploy", "stubborn", "--stop-timeout", "1m", "--", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done")
+	require.Eventually(t, func() bool {
+		return strings.Contains(cli(t, dir, "logs", "stubborn").stdout, "ready")
+	}, 30*time.Second, 20*time.Millisecond)
+	d.signal(syscall.SIGTERM)
+	require.Eventually(t, func() bool { return strings.Contains(d.logs.String(), "shutdown started") }, 30*time.Second, 5*time.Millisecond)
+	start := time.Now()
+	d.signal(syscall.SIGTERM)
+	assert.Equal(t, 1, d.wait(30*time.Second))
+	assert.Less(t, time.Since(start), 10*time.Second, "a second signal did not force")
+}
