@@ -71,16 +71,43 @@ func (o Options) withDefaults() Options {
 // a graceful stop). Drain's context keeps ctx's values.
 //
 // Wait catches the signals from its call until it returns (signal.Notify,
-// then signal.Stop): outside that span they have their default effect.
+// then signal.Stop): outside that span they have their default effect. A
+// program that must not die of a signal before it reaches Wait (a daemon
+// still recovering) calls [Catch] first.
 func Wait(ctx context.Context, opts Options) int {
-	opts = opts.withDefaults()
-	// Buffered, so that a signal arriving while nobody is receiving
-	// (between the first signal and the start of the drain) is kept.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, opts.Signals...)
-	defer signal.Stop(sigs)
-	return wait(ctx, opts, sigs)
+	return Catch(opts.Signals...).Wait(ctx, opts)
 }
+
+// Catcher holds the shutdown signals caught since [Catch], for [Catcher.Wait].
+type Catcher struct {
+	sigs chan os.Signal
+}
+
+// Catch starts catching signals (default [DefaultSignals]) at once, so that
+// one arriving while the program is still starting is kept and starts the
+// drain as soon as [Catcher.Wait] runs, instead of killing the process
+// before it could record anything.
+func Catch(signals ...os.Signal) *Catcher {
+	if len(signals) == 0 {
+		signals = DefaultSignals()
+	}
+	// Buffered, so that a signal arriving while nobody is receiving
+	// (before Wait, or between the first signal and the start of the
+	// drain) is kept.
+	c := &Catcher{sigs: make(chan os.Signal, 2)}
+	signal.Notify(c.sigs, signals...)
+	return c
+}
+
+// Wait is [Wait] on the signals caught since [Catch]; opts.Signals is
+// ignored. It stops catching when it returns.
+func (c *Catcher) Wait(ctx context.Context, opts Options) int {
+	defer c.Stop()
+	return wait(ctx, opts.withDefaults(), c.sigs)
+}
+
+// Stop stops catching: the signals have their default effect again.
+func (c *Catcher) Stop() { signal.Stop(c.sigs) }
 
 // wait is [Wait] on a given signal channel, so tests can send signals
 // without raising real ones. opts must have its defaults applied.

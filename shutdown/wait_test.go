@@ -156,3 +156,23 @@ type fakeSignal string
 
 func (s fakeSignal) String() string { return string(s) }
 func (fakeSignal) Signal()          {}
+
+// TestCatch_KeepsAnEarlySignal: a signal raised after Catch but before Wait
+// (a daemon still recovering) does not kill the process; Wait drains at once.
+func TestCatch_KeepsAnEarlySignal(t *testing.T) {
+	c := Catch(syscall.SIGUSR2)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	var gotReason string
+	code := c.Wait(context.Background(), Options{
+		Signals: []os.Signal{syscall.SIGUSR2},
+		Drain: func(ctx context.Context, reason string, grace time.Duration) (int, error) {
+			gotReason = reason
+			return 7, nil
+		},
+	})
+	if code != 7 || gotReason != "SIGUSR2" {
+		t.Fatalf("Wait = %d with reason %q; want 7 and SIGUSR2", code, gotReason)
+	}
+}

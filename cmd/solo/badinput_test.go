@@ -21,6 +21,11 @@ func TestCLI_BadInput(t *testing.T) {
 	dir := dataDir(t)
 	d := startDaemon(t, dir)
 	mustCLI(t, dir, "deploy", "web", "--", "sleep", "1000")
+	// service_started follows the deploy; wait for it so that the log is
+	// quiet before it is compared.
+	require.Eventually(t, func() bool {
+		return strings.Contains(mustCLI(t, dir, "status", "web"), "running")
+	}, 30*time.Second, 10*time.Millisecond)
 	before := mustCLI(t, dir, "events", "--json")
 
 	cases := []struct {
