@@ -371,5 +371,8 @@ func deref(p Payload) Payload {
 	case *ShutdownComplete:
 		return *v
 	}
+	if v, ok := derefSession(p); ok {
+		return v
+	}
 	return p
 }

@@ -57,6 +57,9 @@ func TestNewEvent_Decode(t *testing.T) {
 		})
 	}
 	for typ := range newPayload {
+		if _, ok := sessionPayloads[typ]; ok {
+			continue // TestNewEvent_DecodeSession
+		}
 		require.True(t, seen[typ], "no sample for %s", typ)
 		require.True(t, typ.Known())
 	}
@@ -131,7 +134,7 @@ func TestNewEvent(t *testing.T) {
 
 func TestDecode(t *testing.T) {
 	t.Run("unknown type", func(t *testing.T) {
-		_, err := Decode(eventstore.Envelope{Pos: 42, Type: "session_created", Data: json.RawMessage(`{}`)})
+		_, err := Decode(eventstore.Envelope{Pos: 42, Type: "future_event", Data: json.RawMessage(`{}`)})
 		require.ErrorIs(t, err, ErrUnknownType)
 		require.ErrorContains(t, err, "42")
 		var de *DecodeError

@@ -32,6 +32,7 @@ type World struct {
 	services map[Key]*Service
 	boot     *Boot
 	shutdown *Shutdown
+	sessions *Sessions // kernel sessions and their tasks, folded alongside
 }
 
 // Boot is the last system_started.
@@ -131,7 +132,16 @@ type Recovery struct {
 }
 
 // NewWorld returns an empty World.
-func NewWorld() *World { return &World{services: map[Key]*Service{}} }
+func NewWorld() *World { return &World{services: map[Key]*Service{}, sessions: NewSessions()} }
+
+// Sessions returns the kernel sessions and tasks folded with the world, so
+// they share its snapshots. The pointer is into w: clone w to keep a copy.
+func (w *World) Sessions() *Sessions {
+	if w.sessions == nil {
+		w.sessions = NewSessions()
+	}
+	return w.sessions
+}
 
 // Pos returns the position of the last envelope folded, 0 if none.
 func (w *World) Pos() uint64 { return w.pos }
@@ -216,6 +226,9 @@ func (w *World) Clone() *World {
 	for k, s := range w.services {
 		c.services[k] = s.Clone()
 	}
+	if w.sessions != nil {
+		c.sessions = w.sessions.Clone()
+	}
 	if w.boot != nil {
 		b := *w.boot
 		c.boot = &b
@@ -284,6 +297,24 @@ func (w *World) Apply(env eventstore.Envelope) error {
 	if env.Pos <= w.pos {
 		return nil
 	}
+	// Session and task events belong to the sessions alone; every other
+	// event folds here first and then into the sessions, which follow
+	// their kernels' services. Either way a failed Apply changes nothing.
+	if _, ok := sessionPayloads[EventType(env.Type)]; ok {
+		if err := w.Sessions().Apply(env); err != nil {
+			return err
+		}
+		w.pos = env.Pos
+		return nil
+	}
+	if err := w.applyService(env); err != nil {
+		return err
+	}
+	return w.Sessions().Apply(env)
+}
+
+// applyService folds one envelope into the services.
+func (w *World) applyService(env eventstore.Envelope) error {
 	p, err := Decode(env)
 	if errors.Is(err, ErrUnknownType) {
 		w.pos = env.Pos

@@ -433,13 +433,13 @@ func TestWorld_MarshalSnapshot(t *testing.T) {
 		require.ErrorIs(t, err, ErrSnapshotVersion)
 	})
 	t.Run("garbage", func(t *testing.T) {
-		_, err := UnmarshalSnapshot([]byte(`{"version":1,"services":"x"}`))
+		_, err := UnmarshalSnapshot([]byte(`{"version":2,"services":"x"}`))
 		require.ErrorIs(t, err, ErrBadSnapshot)
 		_, err = UnmarshalSnapshot([]byte(`nope`))
 		require.ErrorIs(t, err, ErrBadSnapshot)
 	})
 	t.Run("duplicate service", func(t *testing.T) {
-		_, err := UnmarshalSnapshot([]byte(`{"version":1,"services":[{"tenant":"a","name":"b"},{"tenant":"a","name":"b"}]}`))
+		_, err := UnmarshalSnapshot([]byte(`{"version":2,"services":[{"tenant":"a","name":"b"},{"tenant":"a","name":"b"}]}`))
 		require.ErrorIs(t, err, ErrBadSnapshot)
 	})
 	t.Run("world embeds as JSON", func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 
 // SnapshotVersion is the format version [World.MarshalSnapshot] writes and
 // the only one [UnmarshalSnapshot] reads.
-const SnapshotVersion = 1
+const SnapshotVersion = 2
 
 type snapshot struct {
 	Version  int        `json:"version"`
@@ -15,6 +15,7 @@ type snapshot struct {
 	Services []*Service `json:"services"`
 	Boot     *Boot      `json:"boot,omitempty"`
 	Shutdown *Shutdown  `json:"shutdown,omitempty"`
+	Sessions *Sessions  `json:"sessions,omitempty"`
 }
 
 // MarshalSnapshot encodes w as JSON, services sorted, so that equal worlds
@@ -26,6 +27,7 @@ func (w *World) MarshalSnapshot() ([]byte, error) {
 		Services: w.Services(),
 		Boot:     w.boot,
 		Shutdown: w.shutdown,
+		Sessions: w.Sessions(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("marshal snapshot: %w", err)
@@ -52,6 +54,9 @@ func UnmarshalSnapshot(b []byte) (*World, error) {
 	}
 	w := NewWorld()
 	w.pos, w.boot, w.shutdown = s.Pos, s.Boot, s.Shutdown
+	if s.Sessions != nil {
+		w.sessions = s.Sessions
+	}
 	for i, svc := range s.Services {
 		if svc == nil {
 			return nil, fmt.Errorf("unmarshal snapshot: %w: service %d is null", ErrBadSnapshot, i)

@@ -1,0 +1,622 @@
+package state
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/solo-rt/solo/eventstore"
+)
+
+// Session and task event types. Their envelopes have the session's tenant
+// and name as tenant and subject; a task event names its task in its data.
+const (
+	TypeSessionCreated      EventType = "session_created"
+	TypeSessionRemoved      EventType = "session_removed"
+	TypeSessionKernelReady  EventType = "session_kernel_ready"
+	TypeSessionCheckpointed EventType = "session_checkpointed"
+	TypeSessionRestored     EventType = "session_restored"
+	TypeTaskSubmitted       EventType = "task_submitted"
+	TypeTaskStarted         EventType = "task_started"
+	TypeTaskCompleted       EventType = "task_completed"
+	TypeTaskFailed          EventType = "task_failed"
+	TypeTaskCancelled       EventType = "task_cancelled"
+)
+
+// SessionCreated (session_created) is the intent to keep a kernel for a
+// session. Service names the Solo service that runs the kernel (in the
+// session's tenant), deployed right after.
+type SessionCreated struct {
+	Kernel  string `json:"kernel"`
+	Service string `json:"service"`
+}
+
+// SessionRemoved (session_removed) ends a session: its kernel is killed,
+// and its pending and running tasks fail with reason session_removed.
+type SessionRemoved struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// SessionKernelReady (session_kernel_ready) says the session is connected
+// to a new kernel process, identified like a service instance. StateLost
+// is set when the session had a kernel before: this one starts empty, and
+// the variables of the old one are gone.
+type SessionKernelReady struct {
+	PID        int    `json:"pid"`
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+	BootID     string `json:"boot_id,omitempty"`
+	StateLost  bool   `json:"state_lost,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// SessionCheckpointed (session_checkpointed) records a checkpoint written:
+// the names saved, and those skipped because the kernel could not
+// serialise them. Task is the task that wrote it.
+type SessionCheckpointed struct {
+	Label   string   `json:"label"`
+	Task    string   `json:"task"`
+	Saved   []string `json:"saved"`
+	Skipped []string `json:"skipped,omitempty"`
+	Bytes   int64    `json:"bytes"`
+}
+
+// SessionRestored (session_restored) records a checkpoint loaded into the
+// kernel.
+type SessionRestored struct {
+	Label    string   `json:"label"`
+	Task     string   `json:"task"`
+	Restored []string `json:"restored"`
+}
+
+// TaskKind is what a task does.
+type TaskKind string
+
+// Task kinds.
+const (
+	TaskExec       TaskKind = ""           // run code
+	TaskCheckpoint TaskKind = "checkpoint" // save the kernel's variables under Label
+	TaskRestore    TaskKind = "restore"    // load the checkpoint Label
+)
+
+// TaskSubmitted (task_submitted) queues a task at the end of its session's
+// queue. A retryable task that was running when the daemon died is run
+// again; any other gets task_failed with reason interrupted.
+type TaskSubmitted struct {
+	ID        string   `json:"id"`
+	Kind      TaskKind `json:"kind,omitempty"`
+	Code      string   `json:"code,omitempty"`
+	Label     string   `json:"label,omitempty"`
+	Retryable bool     `json:"retryable,omitempty"`
+}
+
+// TaskStarted (task_started) is written before the code is sent to the
+// kernel (I2): a task never runs without it. Attempt counts from 1; a
+// retryable task runs again as the next attempt. PID is the kernel's.
+type TaskStarted struct {
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+	PID     int    `json:"pid,omitempty"`
+}
+
+// TaskOutput is one output of a task, stored with its end.
+type TaskOutput struct {
+	Kind string `json:"kind"`           // stream, execute_result, display_data, error
+	Name string `json:"name,omitempty"` // stdout or stderr, for a stream
+	Text string `json:"text,omitempty"`
+}
+
+// TaskCompleted (task_completed) ends a task that ran without raising.
+// Outputs are bounded; Truncated says some were dropped.
+type TaskCompleted struct {
+	ID             string       `json:"id"`
+	ExecutionCount int          `json:"execution_count,omitempty"`
+	Outputs        []TaskOutput `json:"outputs,omitempty"`
+	Truncated      bool         `json:"truncated,omitempty"`
+}
+
+// FailReason says why a task failed.
+type FailReason string
+
+// Failure reasons.
+const (
+	FailError          FailReason = "error"           // the code raised (EName, EValue, Traceback)
+	FailInterrupted    FailReason = "interrupted"     // it was running when the daemon died, and is not retryable
+	FailCancelled      FailReason = "cancelled"       // cancelled while it ran: the kernel was interrupted
+	FailKernelDied     FailReason = "kernel_died"     // the kernel died or stopped answering while it ran
+	FailSessionRemoved FailReason = "session_removed" // the session was removed first
+)
+
+// TaskFailed (task_failed) ends a task that did not complete.
+type TaskFailed struct {
+	ID        string       `json:"id"`
+	Reason    FailReason   `json:"reason"`
+	Detail    string       `json:"detail,omitempty"`
+	EName     string       `json:"ename,omitempty"`
+	EValue    string       `json:"evalue,omitempty"`
+	Traceback []string     `json:"traceback,omitempty"`
+	Outputs   []TaskOutput `json:"outputs,omitempty"`
+	Truncated bool         `json:"truncated,omitempty"`
+}
+
+// TaskCancelled (task_cancelled) is the intent to cancel a task: a pending
+// one never runs; a running one is interrupted and then fails with reason
+// cancelled.
+type TaskCancelled struct {
+	ID string `json:"id"`
+}
+
+func (SessionCreated) EventType() EventType      { return TypeSessionCreated }
+func (SessionRemoved) EventType() EventType      { return TypeSessionRemoved }
+func (SessionKernelReady) EventType() EventType  { return TypeSessionKernelReady }
+func (SessionCheckpointed) EventType() EventType { return TypeSessionCheckpointed }
+func (SessionRestored) EventType() EventType     { return TypeSessionRestored }
+func (TaskSubmitted) EventType() EventType       { return TypeTaskSubmitted }
+func (TaskStarted) EventType() EventType         { return TypeTaskStarted }
+func (TaskCompleted) EventType() EventType       { return TypeTaskCompleted }
+func (TaskFailed) EventType() EventType          { return TypeTaskFailed }
+func (TaskCancelled) EventType() EventType       { return TypeTaskCancelled }
+
+func (t TaskSubmitted) check() error {
+	switch {
+	case t.ID == "":
+		return fmt.Errorf("%w: task id is empty", ErrInvalidEvent)
+	case t.Kind != TaskExec && t.Kind != TaskCheckpoint && t.Kind != TaskRestore:
+		return fmt.Errorf("%w: unknown task kind %q", ErrInvalidEvent, t.Kind)
+	case t.Kind != TaskExec && ValidName(t.Label) != nil:
+		return fmt.Errorf("%w: checkpoint label %q", ErrInvalidEvent, t.Label)
+	}
+	return nil
+}
+
+func (t TaskFailed) check() error {
+	switch t.Reason {
+	case FailError, FailInterrupted, FailCancelled, FailKernelDied, FailSessionRemoved:
+		return nil
+	}
+	return fmt.Errorf("%w: unknown failure reason %q", ErrInvalidEvent, t.Reason)
+}
+
+// sessionPayloads registers the session and task types with [Decode].
+var sessionPayloads = map[EventType]func() Payload{
+	TypeSessionCreated:      func() Payload { return new(SessionCreated) },
+	TypeSessionRemoved:      func() Payload { return new(SessionRemoved) },
+	TypeSessionKernelReady:  func() Payload { return new(SessionKernelReady) },
+	TypeSessionCheckpointed: func() Payload { return new(SessionCheckpointed) },
+	TypeSessionRestored:     func() Payload { return new(SessionRestored) },
+	TypeTaskSubmitted:       func() Payload { return new(TaskSubmitted) },
+	TypeTaskStarted:         func() Payload { return new(TaskStarted) },
+	TypeTaskCompleted:       func() Payload { return new(TaskCompleted) },
+	TypeTaskFailed:          func() Payload { return new(TaskFailed) },
+	TypeTaskCancelled:       func() Payload { return new(TaskCancelled) },
+}
+
+func derefSession(p Payload) (Payload, bool) {
+	switch v := p.(type) {
+	case *SessionCreated:
+		return *v, true
+	case *SessionRemoved:
+		return *v, true
+	case *SessionKernelReady:
+		return *v, true
+	case *SessionCheckpointed:
+		return *v, true
+	case *SessionRestored:
+		return *v, true
+	case *TaskSubmitted:
+		return *v, true
+	case *TaskStarted:
+		return *v, true
+	case *TaskCompleted:
+		return *v, true
+	case *TaskFailed:
+		return *v, true
+	case *TaskCancelled:
+		return *v, true
+	}
+	return p, false
+}
+
+// init adds the session and task types to the table [Decode] reads; the
+// service world ([World.Apply]) passes over them, and [Sessions.Apply]
+// folds them.
+func init() { maps.Copy(newPayload, sessionPayloads) }
+
+// TaskState is where a task is in its life.
+type TaskState string
+
+// Task states. Completed, failed and cancelled are final.
+const (
+	TaskStatePending   TaskState = "pending"
+	TaskStateRunning   TaskState = "running"
+	TaskStateCompleted TaskState = "completed"
+	TaskStateFailed    TaskState = "failed"
+	TaskStateCancelled TaskState = "cancelled"
+)
+
+// Final reports whether s is a state a task never leaves.
+func (s TaskState) Final() bool {
+	return s == TaskStateCompleted || s == TaskStateFailed || s == TaskStateCancelled
+}
+
+// Task is what the log says about one task.
+type Task struct {
+	ID        string   `json:"id"`
+	Tenant    string   `json:"tenant"`
+	Session   string   `json:"session"`
+	Kind      TaskKind `json:"kind,omitempty"`
+	Code      string   `json:"code,omitempty"`
+	Label     string   `json:"label,omitempty"`
+	Retryable bool     `json:"retryable,omitempty"`
+
+	State        TaskState `json:"state"`
+	SubmittedPos uint64    `json:"submitted_pos"`
+	SubmittedAt  time.Time `json:"submitted_at"`
+	Attempts     int       `json:"attempts,omitempty"`
+	KernelPID    int       `json:"kernel_pid,omitempty"`
+	StartedPos   uint64    `json:"started_pos,omitempty"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	EndedPos     uint64    `json:"ended_pos,omitempty"`
+	EndedAt      time.Time `json:"ended_at,omitzero"`
+
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+
+	ExecutionCount int          `json:"execution_count,omitempty"`
+	Outputs        []TaskOutput `json:"outputs,omitempty"`
+	Truncated      bool         `json:"truncated,omitempty"`
+	Reason         FailReason   `json:"reason,omitempty"`
+	Detail         string       `json:"detail,omitempty"`
+	EName          string       `json:"ename,omitempty"`
+	EValue         string       `json:"evalue,omitempty"`
+	Traceback      []string     `json:"traceback,omitempty"`
+}
+
+// Clone returns a deep copy of t.
+func (t *Task) Clone() *Task {
+	c := *t
+	c.Outputs = slices.Clone(t.Outputs)
+	c.Traceback = slices.Clone(t.Traceback)
+	return &c
+}
+
+// KernelRef identifies a kernel process, as a service instance does.
+type KernelRef struct {
+	PID        int    `json:"pid"`
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+	BootID     string `json:"boot_id,omitempty"`
+}
+
+// Checkpoint is the last checkpoint written under a label.
+type Checkpoint struct {
+	Label   string    `json:"label"`
+	Pos     uint64    `json:"pos"`
+	At      time.Time `json:"at"`
+	Saved   []string  `json:"saved"`
+	Skipped []string  `json:"skipped,omitempty"`
+	Bytes   int64     `json:"bytes"`
+}
+
+// Session is what the log says about one session (tenant, name).
+type Session struct {
+	Tenant  string `json:"tenant"`
+	Name    string `json:"name"`
+	Kernel  string `json:"kernel"`
+	Service string `json:"service"`
+
+	CreatedPos uint64    `json:"created_pos"`
+	CreatedAt  time.Time `json:"created_at"`
+	Removed    bool      `json:"removed,omitempty"`
+	RemovedPos uint64    `json:"removed_pos,omitempty"`
+
+	// Instance is the kernel service's last started instance (from
+	// service_started of Service) and Exited whether it has exited since.
+	Instance *KernelRef `json:"instance,omitempty"`
+	Exited   bool       `json:"exited,omitempty"`
+	// Bound is the kernel the session last connected to
+	// (session_kernel_ready); Lost counts the times a kernel's state was
+	// lost to a restart.
+	Bound *KernelRef `json:"bound,omitempty"`
+	Lost  int        `json:"lost,omitempty"`
+
+	// Queue holds the ids of pending tasks, in submission order; Running
+	// the id of the running task, "" if none.
+	Queue   []string `json:"queue"`
+	Running string   `json:"running,omitempty"`
+	// Done counts the tasks that ended.
+	Done int `json:"done"`
+
+	Checkpoints map[string]Checkpoint `json:"checkpoints,omitempty"`
+}
+
+// Clone returns a deep copy of s.
+func (s *Session) Clone() *Session {
+	c := *s
+	c.Queue = slices.Clone(s.Queue)
+	if s.Instance != nil {
+		i := *s.Instance
+		c.Instance = &i
+	}
+	if s.Bound != nil {
+		b := *s.Bound
+		c.Bound = &b
+	}
+	c.Checkpoints = maps.Clone(s.Checkpoints)
+	return &c
+}
+
+// Live reports whether the session exists and was not removed.
+func (s *Session) Live() bool { return s != nil && !s.Removed }
+
+// Sessions is the fold of the log's session and task events (and of the
+// service_started and service_exited of the sessions' kernel services): the
+// projection every reader of sessions goes through. Like [World] it is
+// pure, deterministic and idempotent (I6), and not safe for concurrent
+// use.
+type Sessions struct {
+	pos      uint64
+	sessions map[Key]*Session
+	tasks    map[string]*Task
+	services map[Key]Key // kernel service -> session
+}
+
+// NewSessions returns an empty projection.
+func NewSessions() *Sessions {
+	return &Sessions{sessions: map[Key]*Session{}, tasks: map[string]*Task{}, services: map[Key]Key{}}
+}
+
+// Pos returns the position of the last envelope folded.
+func (ss *Sessions) Pos() uint64 { return ss.pos }
+
+// Session returns the session (tenant, name), removed or not.
+func (ss *Sessions) Session(tenant, name string) (*Session, bool) {
+	s, ok := ss.sessions[Key{tenant, name}]
+	return s, ok
+}
+
+// List returns every session, removed ones included, sorted by tenant and
+// name.
+func (ss *Sessions) List() []*Session {
+	out := slices.Collect(maps.Values(ss.sessions))
+	slices.SortFunc(out, func(a, b *Session) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// Task returns the task id.
+func (ss *Sessions) Task(id string) (*Task, bool) {
+	t, ok := ss.tasks[id]
+	return t, ok
+}
+
+// SessionOfService returns the session whose kernel runs as service key.
+func (ss *Sessions) SessionOfService(key Key) (Key, bool) {
+	k, ok := ss.services[key]
+	return k, ok
+}
+
+// Clone returns a deep copy of ss.
+func (ss *Sessions) Clone() *Sessions {
+	c := NewSessions()
+	c.pos = ss.pos
+	for k, s := range ss.sessions {
+		c.sessions[k] = s.Clone()
+	}
+	for k, t := range ss.tasks {
+		c.tasks[k] = t.Clone()
+	}
+	maps.Copy(c.services, ss.services)
+	return c
+}
+
+// sessionsJSON is how [Sessions] stands in a snapshot. The index of kernel
+// services is derived from the sessions, not stored.
+type sessionsJSON struct {
+	Pos      uint64     `json:"pos"`
+	Sessions []*Session `json:"sessions"`
+	Tasks    []*Task    `json:"tasks"`
+}
+
+// MarshalJSON encodes ss for a snapshot, sessions and tasks in a fixed
+// order, so that equal projections give equal bytes.
+func (ss *Sessions) MarshalJSON() ([]byte, error) {
+	tasks := slices.Collect(maps.Values(ss.tasks))
+	slices.SortFunc(tasks, func(a, b *Task) int {
+		return cmp.Or(cmp.Compare(a.SubmittedPos, b.SubmittedPos), cmp.Compare(a.ID, b.ID))
+	})
+	return json.Marshal(sessionsJSON{Pos: ss.pos, Sessions: ss.List(), Tasks: tasks})
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote.
+func (ss *Sessions) UnmarshalJSON(b []byte) error {
+	var v sessionsJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*ss = *NewSessions()
+	ss.pos = v.Pos
+	for _, s := range v.Sessions {
+		if s == nil {
+			return fmt.Errorf("%w: null session", ErrBadSnapshot)
+		}
+		k := Key{s.Tenant, s.Name}
+		ss.sessions[k] = s
+		ss.services[Key{s.Tenant, s.Service}] = k
+	}
+	for _, t := range v.Tasks {
+		if t == nil {
+			return fmt.Errorf("%w: null task", ErrBadSnapshot)
+		}
+		ss.tasks[t.ID] = t
+	}
+	return nil
+}
+
+// FoldSessions folds events into a copy of from (nil for empty), like
+// [Fold].
+func FoldSessions(from *Sessions, events iter.Seq2[eventstore.Envelope, error]) (*Sessions, error) {
+	ss := NewSessions()
+	if from != nil {
+		ss = from.Clone()
+	}
+	for env, err := range events {
+		if err != nil {
+			return ss, fmt.Errorf("fold sessions after pos %d: %w", ss.pos, err)
+		}
+		if err := ss.Apply(env); err != nil {
+			return ss, fmt.Errorf("fold sessions: %w", err)
+		}
+	}
+	return ss, nil
+}
+
+// Apply folds one envelope into ss. Its rules:
+//
+//   - Envelopes at or below [Sessions.Pos] are skipped (I6); other events
+//     than session, task and the kernel services' start and exit only
+//     advance Pos.
+//   - session_created of a name that is live is ignored; of a removed
+//     name it starts a new session (its old tasks keep their ids).
+//   - Task events need a live session (task_submitted) or a known task;
+//     others are ignored. A final task never changes again.
+//   - task_started takes a pending task (or a running one: a retry) to
+//     running; task_completed and task_failed end a running or pending
+//     task; task_cancelled ends a pending task (cancelled), and marks a
+//     running one CancelRequested.
+//   - session_removed fails the session's pending and running tasks with
+//     reason session_removed.
+//
+// A known type whose data does not decode returns a [*DecodeError] and
+// leaves ss unchanged.
+func (ss *Sessions) Apply(env eventstore.Envelope) error {
+	if env.Pos <= ss.pos {
+		return nil
+	}
+	t := EventType(env.Type)
+	if _, ok := sessionPayloads[t]; !ok && t != TypeServiceStarted && t != TypeServiceExited {
+		ss.pos = env.Pos
+		return nil
+	}
+	p, err := Decode(env)
+	if err != nil && !errors.Is(err, ErrUnknownType) {
+		return err
+	}
+	at := env.Time.UTC()
+	key := Key{env.Tenant, env.Subject}
+	s := ss.sessions[key]
+	live := s.Live()
+	task := func(id string) *Task {
+		tk := ss.tasks[id]
+		if tk == nil || tk.State.Final() || tk.Tenant != key.Tenant || tk.Session != key.Name {
+			return nil
+		}
+		return tk
+	}
+	switch p := p.(type) {
+	case SessionCreated:
+		if live {
+			break
+		}
+		s = &Session{Tenant: key.Tenant, Name: key.Name, Kernel: p.Kernel, Service: p.Service, CreatedPos: env.Pos, CreatedAt: at, Queue: []string{}}
+		ss.sessions[key] = s
+		ss.services[Key{key.Tenant, p.Service}] = key
+	case SessionRemoved:
+		if !live {
+			break
+		}
+		s.Removed, s.RemovedPos = true, env.Pos
+		for _, id := range append(slices.Clone(s.Queue), s.Running) {
+			if tk := task(id); tk != nil {
+				ss.end(s, tk, env.Pos, at, TaskStateFailed)
+				tk.Reason = FailSessionRemoved
+			}
+		}
+		s.Queue, s.Running = []string{}, ""
+	case SessionKernelReady:
+		if !live {
+			break
+		}
+		s.Bound = &KernelRef{PID: p.PID, StartTicks: p.StartTicks, BootID: p.BootID}
+		if p.StateLost {
+			s.Lost++
+		}
+	case SessionCheckpointed:
+		if !live {
+			break
+		}
+		if s.Checkpoints == nil {
+			s.Checkpoints = map[string]Checkpoint{}
+		}
+		s.Checkpoints[p.Label] = Checkpoint{Label: p.Label, Pos: env.Pos, At: at, Saved: p.Saved, Skipped: p.Skipped, Bytes: p.Bytes}
+	case SessionRestored:
+	case TaskSubmitted:
+		if !live || ss.tasks[p.ID] != nil {
+			break
+		}
+		ss.tasks[p.ID] = &Task{ID: p.ID, Tenant: key.Tenant, Session: key.Name, Kind: p.Kind, Code: p.Code, Label: p.Label,
+			Retryable: p.Retryable, State: TaskStatePending, SubmittedPos: env.Pos, SubmittedAt: at}
+		s.Queue = append(s.Queue, p.ID)
+	case TaskStarted:
+		tk := task(p.ID)
+		if !live || tk == nil {
+			break
+		}
+		if tk.State == TaskStatePending {
+			s.Queue = slices.DeleteFunc(s.Queue, func(id string) bool { return id == p.ID })
+		}
+		tk.State, tk.Attempts, tk.KernelPID, tk.StartedPos, tk.StartedAt = TaskStateRunning, p.Attempt, p.PID, env.Pos, at
+		s.Running = p.ID
+	case TaskCompleted:
+		if tk := task(p.ID); live && tk != nil {
+			ss.end(s, tk, env.Pos, at, TaskStateCompleted)
+			tk.ExecutionCount, tk.Outputs, tk.Truncated = p.ExecutionCount, p.Outputs, p.Truncated
+		}
+	case TaskFailed:
+		if tk := task(p.ID); live && tk != nil {
+			ss.end(s, tk, env.Pos, at, TaskStateFailed)
+			tk.Reason, tk.Detail, tk.EName, tk.EValue, tk.Traceback = p.Reason, p.Detail, p.EName, p.EValue, p.Traceback
+			tk.Outputs, tk.Truncated = p.Outputs, p.Truncated
+		}
+	case TaskCancelled:
+		tk := task(p.ID)
+		if !live || tk == nil {
+			break
+		}
+		if tk.State == TaskStatePending {
+			ss.end(s, tk, env.Pos, at, TaskStateCancelled)
+		} else {
+			tk.CancelRequested = true
+		}
+	case Started:
+		if sk, ok := ss.services[key]; ok {
+			if s := ss.sessions[sk]; s.Live() && s.Service == key.Name {
+				s.Instance = &KernelRef{PID: p.PID, StartTicks: p.StartTicks, BootID: p.BootID}
+				s.Exited = false
+			}
+		}
+	case Exited:
+		if sk, ok := ss.services[key]; ok {
+			if s := ss.sessions[sk]; s.Live() && s.Instance != nil && s.Instance.PID == p.PID {
+				s.Exited = true
+			}
+		}
+	}
+	ss.pos = env.Pos
+	return nil
+}
+
+// end makes tk final.
+func (ss *Sessions) end(s *Session, tk *Task, pos uint64, at time.Time, st TaskState) {
+	if tk.State == TaskStatePending {
+		s.Queue = slices.DeleteFunc(s.Queue, func(id string) bool { return id == tk.ID })
+	}
+	if s.Running == tk.ID {
+		s.Running = ""
+	}
+	tk.State, tk.EndedPos, tk.EndedAt = st, pos, at
+	s.Done++
+}

@@ -1,0 +1,248 @@
+package state
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/solo-rt/solo/eventstore"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// mustFoldSessions folds the whole log, checks that folding it twice, and
+// folding it in two halves, give the same projection (I6), and that the
+// service world ignores session events.
+func mustFoldSessions(tb testing.TB, l *testLog) *Sessions {
+	tb.Helper()
+	ss, err := FoldSessions(nil, l.seq(0))
+	require.NoError(tb, err)
+	again, err := FoldSessions(nil, l.seq(0))
+	require.NoError(tb, err)
+	require.Equal(tb, ss, again, "folding twice differs")
+	half := len(l.envs) / 2
+	a, err := FoldSessions(nil, l.seqRange(0, half))
+	require.NoError(tb, err)
+	b, err := FoldSessions(a, l.seq(0)) // overlapping tail: skipped, then the rest
+	require.NoError(tb, err)
+	require.Equal(tb, ss, b, "folding in halves differs")
+	w, err := Fold(nil, l.seq(0))
+	require.NoError(tb, err, "the service world must pass over session events")
+	require.Equal(tb, ss, w.Sessions(), "the world folds sessions differently")
+	snap, err := w.MarshalSnapshot()
+	require.NoError(tb, err)
+	back, err := UnmarshalSnapshot(snap)
+	require.NoError(tb, err)
+	require.Equal(tb, ss, back.Sessions(), "sessions do not survive a snapshot")
+	return ss
+}
+
+func newSessionLog(t *testing.T) *testLog {
+	l := newTestLog(t)
+	l.add(DefaultTenant, "nb", SessionCreated{Kernel: "python3", Service: "session.nb"})
+	return l
+}
+
+func TestSessions_Apply(t *testing.T) {
+	t.Run("tasks run in submission order", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "x = 1"})
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "b", Code: "x + 1"})
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "c", Code: "1/0"})
+		ss := mustFoldSessions(t, l)
+		s, ok := ss.Session(DefaultTenant, "nb")
+		require.True(t, ok)
+		assert.Equal(t, []string{"a", "b", "c"}, s.Queue)
+
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1, PID: 7})
+		l.add(DefaultTenant, "nb", TaskCompleted{ID: "a", Outputs: []TaskOutput{{Kind: "stream", Name: "stdout", Text: "hi\n"}}})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "b", Attempt: 1, PID: 7})
+		ss = mustFoldSessions(t, l)
+		s, _ = ss.Session(DefaultTenant, "nb")
+		assert.Equal(t, []string{"c"}, s.Queue)
+		assert.Equal(t, "b", s.Running)
+		a, _ := ss.Task("a")
+		assert.Equal(t, TaskStateCompleted, a.State)
+		assert.Equal(t, "hi\n", a.Outputs[0].Text)
+		b, _ := ss.Task("b")
+		assert.Equal(t, TaskStateRunning, b.State)
+		assert.Equal(t, 7, b.KernelPID)
+
+		l.add(DefaultTenant, "nb", TaskFailed{ID: "b", Reason: FailError, EName: "NameError", EValue: "x", Traceback: []string{"tb"}})
+		ss = mustFoldSessions(t, l)
+		b, _ = ss.Task("b")
+		assert.Equal(t, TaskStateFailed, b.State)
+		assert.Equal(t, FailError, b.Reason)
+		assert.Equal(t, "NameError", b.EName)
+		s, _ = ss.Session(DefaultTenant, "nb")
+		assert.Empty(t, s.Running)
+		assert.Equal(t, 2, s.Done)
+	})
+	t.Run("a final task never changes again", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1"})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1})
+		l.add(DefaultTenant, "nb", TaskCompleted{ID: "a"})
+		l.add(DefaultTenant, "nb", TaskFailed{ID: "a", Reason: FailInterrupted})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 2})
+		ss := mustFoldSessions(t, l)
+		a, _ := ss.Task("a")
+		assert.Equal(t, TaskStateCompleted, a.State)
+		assert.Equal(t, 1, a.Attempts)
+	})
+	t.Run("a retryable task may start again", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1", Retryable: true})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 2})
+		ss := mustFoldSessions(t, l)
+		a, _ := ss.Task("a")
+		assert.Equal(t, TaskStateRunning, a.State)
+		assert.Equal(t, 2, a.Attempts)
+	})
+	t.Run("cancel", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1"})
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "b", Code: "2"})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1})
+		l.add(DefaultTenant, "nb", TaskCancelled{ID: "b"})
+		l.add(DefaultTenant, "nb", TaskCancelled{ID: "a"})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "b", Attempt: 1}) // too late: cancelled first
+		ss := mustFoldSessions(t, l)
+		a, _ := ss.Task("a")
+		b, _ := ss.Task("b")
+		assert.Equal(t, TaskStateRunning, a.State, "a running task ends when the kernel's interrupt lands")
+		assert.True(t, a.CancelRequested)
+		assert.Equal(t, TaskStateCancelled, b.State)
+		s, _ := ss.Session(DefaultTenant, "nb")
+		assert.Empty(t, s.Queue)
+		assert.Equal(t, "a", s.Running)
+	})
+	t.Run("remove fails what is left, and a new session starts empty", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1"})
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "b", Code: "2"})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1})
+		l.add(DefaultTenant, "nb", SessionRemoved{})
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "c", Code: "3"}) // after the remove: ignored
+		ss := mustFoldSessions(t, l)
+		for _, id := range []string{"a", "b"} {
+			tk, _ := ss.Task(id)
+			assert.Equal(t, TaskStateFailed, tk.State, id)
+			assert.Equal(t, FailSessionRemoved, tk.Reason, id)
+		}
+		_, ok := ss.Task("c")
+		assert.False(t, ok)
+		s, _ := ss.Session(DefaultTenant, "nb")
+		assert.False(t, s.Live())
+
+		l.add(DefaultTenant, "nb", SessionCreated{Kernel: "python3", Service: "session.nb"})
+		ss = mustFoldSessions(t, l)
+		s, _ = ss.Session(DefaultTenant, "nb")
+		assert.True(t, s.Live())
+		assert.Empty(t, s.Queue)
+	})
+	t.Run("kernel instances and lost state", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.deploySpec(Spec{Name: "session.nb", Command: []string{"/usr/bin/python3"}}, 1)
+		l.start("session.nb", 1, 1, 100)
+		l.start("other", 1, 1, 300) // not a kernel: ignored
+		ss := mustFoldSessions(t, l)
+		s, _ := ss.Session(DefaultTenant, "nb")
+		require.NotNil(t, s.Instance)
+		assert.Equal(t, 100, s.Instance.PID)
+		assert.False(t, s.Exited)
+		k, ok := ss.SessionOfService(Key{DefaultTenant, "session.nb"})
+		assert.True(t, ok)
+		assert.Equal(t, Key{DefaultTenant, "nb"}, k)
+
+		l.add(DefaultTenant, "nb", SessionKernelReady{PID: 100, StartTicks: 4242})
+		l.exit("session.nb", 1, 1, 100, 1)
+		ss = mustFoldSessions(t, l)
+		s, _ = ss.Session(DefaultTenant, "nb")
+		assert.True(t, s.Exited)
+		assert.Equal(t, 0, s.Lost)
+
+		l.start("session.nb", 1, 2, 200)
+		l.add(DefaultTenant, "nb", SessionKernelReady{PID: 200, StateLost: true, Reason: "kernel restarted"})
+		ss = mustFoldSessions(t, l)
+		s, _ = ss.Session(DefaultTenant, "nb")
+		assert.Equal(t, 200, s.Bound.PID)
+		assert.Equal(t, 1, s.Lost)
+		assert.False(t, s.Exited)
+	})
+	t.Run("checkpoints", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", SessionCheckpointed{Label: "one", Task: "t", Saved: []string{"x"}, Skipped: []string{"f"}, Bytes: 10})
+		ss := mustFoldSessions(t, l)
+		s, _ := ss.Session(DefaultTenant, "nb")
+		assert.Equal(t, []string{"x"}, s.Checkpoints["one"].Saved)
+		assert.Equal(t, []string{"f"}, s.Checkpoints["one"].Skipped)
+	})
+	t.Run("clone shares nothing", func(t *testing.T) {
+		l := newSessionLog(t)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1"})
+		ss := mustFoldSessions(t, l)
+		c := ss.Clone()
+		s, _ := c.Session(DefaultTenant, "nb")
+		s.Queue[0] = "zzz"
+		orig, _ := ss.Session(DefaultTenant, "nb")
+		assert.Equal(t, "a", orig.Queue[0])
+	})
+}
+
+func TestSessions_BadPayload(t *testing.T) {
+	l := newSessionLog(t)
+	env := l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1"})
+	env.Data = []byte(`{"id": 5}`)
+	ss := NewSessions()
+	err := ss.Apply(env)
+	assert.True(t, errors.Is(err, ErrBadPayload), "%v", err)
+	assert.Equal(t, uint64(0), ss.Pos(), "a bad envelope changes nothing")
+}
+
+func TestNewEvent_SessionChecks(t *testing.T) {
+	_, err := NewEvent(DefaultTenant, "nb", TaskSubmitted{})
+	assert.True(t, errors.Is(err, ErrInvalidEvent), "%v", err)
+	_, err = NewEvent(DefaultTenant, "nb", TaskSubmitted{ID: "a", Kind: TaskCheckpoint, Label: "../x"})
+	assert.True(t, errors.Is(err, ErrInvalidEvent), "%v", err)
+	_, err = NewEvent(DefaultTenant, "nb", TaskFailed{ID: "a", Reason: "because"})
+	assert.True(t, errors.Is(err, ErrInvalidEvent), "%v", err)
+	ev, err := NewEvent(DefaultTenant, "nb", TaskFailed{ID: "a", Reason: FailInterrupted})
+	require.NoError(t, err)
+	p, err := Decode(envOf(ev))
+	require.NoError(t, err)
+	assert.Equal(t, TaskFailed{ID: "a", Reason: FailInterrupted}, p, "decode gives a value, not a pointer")
+}
+
+func envOf(ev eventstore.Event) eventstore.Envelope {
+	return eventstore.Envelope{Pos: 1, Type: ev.Type, Tenant: ev.Tenant, Subject: ev.Subject, Data: ev.Data}
+}
+
+func TestNewEvent_DecodeSession(t *testing.T) {
+	samples := []Payload{
+		SessionCreated{Kernel: "python3", Service: "session.nb"},
+		SessionRemoved{Reason: "asked"},
+		SessionKernelReady{PID: 1, StartTicks: 2, BootID: "b", StateLost: true, Reason: "restarted"},
+		SessionCheckpointed{Label: "l", Task: "t", Saved: []string{"x"}, Skipped: []string{"m"}, Bytes: 3},
+		SessionRestored{Label: "l", Task: "t", Restored: []string{"x"}},
+		TaskSubmitted{ID: "t", Kind: TaskRestore, Label: "l", Retryable: true},
+		TaskStarted{ID: "t", Attempt: 1, PID: 3},
+		TaskCompleted{ID: "t", ExecutionCount: 4, Outputs: []TaskOutput{{Kind: "stream", Name: "stdout", Text: "x"}}, Truncated: true},
+		TaskFailed{ID: "t", Reason: FailError, EName: "E", EValue: "v", Traceback: []string{"a"}},
+		TaskCancelled{ID: "t"},
+	}
+	seen := map[EventType]bool{}
+	for i, p := range samples {
+		seen[p.EventType()] = true
+		ev, err := NewEvent(DefaultTenant, "nb", p)
+		require.NoError(t, err)
+		got, err := Decode(eventstore.Envelope{Pos: uint64(i + 1), Type: ev.Type, Data: ev.Data})
+		require.NoError(t, err)
+		require.Equal(t, p, got)
+	}
+	for typ := range sessionPayloads {
+		require.True(t, seen[typ], "no sample for %s", typ)
+		require.True(t, typ.Known())
+	}
+}
