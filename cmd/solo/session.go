@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+func (a *app) sessionCmd() *cobra.Command {
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "session",
+		Short: "Manage kernel sessions: long-lived Jupyter kernels with a durable task queue",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.PersistentFlags().StringVar(&tenant, "tenant", state.DefaultTenant, "tenant of the session")
+	cmd.AddCommand(a.sessionCreateCmd(&tenant), a.sessionLsCmd(&tenant), a.sessionRmCmd(&tenant),
+		a.sessionCheckpointCmd(&tenant, state.TaskCheckpoint), a.sessionCheckpointCmd(&tenant, state.TaskRestore))
+	return cmd
+}
+
+func (a *app) sessionCreateCmd(tenant *string) *cobra.Command {
+	var kernelName, python string
+	cmd := &cobra.Command{
+		Use:   "create NAME [--kernel python3] [--python PATH]",
+		Short: "Create a session: start its kernel as the service session.NAME",
+		Args:  exactArgs(1, "one session NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+			defer cancel()
+			v, err := c.CreateSession(ctx, api.CreateSessionRequest{Tenant: *tenant, Name: args[0], Kernel: kernelName, Python: python})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(v)
+			}
+			fmt.Fprintf(a.stdout, "created session %s/%s (kernel %s, service %s)\n", v.Tenant, v.Name, v.Kernel, v.Service)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kernelName, "kernel", "python3", "kernel to run (python3)")
+	cmd.Flags().StringVar(&python, "python", "", "absolute path of the python3 that has ipykernel (default: the daemon's, /usr/bin/python3)")
+	return cmd
+}
+
+func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List sessions",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+			defer cancel()
+			t := *tenant
+			if !cmd.Flags().Changed("tenant") {
+				t = ""
+			}
+			vs, err := c.Sessions(ctx, t)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(vs)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tNAME\tKERNEL\tSTATE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST")
+			for _, v := range vs {
+				pid := "-"
+				if v.PID > 0 {
+					pid = fmt.Sprint(v.PID)
+				}
+				running := v.Running
+				if running == "" {
+					running = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", v.Tenant, v.Name, v.Kernel, v.State, pid, v.Pending, running, v.Done, v.StateLost)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) sessionRmCmd(tenant *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Remove a session: fail its queued tasks and stop its kernel",
+		Args:  exactArgs(1, "one session NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+			defer cancel()
+			if err := c.RemoveSession(ctx, *tenant, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "removed session %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+// sessionCheckpointCmd is `session checkpoint` or `session restore`: a task
+// queued like any other, waited for.
+func (a *app) sessionCheckpointCmd(tenant *string, kind state.TaskKind) *cobra.Command {
+	short := "Save the session's variables (pickled, signed) under LABEL"
+	if kind == state.TaskRestore {
+		short = "Load the variables saved under LABEL, once the checkpoint verifies"
+	}
+	return &cobra.Command{
+		Use:   string(kind) + " NAME LABEL",
+		Short: short,
+		Args:  exactArgs(2, "a session NAME and a LABEL"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+			t, err := c.Submit(ctx, *tenant, args[0], api.SubmitRequest{Kind: kind, Label: args[1]}, false)
+			cancel()
+			if err != nil {
+				return err
+			}
+			return a.runTask(cmd.Context(), c, t.ID)
+		},
+	}
+}

@@ -1,0 +1,281 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/session"
+	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// CreateSessionRequest is the body of POST /v1/sessions.
+type CreateSessionRequest struct {
+	Tenant string `json:"tenant,omitempty"`
+	Name   string `json:"name"`
+	Kernel string `json:"kernel,omitempty"` // "python3" (the default)
+	// Python is the interpreter's absolute path; "" means the daemon's
+	// default (/usr/bin/python3).
+	Python string `json:"python,omitempty"`
+}
+
+// SubmitRequest is the body of POST /v1/sessions/{tenant}/{name}/tasks.
+// Kind "" runs Code; "checkpoint" and "restore" save or load the
+// session's variables under Label.
+type SubmitRequest struct {
+	Kind      state.TaskKind `json:"kind,omitempty"`
+	Code      string         `json:"code,omitempty"`
+	Label     string         `json:"label,omitempty"`
+	Retryable bool           `json:"retryable,omitempty"`
+}
+
+// sessionRoutes adds the session and task routes (see the package doc).
+func (s *Server) sessionRoutes() {
+	s.handle("GET /v1/sessions", authed, s.listSessions)
+	s.handle("POST /v1/sessions", authed, s.createSession)
+	s.handle("GET /v1/sessions/{tenant}/{name}", authed, s.getSession)
+	s.handle("DELETE /v1/sessions/{tenant}/{name}", authed, s.removeSession)
+	s.handle("POST /v1/sessions/{tenant}/{name}/tasks", authed, s.submitTask)
+	s.handle("GET /v1/tasks/{id}", authed, s.getTask)
+	s.handle("GET /v1/tasks/{id}/output", authed, s.taskOutput)
+	s.handle("POST /v1/tasks/{id}/cancel", authed, s.cancelTask)
+}
+
+// classed gives a session error the class [classify] maps, keeping its
+// own words.
+type classed struct{ err, class error }
+
+func (c classed) Error() string   { return c.err.Error() }
+func (c classed) Unwrap() []error { return []error{c.err, c.class} }
+
+// sessionErr maps the session package's errors to the API's classes.
+func sessionErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrTaskNotFound), errors.Is(err, session.ErrCheckpointNotFound):
+		return classed{err, solo.ErrNotFound}
+	case errors.Is(err, session.ErrInvalid):
+		return classed{err, errBadRequest}
+	case errors.Is(err, session.ErrExists):
+		return classed{err, eventstore.ErrConflict}
+	case errors.Is(err, session.ErrClosed):
+		return classed{err, solo.ErrClosed}
+	}
+	return err
+}
+
+func (s *Server) sessions() (*session.Manager, error) {
+	m := s.rt.Sessions()
+	if m == nil {
+		return nil, fmt.Errorf("sessions: %w", solo.ErrClosed)
+	}
+	return m, nil
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	tenant := r.URL.Query().Get("tenant")
+	if tenant != "" {
+		if err := state.ValidName(tenant); err != nil {
+			return &fieldError{Field: "tenant", Err: fmt.Errorf("list sessions: tenant: %w", err)}
+		}
+	}
+	p, _ := PrincipalFrom(r.Context())
+	views := []session.View{}
+	switch {
+	case p.admin():
+		views = m.List(tenant)
+	case tenant == "" || tenant == p.Tenant:
+		views = m.List(p.Tenant)
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	var req CreateSessionRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	if p, _ := PrincipalFrom(r.Context()); !p.admin() {
+		switch req.Tenant {
+		case "":
+			req.Tenant = p.Tenant
+		case p.Tenant:
+		default:
+			return fmt.Errorf("create session: tenant %q: %w", req.Tenant, errDenied)
+		}
+	}
+	v, err := m.Create(r.Context(), req.Tenant, req.Name, req.Kernel, req.Python)
+	if err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	key, err := lookupKey(r, "session")
+	if err != nil {
+		return err
+	}
+	v, err := m.Get(key.Tenant, key.Name)
+	if err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) removeSession(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	key, err := lookupKey(r, "remove session")
+	if err != nil {
+		return err
+	}
+	if err := m.Remove(r.Context(), key.Tenant, key.Name); err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": key.Tenant, "name": key.Name, "removed": true})
+	return nil
+}
+
+// submitTask queues a task; with ?wait=1 it replies once the task ended.
+func (s *Server) submitTask(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	key, err := lookupKey(r, "submit")
+	if err != nil {
+		return err
+	}
+	wait, err := boolParam(r.URL.Query().Get("wait"), "wait")
+	if err != nil {
+		return err
+	}
+	var req SubmitRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return fmt.Errorf("submit: %w", err)
+	}
+	var t *state.Task
+	switch req.Kind {
+	case state.TaskExec:
+		t, err = m.Submit(r.Context(), key.Tenant, key.Name, req.Code, session.SubmitOptions{Retryable: req.Retryable})
+	case state.TaskCheckpoint:
+		t, err = m.Checkpoint(r.Context(), key.Tenant, key.Name, req.Label)
+	case state.TaskRestore:
+		t, err = m.Restore(r.Context(), key.Tenant, key.Name, req.Label)
+	default:
+		return badParam("kind", "%q is not \"\", checkpoint or restore", req.Kind)
+	}
+	if err != nil {
+		return sessionErr(err)
+	}
+	if wait {
+		ctx, cancel := s.streamContext(r)
+		defer cancel()
+		if t, err = m.Wait(ctx, t.ID); err != nil {
+			return sessionErr(err)
+		}
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// task finds a task the principal may see; others answer not found.
+func (s *Server) task(r *http.Request) (*session.Manager, *state.Task, error) {
+	m, err := s.sessions()
+	if err != nil {
+		return nil, nil, err
+	}
+	id := r.PathValue("id")
+	t, err := m.Task(id)
+	if err != nil {
+		return nil, nil, sessionErr(err)
+	}
+	if p, _ := PrincipalFrom(r.Context()); !p.sees(t.Tenant) {
+		return nil, nil, sessionErr(fmt.Errorf("task %q: %w", id, session.ErrTaskNotFound))
+	}
+	return m, t, nil
+}
+
+// getTask returns a task; with ?wait=1 once it ended.
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
+	m, t, err := s.task(r)
+	if err != nil {
+		return err
+	}
+	wait, err := boolParam(r.URL.Query().Get("wait"), "wait")
+	if err != nil {
+		return err
+	}
+	if wait {
+		ctx, cancel := s.streamContext(r)
+		defer cancel()
+		if t, err = m.Wait(ctx, t.ID); err != nil {
+			return sessionErr(err)
+		}
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// taskOutput sends a task's outputs as text; with ?follow=1 it goes on
+// until the task ends.
+func (s *Server) taskOutput(w http.ResponseWriter, r *http.Request) error {
+	m, t, err := s.task(r)
+	if err != nil {
+		return err
+	}
+	follow, err := boolParam(r.URL.Query().Get("follow"), "follow")
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	fw.Write(nil)
+	ctx, cancel := s.streamContext(r)
+	defer cancel()
+	err = m.Output(ctx, t.ID, follow, func(b []byte) error {
+		_, err := fw.Write(b)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Debug("task output ended early", "task", t.ID, "error", err)
+	}
+	return nil
+}
+
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) error {
+	m, t, err := s.task(r)
+	if err != nil {
+		return err
+	}
+	t, err = m.Cancel(r.Context(), t.ID)
+	if err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}

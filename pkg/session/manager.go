@@ -1,0 +1,654 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/kernel"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// Defaults for [Options].
+const (
+	DefaultPython            = "/usr/bin/python3"
+	DefaultKernel            = "python3"
+	DefaultHeartbeatInterval = time.Second
+	DefaultHeartbeatTimeout  = 2 * time.Second
+	DefaultHeartbeatMisses   = 3
+	DefaultReadyTimeout      = 60 * time.Second
+	DefaultMaxOutputBytes    = 256 << 10
+	// MaxCodeBytes bounds the code of one task.
+	MaxCodeBytes = 256 << 10
+	// ServicePrefix starts the name of every kernel service:
+	// "session.NAME" runs session NAME's kernel.
+	ServicePrefix = "session."
+	// MaxNameLen is the longest session name (a service name, less the
+	// prefix).
+	MaxNameLen = state.MaxNameLen - len(ServicePrefix)
+)
+
+// Options configure [Open]. DataDir is required; zero fields mean the
+// defaults.
+type Options struct {
+	// DataDir is Solo's data directory; sessions keep their connection
+	// files, checkpoints and checkpoint key under DataDir/sessions.
+	DataDir string
+	// Python is the interpreter kernels run with when a session names
+	// none. Default DefaultPython (Debian's, which python3-ipykernel
+	// installs into).
+	Python string
+	// HeartbeatInterval, HeartbeatTimeout and HeartbeatMisses: a kernel
+	// that misses HeartbeatMisses pings in a row (each waited for
+	// HeartbeatTimeout, one every HeartbeatInterval) is hung: it is killed
+	// (identity-checked) and its service restarts it.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	HeartbeatMisses   int
+	// ReadyTimeout bounds connecting to a kernel that runs. Default
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// MaxOutputBytes bounds the rendered outputs kept per task. Default
+	// DefaultMaxOutputBytes.
+	MaxOutputBytes int
+	// Logger defaults to a null logger.
+	Logger hclog.Logger
+}
+
+// Host is what the manager needs of the runtime: the log and the kernel
+// services. [solo.Runtime] provides it.
+type Host interface {
+	// Append records payloads about key durably, in order, as one batch,
+	// and returns the position of the last.
+	Append(ctx context.Context, key state.Key, ps ...state.Payload) (uint64, error)
+	// Sessions returns a copy of the sessions as the runtime has folded
+	// them (from its latest snapshot and the tail), so that starting does
+	// not read the whole log.
+	Sessions() *state.Sessions
+	// Subscribe follows the log from position from.
+	Subscribe(ctx context.Context, from uint64) *eventstore.Subscription
+	// Deploy runs a kernel service; Kill stops it for good.
+	Deploy(ctx context.Context, spec state.Spec) error
+	Kill(ctx context.Context, tenant, name string) error
+	// Signal signals the kernel process ref, only if it still is that
+	// process (pid, start time and boot id: I4).
+	Signal(ref state.KernelRef, sig syscall.Signal) error
+}
+
+// Manager runs every session's queue. See the package doc.
+type Manager struct {
+	opts Options
+	host Host
+	log  hclog.Logger
+	dir  string // DataDir/sessions
+	key  []byte // checkpoint key
+
+	mu      sync.Mutex
+	ss      *state.Sessions
+	applied chan struct{} // closed and replaced after each envelope
+	workers map[state.Key]*worker
+	live    map[string]*liveTask
+	closed  bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{} // the follower ended
+}
+
+// Open folds the log's sessions, then starts a worker for every live
+// session: it reconnects to the session's kernel (re-adopted by the
+// runtime's recovery, or restarted), settles the task that was running
+// when the daemon stopped, and runs the pending tasks in order. It returns
+// without waiting for any kernel.
+func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("open sessions: Options.DataDir is required")
+	}
+	if opts.Python == "" {
+		opts.Python = DefaultPython
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if opts.HeartbeatTimeout <= 0 {
+		opts.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if opts.HeartbeatMisses <= 0 {
+		opts.HeartbeatMisses = DefaultHeartbeatMisses
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.MaxOutputBytes <= 0 {
+		opts.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	dir := filepath.Join(opts.DataDir, "sessions")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open sessions: %w", err)
+	}
+	key, err := loadKey(filepath.Join(dir, "checkpoint.key"))
+	if err != nil {
+		return nil, fmt.Errorf("open sessions: %w", err)
+	}
+	ss := host.Sessions()
+	m := &Manager{
+		opts: opts, host: host, log: opts.Logger, dir: dir, key: key,
+		ss: ss, applied: make(chan struct{}), workers: map[state.Key]*worker{}, live: map[string]*liveTask{},
+		done: make(chan struct{}),
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	sub := host.Subscribe(m.ctx, ss.Pos()+1)
+	go m.follow(sub)
+	m.mu.Lock()
+	for _, s := range ss.List() {
+		if s.Live() {
+			m.startWorkerLocked(state.Key{Tenant: s.Tenant, Name: s.Name})
+		}
+	}
+	m.mu.Unlock()
+	return m, nil
+}
+
+// Close stops every worker and the follower. It records nothing: a task
+// that runs is settled by the next Open. The kernels keep running (they
+// are services; the runtime decides). Close is idempotent.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	<-m.done
+	return nil
+}
+
+// follow folds the log, in order, and wakes the workers concerned.
+func (m *Manager) follow(sub *eventstore.Subscription) {
+	defer close(m.done)
+	for env := range sub.C() {
+		m.mu.Lock()
+		if err := m.ss.Apply(env); err != nil {
+			m.log.Error("session event does not fold; skipping it", "pos", env.Pos, "type", env.Type, "error", err)
+		}
+		key := state.Key{Tenant: env.Tenant, Name: env.Subject}
+		if sk, ok := m.ss.SessionOfService(key); ok && (env.Type == string(state.TypeServiceStarted) || env.Type == string(state.TypeServiceExited)) {
+			key = sk
+		}
+		if s, ok := m.ss.Session(key.Tenant, key.Name); ok {
+			if s.Live() && !m.closed {
+				m.startWorkerLocked(key)
+			}
+			if w := m.workers[key]; w != nil {
+				w.wake()
+			}
+		}
+		close(m.applied)
+		m.applied = make(chan struct{})
+		m.mu.Unlock()
+	}
+}
+
+func (m *Manager) startWorkerLocked(key state.Key) {
+	if w, ok := m.workers[key]; ok && !w.stopped() {
+		return
+	}
+	w := newWorker(m, key)
+	m.workers[key] = w
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		w.run()
+	}()
+}
+
+// waitPos returns once the projection has folded pos.
+func (m *Manager) waitPos(ctx context.Context, pos uint64) error {
+	for {
+		m.mu.Lock()
+		if m.ss.Pos() >= pos {
+			m.mu.Unlock()
+			return nil
+		}
+		ch := m.applied
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-m.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// append records payloads about the session key and returns once the
+// projection has folded them.
+func (m *Manager) append(ctx context.Context, key state.Key, ps ...state.Payload) error {
+	pos, err := m.host.Append(ctx, key, ps...)
+	if err != nil {
+		return err
+	}
+	return m.waitPos(ctx, pos)
+}
+
+// session returns a copy of a session.
+func (m *Manager) session(key state.Key) (*state.Session, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.ss.Session(key.Tenant, key.Name)
+	if !ok {
+		return nil, false
+	}
+	return s.Clone(), true
+}
+
+// task returns a copy of a task.
+func (m *Manager) task(id string) (*state.Task, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.ss.Task(id)
+	if !ok {
+		return nil, false
+	}
+	return t.Clone(), true
+}
+
+func (m *Manager) sessionDir(key state.Key) string {
+	return filepath.Join(m.dir, key.Tenant, key.Name)
+}
+
+func (m *Manager) connFile(key state.Key) string {
+	return filepath.Join(m.sessionDir(key), "kernel.json")
+}
+
+func (m *Manager) checkpointPath(key state.Key, label string) string {
+	return filepath.Join(m.sessionDir(key), "checkpoints", label+".ckpt")
+}
+
+func (m *Manager) writable() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// validKey checks a session's (tenant, name); the tenant defaults.
+func validKey(tenant, name string) (state.Key, error) {
+	if tenant == "" {
+		tenant = state.DefaultTenant
+	}
+	if err := state.ValidName(tenant); err != nil {
+		return state.Key{}, fmt.Errorf("%w: tenant: %w", ErrInvalid, err)
+	}
+	if err := state.ValidName(name); err != nil {
+		return state.Key{}, fmt.Errorf("%w: name: %w", ErrInvalid, err)
+	}
+	if len(name) > MaxNameLen {
+		return state.Key{}, fmt.Errorf("%w: name %q is over %d bytes", ErrInvalid, name, MaxNameLen)
+	}
+	return state.Key{Tenant: tenant, Name: name}, nil
+}
+
+// View is a session as List and Get report it.
+type View struct {
+	Tenant  string `json:"tenant"`
+	Name    string `json:"name"`
+	Kernel  string `json:"kernel"`
+	Service string `json:"service"`
+	// State is "starting" (no kernel connected yet, or a new one coming
+	// up), "ready", or "removed".
+	State       string    `json:"state"`
+	PID         int       `json:"pid,omitempty"`
+	Pending     int       `json:"pending"`
+	Running     string    `json:"running,omitempty"`
+	Done        int       `json:"done"`
+	StateLost   int       `json:"state_lost,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	Checkpoints []string  `json:"checkpoints,omitempty"`
+}
+
+func viewOf(s *state.Session) View {
+	v := View{Tenant: s.Tenant, Name: s.Name, Kernel: s.Kernel, Service: s.Service, State: "starting",
+		Pending: len(s.Queue), Running: s.Running, Done: s.Done, StateLost: s.Lost, CreatedAt: s.CreatedAt}
+	switch {
+	case s.Removed:
+		v.State = "removed"
+	case s.Bound != nil && s.Instance != nil && !s.Exited && *s.Bound == *s.Instance:
+		v.State, v.PID = "ready", s.Bound.PID
+	}
+	for l := range s.Checkpoints {
+		v.Checkpoints = append(v.Checkpoints, l)
+	}
+	return v
+}
+
+// Create makes a session: it writes the kernel's connection file (fresh
+// ports and key, mode 0600) under the data dir, records session_created,
+// and deploys the kernel as the service "session.NAME" running
+// `PYTHON -m ipykernel_launcher -f FILE`. It returns once the kernel's
+// service is deployed, before the kernel is ready: tasks queue meanwhile.
+// kernel must be "python3" (or ""); python "" means [Options.Python].
+func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python string) (View, error) {
+	if err := m.writable(); err != nil {
+		return View{}, err
+	}
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return View{}, fmt.Errorf("create session: %w", err)
+	}
+	if kernelName == "" {
+		kernelName = DefaultKernel
+	}
+	if kernelName != DefaultKernel {
+		return View{}, fmt.Errorf("create session %s: %w: kernel %q (only %q)", key, ErrInvalid, kernelName, DefaultKernel)
+	}
+	if python == "" {
+		python = m.opts.Python
+	}
+	if !filepath.IsAbs(python) {
+		return View{}, fmt.Errorf("create session %s: %w: python %q must be an absolute path", key, ErrInvalid, python)
+	}
+	if s, ok := m.session(key); ok && s.Live() {
+		return View{}, fmt.Errorf("create session %s: %w", key, ErrExists)
+	}
+	dir := m.sessionDir(key)
+	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o700); err != nil {
+		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	}
+	info, err := kernel.NewConnectionInfo("127.0.0.1", kernelName)
+	if err != nil {
+		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	}
+	if err := kernel.WriteConnectionFile(m.connFile(key), info); err != nil {
+		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	}
+	service := ServicePrefix + key.Name
+	if err := m.append(ctx, key, state.SessionCreated{Kernel: kernelName, Service: service}); err != nil {
+		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	}
+	spec := state.Spec{
+		Tenant: key.Tenant, Name: service,
+		Command: []string{python, "-m", "ipykernel_launcher", "-f", m.connFile(key)},
+		Env:     map[string]string{"IPYTHONDIR": filepath.Join(dir, "ipython"), "JUPYTER_PLATFORM_DIRS": "1"},
+		Dir:     dir, Restart: state.RestartAlways, StopTimeout: state.Duration(5 * time.Second),
+	}
+	if err := m.host.Deploy(ctx, spec); err != nil {
+		// The session cannot run: undo it, so that the name is free.
+		if rerr := m.append(context.WithoutCancel(ctx), key, state.SessionRemoved{Reason: "kernel deploy failed: " + err.Error()}); rerr != nil {
+			m.log.Error("cannot record the removal of a session whose kernel did not deploy", "session", key, "error", rerr)
+		}
+		return View{}, fmt.Errorf("create session %s: deploy kernel: %w", key, err)
+	}
+	s, _ := m.session(key)
+	return viewOf(s), nil
+}
+
+// Remove ends a session: session_removed (its pending and running tasks
+// fail with reason session_removed), then its kernel service is killed and
+// its connection file deleted. Checkpoints are kept.
+func (m *Manager) Remove(ctx context.Context, tenant, name string) error {
+	if err := m.writable(); err != nil {
+		return err
+	}
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return fmt.Errorf("remove session: %w", err)
+	}
+	s, ok := m.session(key)
+	if !ok || !s.Live() {
+		return fmt.Errorf("remove session %s: %w", key, ErrNotFound)
+	}
+	if err := m.append(ctx, key, state.SessionRemoved{Reason: "requested"}); err != nil {
+		return fmt.Errorf("remove session %s: %w", key, err)
+	}
+	m.mu.Lock()
+	w := m.workers[key]
+	m.mu.Unlock()
+	if w != nil {
+		w.stop()
+	}
+	if err := m.host.Kill(ctx, key.Tenant, s.Service); err != nil {
+		return fmt.Errorf("remove session %s: kill kernel: %w", key, err)
+	}
+	os.Remove(m.connFile(key))
+	return nil
+}
+
+// List returns the live sessions of tenant ("" for all), sorted.
+func (m *Manager) List(tenant string) []View {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []View{}
+	for _, s := range m.ss.List() {
+		if s.Live() && (tenant == "" || s.Tenant == tenant) {
+			out = append(out, viewOf(s))
+		}
+	}
+	return out
+}
+
+// Get returns one live session.
+func (m *Manager) Get(tenant, name string) (View, error) {
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return View{}, err
+	}
+	s, ok := m.session(key)
+	if !ok || !s.Live() {
+		return View{}, fmt.Errorf("session %s: %w", key, ErrNotFound)
+	}
+	return viewOf(s), nil
+}
+
+// SubmitOptions are the options of one task.
+type SubmitOptions struct {
+	// Retryable lets the task run again, once the kernel is back, if it
+	// was running when the daemon or its kernel died. Others fail with
+	// reason interrupted.
+	Retryable bool
+}
+
+// Submit queues code on a session and returns once task_submitted is
+// durable (I1); the task runs after every task submitted before it.
+func (m *Manager) Submit(ctx context.Context, tenant, name, code string, o SubmitOptions) (*state.Task, error) {
+	if len(code) > MaxCodeBytes {
+		return nil, fmt.Errorf("submit: %w: code is %d bytes, limit %d", ErrInvalid, len(code), MaxCodeBytes)
+	}
+	return m.submit(ctx, tenant, name, state.TaskSubmitted{Kind: state.TaskExec, Code: code, Retryable: o.Retryable})
+}
+
+// Checkpoint queues a checkpoint of the session's variables under label:
+// the kernel pickles what it can (reporting what it cannot), and the file
+// is signed and written atomically.
+func (m *Manager) Checkpoint(ctx context.Context, tenant, name, label string) (*state.Task, error) {
+	if err := state.ValidName(label); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w: label: %w", ErrInvalid, err)
+	}
+	return m.submit(ctx, tenant, name, state.TaskSubmitted{Kind: state.TaskCheckpoint, Label: label})
+}
+
+// Restore queues loading checkpoint label into the session's kernel. A
+// checkpoint that does not verify fails the task (CheckpointRefused)
+// before any of it reaches the kernel.
+func (m *Manager) Restore(ctx context.Context, tenant, name, label string) (*state.Task, error) {
+	if err := state.ValidName(label); err != nil {
+		return nil, fmt.Errorf("restore: %w: label: %w", ErrInvalid, err)
+	}
+	return m.submit(ctx, tenant, name, state.TaskSubmitted{Kind: state.TaskRestore, Label: label})
+}
+
+func (m *Manager) submit(ctx context.Context, tenant, name string, p state.TaskSubmitted) (*state.Task, error) {
+	if err := m.writable(); err != nil {
+		return nil, err
+	}
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	if s, ok := m.session(key); !ok || !s.Live() {
+		return nil, fmt.Errorf("submit to %s: %w", key, ErrNotFound)
+	}
+	p.ID = NewTaskID()
+	if err := m.append(ctx, key, p); err != nil {
+		return nil, fmt.Errorf("submit to %s: %w", key, err)
+	}
+	t, ok := m.task(p.ID)
+	if !ok {
+		// Removed between the check and the append: the fold ignored it.
+		return nil, fmt.Errorf("submit to %s: %w", key, ErrNotFound)
+	}
+	return t, nil
+}
+
+// NewTaskID returns a fresh task id: a lowercase ULID.
+func NewTaskID() string { return strings.ToLower(ulid.Make().String()) }
+
+// Task returns a task.
+func (m *Manager) Task(id string) (*state.Task, error) {
+	t, ok := m.task(id)
+	if !ok {
+		return nil, fmt.Errorf("task %q: %w", id, ErrTaskNotFound)
+	}
+	return t, nil
+}
+
+// Wait returns the task once it is final, or ctx's error.
+func (m *Manager) Wait(ctx context.Context, id string) (*state.Task, error) {
+	for {
+		m.mu.Lock()
+		t, ok := m.ss.Task(id)
+		var c *state.Task
+		if ok {
+			c = t.Clone()
+		}
+		ch := m.applied
+		m.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("task %q: %w", id, ErrTaskNotFound)
+		}
+		if c.State.Final() {
+			return c, nil
+		}
+		select {
+		case <-ch:
+		case <-m.done:
+			return c, ErrClosed
+		case <-ctx.Done():
+			return c, ctx.Err()
+		}
+	}
+}
+
+// Cancel cancels a task: a pending one never runs (task_cancelled); a
+// running one is interrupted and fails with reason cancelled. Cancelling a
+// final task changes nothing. It returns the task as it is after the
+// cancel was recorded.
+func (m *Manager) Cancel(ctx context.Context, id string) (*state.Task, error) {
+	if err := m.writable(); err != nil {
+		return nil, err
+	}
+	t, ok := m.task(id)
+	if !ok {
+		return nil, fmt.Errorf("cancel: task %q: %w", id, ErrTaskNotFound)
+	}
+	if t.State.Final() {
+		return t, nil
+	}
+	key := state.Key{Tenant: t.Tenant, Name: t.Session}
+	m.mu.Lock()
+	w := m.workers[key]
+	m.mu.Unlock()
+	if w == nil {
+		return nil, fmt.Errorf("cancel: task %q: %w", id, ErrNotFound)
+	}
+	if err := w.cancel(ctx, id); err != nil {
+		return nil, fmt.Errorf("cancel task %q: %w", id, err)
+	}
+	return m.Task(id)
+}
+
+// Output writes the rendered outputs of a task to w (see [Render]): what
+// it has so far, and with follow everything it writes until it ends (a
+// pending task is waited for). Readers copy under a short lock and write
+// unlocked: a slow one holds up neither the kernel nor other readers.
+func (m *Manager) Output(ctx context.Context, id string, follow bool, w func([]byte) error) error {
+	off := 0
+	for {
+		m.mu.Lock()
+		t, ok := m.ss.Task(id)
+		var final bool
+		var stored []byte
+		if ok && t.State.Final() {
+			final, stored = true, Render(t.Outputs, t.Truncated)
+		}
+		lt := m.live[id]
+		applied := m.applied
+		m.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("task %q: %w", id, ErrTaskNotFound)
+		}
+		var wait <-chan struct{} = applied
+		switch {
+		case final:
+			if off < len(stored) {
+				return w(stored[off:])
+			}
+			return nil
+		case lt != nil:
+			b, _, changed := lt.textFrom(off)
+			if len(b) > 0 {
+				if err := w(b); err != nil {
+					return err
+				}
+				off += len(b)
+			}
+			wait = changed
+		}
+		if !follow {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-m.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *Manager) setLive(id string, l *liveTask) {
+	m.mu.Lock()
+	m.live[id] = l
+	m.mu.Unlock()
+}
+
+func (m *Manager) endLive(id string) {
+	m.mu.Lock()
+	l := m.live[id]
+	delete(m.live, id)
+	m.mu.Unlock()
+	if l != nil {
+		l.finish()
+	}
+}

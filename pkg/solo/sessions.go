@@ -1,0 +1,94 @@
+package solo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/session"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+// Sessions returns the kernel sessions: named Jupyter kernels, each run as
+// the service "session.NAME", with a durable, ordered queue of tasks (see
+// package session). It is started by Open, after recovery has re-adopted
+// or restarted the kernels, and stopped first by Shutdown.
+func (r *Runtime) Sessions() *session.Manager { return r.sessions }
+
+// openSessions starts the session manager: it folds the sessions, then
+// each one reconnects to its kernel and runs what is left of its queue.
+func (r *Runtime) openSessions(ctx context.Context) error {
+	m, err := session.Open(ctx, sessionHost{r}, session.Options{
+		DataDir: r.home,
+		Python:  r.opts.Python,
+		Logger:  r.log.Named("sessions"),
+	})
+	if err != nil {
+		return err
+	}
+	r.sessions = m
+	return nil
+}
+
+// closeSessions stops the session workers; nil-safe, idempotent.
+func (r *Runtime) closeSessions() {
+	if r.sessions != nil {
+		r.sessions.Close()
+	}
+}
+
+// sessionHost is the runtime as the session manager sees it.
+type sessionHost struct{ r *Runtime }
+
+var _ session.Host = sessionHost{}
+
+func (h sessionHost) Append(ctx context.Context, key state.Key, ps ...state.Payload) (uint64, error) {
+	if err := h.r.writable(); err != nil {
+		return 0, err
+	}
+	events := make([]eventstore.Event, len(ps))
+	for i, p := range ps {
+		ev, err := state.NewEvent(key.Tenant, key.Name, p)
+		if err != nil {
+			return 0, err
+		}
+		ev.Actor = actorFrom(ctx)
+		events[i] = ev
+	}
+	pos, err := h.r.store.Append(ctx, events...)
+	if err != nil {
+		return 0, err
+	}
+	return pos[len(pos)-1], nil
+}
+
+func (h sessionHost) Sessions() *state.Sessions { return h.r.world.sessions() }
+
+func (h sessionHost) Subscribe(ctx context.Context, from uint64) *eventstore.Subscription {
+	return h.r.store.Subscribe(ctx, from)
+}
+
+func (h sessionHost) Deploy(ctx context.Context, spec state.Spec) error {
+	_, err := h.r.Deploy(ctx, spec)
+	return err
+}
+
+func (h sessionHost) Kill(ctx context.Context, tenant, name string) error {
+	err := h.r.Kill(ctx, tenant, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil // never deployed: nothing to stop
+	}
+	return err
+}
+
+// Signal goes through the supervisor's identity check (I4): a kernel pid
+// that was recycled is never signalled.
+func (h sessionHost) Signal(ref state.KernelRef, sig syscall.Signal) error {
+	if ref.PID <= 0 {
+		return fmt.Errorf("signal kernel: no pid")
+	}
+	return supervisor.Signal(supervisor.Identity{PID: ref.PID, StartTicks: ref.StartTicks, BootID: ref.BootID}, sig)
+}
