@@ -8,8 +8,9 @@
 // every token that [Store.Authenticate] reads. It must never store, log,
 // return in an error or put in an event a token's plaintext (invariant I7);
 // never open, close or read any other bucket of the file; and never decide
-// who may grant or revoke: the API layer does that, with [Token.Allows], and
-// appends the token_granted and token_revoked events.
+// who may grant or revoke: the API layer does that, with [Token.Allows]. The
+// runtime (package pkg/solo, its Tokens) wraps the store and appends the
+// token_granted and token_revoked events.
 //
 // # Usage
 //
