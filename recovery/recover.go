@@ -24,6 +24,11 @@ type RecoverItem struct {
 // returned. Each service is started as its next attempt, recorded as
 // service_started and service_recovered (restarted), and handed to its loop;
 // one that fails to start does not stop the others.
+//
+// Each service is brought back under its lock (see [VerifyTarget]), after
+// checking again that it is desired and unsupervised: a redeploy caught
+// between stopping its old loop and starting its new one is not brought
+// back beside it (its Action is then "none").
 func Recover(ctx context.Context, t VerifyTarget, tenant, name string, dryRun bool) ([]RecoverItem, error) {
 	w := t.World()
 	items := []RecoverItem{}
@@ -44,17 +49,13 @@ func Recover(ctx context.Context, t VerifyTarget, tenant, name string, dryRun bo
 			continue
 		}
 		if !dryRun {
-			var prior []eventstore.Event
-			if ex, ok := closeRecorded(svc, "gone, found by recover"); ok {
-				ev, err := state.NewEvent(svc.Tenant, svc.Name, ex)
-				if err != nil {
-					return items, err
-				}
-				ev.Actor = "local"
-				prior = append(prior, ev)
-			}
-			if err := bringBack(ctx, t, svc, prior); err != nil {
+			unlock := t.LockKeys([]state.Key{key})
+			acted, err := recoverOne(ctx, t, key)
+			unlock()
+			if err != nil {
 				it.Error = err.Error()
+			} else if !acted {
+				it.Action = "none"
 			}
 		}
 		items = append(items, it)
@@ -63,4 +64,23 @@ func Recover(ctx context.Context, t VerifyTarget, tenant, name string, dryRun bo
 		return nil, fmt.Errorf("recover %s/%s: %w", tenant, name, ErrNotDesired)
 	}
 	return items, nil
+}
+
+// recoverOne brings key back if, read again now, it is desired and no loop
+// supervises it. The caller holds key's lock.
+func recoverOne(ctx context.Context, t VerifyTarget, key state.Key) (bool, error) {
+	svc, ok := t.World().Service(key.Tenant, key.Name)
+	if !ok || !svc.Desired || t.Supervised(key) {
+		return false, nil
+	}
+	var prior []eventstore.Event
+	if ex, ok := closeRecorded(svc, "gone, found by recover"); ok {
+		ev, err := state.NewEvent(svc.Tenant, svc.Name, ex)
+		if err != nil {
+			return false, err
+		}
+		ev.Actor = "local"
+		prior = append(prior, ev)
+	}
+	return true, bringBack(ctx, t, svc, prior)
 }

@@ -30,12 +30,20 @@ type Finding struct {
 // runs (absent when no process has that pid), and supervised tells whether
 // a loop of this runtime runs a service.
 //
-//   - not_running: the log says an instance runs, and no process has its
-//     identity; or a service should run and no loop runs it.
+//   - not_running: the log says an instance runs, no process has its
+//     identity, and no loop supervises the service; or a service should
+//     run and no loop runs it.
 //   - identity_mismatch: the recorded pid is alive but is another process
-//     (recycled pid). It is never touched.
+//     (recycled pid), and no loop supervises the service. It is never
+//     touched.
 //   - running_killed: a service that should not run still has its process.
 //   - stranger: a marked process that no live record accounts for.
+//
+// A recorded instance that is gone while a loop supervises its service is
+// not drift: the loop holds that instance's pidfd, sees the exit and
+// records it, and between the two the log lags by one fsync. Reporting it
+// would turn every crash caught in that window into a finding, and --fix
+// would record a second, unknown exit ahead of the loop's real one.
 func Compare(w *state.World, live []Observation, current map[int]supervisor.Identity, supervised func(state.Key) bool) []Finding {
 	var out []Finding
 	accounted := map[supervisor.Identity]bool{}
@@ -59,6 +67,8 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 			case alive != nil:
 				accounted[id] = true
 				add(state.DriftRunningKilled, rec.PID, alive, "service is %s but pid %d still runs", svc.State(), rec.PID)
+			case supervised(key):
+				// Gone, and its loop is recording the exit (see above).
 			default:
 				if cur, ok := current[rec.PID]; ok && cur != id {
 					add(state.DriftIdentityMismatch, rec.PID, nil, "pid %d is now another process (start ticks %d, recorded %d)", rec.PID, cur.StartTicks, rec.StartTicks)
@@ -100,6 +110,10 @@ type VerifyTarget interface {
 	Target
 	// Supervised reports whether a loop runs the service.
 	Supervised(key state.Key) bool
+	// LockKeys takes the locks that deploys and kills of keys hold (keys
+	// sorted and distinct), and returns the one unlock of all of them.
+	// Under them no deploy or kill of those services is half done.
+	LockKeys(keys []state.Key) (unlock func())
 }
 
 // VerifyReport is the result of [Verify].
@@ -139,6 +153,29 @@ func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error)
 	if !fix || rep.Clean {
 		return rep, nil
 	}
+	// A fix must not race a deploy or a kill of the same service: a
+	// redeploy between stopping its old loop and starting its new one looks
+	// like "should run, nothing supervises it", and bringing it back then
+	// ran two instances (found by the torture test, with `solo verify
+	// --fix` beside a storm of deploys). So hold the services' locks, and
+	// act only on the findings that a fresh pass under them still shows.
+	unlock := t.LockKeys(findingKeys(rep.Findings))
+	defer unlock()
+	third, err := verifyPass(t)
+	if err != nil {
+		return rep, err
+	}
+	confirmed := map[string]bool{}
+	for _, f := range rep.Findings {
+		confirmed[findingKey(f)] = true
+	}
+	rep.Findings = rep.Findings[:0]
+	for _, f := range third {
+		if confirmed[findingKey(f)] {
+			rep.Findings = append(rep.Findings, f)
+		}
+	}
+	rep.Clean = len(rep.Findings) == 0
 	world := t.World()
 	for i := range rep.Findings {
 		f := &rep.Findings[i]
@@ -154,6 +191,30 @@ func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error)
 		}
 	}
 	return rep, nil
+}
+
+// findingKeys returns the services of findings, sorted and distinct.
+func findingKeys(fs []Finding) []state.Key {
+	var keys []state.Key
+	seen := map[state.Key]bool{}
+	for _, f := range fs {
+		k := state.Key{Tenant: f.Tenant, Name: f.Name}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	sortKeys(keys)
+	return keys
+}
+
+func sortKeys(keys []state.Key) {
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Tenant != keys[j].Tenant {
+			return keys[i].Tenant < keys[j].Tenant
+		}
+		return keys[i].Name < keys[j].Name
+	})
 }
 
 func findingKey(f Finding) string {
