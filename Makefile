@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: run test bench lint build
+.PHONY: run test bench bench-compare lint build
 
 # run starts the daemon on ./data in the foreground, with an example service
 # that prints the time every 5 s. Ctrl-C drains it; `make run` again brings it
@@ -22,6 +22,15 @@ test:
 # bench runs every benchmark once; figures for the closing notes come from here.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(PKGS)
+
+# bench-compare runs the same work on Solo, supervisord and pm2 (installed when
+# missing; pm2 into bench/.node) for 100 and 1,000 `sleep` services, prints the
+# table of the README's Performance section and writes bench/out/latest.{json,md}.
+# About 15 minutes. A smoke run: go run ./bench/compare -n 20 -idle 3s
+BENCH_N ?= 100,1000
+BENCH_IDLE ?= 60s
+bench-compare:
+	$(GO) run ./bench/compare -n $(BENCH_N) -idle $(BENCH_IDLE)
 
 lint:
 	$(GO) vet $(PKGS)

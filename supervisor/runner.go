@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -62,9 +63,14 @@ type ProcessRunner struct {
 
 var _ Runner = (*ProcessRunner)(nil)
 
-// Start implements [Runner].
+// Start implements [Runner]. Its two stages, opening (often creating) the
+// log file and the fork and exec, each hold a slot of their own (see
+// [slots]), so that 1,000 services starting together pipeline through a
+// few threads instead of blocking a thread each.
 func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error) {
+	release := openSlots.take()
 	out, err := r.Logs.Open(r.LogKey)
+	release()
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +81,36 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	if r.Marker != nil {
 		env = append(env[:len(env):len(env)], MarkerEnv+"="+r.Marker(attempt))
 	}
+	release = forkSlots.take()
 	p, err := Start(StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out})
+	release()
 	if err != nil {
 		return nil, err
 	}
 	return &processInstance{p: p}, nil
 }
+
+// slots is a counting semaphore.
+type slots chan struct{}
+
+func (s slots) take() (release func()) {
+	s <- struct{}{}
+	return func() { <-s }
+}
+
+// openSlots and forkSlots bound how many log files are opened, and how
+// many processes forked, at once, across every service of the process.
+// Both are mostly kernel work that blocks an OS thread (creating a file,
+// fork and exec, /proc reads): more in flight than CPUs does not go
+// faster, it only makes the Go runtime create threads, which it never gives
+// back. The bounds keep the daemon's thread count independent of how many
+// services start together. They are package-level for the reason the
+// children registry is (children.go): the CPUs and the threads are the
+// process's, not a runtime's.
+var (
+	openSlots = make(slots, max(2, runtime.GOMAXPROCS(0)))
+	forkSlots = make(slots, max(2, runtime.GOMAXPROCS(0)))
+)
 
 // AdoptedInstance wraps a process re-adopted after a daemon restart, so that
 // a service loop can carry on with it as its current instance.

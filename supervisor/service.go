@@ -168,7 +168,16 @@ func (s *Service) Serve(ctx context.Context) error {
 func (s *Service) loop(ctx context.Context) error {
 	spec := s.cfg.Spec
 	gen := s.cfg.Generation
-	log := s.cfg.Logger.With("service", s.key.String(), "generation", gen)
+	// The loop's logger is made on first use: most services never log, and
+	// a With per service costs memory for their whole life.
+	var logger hclog.Logger
+	log := func() hclog.Logger {
+		if logger == nil {
+			logger = s.cfg.Logger.With("service", s.key.String(), "generation", gen)
+		}
+		return logger
+	}
+	debug := s.cfg.Logger.IsDebug()
 	inst, attempt, started := s.cfg.Adopted, s.cfg.AdoptedAttempt, s.cfg.AdoptedAt
 	if attempt < 1 {
 		attempt = 1
@@ -178,24 +187,33 @@ func (s *Service) loop(ctx context.Context) error {
 		var exit Exit
 		var failure error
 		if inst == nil {
-			var err error
-			inst, err = s.cfg.Runner.Start(ctx, attempt)
-			started = s.cfg.Now()
-			if err != nil {
-				log.Warn("service did not start", "attempt", attempt, "error", err)
-				exit, failure = Exit{Code: -1}, err
-			} else {
+			var err, recErr error
+			// The start and its record run on a goroutine of their own
+			// (see deep).
+			deep(func() {
+				inst, err = s.start(ctx, attempt)
+				started = s.cfg.Now()
+				if err != nil {
+					return
+				}
 				id := inst.Identity()
 				// The start happened: record it even if a stop was asked
 				// for meanwhile, so the exit recorded next has its start.
-				err := s.record(context.WithoutCancel(ctx), state.Started{Generation: gen, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
-				if err != nil {
+				recErr = s.record(context.WithoutCancel(ctx), state.Started{Generation: gen, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
+				if recErr != nil {
 					// Not durable: the instance must not outlive this loop
 					// unrecorded.
 					s.stop(inst)
-					return fmt.Errorf("record start: %w", err)
 				}
-				log.Debug("service started", "attempt", attempt, "pid", id.PID)
+			})
+			if err != nil {
+				log().Warn("service did not start", "attempt", attempt, "error", err)
+				exit, failure = Exit{Code: -1}, err
+				inst = nil
+			} else if recErr != nil {
+				return fmt.Errorf("record start: %w", recErr)
+			} else if debug {
+				log().Debug("service started", "attempt", attempt, "pid", inst.Identity().PID)
 			}
 		}
 		if inst != nil {
@@ -221,7 +239,7 @@ func (s *Service) loop(ctx context.Context) error {
 		}
 
 		if !spec.Restart.ShouldRestart(exit.Code, signalName(exit), exit.Unknown) {
-			log.Debug("service ended; policy says no restart", "exit", exit.String())
+			log().Debug("service ended; policy says no restart", "exit", exit.String())
 			return nil
 		}
 		now := s.cfg.Now()
@@ -234,12 +252,14 @@ func (s *Service) loop(ctx context.Context) error {
 		}
 		recent = kept
 		if len(recent) >= spec.RestartLimit() {
-			log.Warn("service failed: restart limit reached", "restarts", len(recent), "window", window)
+			log().Warn("service failed: restart limit reached", "restarts", len(recent), "window", window)
 			return s.record(context.WithoutCancel(ctx), state.Failed{Generation: gen, Restarts: len(recent), Window: spec.RestartWindow})
 		}
 		recent = append(recent, now)
 		delay := s.cfg.Backoff.Delay(len(recent), s.cfg.Rand())
-		log.Debug("restarting after backoff", "delay", delay, "exit", exit.String())
+		if debug {
+			log().Debug("restarting after backoff", "delay", delay, "exit", exit.String())
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -265,7 +285,12 @@ func (s *Service) stop(inst Instance) StopResult {
 	return res
 }
 
-func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) error {
+func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) (err error) {
+	deep(func() { err = s.doRecordExit(gen, attempt, inst, exit, started, failure) })
+	return err
+}
+
+func (s *Service) doRecordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) error {
 	p := state.Exited{
 		Generation: gen, Attempt: attempt, ExitCode: exit.Code, Signal: signalName(exit),
 		RanFor: state.Duration(s.cfg.Now().Sub(started)), Unknown: exit.Unknown,
@@ -283,6 +308,34 @@ func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, 
 
 func (s *Service) record(ctx context.Context, p state.Payload) error {
 	return s.cfg.Recorder.Record(ctx, s.key, p)
+}
+
+// start starts one attempt.
+func (s *Service) start(ctx context.Context, attempt int) (Instance, error) {
+	return s.cfg.Runner.Start(ctx, attempt)
+}
+
+// deep runs fn on a goroutine of its own and waits for it, passing on a
+// panic. A service loop's goroutine lives as long as its service and spends
+// that life parked in Wait; but a start (fork, /proc reads, JSON, the
+// append) needs a deep stack, which Go grows and then keeps until some GC
+// shrinks it. Run on a short-lived goroutine, that stack goes back to the
+// runtime's pool when the goroutine ends, and the parked loop keeps a small
+// one: several KiB less per service for its whole life.
+func deep(fn func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer func() {
+			p = recover()
+			close(done)
+		}()
+		fn()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
 }
 
 func signalName(e Exit) string {

@@ -14,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/shutdown"
 )
@@ -24,10 +26,14 @@ import (
 var version = "dev"
 
 type daemonOptions struct {
+	python    string
 	listen    string
 	grace     time.Duration
 	logFormat string
 	logLevel  string
+
+	requireToken bool          // the socket needs a token too
+	maxTokenTTL  time.Duration // longest ttl a grant may ask for
 }
 
 func (a *app) daemonCmd() *cobra.Command {
@@ -47,12 +53,18 @@ with --listen, on TCP. SIGTERM or SIGINT drains it: services stop in parallel wi
 	f.DurationVar(&o.grace, "grace", solo.DefaultGrace, "how long a shutdown lets services stop before killing them")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
+	f.BoolVar(&o.requireToken, "require-token", false, "require a token on the unix socket too (TCP always requires one)")
+	f.DurationVar(&o.maxTokenTTL, "max-token-ttl", capability.DefaultMaxTTL, "longest ttl a token grant may ask for")
+	f.StringVar(&o.python, "python", session.DefaultPython, "interpreter that runs kernel sessions (needs ipykernel)")
 	return cmd
 }
 
 func (a *app) runDaemon(o daemonOptions) error {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return usagef(fmt.Errorf("--log-format %q: want text or json", o.logFormat))
+	}
+	if o.maxTokenTTL <= 0 {
+		return usagef(fmt.Errorf("--max-token-ttl %s: want a positive duration", o.maxTokenTTL))
 	}
 	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
@@ -61,6 +73,12 @@ func (a *app) runDaemon(o daemonOptions) error {
 	log := hclog.New(&hclog.LoggerOptions{
 		Name: "solo", Level: level, JSONFormat: o.logFormat == "json", Output: a.stderr, TimeFormat: time.RFC3339Nano,
 	})
+
+	// Catch SIGTERM and SIGINT from now on: one that arrives while the
+	// daemon recovers is kept and drains it once it is up, instead of
+	// killing it before it could record anything.
+	signals := shutdown.Catch()
+	defer signals.Stop()
 
 	// As PID 1 in a container, orphans are reparented to us: reap them,
 	// by pid, without touching our own children's statuses.
@@ -82,12 +100,16 @@ func (a *app) runDaemon(o daemonOptions) error {
 		Logger:  log,
 		Store:   &eventstore.Options{OnCommit: metrics.ObserveCommit},
 		Version: version,
+
+		MaxTokenTTL: o.maxTokenTTL,
+		Python:      o.python,
 	})
 	if err != nil {
 		return err // a LockedError names the daemon that holds the data dir
 	}
 	metrics.Bind(rt)
-	srv := api.New(rt, api.Options{Logger: log.Named("api"), Metrics: metrics})
+	authz := api.NewAuthorizer(rt.Tokens(), api.AuthorizerOptions{RequireToken: o.requireToken, Logger: log.Named("auth")})
+	srv := api.New(rt, api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize})
 
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
@@ -110,7 +132,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 	srv.SetReady(true)
 	log.Info("ready", "data_dir", a.dataDir, "socket", sock, "services", len(rt.List("")), "took", time.Since(start), "pid", os.Getpid(), "version", version)
 
-	code := shutdown.Wait(context.Background(), shutdown.Options{
+	code := signals.Wait(context.Background(), shutdown.Options{
 		Grace:  o.grace,
 		Logger: log,
 		Drain: func(ctx context.Context, reason string, grace time.Duration) (int, error) {

@@ -62,8 +62,13 @@ Run "solo daemon", then deploy, list, inspect and kill services with the other c
 		a.logsCmd(),
 		a.eventsCmd(),
 		a.dbCmd(),
+		a.applyCmd(),
 		a.recoverCmd(),
 		a.verifyCmd(),
+		a.sessionCmd(),
+		a.execCmd(),
+		a.taskCmd(),
+		a.tokenCmd(),
 	)
 	return root
 }

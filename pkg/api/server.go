@@ -89,6 +89,8 @@ func New(rt *solo.Runtime, opts Options) *Server {
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux()}
 	s.streams, s.cancelStream = context.WithCancel(context.Background())
 	s.routes()
+	s.tokenRoutes() // tokens.go
+	s.applyRoutes() // apply.go
 	return s
 }
 
@@ -116,6 +118,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       connContext, // which listener, for authorisation (authz.go)
 	}
 	done := make(chan struct{})
 	shut := make(chan error, 1)
@@ -180,6 +183,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Debug("request failed after its reply began", "method", r.Method, "route", r.Pattern, "error", err)
 		return
 	}
+	authHeaders(w, err) // WWW-Authenticate, Retry-After (authz.go)
 	status := writeJSONError(w, err)
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "status", status, "error", err)

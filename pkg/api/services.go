@@ -42,6 +42,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/db/backup", authed, s.dbBackup)
 	s.handle("POST /v1/recover", authed, s.recover)
 	s.handle("POST /v1/verify", authed, s.verify)
+	s.sessionRoutes() // sessions.go
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

@@ -42,4 +42,16 @@ type Options struct {
 	Version string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Python is the interpreter kernel sessions run ipykernel with, unless
+	// a session names its own. Default session.DefaultPython
+	// (/usr/bin/python3).
+	Python string
+	// MaxTokenTTL is the longest ttl a token grant may ask for (see
+	// [Runtime.Tokens]). Default capability.DefaultMaxTTL; a grant without
+	// a ttl gets capability.DefaultTTL, or MaxTokenTTL if that is shorter.
+	MaxTokenTTL time.Duration
+	// TokenSweepInterval is how often expired tokens are deleted. Default
+	// capability.DefaultSweepInterval. Expired tokens are refused at once
+	// whatever it is.
+	TokenSweepInterval time.Duration
 }

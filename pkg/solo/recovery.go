@@ -41,8 +41,7 @@ func (r *Runtime) Recover(ctx context.Context, tenant, name string, dryRun bool)
 			return nil, fmt.Errorf("recover: %w", err)
 		}
 		tenant = key.Tenant
-		unlock := r.keys.lock(key)
-		defer unlock()
+		// recovery.Recover takes the service's lock itself (LockKeys).
 	}
 	items, err := recovery.Recover(ctx, recoveryTarget{r}, tenant, name, dryRun)
 	if err != nil {
@@ -88,10 +87,39 @@ func (t recoveryTarget) Append(ctx context.Context, events []eventstore.Event) e
 	return t.r.world.wait(ctx, pos[len(pos)-1])
 }
 
+// LockKeys takes the keys' deploy and kill locks, in order.
+func (t recoveryTarget) LockKeys(keys []state.Key) (unlock func()) {
+	unlocks := make([]func(), len(keys))
+	for i, key := range keys {
+		unlocks[i] = t.r.keys.lock(key)
+	}
+	return func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+}
+
+// endingLoopWait bounds how long Supervised waits for a loop that has
+// recorded its service's end to return; it returns right after the append.
+const endingLoopWait = 5 * time.Second
+
 func (t recoveryTarget) Supervised(key state.Key) bool {
 	s, ok := t.r.tree.Get(key)
 	if !ok {
 		return false
+	}
+	// A loop that recorded service_failed (or an exit its policy does not
+	// restart) returns right after: the log says it is over a moment
+	// before the loop is. Wait for it, or `solo recover` just after a
+	// failure would skip the service, or start it beside the ending loop
+	// and fail to supervise the new instance (the tree refuses a second
+	// loop), leaving it unwatched.
+	if svc, ok := t.r.world.service(key.Tenant, key.Name); ok && svc.Desired && !recovery.ShouldRun(svc) && svc.Generation == s.Generation() {
+		select {
+		case <-s.Done():
+		case <-time.After(endingLoopWait):
+		}
 	}
 	select {
 	case <-s.Done():

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/recovery"
 	"github.com/solo-rt/solo/supervisor"
@@ -24,6 +25,7 @@ import (
 type Runtime struct {
 	opts  Options
 	log   hclog.Logger
+	svlog hclog.Logger // the service loops' logger
 	store *eventstore.Store
 	logs  *supervisor.Logs
 	tree  *supervisor.Tree
@@ -39,7 +41,9 @@ type Runtime struct {
 	draining atomic.Bool // a shutdown began: writes are refused
 	closed   atomic.Bool
 
-	recovered recovery.Report // what the start-up pass did
+	recovered recovery.Report  // what the start-up pass did
+	sessions  *session.Manager // kernel sessions, started after recovery (sessions.go)
+	tokens    *Tokens          // capability tokens, restored at Open (tokens.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -98,10 +102,17 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		store: store,
 		logs:  logs,
 		tree:  supervisor.NewTree(opts.Logger.Named("supervisor")),
+		// One logger for every service loop: a Named per service would
+		// cost each one its own copy for its whole life.
+		svlog: opts.Logger.Named("service"),
 		home:  home,
 	}
 	r.force, r.forceCancel = context.WithCancel(context.Background())
 	r.world = newFollower(store, world, opts.SnapshotEvery, opts.Logger)
+	if err := r.openTokens(ctx); err != nil {
+		r.abort()
+		return nil, fmt.Errorf("open solo: %w", err)
+	}
 
 	boot, _ := supervisor.BootID()
 	if err := r.record(ctx, state.Key{}, state.SystemStarted{Version: opts.Version, PID: os.Getpid(), BootID: boot}); err != nil {
@@ -125,6 +136,10 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		opts.Logger.Warn("verify after recovery failed", "error", err)
 	} else if !v.Clean {
 		opts.Logger.Warn("verify after recovery found drift and fixed it", "findings", len(v.Findings))
+	}
+	if err := r.openSessions(ctx); err != nil {
+		r.abort()
+		return nil, fmt.Errorf("open solo: %w", err)
 	}
 	return r, nil
 }
@@ -170,7 +185,7 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	cfg := supervisor.ServiceConfig{
 		Spec: spec, Generation: gen, Recorder: supervisor.RecorderFunc(r.record),
 		Backoff: r.opts.Backoff, Force: r.force, Now: r.opts.Now,
-		Logger: r.log.Named("service"),
+		Logger: r.svlog,
 	}
 	if spec.Kind != "" {
 		f, ok := r.opts.Registry.Lookup(spec.Kind)
@@ -199,6 +214,22 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 // leaks into a service.
 var inherited = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR"}
 
+// inheritedPairs caches the "K=V" strings of the inherited variables, so
+// that 1,000 services share one copy of a long PATH instead of holding one
+// each. An entry is used only while the daemon's value is the same.
+var inheritedPairs sync.Map // K -> "K=V"
+
+func inheritedPair(k, v string) string {
+	if p, ok := inheritedPairs.Load(k); ok {
+		if s := p.(string); len(s) == len(k)+1+len(v) && s[len(k)+1:] == v {
+			return s
+		}
+	}
+	s := k + "=" + v
+	inheritedPairs.Store(k, s)
+	return s
+}
+
 func childEnv(spec map[string]string) []string {
 	env := make([]string, 0, len(inherited)+len(spec))
 	for _, k := range inherited {
@@ -206,7 +237,7 @@ func childEnv(spec map[string]string) []string {
 			continue
 		}
 		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
+			env = append(env, inheritedPair(k, v))
 		}
 	}
 	for _, k := range sortedKeys(spec) {
@@ -241,8 +272,10 @@ func (r *Runtime) append(ctx context.Context, key state.Key, p state.Payload, ac
 // abort undoes a failed Open.
 func (r *Runtime) abort() {
 	r.forceCancel()
+	r.closeSessions()
 	r.tree.StopAll(context.Background())
 	r.world.close()
+	r.tokens.close()
 	r.logs.Close()
 	r.store.Close()
 }

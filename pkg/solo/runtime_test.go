@@ -200,7 +200,11 @@ func TestRuntime_Kill(t *testing.T) {
 
 		require.NoError(t, rt.Kill(ctx, "default", "parent"))
 		assert.False(t, alive(p.(state.Started).PID))
-		assert.False(t, alive(grandchild), "a grandchild survived the kill")
+		// Kill returns once the group has been sent SIGKILL and the leader
+		// reaped; the kernel delivers the grandchild's SIGKILL on its own
+		// time, so wait for the death that SIGKILL guarantees.
+		require.Eventually(t, func() bool { return !alive(grandchild) }, 10*time.Second, time.Millisecond,
+			"a grandchild survived the kill")
 		st, err := rt.Status("default", "parent")
 		require.NoError(t, err)
 		assert.Equal(t, state.StateKilled, st.State)

@@ -107,12 +107,7 @@ func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
 // List returns the services of tenant ("" for every tenant), sorted by
 // tenant and name.
 func (r *Runtime) List(tenant string) []ServiceView {
-	svcs := r.world.services(tenant)
-	out := make([]ServiceView, len(svcs))
-	for i, s := range svcs {
-		out[i] = s.View()
-	}
-	return out
+	return r.world.views(tenant)
 }
 
 // Status returns one service, or [ErrNotFound].

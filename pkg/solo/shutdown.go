@@ -72,6 +72,7 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 	graceTimer := time.AfterFunc(grace, r.forceCancel)
 	defer graceTimer.Stop()
 
+	r.closeSessions() // no session writes once services stop
 	loops := r.tree.Services()
 	if err := r.tree.StopAll(bg); err != nil {
 		r.log.Error("stopping services", "error", err)
@@ -97,6 +98,7 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 	r.closed.Store(true)
 	r.forceCancel()
 	r.world.close()
+	r.tokens.close()
 	r.logs.Close()
 	if err := r.store.Close(); err != nil {
 		res.ExitCode = ExitForced

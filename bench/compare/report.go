@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Report is everything one harness run measured; it is written as JSON.
+type Report struct {
+	Started  time.Time         `json:"started"`
+	Took     string            `json:"took"`
+	Host     Host              `json:"host"`
+	Idle     string            `json:"idle_window"`
+	Versions map[string]string `json:"versions"`
+	Runs     []Run             `json:"runs"`
+	Crash    []CrashRun        `json:"crash_loop"`
+	Command  string            `json:"command"`
+}
+
+// Host describes the machine.
+type Host struct {
+	CPUs    int     `json:"cpus"`
+	Kernel  string  `json:"kernel"`
+	Load1   float64 `json:"load1_at_start"`
+	Load1At float64 `json:"load1_at_end"`
+}
+
+// Run is one tool with N services.
+type Run struct {
+	Tool string `json:"tool"`
+	N    int    `json:"n"`
+
+	// Seconds from the start command until all N services were exec'd
+	// children of the supervisor (in /proc), and until the tool's own
+	// status said all N run; and until the start command returned.
+	ProcSeconds     float64 `json:"proc_seconds"`
+	StatusSeconds   float64 `json:"status_seconds"`
+	StartCmdSeconds float64 `json:"start_cmd_seconds"`
+	// CPU the supervising process used from the start command until all
+	// N were in /proc.
+	StartCPUSeconds float64 `json:"start_cpu_seconds"`
+
+	// The supervising process: RSS (KiB) with no service and with N after
+	// the idle window; marginal KiB per service; OS threads.
+	RSSBaseKiB  int64   `json:"rss_base_kib"`
+	RSSKiB      int64   `json:"rss_kib"`
+	MarginalKiB float64 `json:"marginal_kib_per_service"`
+	// The same for anonymous memory only (RssAnon): without the pages of
+	// mapped files (for Solo, its event log's mmap; for all, their code).
+	AnonBaseKiB     int64   `json:"anon_base_kib"`
+	AnonKiB         int64   `json:"anon_kib"`
+	MarginalAnonKiB float64 `json:"marginal_anon_kib_per_service"`
+	ThreadsBase     int64   `json:"threads_base"`
+	Threads         int64   `json:"threads"`
+
+	// CPU the supervisor used while the N services idled, in percent of
+	// one core, over IdleSeconds.
+	IdleCPUPercent float64 `json:"idle_cpu_percent"`
+	IdleSeconds    float64 `json:"idle_seconds"`
+
+	// After SIGKILL of the supervisor and its restart.
+	Crash          crashAccount `json:"after_sigkill"`
+	RestartSeconds float64      `json:"restart_seconds"` // until the status said N run again
+
+	// Graceful stop: seconds until every service and the supervisor were
+	// gone; LeftAfterStop counts marked processes still alive then.
+	StopSeconds   float64 `json:"stop_seconds"`
+	LeftAfterStop int     `json:"left_after_stop"`
+
+	Errors []string `json:"errors,omitempty"`
+}
+
+// CrashRun is what a tool does with a service that exits 1 at once.
+type CrashRun struct {
+	Tool       string  `json:"tool"`
+	FinalState string  `json:"final_state"`
+	Restarts   int     `json:"restarts"` // as the tool reports them (-1: not reported)
+	GaveUpAt   float64 `json:"gave_up_seconds"`
+	Timeline   string  `json:"timeline"` // states seen, in order
+	Recover    string  `json:"recover,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// secs formats seconds for the table; "-" for a measure not taken.
+func secs(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.2f s", v)
+	}
+	return fmt.Sprintf("%.1f s", v)
+}
+
+// writeTable prints one markdown table per N, tools as columns, then the
+// crash-loop table.
+func writeTable(w io.Writer, rep Report, tools []string) {
+	byKey := map[string]Run{}
+	var ns []int
+	for _, r := range rep.Runs {
+		byKey[fmt.Sprintf("%s/%d", r.Tool, r.N)] = r
+		seen := false
+		for _, n := range ns {
+			seen = seen || n == r.N
+		}
+		if !seen {
+			ns = append(ns, r.N)
+		}
+	}
+	type row struct {
+		name string
+		cell func(Run) string
+	}
+	rows := []row{
+		{"start: all N in /proc", func(r Run) string { return secs(r.ProcSeconds) }},
+		{"start: status says all N running", func(r Run) string { return secs(r.StatusSeconds) }},
+		{"supervisor CPU used to start N", func(r Run) string { return secs(r.StartCPUSeconds) }},
+		{"marginal RSS per service", func(r Run) string {
+			return fmt.Sprintf("%.1f KiB", r.MarginalKiB)
+		}},
+		{"  of which anonymous (RssAnon)", func(r Run) string {
+			return fmt.Sprintf("%.1f KiB", r.MarginalAnonKiB)
+		}},
+		{"supervisor OS threads (empty -> N)", func(r Run) string { return fmt.Sprintf("%d -> %d", r.ThreadsBase, r.Threads) }},
+		{"idle CPU (% of a core)", func(r Run) string { return fmt.Sprintf("%.3f%%", r.IdleCPUPercent) }},
+		{"SIGKILL + restart: orphans / duplicates", func(r Run) string {
+			return fmt.Sprintf("%d / %d", r.Crash.Orphans, r.Crash.Duplicates)
+		}},
+		{"graceful stop of N", func(r Run) string { return secs(r.StopSeconds) }},
+	}
+	for _, n := range ns {
+		fmt.Fprintf(w, "\nN = %d (idle window %s)\n\n", n, rep.Idle)
+		fmt.Fprintf(w, "| measure |")
+		for _, t := range tools {
+			fmt.Fprintf(w, " %s |", t)
+		}
+		fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(tools)))
+		for _, rw := range rows {
+			fmt.Fprintf(w, "| %s |", rw.name)
+			for _, t := range tools {
+				r, ok := byKey[fmt.Sprintf("%s/%d", t, n)]
+				switch {
+				case !ok:
+					fmt.Fprint(w, " n/a |")
+				case len(r.Errors) > 0 && rw.name == rows[0].name:
+					fmt.Fprintf(w, " %s (error) |", rw.cell(r))
+				default:
+					fmt.Fprintf(w, " %s |", rw.cell(r))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if len(ns) >= 2 {
+		lo, hi := ns[0], ns[len(ns)-1]
+		fmt.Fprintf(w, "\nBetween N = %d and N = %d (the slope: fixed costs cancel out)\n\n", lo, hi)
+		fmt.Fprintf(w, "| measure |")
+		for _, t := range tools {
+			fmt.Fprintf(w, " %s |", t)
+		}
+		fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(tools)))
+		fmt.Fprintf(w, "| marginal RSS per service |")
+		for _, t := range tools {
+			a, okA := byKey[fmt.Sprintf("%s/%d", t, lo)]
+			b, okB := byKey[fmt.Sprintf("%s/%d", t, hi)]
+			if !okA || !okB || a.RSSKiB == 0 || b.RSSKiB == 0 {
+				fmt.Fprint(w, " n/a |")
+				continue
+			}
+			fmt.Fprintf(w, " %.1f KiB |", slope(a, b))
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "|   of which anonymous (RssAnon) |")
+		for _, t := range tools {
+			a, okA := byKey[fmt.Sprintf("%s/%d", t, lo)]
+			b, okB := byKey[fmt.Sprintf("%s/%d", t, hi)]
+			if !okA || !okB || a.AnonKiB == 0 || b.AnonKiB == 0 {
+				fmt.Fprint(w, " n/a |")
+				continue
+			}
+			fmt.Fprintf(w, " %.1f KiB |", float64(b.AnonKiB-a.AnonKiB)/float64(b.N-a.N))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(rep.Crash) > 0 {
+		fmt.Fprintf(w, "\nA service that exits 1 at once (restart always, each tool's defaults)\n\n")
+		fmt.Fprintln(w, "| tool | outcome |")
+		fmt.Fprintln(w, "|---|---|")
+		for _, c := range rep.Crash {
+			fmt.Fprintf(w, "| %s | %s |\n", c.Tool, crashOutcome(c))
+		}
+	}
+	for _, r := range rep.Runs {
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "\nerror: %s N=%d: %s", r.Tool, r.N, e)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func crashOutcome(c CrashRun) string {
+	if c.Error != "" {
+		return "error: " + c.Error
+	}
+	s := c.FinalState
+	if c.Restarts >= 0 {
+		s += fmt.Sprintf(" after %d restarts", c.Restarts)
+	}
+	if c.GaveUpAt > 0 {
+		s += fmt.Sprintf(", gave up at %.1f s", c.GaveUpAt)
+	} else {
+		s += ", still restarting at the end of the window"
+	}
+	if c.Recover != "" {
+		s += "; " + c.Recover
+	}
+	return s
+}
+
+// slope is the RSS each service adds between two runs of one tool: the
+// supervisor's fixed costs (runtime, first requests, minimum heap) cancel
+// out, unlike in RSS(N)-RSS(empty).
+func slope(a, b Run) float64 {
+	return float64(b.RSSKiB-a.RSSKiB) / float64(b.N-a.N)
+}

@@ -1,0 +1,25 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/solo-rt/solo/pkg/solo"
+)
+
+// Apply sends a declarative set of services (see solo.Runtime.Apply) and
+// returns the plan and what was done. A bad entry returns an [*APIError]
+// with code invalid and APIError.Field naming the entry and field, such as
+// "services[3].command"; nothing is written then. With req.DryRun the plan
+// is returned and nothing is written.
+func (c *Client) Apply(ctx context.Context, req solo.ApplyRequest) (solo.ApplyResult, error) {
+	var res solo.ApplyResult
+	if req.Services == nil {
+		req.Services = []solo.Spec{}
+	}
+	if err := c.Do(ctx, http.MethodPost, "/v1/apply", req, &res); err != nil {
+		return res, fmt.Errorf("apply: %w", err)
+	}
+	return res, nil
+}

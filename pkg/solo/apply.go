@@ -1,0 +1,576 @@
+package solo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+)
+
+// ErrApplyTooLarge is returned by [Runtime.Apply] when the events of one
+// apply (its deploys plus its prune kills) exceed the event store's batch
+// limit ([eventstore.Options.MaxBatch], default
+// [eventstore.DefaultMaxBatch]). An apply is one atomic append, so it is
+// refused whole rather than split: nothing is written. Split the file (by
+// tenant, say) or raise the store's MaxBatch.
+var ErrApplyTooLarge = errors.New("apply has more events than one atomic append allows")
+
+// ApplyAction is what an apply does to one service.
+type ApplyAction string
+
+// Apply actions.
+const (
+	ApplyCreate    ApplyAction = "create"    // first deploy of the name (or first since it was killed)
+	ApplyUpdate    ApplyAction = "update"    // the spec changed: redeployed as a new generation
+	ApplyUnchanged ApplyAction = "unchanged" // the same spec is deployed: nothing written, nothing touched
+	ApplyPrune     ApplyAction = "prune"     // desired, in one of the file's tenants, not named by the file: killed
+)
+
+// ApplyRequest is a declarative set of services, as `solo apply -f FILE`
+// sends it.
+type ApplyRequest struct {
+	// Services are the services the caller wants, each a full spec (zero
+	// fields mean the defaults of [state.Spec.Normalize]). A (tenant, name)
+	// may appear once.
+	Services []Spec `json:"services"`
+	// Prune kills the desired services of the tenants that Services name
+	// which Services no longer names. Tenants that no entry names are
+	// never touched.
+	Prune bool `json:"prune,omitempty"`
+	// DryRun computes and returns the plan and writes nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// ApplyItem is the plan, and after a real apply the outcome, for one
+// service.
+type ApplyItem struct {
+	Tenant string      `json:"tenant"`
+	Name   string      `json:"name"`
+	Action ApplyAction `json:"action"`
+	// Generation is the generation the service runs after the apply: the
+	// new one for create and update, the current one otherwise.
+	Generation uint64 `json:"generation"`
+	// Pos is the position of the event written for this service
+	// (service_deployed, or service_killed for a prune); 0 when unchanged
+	// or in a dry run.
+	Pos uint64 `json:"pos,omitempty"`
+	// State is the service's state before the apply, empty for a create.
+	State state.State `json:"state,omitempty"`
+}
+
+// ApplyResult is what an apply planned and did.
+type ApplyResult struct {
+	// Items lists the file's services in file order, then the pruned
+	// services sorted by tenant and name.
+	Items  []ApplyItem `json:"items"`
+	DryRun bool        `json:"dry_run,omitempty"`
+	// FirstPos and LastPos bound the one append that holds every event of
+	// the apply; both 0 when nothing was written.
+	FirstPos uint64 `json:"first_pos,omitempty"`
+	LastPos  uint64 `json:"last_pos,omitempty"`
+}
+
+// Count returns how many items have action a.
+func (r ApplyResult) Count(a ApplyAction) int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// ApplyEntryError names the entry of an [ApplyRequest] that was refused, by
+// its index in Services, and wraps why: usually a [*state.FieldError], so
+// that errors.Is(err, state.ErrInvalidSpec) holds. Its text reads
+// `services[3].command: is empty; ...`.
+type ApplyEntryError struct {
+	Index int
+	Err   error
+}
+
+func (e *ApplyEntryError) Error() string {
+	var fe *state.FieldError
+	if errors.As(e.Err, &fe) {
+		return fmt.Sprintf("services[%d].%s: %s", e.Index, fe.Field, fe.Problem)
+	}
+	return fmt.Sprintf("services[%d]: %v", e.Index, e.Err)
+}
+
+func (e *ApplyEntryError) Unwrap() error { return e.Err }
+
+// Field returns the path of the field at fault, such as "services[3].command",
+// or "services[3]" when no field is known.
+func (e *ApplyEntryError) Field() string {
+	var fe *state.FieldError
+	if errors.As(e.Err, &fe) {
+		return fmt.Sprintf("services[%d].%s", e.Index, fe.Field)
+	}
+	return fmt.Sprintf("services[%d]", e.Index)
+}
+
+// applyWorkers bounds how many services an apply hands to the supervisor at
+// once. A hand-over stops the old generation (if any) first, which may take
+// up to its stop timeout, so the hand-overs run in parallel; the starts
+// themselves run on each service's own loop.
+func applyWorkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// Apply makes the services of req the desired state, declaratively:
+//
+//   - It validates every entry first. A bad entry fails the whole apply
+//     with an [*ApplyEntryError] naming its index and field; a (tenant,
+//     name) named twice, or an unregistered kind, too. Nothing is written
+//     (I9).
+//   - It plans each service: create, update (the spec differs from the
+//     deployed one: a new generation), unchanged (the same spec is
+//     deployed, whatever its state: nothing is written and the instance is
+//     not touched; a failed one is brought back by [Runtime.Recover]), and
+//     with Prune, prune for every desired service of the file's tenants
+//     that the file does not name.
+//   - With DryRun it returns the plan.
+//   - Otherwise it appends every service_deployed and service_killed of
+//     the plan in ONE [eventstore.Store.Append]: all are durable or none
+//     (I1, I2). More events than the store's batch limit fail with
+//     [ErrApplyTooLarge] before anything is written.
+//   - Then it acts, on bounded parallel workers: pruned services are
+//     stopped, updated ones have their old generation stopped, and new
+//     generations are handed to the supervisor, whose loops start them
+//     concurrently.
+//
+// Apply returns once every service of the plan has been handed over (or
+// stopped, for a prune); it does not wait for the starts, which the log
+// records as service_started. Applying the same request again is a no-op
+// that writes nothing. Concurrent applies, deploys and kills of the same
+// services are serialised per service.
+func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, error) {
+	if !req.DryRun {
+		if err := r.writable(); err != nil {
+			return ApplyResult{}, err
+		}
+	} else if r.closed.Load() {
+		return ApplyResult{}, ErrClosed
+	}
+	specs, err := r.validateApply(req.Services)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply: %w", err)
+	}
+	tenants := map[string]bool{}
+	named := make(map[state.Key]bool, len(specs))
+	for _, s := range specs {
+		tenants[s.Tenant] = true
+		named[s.Key()] = true
+	}
+
+	// Lock every service the apply may touch, in one order so that two
+	// applies never deadlock. The prune candidates are read before the
+	// locks; a service deployed in between is newer than this apply and
+	// is left alone.
+	keys := make([]state.Key, 0, len(specs))
+	for _, s := range specs {
+		keys = append(keys, s.Key())
+	}
+	if req.Prune {
+		for _, k := range r.world.desiredIn(tenants) {
+			if !named[k] {
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.SortFunc(keys, compareKeys)
+	unlock := r.keys.lockAll(keys)
+	defer unlock()
+
+	// Plan, under the locks.
+	plan := ApplyResult{DryRun: req.DryRun, Items: make([]ApplyItem, 0, len(keys))}
+	var events []eventstore.Event
+	actor := actorFrom(ctx)
+	next := r.world.nextGenerations(keys)
+	for _, s := range specs {
+		key := s.Key()
+		it := ApplyItem{Tenant: key.Tenant, Name: key.Name}
+		cur, ok := r.world.service(key.Tenant, key.Name)
+		switch {
+		case ok && cur.Desired && cur.Spec.Equal(s):
+			it.Action, it.Generation, it.State = ApplyUnchanged, cur.Generation, cur.State()
+		case ok && cur.Desired:
+			it.Action, it.Generation, it.State = ApplyUpdate, next[key], cur.State()
+		default:
+			it.Action, it.Generation = ApplyCreate, next[key]
+			if ok {
+				it.State = cur.State()
+			}
+		}
+		if it.Action != ApplyUnchanged {
+			ev, err := state.NewEvent(key.Tenant, key.Name, state.Deployed{Spec: s, Generation: it.Generation})
+			if err != nil {
+				return ApplyResult{}, fmt.Errorf("apply %s: %w", key, err)
+			}
+			ev.Actor = actor
+			events = append(events, ev)
+		}
+		plan.Items = append(plan.Items, it)
+	}
+	if req.Prune {
+		for _, key := range keys {
+			if named[key] {
+				continue
+			}
+			cur, ok := r.world.service(key.Tenant, key.Name)
+			if !ok || !cur.Desired {
+				continue // killed meanwhile
+			}
+			plan.Items = append(plan.Items, ApplyItem{Tenant: key.Tenant, Name: key.Name, Action: ApplyPrune, Generation: cur.Generation, State: cur.State()})
+			ev, err := state.NewEvent(key.Tenant, key.Name, state.Killed{Reason: "pruned by apply"})
+			if err != nil {
+				return ApplyResult{}, fmt.Errorf("apply: prune %s: %w", key, err)
+			}
+			ev.Actor = actor
+			events = append(events, ev)
+		}
+	}
+	if limit := r.maxBatch(); len(events) > limit {
+		return ApplyResult{}, fmt.Errorf("apply: %w: %d events (deploys and prunes), limit %d", ErrApplyTooLarge, len(events), limit)
+	}
+	if req.DryRun || len(events) == 0 {
+		return plan, nil
+	}
+
+	// One append: every intent durable, or none.
+	pos, err := r.store.Append(ctx, events...)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply: %w", err)
+	}
+	plan.FirstPos, plan.LastPos = pos[0], pos[len(pos)-1]
+	if err := r.world.wait(ctx, plan.LastPos); err != nil {
+		return plan, fmt.Errorf("apply: %w", err)
+	}
+	j := 0
+	for i := range plan.Items {
+		if plan.Items[i].Action != ApplyUnchanged {
+			plan.Items[i].Pos = pos[j]
+			j++
+		}
+	}
+
+	// The intents are durable; now act, in parallel.
+	if len(events) >= releaseAfter {
+		go r.releaseMemoryAfterStarts(plan)
+	}
+	if err := r.actApply(ctx, plan.Items); err != nil {
+		return plan, fmt.Errorf("apply: %w", err)
+	}
+	return plan, nil
+}
+
+// releaseAfter is the size of an apply (in events) from which the memory
+// of its burst is handed back to the OS once its services have started.
+const releaseAfter = 64
+
+// releaseMemoryAfterStarts waits until every service the apply created or
+// updated has recorded its start (or 2 minutes pass, or the runtime
+// closes), then returns the memory freed since to the OS.
+//
+// A large apply is a burst: decoding the request, the events, a thousand
+// forks and their records leave the heap much larger than what stays
+// live. Go keeps freed memory for reuse and returns it only slowly, so
+// without this a daemon that started 1,000 services would sit on several
+// MiB of garbage's pages for minutes. One forced GC after the burst is
+// cheap (milliseconds) against that.
+func (r *Runtime) releaseMemoryAfterStarts(plan ApplyResult) {
+	pending := map[state.Key]bool{}
+	for _, it := range plan.Items {
+		if it.Action == ApplyCreate || it.Action == ApplyUpdate {
+			pending[state.Key{Tenant: it.Tenant, Name: it.Name}] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.force, 2*time.Minute)
+	defer cancel()
+	sub := r.store.Subscribe(ctx, plan.LastPos+1)
+	for env := range sub.C() {
+		if env.Type == string(state.TypeServiceStarted) || env.Type == string(state.TypeServiceExited) {
+			delete(pending, state.Key{Tenant: env.Tenant, Name: env.Subject})
+		}
+		if len(pending) == 0 {
+			break
+		}
+	}
+	if r.closed.Load() {
+		return
+	}
+	debug.FreeOSMemory()
+}
+
+// validateApply normalises and checks every entry; see [Runtime.Apply].
+func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
+	specs := make([]Spec, len(in))
+	seen := make(map[state.Key]int, len(in))
+	for i, s := range in {
+		s = s.Clone()
+		s.Normalize()
+		if err := s.Validate(); err != nil {
+			return nil, &ApplyEntryError{Index: i, Err: err}
+		}
+		if s.Kind != "" {
+			if _, ok := r.opts.Registry.Lookup(s.Kind); !ok {
+				return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
+					Field: "kind", Problem: fmt.Sprintf("%q is not registered (registered: %v)", s.Kind, r.opts.Registry.Kinds()),
+				}, ErrUnknownKind)}
+			}
+		}
+		if j, dup := seen[s.Key()]; dup {
+			return nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
+				Field: "name", Problem: fmt.Sprintf("%s is also services[%d]; a service may appear once", s.Key(), j),
+			}}
+		}
+		seen[s.Key()] = i
+		specs[i] = s
+	}
+	return specs, nil
+}
+
+// actApply stops pruned services and hands new generations to the
+// supervisor, on bounded workers. The first error is returned after every
+// item was tried: one service that fails to stop does not hold back the
+// others.
+func (r *Runtime) actApply(ctx context.Context, items []ApplyItem) error {
+	work := make(chan ApplyItem)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	for range min(applyWorkers(), len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				key := state.Key{Tenant: it.Tenant, Name: it.Name}
+				// Stop the old loop (a prune, or the old generation of an
+				// update) before the new one starts: two generations never
+				// run at once.
+				if err := r.tree.Stop(ctx, key); err != nil {
+					fail(fmt.Errorf("%s: %w", key, err))
+					continue
+				}
+				if it.Action == ApplyPrune {
+					continue
+				}
+				svc, ok := r.world.service(key.Tenant, key.Name)
+				if !ok {
+					fail(fmt.Errorf("%s: %w", key, ErrNotFound))
+					continue
+				}
+				if err := r.supervise(svc, nil, 0, time.Time{}); err != nil {
+					fail(fmt.Errorf("%s: %w", key, err))
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		if it.Action != ApplyUnchanged {
+			work <- it
+		}
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
+}
+
+// maxBatch is the store's limit of events per append.
+func (r *Runtime) maxBatch() int {
+	if r.opts.Store != nil && r.opts.Store.MaxBatch > 0 {
+		return r.opts.Store.MaxBatch
+	}
+	return eventstore.DefaultMaxBatch
+}
+
+func compareKeys(a, b state.Key) int {
+	if a.Tenant != b.Tenant {
+		if a.Tenant < b.Tenant {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a.Name < b.Name:
+		return -1
+	case a.Name > b.Name:
+		return 1
+	}
+	return 0
+}
+
+// lockAll locks keys, which must be sorted and distinct, and returns the
+// one unlock of all of them.
+func (k *keyedMutex) lockAll(keys []state.Key) (unlock func()) {
+	unlocks := make([]func(), len(keys))
+	for i, key := range keys {
+		unlocks[i] = k.lock(key)
+	}
+	return func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+}
+
+// desiredIn returns the keys of the desired services of the given tenants.
+func (f *follower) desiredIn(tenants map[string]bool) []state.Key {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []state.Key
+	for _, s := range f.w.Desired() {
+		if tenants[s.Tenant] {
+			out = append(out, state.Key{Tenant: s.Tenant, Name: s.Name})
+		}
+	}
+	return out
+}
+
+// nextGenerations returns the generation the next deploy of each key gets.
+func (f *follower) nextGenerations(keys []state.Key) map[state.Key]uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[state.Key]uint64, len(keys))
+	for _, k := range keys {
+		out[k] = f.w.NextGeneration(k.Tenant, k.Name)
+	}
+	return out
+}
+
+// MaxApplyFileBytes bounds what [DecodeApplyFile] reads.
+const MaxApplyFileBytes = 16 << 20
+
+// DecodeApplyFile reads the YAML file of `solo apply -f`:
+//
+//	services:
+//	  - name: web
+//	    tenant: default          # optional
+//	    command: ["sleep", "3600"]
+//	    restart: always          # always | on-failure | never
+//	    env: {PORT: "8080"}      # optional
+//	    dir: /srv/web            # optional; so are stop_signal, stop_timeout,
+//	    max_restarts: 5          # restart_window (durations such as "10s")
+//
+// An in-process service has kind (and config, any YAML value, passed on as
+// JSON) instead of command. Only services is allowed at the top, and only
+// the fields above in an entry: an unknown or mistyped one fails with an
+// [*ApplyEntryError] naming the entry and the field, so a typo never goes
+// unnoticed. It does not validate the specs; [Runtime.Apply] does. Prune and
+// DryRun are left false: they are flags, not part of the file.
+func DecodeApplyFile(r io.Reader) (ApplyRequest, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxApplyFileBytes+1))
+	if err != nil {
+		return ApplyRequest{}, fmt.Errorf("read apply file: %w", err)
+	}
+	if len(data) > MaxApplyFileBytes {
+		return ApplyRequest{}, fmt.Errorf("apply file is over %d bytes", MaxApplyFileBytes)
+	}
+	var doc struct {
+		Services []yaml.Node `yaml:"services"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return ApplyRequest{}, errors.New("apply file is empty: want a services: list")
+		}
+		return ApplyRequest{}, fmt.Errorf("apply file: %w", err)
+	}
+	req := ApplyRequest{Services: make([]Spec, 0, len(doc.Services))}
+	for i := range doc.Services {
+		spec, err := decodeFileService(&doc.Services[i])
+		if err != nil {
+			return ApplyRequest{}, &ApplyEntryError{Index: i, Err: err}
+		}
+		req.Services = append(req.Services, spec)
+	}
+	return req, nil
+}
+
+// fileFields are the fields of an entry of an apply file, each with how it
+// is decoded into a spec.
+var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
+	"tenant":  func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Tenant) },
+	"name":    func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Name) },
+	"command": func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Command) },
+	"kind":    func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Kind) },
+	"config": func(n *yaml.Node, s *Spec) error {
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("not representable as JSON: %w", err)
+		}
+		s.Config = b
+		return nil
+	},
+	"env":            func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Env) },
+	"dir":            func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Dir) },
+	"restart":        func(n *yaml.Node, s *Spec) error { return n.Decode((*string)(&s.Restart)) },
+	"max_restarts":   func(n *yaml.Node, s *Spec) error { return n.Decode(&s.MaxRestarts) },
+	"restart_window": func(n *yaml.Node, s *Spec) error { return decodeDuration(n, &s.RestartWindow) },
+	"stop_signal":    func(n *yaml.Node, s *Spec) error { return n.Decode(&s.StopSignal) },
+	"stop_timeout":   func(n *yaml.Node, s *Spec) error { return decodeDuration(n, &s.StopTimeout) },
+}
+
+func decodeDuration(n *yaml.Node, d *state.Duration) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
+func decodeFileService(n *yaml.Node) (Spec, error) {
+	var s Spec
+	if n.Kind != yaml.MappingNode {
+		return s, fmt.Errorf("line %d: want a mapping with name and command", n.Line)
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		decode, ok := fileFields[k.Value]
+		if !ok {
+			known := make([]string, 0, len(fileFields))
+			for f := range fileFields {
+				known = append(known, f)
+			}
+			sort.Strings(known)
+			return s, &state.FieldError{Field: k.Value, Problem: fmt.Sprintf("unknown field (line %d); known: %s", k.Line, strings.Join(known, ", "))}
+		}
+		if err := decode(v, &s); err != nil {
+			msg := err.Error()
+			var te *yaml.TypeError
+			if errors.As(err, &te) && len(te.Errors) > 0 {
+				msg = strings.Join(te.Errors, "; ")
+			} else {
+				msg = fmt.Sprintf("line %d: %s", v.Line, msg)
+			}
+			return s, &state.FieldError{Field: k.Value, Problem: msg}
+		}
+	}
+	return s, nil
+}
