@@ -274,3 +274,47 @@ func TestManager_KernelDies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "False\n", text(a), "the new kernel starts empty")
 }
+
+// TestManager_KernelHangs: a kernel that stops answering heartbeats (here
+// stopped with SIGSTOP, as a kernel wedged in C code would be) is killed
+// through the identity check and restarted; the loss of its state is
+// recorded and the next task runs on the new kernel.
+func TestManager_KernelHangs(t *testing.T) {
+	rt := mustOpenRuntime(t)
+	m := rt.Sessions()
+	ctx := ctxT(t)
+	_, err := m.Create(ctx, "", "nb", "", "")
+	require.NoError(t, err)
+	run(t, m, "nb", "x = 41")
+	v, err := m.Get("", "nb")
+	require.NoError(t, err)
+	pid := v.PID
+	require.NotZero(t, pid)
+
+	events := rt.Events(ctx, rt.Store().Head()+1)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+
+	// The hung kernel's exit: killed by SIGKILL, the only way to end a
+	// stopped process.
+	for {
+		env, ok := <-events.C()
+		require.True(t, ok, "events ended: %v", events.Err())
+		if env.Type != string(state.TypeServiceExited) {
+			continue
+		}
+		p, err := state.Decode(env)
+		require.NoError(t, err)
+		if ex := p.(state.Exited); ex.PID == pid {
+			assert.Equal(t, "SIGKILL", ex.Signal)
+			break
+		}
+	}
+	after := run(t, m, "nb", "print('x' in globals())")
+	assert.Equal(t, state.TaskStateCompleted, after.State)
+	assert.Equal(t, "False\n", text(after), "the restarted kernel starts empty")
+	v, err = m.Get("", "nb")
+	require.NoError(t, err)
+	assert.NotEqual(t, pid, v.PID)
+	assert.Equal(t, 1, v.StateLost, "the restart is recorded as state lost")
+}
