@@ -460,13 +460,19 @@ type pm2Tool struct {
 
 func (t *pm2Tool) Name() string { return "pm2" }
 
+// Version reads pm2's package.json: `pm2 --version` would spawn a daemon.
 func (t *pm2Tool) Version() string {
-	out, err := runCmd(30*time.Second, []string{"PM2_HOME=" + filepath.Join(os.TempDir(), "pm2-version")}, t.bin, "--version")
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(t.bin), "..", "pm2", "package.json"))
 	if err != nil {
 		return "?"
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return "pm2 " + strings.TrimSpace(lines[len(lines)-1])
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	if json.Unmarshal(b, &pkg) != nil || pkg.Version == "" {
+		return "?"
+	}
+	return "pm2 " + pkg.Version
 }
 
 func (t *pm2Tool) Prepare(dir, run string, svcs []service) error {

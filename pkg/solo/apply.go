@@ -288,7 +288,7 @@ const releaseAfter = 64
 // forks and their records leave the heap much larger than what stays
 // live. Go keeps freed memory for reuse and returns it only slowly, so
 // without this a daemon that started 1,000 services would sit on several
-// MiB of garbage's pages for minutes. One forced GC after the burst is
+// MiB of garbage's pages for minutes. Two forced GCs after the burst are
 // cheap (milliseconds) against that.
 func (r *Runtime) releaseMemoryAfterStarts(plan ApplyResult) {
 	pending := map[state.Key]bool{}
@@ -311,6 +311,11 @@ func (r *Runtime) releaseMemoryAfterStarts(plan ApplyResult) {
 	if r.closed.Load() {
 		return
 	}
+	// A GC shrinks each goroutine stack that uses under a quarter of its
+	// size by half, at most once per GC: the service loops born during the
+	// burst, when the average stack was deep, need two to settle. The
+	// second, FreeOSMemory's own, also hands the free pages back.
+	runtime.GC()
 	debug.FreeOSMemory()
 }
 
