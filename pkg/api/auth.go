@@ -17,9 +17,10 @@ const LocalActor = "local"
 //
 // This is the seam for capability tokens: Authorize reads the request's
 // credentials (say, the Authorization header), resolves them to a
-// Principal, or refuses with an [*AuthError]. Scopes are not modelled yet;
-// when they are, they become a field here and a check in the handlers,
-// which find the Principal with [PrincipalFrom].
+// Principal, or refuses with an [*AuthError]. [NewAuthorizer] is the one
+// the daemon uses: it checks a token's scope for the route and its tenant
+// before the handler runs; handlers find the Principal with [PrincipalFrom]
+// to confine what they list and act on.
 type Principal struct {
 	// Actor is recorded as the actor of every event the request causes (see
 	// [solo.WithActor]): a token id, or "local". "" means "local".

@@ -34,6 +34,24 @@
 //	GET    /v1/events                            ?from=POS &follow=1 &limit=N; NDJSON, or SSE if Accept: text/event-stream
 //	GET    /v1/db/check                          200 eventstore.CheckReport, or 500 corrupt with "problems"
 //	GET    /v1/db/backup                         application/octet-stream: a consistent copy of the database
+//	POST   /v1/apply                             body: ApplyRequest (solo apply); 200 solo.ApplyResult
+//	POST   /v1/recover                           body: RecoverRequest; 200 RecoverResult
+//	POST   /v1/verify                            body: VerifyRequest; 200 recovery.VerifyReport
+//	POST   /v1/tokens                            grant; 201 with the plaintext, shown once
+//	GET    /v1/tokens                            list, never a secret
+//	DELETE /v1/tokens/{id}                       revoke
+//	GET    /v1/sessions                          kernel sessions
+//	POST   /v1/sessions                          create a session
+//	GET    /v1/sessions/{tenant}/{name}          one session
+//	DELETE /v1/sessions/{tenant}/{name}          remove a session
+//	POST   /v1/sessions/{tenant}/{name}/tasks    submit code (or a checkpoint/restore)
+//	GET    /v1/tasks/{id}                        task status
+//	GET    /v1/tasks/{id}/output                 ?follow=1; the task's output
+//	POST   /v1/tasks/{id}/cancel                 cancel, interrupting the kernel if it runs
+//
+// Each /v1 route needs one capability scope when the request carries a
+// token (see [RouteScope] and [NewAuthorizer]); a route not listed there
+// needs admin, so a new route fails closed.
 //
 // Every error is an [ErrorBody], {"error": "...", "code": "..."}, with the
 // status of its code (see the Code constants), for unknown routes (404
