@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -56,11 +55,10 @@ field, and nothing is written. --dry-run prints the plan and writes nothing.`,
 				return fmt.Errorf("apply %s: %w", file, err)
 			}
 			req.Prune, req.DryRun = prune, dryRun
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			res, err := c.Apply(ctx, req)
 			if err != nil {

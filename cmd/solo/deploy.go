@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -53,11 +52,10 @@ replaces the running instance with a new generation.`,
 					spec.Env[k] = v
 				}
 			}
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			res, err := c.Deploy(ctx, spec)
 			if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -17,11 +16,10 @@ func (a *app) killCmd() *cobra.Command {
 		Args:              exactArgs(1, "one service NAME"),
 		ValidArgsFunction: a.completeServices(&tenant),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			if err := c.Kill(ctx, tenant, args[0]); err != nil {
 				return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -35,11 +34,10 @@ supervisor. With --dry-run it only prints the plan.`,
 			} else if cmd.Flags().Changed("tenant") {
 				req.Tenant = tenant
 			}
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			res, err := c.Recover(ctx, req)
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -105,6 +106,18 @@ func (a *app) client() (*client.Client, error) {
 		token = os.Getenv("SOLO_TOKEN")
 	}
 	return client.New(client.Options{Socket: a.socketPath(), Addr: a.addr, Token: token, Timeout: a.timeout})
+}
+
+// connect returns a client and a context bounded by --timeout: the way
+// every one-shot command talks to the daemon. Following commands (logs -f,
+// events -f) use a.client and their own context instead.
+func (a *app) connect(cmd *cobra.Command) (context.Context, *client.Client, context.CancelFunc, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+	return ctx, c, cancel, nil
 }
 
 // printJSON writes v as indented JSON.

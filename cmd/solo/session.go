@@ -32,11 +32,10 @@ func (a *app) sessionCreateCmd(tenant *string) *cobra.Command {
 		Short: "Create a session: start its kernel as the service session.NAME",
 		Args:  exactArgs(1, "one session NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			v, err := c.CreateSession(ctx, api.CreateSessionRequest{Tenant: *tenant, Name: args[0], Kernel: kernelName, Python: python})
 			if err != nil {
@@ -60,11 +59,10 @@ func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
 		Short: "List sessions",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			t := *tenant
 			if !cmd.Flags().Changed("tenant") {
@@ -101,11 +99,10 @@ func (a *app) sessionRmCmd(tenant *string) *cobra.Command {
 		Short: "Remove a session: fail its queued tasks and stop its kernel",
 		Args:  exactArgs(1, "one session NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			if err := c.RemoveSession(ctx, *tenant, args[0]); err != nil {
 				return err

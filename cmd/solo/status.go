@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -19,11 +18,10 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:              exactArgs(1, "one service NAME"),
 		ValidArgsFunction: a.completeServices(&tenant),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			v, err := c.Status(ctx, tenant, args[0])
 			if err != nil {

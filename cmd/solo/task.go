@@ -121,11 +121,10 @@ func (a *app) taskCancelCmd() *cobra.Command {
 		Short: "Cancel a task: a pending one never runs, a running one is interrupted",
 		Args:  exactArgs(1, "one task ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			t, err := c.CancelTask(ctx, args[0])
 			if err != nil {

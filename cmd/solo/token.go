@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -52,11 +51,10 @@ then its id and expiry. The token is not shown again: store it now.`,
 			for _, s := range sc {
 				req.Scopes = append(req.Scopes, string(s))
 			}
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			g, err := c.GrantToken(ctx, req)
 			if err != nil {
@@ -96,11 +94,10 @@ func (a *app) tokenLsCmd() *cobra.Command {
 		Short: "List tokens (never their plaintext)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			views, err := c.ListTokens(ctx, tenant)
 			if err != nil {
@@ -135,11 +132,10 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 			if capability.Validate(args[0]) == nil || strings.HasPrefix(args[0], capability.Prefix) {
 				return usagef(fmt.Errorf("revoke takes a token id (see solo token ls), not the token itself"))
 			}
-			c, err := a.client()
+			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
 			v, err := c.RevokeToken(ctx, args[0])
 			if err != nil {
