@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: run test bench bench-compare lint build
+.PHONY: run test test-deps bench bench-compare lint build
 
 # run starts the daemon on ./data in the foreground, with an example service
 # that prints the time every 5 s. Ctrl-C drains it; `make run` again brings it
@@ -16,8 +16,18 @@ run: build
 	echo "solo daemon is running (pid $$pid) on ./data; Ctrl-C stops it"; \
 	wait $$pid
 
-test:
+test: test-deps
 	$(GO) test -race -count=1 $(PKGS)
+
+# test-deps installs what the tests need beyond Go: Debian's ipykernel under
+# /usr/bin/python3, for the kernel session tests (they fail, not skip,
+# without it). It does nothing when ipykernel is there.
+test-deps:
+	@/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1 || { \
+	  echo "installing python3-ipykernel for the kernel session tests"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq python3-ipykernel >/dev/null; }
 
 # bench runs every benchmark once; figures for the closing notes come from here.
 bench:
