@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -454,24 +453,6 @@ func (ss *Sessions) UnmarshalJSON(b []byte) error {
 		ss.tasks[t.ID] = t
 	}
 	return nil
-}
-
-// FoldSessions folds events into a copy of from (nil for empty), like
-// [Fold].
-func FoldSessions(from *Sessions, events iter.Seq2[eventstore.Envelope, error]) (*Sessions, error) {
-	ss := NewSessions()
-	if from != nil {
-		ss = from.Clone()
-	}
-	for env, err := range events {
-		if err != nil {
-			return ss, fmt.Errorf("fold sessions after pos %d: %w", ss.pos, err)
-		}
-		if err := ss.Apply(env); err != nil {
-			return ss, fmt.Errorf("fold sessions: %w", err)
-		}
-	}
-	return ss, nil
 }
 
 // Apply folds one envelope into ss. Its rules:

@@ -10,31 +10,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// mustFoldSessions folds the whole log, checks that folding it twice, and
-// folding it in two halves, give the same projection (I6), and that the
-// service world ignores session events.
+// mustFoldSessions folds the whole log with the world's one fold, checks
+// that folding it twice, and folding it in two overlapping halves, give the
+// same sessions (I6), and that they survive a snapshot.
 func mustFoldSessions(tb testing.TB, l *testLog) *Sessions {
 	tb.Helper()
-	ss, err := FoldSessions(nil, l.seq(0))
-	require.NoError(tb, err)
-	again, err := FoldSessions(nil, l.seq(0))
-	require.NoError(tb, err)
-	require.Equal(tb, ss, again, "folding twice differs")
-	half := len(l.envs) / 2
-	a, err := FoldSessions(nil, l.seqRange(0, half))
-	require.NoError(tb, err)
-	b, err := FoldSessions(a, l.seq(0)) // overlapping tail: skipped, then the rest
-	require.NoError(tb, err)
-	require.Equal(tb, ss, b, "folding in halves differs")
 	w, err := Fold(nil, l.seq(0))
-	require.NoError(tb, err, "the service world must pass over session events")
-	require.Equal(tb, ss, w.Sessions(), "the world folds sessions differently")
+	require.NoError(tb, err)
+	again, err := Fold(nil, l.seq(0))
+	require.NoError(tb, err)
+	require.Equal(tb, w.Sessions(), again.Sessions(), "folding twice differs")
+	half := len(l.envs) / 2
+	a, err := Fold(nil, l.seqRange(0, half))
+	require.NoError(tb, err)
+	b, err := Fold(a, l.seq(0)) // overlapping tail: skipped, then the rest
+	require.NoError(tb, err)
+	require.Equal(tb, w.Sessions(), b.Sessions(), "folding in halves differs")
 	snap, err := w.MarshalSnapshot()
 	require.NoError(tb, err)
 	back, err := UnmarshalSnapshot(snap)
 	require.NoError(tb, err)
-	require.Equal(tb, ss, back.Sessions(), "sessions do not survive a snapshot")
-	return ss
+	require.Equal(tb, w.Sessions(), back.Sessions(), "sessions do not survive a snapshot")
+	return w.Sessions()
 }
 
 func newSessionLog(t *testing.T) *testLog {
