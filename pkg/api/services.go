@@ -59,20 +59,35 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
-	tenant := r.URL.Query().Get("tenant")
+// listScope reads a list request's ?tenant= and returns the tenant the
+// list covers ("" for every tenant) and whether the principal may see
+// anything of it: a confined principal lists its own tenant, and another
+// tenant's list is empty for it, as if nothing were there.
+func listScope(r *http.Request, op string) (tenant string, visible bool, err error) {
+	tenant = r.URL.Query().Get("tenant")
 	if tenant != "" {
 		if err := state.ValidName(tenant); err != nil {
-			return &fieldError{Field: "tenant", Err: fmt.Errorf("list: tenant: %w", err)}
+			return "", false, &fieldError{Field: "tenant", Err: fmt.Errorf("%s: tenant: %w", op, err)}
 		}
 	}
 	p, _ := PrincipalFrom(r.Context())
-	views := []state.ServiceView{}
 	switch {
 	case p.admin():
-		views = append(views, s.rt.List(tenant)...)
+		return tenant, true, nil
 	case tenant == "" || tenant == p.Tenant:
-		views = append(views, s.rt.List(p.Tenant)...)
+		return p.Tenant, true, nil
+	}
+	return "", false, nil
+}
+
+func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
+	tenant, visible, err := listScope(r, "list")
+	if err != nil {
+		return err
+	}
+	views := []state.ServiceView{}
+	if visible {
+		views = append(views, s.rt.List(tenant)...)
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil

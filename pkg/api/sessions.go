@@ -80,19 +80,13 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tenant := r.URL.Query().Get("tenant")
-	if tenant != "" {
-		if err := state.ValidName(tenant); err != nil {
-			return &fieldError{Field: "tenant", Err: fmt.Errorf("list sessions: tenant: %w", err)}
-		}
+	tenant, visible, err := listScope(r, "list sessions")
+	if err != nil {
+		return err
 	}
-	p, _ := PrincipalFrom(r.Context())
 	views := []session.View{}
-	switch {
-	case p.admin():
+	if visible {
 		views = m.List(tenant)
-	case tenant == "" || tenant == p.Tenant:
-		views = m.List(p.Tenant)
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil
