@@ -94,3 +94,39 @@ func Scan(home string) ([]Observation, error) {
 	}
 	return out, nil
 }
+
+// Observe lists the processes recovery must account for: the marked ones
+// ([Scan]), and each instance the world records as running that still runs
+// under its recorded identity although its marker cannot be read (a program
+// that cleared its environment, or wrote its title over it, or one whose
+// environ is not readable). For those the record itself, checked by pid,
+// start time and boot id, proves the process is ours: without this, such a
+// service would be taken for dead and started a second time (I3).
+func Observe(home string, w *state.World) ([]Observation, error) {
+	live, err := Scan(home)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[supervisor.Identity]bool, len(live))
+	for _, o := range live {
+		seen[o.Identity] = true
+	}
+	for _, svc := range w.Services() {
+		in := svc.Instance
+		if in == nil || in.Exited || in.PID <= 0 {
+			continue
+		}
+		id := supervisor.Identity{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID}
+		if seen[id] || supervisor.Verify(id) != nil {
+			continue
+		}
+		pgid, err := syscall.Getpgid(in.PID)
+		if err != nil {
+			continue
+		}
+		live = append(live, Observation{Identity: id, PGID: pgid, Marker: Marker{
+			Home: home, Tenant: svc.Tenant, Name: svc.Name, Generation: in.Generation, Attempt: in.Attempt,
+		}})
+	}
+	return live, nil
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/supervisor"
 )
 
 // RecoverItem is one service `solo recover` brings back, or would.
@@ -73,6 +74,9 @@ func recoverOne(ctx context.Context, t VerifyTarget, key state.Key) (bool, error
 	if !ok || !svc.Desired || t.Supervised(key) {
 		return false, nil
 	}
+	if ok, err := readoptRecorded(ctx, t, svc); ok || err != nil {
+		return ok, err
+	}
 	var prior []eventstore.Event
 	if ex, ok := closeRecorded(svc, "gone, found by recover"); ok {
 		ev, err := state.NewEvent(svc.Tenant, svc.Name, ex)
@@ -83,4 +87,28 @@ func recoverOne(ctx context.Context, t VerifyTarget, key state.Key) (bool, error
 		prior = append(prior, ev)
 	}
 	return true, bringBack(ctx, t, svc, prior)
+}
+
+// readoptRecorded carries on with the recorded instance of svc when its loop
+// is gone but the process still runs under its recorded identity: it is
+// re-adopted (service_recovered, readopted) rather than declared gone and
+// started a second time (I3).
+func readoptRecorded(ctx context.Context, t Target, svc *state.Service) (bool, error) {
+	in := svc.Instance
+	if in == nil || in.Exited || in.PID <= 0 || in.Generation != svc.Generation {
+		return false, nil
+	}
+	p, err := supervisor.Adopt(supervisor.Identity{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID})
+	if err != nil {
+		return false, nil // gone, or the pid is another process's now
+	}
+	ev, err := state.NewEvent(svc.Tenant, svc.Name, state.Recovered{How: state.RecoveryReadopted, PID: in.PID, DeployPos: svc.DeployPos, Generation: svc.Generation})
+	if err != nil {
+		return false, err
+	}
+	ev.Actor = "local"
+	if err := t.Append(ctx, []eventstore.Event{ev}); err != nil {
+		return false, err
+	}
+	return true, t.Supervise(svc, supervisor.AdoptedInstance(p), in.Attempt, in.StartedAt)
 }

@@ -141,7 +141,7 @@ func (r *Replayer) run(ctx context.Context) (Report, error) {
 	defer cancel()
 
 	world := r.target.World()
-	live, err := Scan(r.target.Home())
+	live, err := Observe(r.target.Home(), world)
 	if err != nil {
 		return Report{}, err
 	}

@@ -223,7 +223,7 @@ func findingKey(f Finding) string {
 
 func verifyPass(t VerifyTarget) ([]Finding, error) {
 	w := t.World()
-	live, err := Scan(t.Home())
+	live, err := Observe(t.Home(), w)
 	if err != nil {
 		return nil, err
 	}

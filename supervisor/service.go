@@ -220,7 +220,13 @@ func (s *Service) loop(ctx context.Context) error {
 			var err error
 			exit, err = inst.Wait(ctx)
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				res := s.stop(inst)
+				res, err := s.stop(inst)
+				if err != nil {
+					// The stop failed (a process stuck past SIGKILL, or one
+					// we may not signal): it may still run. Never record
+					// that as a clean exit.
+					return s.recordExit(gen, attempt, inst, Exit{Unknown: true}, started, fmt.Errorf("stop failed: %w", err))
+				}
 				return s.recordExit(gen, attempt, inst, res.Exit, started, nil)
 			}
 			var ge *GoError
@@ -273,16 +279,17 @@ func (s *Service) loop(ctx context.Context) error {
 
 // stop runs the instance's stop procedure with the spec's signal and
 // timeout; Force cuts the wait short.
-func (s *Service) stop(inst Instance) StopResult {
+func (s *Service) stop(inst Instance) (StopResult, error) {
 	res, err := inst.Stop(s.cfg.Force, s.cfg.Spec.Signal(), s.cfg.Spec.StopTimeout.Std())
 	if err != nil {
 		s.cfg.Logger.Error("stopping service", "service", s.key.String(), "error", err)
+		res.Forced = true // it did not stop as asked: a drain must not report success
 	}
 	if res.Forced {
 		s.cfg.Logger.Warn("service did not stop in time; killed", "service", s.key.String(), "took", res.Took)
 	}
 	s.lastStop.Store(&res)
-	return res
+	return res, err
 }
 
 func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) (err error) {

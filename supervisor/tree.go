@@ -90,12 +90,13 @@ func (t *Tree) Get(key state.Key) (*Service, bool) {
 
 // Stop ends the loop for key, stopping its instance, and returns once Serve
 // has returned or ctx ends. Stopping a key with no loop is a no-op.
+//
+// The key stays registered until the loop has really returned, even when
+// ctx ends first: until then [Tree.Add] refuses a new loop for it, so a
+// new instance can never start beside one that is still stopping (I3).
 func (t *Tree) Stop(ctx context.Context, key state.Key) error {
 	t.mu.Lock()
 	e, ok := t.services[key]
-	if ok {
-		delete(t.services, key)
-	}
 	t.mu.Unlock()
 	if !ok {
 		return nil
@@ -105,10 +106,15 @@ func (t *Tree) Stop(ctx context.Context, key state.Key) error {
 	_ = t.sup.Remove(e.token)
 	select {
 	case <-e.svc.Done():
-		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("stop %s: %w", key, ctx.Err())
+		return fmt.Errorf("stop %s: %w (it is still stopping)", key, ctx.Err())
 	}
+	t.mu.Lock()
+	if t.services[key] == e {
+		delete(t.services, key)
+	}
+	t.mu.Unlock()
+	return nil
 }
 
 // StopAll stops every loop in parallel and refuses new ones; it returns when

@@ -255,6 +255,8 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 		return ApplyResult{}, fmt.Errorf("apply: %w", err)
 	}
 	plan.FirstPos, plan.LastPos = pos[0], pos[len(pos)-1]
+	// Durable: whatever the caller does now, the effects must follow.
+	ctx = context.WithoutCancel(ctx)
 	if err := r.world.wait(ctx, plan.LastPos); err != nil {
 		return plan, fmt.Errorf("apply: %w", err)
 	}

@@ -128,3 +128,7 @@ func (t recoveryTarget) Supervised(key state.Key) bool {
 		return true
 	}
 }
+
+// supervised reports whether a loop of this runtime runs key (one that is
+// still stopping counts).
+func (r *Runtime) supervised(key state.Key) bool { return recoveryTarget{r}.Supervised(key) }

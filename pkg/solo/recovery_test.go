@@ -55,6 +55,14 @@ func runChild(arg string) {
 				os.Exit(1)
 			}
 			running[name] = true
+		case "deployenvi":
+			// A program that clears its environment, marker included.
+			spec := solo.Spec{Name: name, Command: []string{"sh", "-c", "exec env -i /bin/sleep 1000"}}
+			if _, err := rt.Deploy(ctx, spec); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			running[name] = true
 		case "kill":
 			if err := rt.Kill(ctx, "default", name); err != nil {
 				fmt.Println("error", err)
@@ -313,4 +321,30 @@ func appendPayloads(t *testing.T, s *eventstore.Store, name string, ps ...state.
 		_, err = s.Append(context.Background(), ev)
 		require.NoError(t, err)
 	}
+}
+
+// TestRecovery_UnmarkedRecordedInstanceIsReadopted: a service that wiped its
+// environment (and so its SOLO_SERVICE marker) is still the recorded
+// process, as pid, start time and boot id prove: after a crash it is
+// re-adopted, never taken for dead and started a second time.
+func TestRecovery_UnmarkedRecordedInstanceIsReadopted(t *testing.T) {
+	dir := t.TempDir()
+	pids := crashChild(t, dir, "deployenvi:e")
+	old := pids["e"]
+	require.NotZero(t, old)
+	t.Cleanup(func() { syscall.Kill(old, syscall.SIGKILL) })
+	_, marked, err := supervisor.ReadEnvVar(old, supervisor.MarkerEnv)
+	require.NoError(t, err)
+	require.False(t, marked, "the test needs a service without its marker")
+
+	rt := MustOpen(t, solo.Options{DataDir: dir})
+	rep := rt.RecoveryReport()
+	assert.Equal(t, 1, rep.Readopted)
+	assert.Equal(t, 0, rep.Restarted, "an unmarked but recorded instance was started again")
+	st, err := rt.Status("default", "e")
+	require.NoError(t, err)
+	assert.Equal(t, old, st.PID)
+	v, err := rt.Verify(context.Background(), false)
+	require.NoError(t, err)
+	assert.True(t, v.Clean, "%+v", v.Findings)
 }

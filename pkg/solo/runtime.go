@@ -263,7 +263,10 @@ func (r *Runtime) append(ctx context.Context, key state.Key, p state.Payload, ac
 	if err != nil {
 		return 0, err
 	}
-	if err := r.world.wait(ctx, pos[0]); err != nil {
+	// The event is durable: whatever the caller's context says, its effect
+	// must follow, so wait for the fold without it (the fold is quick; it
+	// ends early only if the store closes).
+	if err := r.world.wait(context.WithoutCancel(ctx), pos[0]); err != nil {
 		return pos[0], err
 	}
 	return pos[0], nil

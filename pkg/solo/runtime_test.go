@@ -20,6 +20,7 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/recovery"
 	"github.com/solo-rt/solo/supervisor"
 )
 
@@ -437,4 +438,46 @@ func TestRuntime_ShutdownIsNotAKill(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"system_started", "system_shutdown_started", "system_shutdown_complete", "system_started"}, types)
+}
+
+// TestRuntime_DeployOutlivesItsCaller: once its intent is durable a deploy is
+// carried through even if its caller gives up (an HTTP client that times
+// out): the old generation is stopped first, the new one runs, and never
+// do two instances run side by side.
+func TestRuntime_DeployOutlivesItsCaller(t *testing.T) {
+	dir := t.TempDir()
+	rt := MustOpen(t, solo.Options{DataDir: dir})
+	ev := follow(t, rt, 0)
+	key := state.Key{Tenant: "default", Name: "slow"}
+	slow := func(v string) solo.Spec {
+		return solo.Spec{Name: "slow", Command: []string{"sh", "-c", "trap '' TERM; echo ready; exec sleep 1000"},
+			Env: map[string]string{"V": v}, StopTimeout: state.Duration(500 * time.Millisecond)}
+	}
+	_, err := rt.Deploy(context.Background(), slow("1"))
+	require.NoError(t, err)
+	_, p := ev.next(key, state.TypeServiceStarted)
+	first := p.(state.Started).PID
+	waitLog(t, rt, "slow", "ready")
+
+	// The caller gives up long before the old instance's stop timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	res, err := rt.Deploy(ctx, slow("2"))
+	cancel()
+	require.NoError(t, err, "a durable deploy must be carried through")
+	assert.Equal(t, uint64(2), res.Service.Generation)
+	assert.False(t, alive(first), "the old generation still runs")
+
+	_, p = ev.next(key, state.TypeServiceStarted)
+	second := p.(state.Started).PID
+	assert.Equal(t, uint64(2), p.(state.Started).Generation)
+	live, err := recovery.Scan(dirAbs(t, dir))
+	require.NoError(t, err)
+	leaders := 0
+	for _, o := range live {
+		if o.Leader() && o.Marker.Name == "slow" {
+			leaders++
+			assert.Equal(t, second, o.Identity.PID)
+		}
+	}
+	assert.Equal(t, 1, leaders, "I3: exactly one instance of default/slow")
 }

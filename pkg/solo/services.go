@@ -50,7 +50,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	unlock := r.keys.lock(key)
 	defer unlock()
 
-	if cur, ok := r.world.service(key.Tenant, key.Name); ok && cur.Desired && cur.Spec.Equal(spec) {
+	if cur, ok := r.world.service(key.Tenant, key.Name); ok && cur.Desired && cur.Spec.Equal(spec) &&
+		(cur.Instance == nil || cur.Instance.Generation == cur.Generation) && r.supervised(key) {
+		// Unchanged, and its current generation is in hand: nothing to do.
 		switch cur.State() {
 		case state.StateRunning, state.StateStarting, state.StateBackoff:
 			return DeployResult{Service: cur.View()}, nil
@@ -61,10 +63,13 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
-	// The intent is durable; now act. The old loop, if any, stops its
-	// instance (recording the exit) before the new generation starts, so
-	// two generations never run at once.
-	if err := r.tree.Stop(ctx, key); err != nil {
+	// The intent is durable; now act, whatever becomes of the caller: a
+	// deploy abandoned halfway would leave the log saying one thing and
+	// the world running another. The old loop, if any, stops its instance
+	// (recording the exit) before the new generation starts, so two
+	// generations never run at once.
+	act := context.WithoutCancel(ctx)
+	if err := r.tree.Stop(act, key); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
 	svc, _ := r.world.service(key.Tenant, key.Name)
@@ -98,7 +103,8 @@ func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
 			return fmt.Errorf("kill %s: %w", key, err)
 		}
 	}
-	if err := r.tree.Stop(ctx, key); err != nil {
+	// Durable: see it through (see Deploy).
+	if err := r.tree.Stop(context.WithoutCancel(ctx), key); err != nil {
 		return fmt.Errorf("kill %s: %w", key, err)
 	}
 	return nil
