@@ -117,7 +117,7 @@ func Observe(home string, w *state.World) ([]Observation, error) {
 			continue
 		}
 		id := supervisor.Identity{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID}
-		if seen[id] || supervisor.Verify(id) != nil {
+		if seen[id] || !supervisor.Running(id) {
 			continue
 		}
 		pgid, err := syscall.Getpgid(in.PID)

@@ -146,6 +146,14 @@ func Verify(id Identity) error {
 	return err
 }
 
+// Running reports whether the recorded process is alive: it passes
+// [Verify] and has not exited (a zombie has: it only awaits its reaper).
+// Like Verify it is a snapshot.
+func Running(id Identity) bool {
+	st, err := verify(id)
+	return err == nil && st.State != 'Z' && st.State != 'X'
+}
+
 func verify(id Identity) (procStat, error) {
 	fail := func(err error) (procStat, error) {
 		return procStat{}, &ProcessError{Op: "verify", PID: id.PID, Err: err}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -272,5 +273,41 @@ func TestListPIDs(t *testing.T) {
 		if !slices.Contains(pids, want) {
 			t.Errorf("ListPIDs() lacks %d", want)
 		}
+	}
+}
+
+// TestRunning_Zombie: a process that exited but is not reaped keeps its
+// identity (Verify passes: its pid is still reserved) but is not running.
+func TestRunning_Zombie(t *testing.T) {
+	proc, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.Wait() })
+	id, err := ReadIdentity(proc.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Learn the exit without reaping, so the child stays a zombie.
+	w, err := WatchPID(proc.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(id); err != nil {
+		t.Fatalf("Verify(zombie) = %v, want nil: its pid is still its own", err)
+	}
+	if Running(id) {
+		t.Fatal("Running(zombie) = true")
+	}
+	self, err := ReadIdentity(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Running(self) {
+		t.Fatal("Running(self) = false")
 	}
 }
