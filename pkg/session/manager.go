@@ -28,6 +28,7 @@ const (
 	DefaultHeartbeatMisses   = 3
 	DefaultReadyTimeout      = 60 * time.Second
 	DefaultMaxOutputBytes    = 256 << 10
+	DefaultCancelGrace       = 5 * time.Second
 	// MaxCodeBytes bounds the code of one task.
 	MaxCodeBytes = 256 << 10
 	// ServicePrefix starts the name of every kernel service:
@@ -61,6 +62,11 @@ type Options struct {
 	// MaxOutputBytes bounds the rendered outputs kept per task. Default
 	// DefaultMaxOutputBytes.
 	MaxOutputBytes int
+	// CancelGrace is how long a cancelled task may keep running after its
+	// interrupt before its kernel is killed (identity-checked) and
+	// restarted: an interrupt that reaches the kernel before it starts the
+	// code is lost. Default DefaultCancelGrace.
+	CancelGrace time.Duration
 	// Logger defaults to a null logger.
 	Logger hclog.Logger
 }
@@ -132,6 +138,9 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 	}
 	if opts.MaxOutputBytes <= 0 {
 		opts.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if opts.CancelGrace <= 0 {
+		opts.CancelGrace = DefaultCancelGrace
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()

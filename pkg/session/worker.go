@@ -406,7 +406,11 @@ func (w *worker) execute(c *kernel.Client, t *state.Task, lt *liveTask) (end []s
 		return nil, false
 	}
 	outs, trunc := lt.snapshot()
-	return []state.Payload{state.TaskFailed{ID: t.ID, Reason: state.FailKernelDied, Detail: cause.Error(), Outputs: outs, Truncated: trunc}}, false
+	reason := state.FailKernelDied
+	if lt.wasCancelled() {
+		reason = state.FailCancelled // the kernel was killed to carry out the cancel
+	}
+	return []state.Payload{state.TaskFailed{ID: t.ID, Reason: reason, Detail: cause.Error(), Outputs: outs, Truncated: trunc}}, false
 }
 
 // ended turns an execute reply into the task's end event.
@@ -468,7 +472,34 @@ func (w *worker) cancel(ctx context.Context, id string) error {
 			return fmt.Errorf("interrupt kernel: %w", err)
 		}
 	}
+	go w.escalateCancel(id, bound)
 	return nil
+}
+
+// escalateCancel kills the kernel of a cancelled task that is still running
+// CancelGrace after its interrupt. An interrupt can reach the kernel before
+// it starts the code, and then it is lost (or leaves the kernel wedged): a
+// cancel must end the task all the same. The kill goes through the
+// identity check; the service restarts the kernel, the loss of its state is
+// recorded, and the task fails as cancelled.
+func (w *worker) escalateCancel(id string, bound state.KernelRef) {
+	t := time.NewTimer(w.m.opts.CancelGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.ctx.Done():
+		return
+	}
+	w.mu.Lock()
+	still := w.currentID == id
+	w.mu.Unlock()
+	if !still {
+		return
+	}
+	w.log.Warn("cancelled task still runs after its interrupt; killing its kernel", "task", id, "pid", bound.PID)
+	if err := w.m.host.Signal(bound, syscall.SIGKILL); err != nil {
+		w.log.Error("kill kernel of cancelled task", "task", id, "error", err)
+	}
 }
 
 // internal runs code of Solo's own and returns its last stdout line as
