@@ -86,7 +86,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		leaders[id.PID] = true
 	}
 	for i, o := range live {
-		if accounted[o.Identity] || (!o.Leader() && leaders[o.PGID]) {
+		if accounted[o.Identity] || (!o.Leader() && leaders[o.PGID]) || inFlight(w, o, supervised) {
 			continue
 		}
 		out = append(out, Finding{Kind: state.DriftStranger, Tenant: o.Marker.Tenant, Name: o.Marker.Name, PID: o.Identity.PID,
@@ -103,6 +103,20 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		return a.PID < b.PID
 	})
 	return out
+}
+
+// inFlight reports whether o is the start a live loop is making right now:
+// forked, its service_started not yet recorded. That is a leader of the
+// current generation of a supervised service, with no instance of that
+// generation recorded yet, or with the recorded one exited and o its next
+// attempt. Stopping it would kill a healthy service for nothing.
+func inFlight(w *state.World, o Observation, supervised func(state.Key) bool) bool {
+	svc, ok := w.Service(o.Marker.Tenant, o.Marker.Name)
+	if !ok || !o.Leader() || o.Marker.Generation != svc.Generation || !ShouldRun(svc) || !supervised(o.Marker.Key()) {
+		return false
+	}
+	in := svc.Instance
+	return in == nil || in.Generation != svc.Generation || (in.Exited && o.Marker.Attempt == in.Attempt+1)
 }
 
 // VerifyTarget is what the Verifier needs beyond a [Target].

@@ -127,6 +127,25 @@ func TestCompare(t *testing.T) {
 			want:       []finding{{state.DriftStranger, "ghost", 500}},
 		},
 		{
+			name:       "a loop's next attempt, forked and not yet recorded, is not a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{obs("web", 1, 2, 300)},
+			supervised: all,
+		},
+		{
+			name:       "the same fork with no loop behind it is a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{obs("web", 1, 2, 300)},
+			supervised: none,
+			want:       []finding{{state.DriftNotRunning, "web", 0}, {state.DriftStranger, "web", 300}},
+		},
+		{
+			name:       "a new deploy's first start in flight is not a stranger",
+			world:      fold(t, deployed("web", 1)),
+			live:       []Observation{obs("web", 1, 1, 300)},
+			supervised: all,
+		},
+		{
 			name:       "stranger: a second instance of a running service",
 			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
 			live:       []Observation{obs("web", 1, 1, 100), obs("web", 1, 2, 300)},
