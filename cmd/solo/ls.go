@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,7 +29,7 @@ func (a *app) lsCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(views)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := a.table()
 			fmt.Fprintln(tw, "TENANT\tNAME\tGEN\tSTATE\tPID\tRESTARTS\tSTARTED\tCOMMAND")
 			for _, v := range views {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,

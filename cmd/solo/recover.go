@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -54,7 +53,7 @@ supervisor. With --dry-run it only prints the plan.`,
 			if dryRun {
 				verb = "would recover"
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := a.table()
 			fmt.Fprintln(tw, "TENANT\tNAME\tWAS\tRESULT")
 			failed := 0
 			for _, it := range res.Items {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -118,6 +119,12 @@ func (a *app) connect(cmd *cobra.Command) (context.Context, *client.Client, cont
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 	return ctx, c, cancel, nil
+}
+
+// table returns the writer every human-readable listing is aligned with;
+// Flush it when done.
+func (a *app) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 }
 
 // printJSON writes v as indented JSON.

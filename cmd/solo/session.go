@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -75,7 +74,7 @@ func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
 			if a.json {
 				return a.printJSON(vs)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := a.table()
 			fmt.Fprintln(tw, "TENANT\tNAME\tKERNEL\tSTATE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST")
 			for _, v := range vs {
 				pid := "-"

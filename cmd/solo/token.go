@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,7 +63,7 @@ then its id and expiry. The token is not shown again: store it now.`,
 				return a.printJSON(g)
 			}
 			fmt.Fprintln(a.stdout, g.Token)
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := a.table()
 			fmt.Fprintf(tw, "id:\t%s\n", g.ID)
 			fmt.Fprintf(tw, "tenant:\t%s\n", g.Tenant)
 			fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(g.Scopes, ","))
@@ -106,7 +105,7 @@ func (a *app) tokenLsCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(views)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := a.table()
 			fmt.Fprintln(tw, "ID\tTENANT\tSCOPES\tSERVICES\tSTATE\tEXPIRES\tGRANTED BY")
 			for _, v := range views {
 				svc := v.Services

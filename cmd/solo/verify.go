@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -46,7 +45,7 @@ It exits 0 when clean (or when --fix fixed everything), 1 otherwise.`,
 				fmt.Fprintln(a.stdout, "clean: the log and the live processes agree")
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := a.table()
 			fmt.Fprintln(tw, "KIND\tSERVICE\tPID\tDETAIL\tFIXED")
 			for _, f := range rep.Findings {
 				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\n", f.Kind, f.Tenant, f.Name, pidText(f.PID), f.Detail, f.Fixed)
