@@ -37,16 +37,31 @@ type Finding struct {
 //     (recycled pid), and no loop supervises the service. It is never
 //     touched.
 //   - running_killed: a service that should not run still has its process.
-//   - stranger: a marked process that no live record accounts for.
+//   - stranger: a marked process that neither a live record nor a loop
+//     accounts for.
 //
 // A recorded instance that is gone while a loop supervises its service is
-// not drift: the loop holds that instance's pidfd, sees the exit and
-// records it, and between the two the log lags by one fsync. Reporting it
-// would turn every crash caught in that window into a finding, and --fix
-// would record a second, unknown exit ahead of the loop's real one.
+// not drift: the loop holds that instance's pidfd, sees the exit, sweeps
+// what is left of its process group and records the exit, and between the
+// two the log lags by one fsync. Reporting it would turn every crash caught
+// in that window into a finding, and --fix would record a second, unknown
+// exit ahead of the loop's real one. For the same reason the members of its
+// group are not strangers.
+//
+// A loop's start in flight is not drift either (see [inFlight]): the
+// process is forked, and its service_started is being recorded. Nor are its
+// children, which a service such as `sh -c "sleep 1; exit 1"` forks at once.
+//
+// Once recovery is done, only a loop mints attempt numbers past the log's,
+// and it starts the next attempt only once the last one has exited and its
+// group is swept. So a
+// marked process of an older generation, of an attempt the log has already
+// reached, or beside a live recorded instance is a stranger, however busy
+// the loop (I3).
 func Compare(w *state.World, live []Observation, current map[int]supervisor.Identity, supervised func(state.Key) bool) []Finding {
 	var out []Finding
 	accounted := map[supervisor.Identity]bool{}
+	groups := map[int]bool{} // process groups whose members a record accounts for
 	for _, svc := range w.Services() {
 		key := state.Key{Tenant: svc.Tenant, Name: svc.Name}
 		add := func(kind state.DriftKind, pid int, obs *Observation, format string, args ...any) {
@@ -68,7 +83,9 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 				accounted[id] = true
 				add(state.DriftRunningKilled, rec.PID, alive, "service is %s but pid %d still runs", svc.State(), rec.PID)
 			case supervised(key):
-				// Gone, and its loop is recording the exit (see above).
+				// Gone, and its loop is sweeping its group and recording
+				// the exit (see above).
+				groups[rec.PID] = true
 			default:
 				if cur, ok := current[rec.PID]; ok && cur != id {
 					add(state.DriftIdentityMismatch, rec.PID, nil, "pid %d is now another process (start ticks %d, recorded %d)", rec.PID, cur.StartTicks, rec.StartTicks)
@@ -80,13 +97,13 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 			add(state.DriftNotRunning, 0, nil, "service should run (%s) and nothing supervises it", svc.State())
 		}
 	}
-	// Members of an accounted instance's group belong to it.
-	leaders := map[int]bool{}
+	// Members of an accounted instance's group belong to it, and so do
+	// those of a group its loop is sweeping.
 	for id := range accounted {
-		leaders[id.PID] = true
+		groups[id.PID] = true
 	}
 	for i, o := range live {
-		if accounted[o.Identity] || (!o.Leader() && leaders[o.PGID]) || inFlight(w, o, supervised) {
+		if accounted[o.Identity] || (!o.Leader() && groups[o.PGID]) || inFlight(w, o, live, supervised) {
 			continue
 		}
 		out = append(out, Finding{Kind: state.DriftStranger, Tenant: o.Marker.Tenant, Name: o.Marker.Name, PID: o.Identity.PID,
@@ -105,18 +122,39 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 	return out
 }
 
-// inFlight reports whether o is the start a live loop is making right now:
-// forked, its service_started not yet recorded. That is a leader of the
-// current generation of a supervised service, with no instance of that
-// generation recorded yet, or with the recorded one exited and o its next
-// attempt. Stopping it would kill a healthy service for nothing.
-func inFlight(w *state.World, o Observation, supervised func(state.Key) bool) bool {
+// inFlight reports whether o belongs to the start a live loop is making
+// right now: forked, its service_started not yet recorded. The loop's new
+// instance leads its group; its children carry the same marker and are
+// part of the same start (the loop sweeps them with the group). That is a
+// process of the current generation of a service that should run and that
+// a loop supervises, whose attempt is past the log's last one of this
+// generation, while the recorded instance does not run (a loop starts the
+// next attempt only once the last one has exited). The fold is read before
+// the scan, so the log may show the last attempt still running, or be a few
+// attempts behind; it can never be ahead, for the start is recorded only
+// after the fork. Stopping it would kill a healthy service for nothing.
+//
+// A process left by a dead daemon is never in flight: recovery records (or
+// stops) every attempt it finds before a loop runs, and restarts past them,
+// so such a process's attempt is never past the log's.
+func inFlight(w *state.World, o Observation, live []Observation, supervised func(state.Key) bool) bool {
 	svc, ok := w.Service(o.Marker.Tenant, o.Marker.Name)
-	if !ok || !o.Leader() || o.Marker.Generation != svc.Generation || !ShouldRun(svc) || !supervised(o.Marker.Key()) {
+	if !ok || o.Marker.Generation != svc.Generation || !ShouldRun(svc) || !supervised(o.Marker.Key()) {
 		return false
 	}
 	in := svc.Instance
-	return in == nil || in.Generation != svc.Generation || (in.Exited && o.Marker.Attempt == in.Attempt+1)
+	if in == nil {
+		return true
+	}
+	if !in.Exited {
+		id := supervisor.Identity{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID}
+		for _, l := range live {
+			if l.Identity == id {
+				return false // the recorded instance runs: o is a second one
+			}
+		}
+	}
+	return in.Generation != svc.Generation || o.Marker.Attempt > in.Attempt
 }
 
 // VerifyTarget is what the Verifier needs beyond a [Target].

@@ -146,6 +146,95 @@ func TestCompare(t *testing.T) {
 			supervised: all,
 		},
 		{
+			// Found by the torture test: `sh -c "sleep 0.05; exit 1"` forks
+			// its sleep at once, and the sleep is no leader.
+			name:       "a child of a loop's start in flight is not a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{obs("web", 1, 2, 300), member(obs("web", 1, 2, 300), 301)},
+			supervised: all,
+		},
+		{
+			name:       "a child of a start in flight whose leader has exited, before the loop sweeps the group",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{member(obs("web", 1, 2, 300), 301)},
+			supervised: all,
+		},
+		{
+			name:       "a child of a new deploy's first start in flight is not a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail, deployed("web", 2)),
+			live:       []Observation{obs("web", 2, 1, 300), member(obs("web", 2, 1, 300), 301)},
+			supervised: all,
+		},
+		{
+			// The fold is read before the scan: between the two, the
+			// recorded attempt exited and the loop forked the next one.
+			name:       "a start in flight while the fold still shows the last attempt running",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:       []Observation{obs("web", 1, 2, 300), member(obs("web", 1, 2, 300), 301)},
+			supervised: all,
+		},
+		{
+			name:       "a start in flight two attempts past a lagging fold",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:       []Observation{obs("web", 1, 3, 300), member(obs("web", 1, 3, 300), 301)},
+			supervised: all,
+		},
+		{
+			name:       "the recorded instance's children while its loop sweeps the group",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:       []Observation{member(obs("web", 1, 1, 100), 101)},
+			supervised: all,
+		},
+		{
+			name: "a child left after its exit was recorded is a stranger, though a loop runs",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail,
+				started("web", 1, 2, 200)),
+			live:       []Observation{obs("web", 1, 2, 200), member(obs("web", 1, 1, 100), 101)},
+			current:    map[int]supervisor.Identity{200: obs("web", 1, 2, 200).Identity},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 101}},
+		},
+		{
+			name:       "a start in flight for a killed service is a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail, killed),
+			live:       []Observation{obs("web", 1, 2, 300), member(obs("web", 1, 2, 300), 301)},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 300}, {state.DriftStranger, "web", 301}},
+		},
+		{
+			name: "an attempt the log has passed is a stranger, with its children, though a loop runs",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail,
+				started("web", 1, 2, 200), step{"web", state.Exited{Generation: 1, PID: 200, Attempt: 2, ExitCode: 1}}),
+			live:       []Observation{obs("web", 1, 2, 300), member(obs("web", 1, 2, 300), 301)},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 300}, {state.DriftStranger, "web", 301}},
+		},
+		{
+			// I3: a dead daemon's leftover is found however busy the loop.
+			name: "an older generation's process and its children are strangers beside a start in flight",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100), deployed("web", 2),
+				step{"web", state.Exited{Generation: 1, PID: 100, Attempt: 1, Signal: "SIGTERM"}}),
+			live: []Observation{obs("web", 2, 1, 300), member(obs("web", 2, 1, 300), 301),
+				obs("web", 1, 4, 400), member(obs("web", 1, 4, 400), 401)},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 400}, {state.DriftStranger, "web", 401}},
+		},
+		{
+			name:       "the next attempt beside a live recorded instance is a stranger, with its children",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:       []Observation{obs("web", 1, 1, 100), obs("web", 1, 2, 300), member(obs("web", 1, 2, 300), 301)},
+			current:    map[int]supervisor.Identity{100: obs("web", 1, 1, 100).Identity},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 300}, {state.DriftStranger, "web", 301}},
+		},
+		{
+			name:       "a child of a start in flight with no loop behind it is a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{obs("web", 1, 2, 300), member(obs("web", 1, 2, 300), 301)},
+			supervised: none,
+			want:       []finding{{state.DriftNotRunning, "web", 0}, {state.DriftStranger, "web", 300}, {state.DriftStranger, "web", 301}},
+		},
+		{
 			name:       "stranger: a second instance of a running service",
 			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
 			live:       []Observation{obs("web", 1, 1, 100), obs("web", 1, 2, 300)},
