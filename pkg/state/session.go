@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -25,6 +26,9 @@ const (
 	TypeTaskCompleted       EventType = "task_completed"
 	TypeTaskFailed          EventType = "task_failed"
 	TypeTaskCancelled       EventType = "task_cancelled"
+	TypeAssetAdded          EventType = "asset_added"
+	TypeAssetRenewed        EventType = "asset_renewed"
+	TypeAssetCollected      EventType = "asset_collected"
 )
 
 // SessionCreated (session_created) is the intent to keep a kernel for a
@@ -102,7 +106,9 @@ type TaskStarted struct {
 	PID     int    `json:"pid,omitempty"`
 }
 
-// TaskOutput is one output of a task, stored with its end.
+// TaskOutput is one output of a task. Outputs live in the task's output
+// file (an asset of its session), not in the log: Outputs fields are only
+// found in logs written before that, and are still folded and rendered.
 type TaskOutput struct {
 	Kind string `json:"kind"`           // stream, execute_result, display_data, error
 	Name string `json:"name,omitempty"` // stdout or stderr, for a stream
@@ -110,12 +116,15 @@ type TaskOutput struct {
 }
 
 // TaskCompleted (task_completed) ends a task that ran without raising.
-// Outputs are bounded; Truncated says some were dropped.
+// OutputBytes is the size of its output file, which is bounded; Truncated
+// says some output was dropped. Outputs is only set in logs written before
+// outputs moved to files.
 type TaskCompleted struct {
 	ID             string       `json:"id"`
 	ExecutionCount int          `json:"execution_count,omitempty"`
-	Outputs        []TaskOutput `json:"outputs,omitempty"`
+	OutputBytes    int64        `json:"output_bytes,omitempty"`
 	Truncated      bool         `json:"truncated,omitempty"`
+	Outputs        []TaskOutput `json:"outputs,omitempty"`
 }
 
 // FailReason says why a task failed.
@@ -130,16 +139,19 @@ const (
 	FailSessionRemoved FailReason = "session_removed" // the session was removed first
 )
 
-// TaskFailed (task_failed) ends a task that did not complete.
+// TaskFailed (task_failed) ends a task that did not complete. OutputBytes
+// and Truncated are as in [TaskCompleted]; for a task interrupted by a
+// daemon crash they say what its output file held when it was settled.
 type TaskFailed struct {
-	ID        string       `json:"id"`
-	Reason    FailReason   `json:"reason"`
-	Detail    string       `json:"detail,omitempty"`
-	EName     string       `json:"ename,omitempty"`
-	EValue    string       `json:"evalue,omitempty"`
-	Traceback []string     `json:"traceback,omitempty"`
-	Outputs   []TaskOutput `json:"outputs,omitempty"`
-	Truncated bool         `json:"truncated,omitempty"`
+	ID          string       `json:"id"`
+	Reason      FailReason   `json:"reason"`
+	Detail      string       `json:"detail,omitempty"`
+	EName       string       `json:"ename,omitempty"`
+	EValue      string       `json:"evalue,omitempty"`
+	Traceback   []string     `json:"traceback,omitempty"`
+	OutputBytes int64        `json:"output_bytes,omitempty"`
+	Truncated   bool         `json:"truncated,omitempty"`
+	Outputs     []TaskOutput `json:"outputs,omitempty"`
 }
 
 // TaskCancelled (task_cancelled) is the intent to cancel a task: a pending
@@ -147,6 +159,63 @@ type TaskFailed struct {
 // cancelled.
 type TaskCancelled struct {
 	ID string `json:"id"`
+}
+
+// AssetKind says what an asset is.
+type AssetKind string
+
+// Asset kinds.
+const (
+	// AssetOutput is a task's output file, tasks/ID.out; its id is the
+	// task's.
+	AssetOutput AssetKind = "output"
+	// AssetFile is a regular file of the session's directory that a caller
+	// marked as an asset.
+	AssetFile AssetKind = "file"
+)
+
+// Valid reports whether k is a known kind.
+func (k AssetKind) Valid() bool { return k == AssetOutput || k == AssetFile }
+
+// AssetAdded (asset_added) makes a file of a session's directory one of
+// the session's assets: kept while its lease runs, collected (deleted)
+// once it expired. Path is relative to the session's directory. A task's
+// output is added with its first task_started and is held while the task
+// runs (ExpiresAt zero); its lease starts when the task ends
+// (asset_renewed). A file is added with a lease.
+type AssetAdded struct {
+	ID        string    `json:"id"`
+	Kind      AssetKind `json:"kind"`
+	Path      string    `json:"path"`
+	Size      int64     `json:"size,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// AssetRenewed (asset_renewed) extends an asset's lease to ExpiresAt: it
+// was read, or its task ended. Size is its size then.
+type AssetRenewed struct {
+	ID        string    `json:"id"`
+	Size      int64     `json:"size,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CollectReason says why an asset was collected.
+type CollectReason string
+
+// Collection reasons.
+const (
+	CollectLeaseExpired CollectReason = "lease_expired" // nobody read it for its whole lease
+)
+
+// AssetCollected (asset_collected) records an asset deleted by the sweep:
+// an observed fact, recorded once its file is gone. Size is the file's
+// size when it was deleted (its last known size if it was already gone).
+type AssetCollected struct {
+	ID     string        `json:"id"`
+	Kind   AssetKind     `json:"kind"`
+	Path   string        `json:"path"`
+	Size   int64         `json:"size"`
+	Reason CollectReason `json:"reason"`
 }
 
 func (SessionCreated) EventType() EventType      { return TypeSessionCreated }
@@ -159,6 +228,9 @@ func (TaskStarted) EventType() EventType         { return TypeTaskStarted }
 func (TaskCompleted) EventType() EventType       { return TypeTaskCompleted }
 func (TaskFailed) EventType() EventType          { return TypeTaskFailed }
 func (TaskCancelled) EventType() EventType       { return TypeTaskCancelled }
+func (AssetAdded) EventType() EventType          { return TypeAssetAdded }
+func (AssetRenewed) EventType() EventType        { return TypeAssetRenewed }
+func (AssetCollected) EventType() EventType      { return TypeAssetCollected }
 
 func (t TaskSubmitted) check() error {
 	switch {
@@ -180,6 +252,44 @@ func (t TaskFailed) check() error {
 	return fmt.Errorf("%w: unknown failure reason %q", ErrInvalidEvent, t.Reason)
 }
 
+func (a AssetAdded) check() error {
+	if a.ID == "" {
+		return fmt.Errorf("%w: asset id is empty", ErrInvalidEvent)
+	}
+	if !a.Kind.Valid() {
+		return fmt.Errorf("%w: unknown asset kind %q", ErrInvalidEvent, a.Kind)
+	}
+	return checkAssetPath(a.Path)
+}
+
+func (a AssetRenewed) check() error {
+	if a.ID == "" {
+		return fmt.Errorf("%w: asset id is empty", ErrInvalidEvent)
+	}
+	return nil
+}
+
+func (a AssetCollected) check() error {
+	switch {
+	case a.ID == "":
+		return fmt.Errorf("%w: asset id is empty", ErrInvalidEvent)
+	case !a.Kind.Valid():
+		return fmt.Errorf("%w: unknown asset kind %q", ErrInvalidEvent, a.Kind)
+	case a.Reason != CollectLeaseExpired:
+		return fmt.Errorf("%w: unknown collection reason %q", ErrInvalidEvent, a.Reason)
+	}
+	return checkAssetPath(a.Path)
+}
+
+// checkAssetPath refuses a path that is not local to a session's directory:
+// absolute, empty, or escaping it with "..".
+func checkAssetPath(p string) error {
+	if !filepath.IsLocal(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("%w: asset path %q is not a clean path inside the session's directory", ErrInvalidEvent, p)
+	}
+	return nil
+}
+
 // sessionPayloads registers the session and task types with [Decode].
 var sessionPayloads = map[EventType]func() Payload{
 	TypeSessionCreated:      func() Payload { return new(SessionCreated) },
@@ -192,6 +302,9 @@ var sessionPayloads = map[EventType]func() Payload{
 	TypeTaskCompleted:       func() Payload { return new(TaskCompleted) },
 	TypeTaskFailed:          func() Payload { return new(TaskFailed) },
 	TypeTaskCancelled:       func() Payload { return new(TaskCancelled) },
+	TypeAssetAdded:          func() Payload { return new(AssetAdded) },
+	TypeAssetRenewed:        func() Payload { return new(AssetRenewed) },
+	TypeAssetCollected:      func() Payload { return new(AssetCollected) },
 }
 
 func derefSession(p Payload) (Payload, bool) {
@@ -215,6 +328,12 @@ func derefSession(p Payload) (Payload, bool) {
 	case *TaskFailed:
 		return *v, true
 	case *TaskCancelled:
+		return *v, true
+	case *AssetAdded:
+		return *v, true
+	case *AssetRenewed:
+		return *v, true
+	case *AssetCollected:
 		return *v, true
 	}
 	return p, false
@@ -264,14 +383,21 @@ type Task struct {
 
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 
-	ExecutionCount int          `json:"execution_count,omitempty"`
-	Outputs        []TaskOutput `json:"outputs,omitempty"`
-	Truncated      bool         `json:"truncated,omitempty"`
-	Reason         FailReason   `json:"reason,omitempty"`
-	Detail         string       `json:"detail,omitempty"`
-	EName          string       `json:"ename,omitempty"`
-	EValue         string       `json:"evalue,omitempty"`
-	Traceback      []string     `json:"traceback,omitempty"`
+	ExecutionCount int `json:"execution_count,omitempty"`
+	// OutputBytes is the size of the task's output file when it ended,
+	// Truncated whether its output went over the bound, and
+	// OutputCollectedAt when the sweep deleted it (its lease expired).
+	// Outputs is only set for tasks that ended before outputs moved to
+	// files.
+	OutputBytes       int64        `json:"output_bytes,omitempty"`
+	Truncated         bool         `json:"truncated,omitempty"`
+	OutputCollectedAt time.Time    `json:"output_collected_at,omitzero"`
+	Outputs           []TaskOutput `json:"outputs,omitempty"`
+	Reason            FailReason   `json:"reason,omitempty"`
+	Detail            string       `json:"detail,omitempty"`
+	EName             string       `json:"ename,omitempty"`
+	EValue            string       `json:"evalue,omitempty"`
+	Traceback         []string     `json:"traceback,omitempty"`
 }
 
 // Clone returns a deep copy of t.
@@ -350,6 +476,32 @@ func (s *Session) Clone() *Session {
 // Live reports whether the session exists and was not removed.
 func (s *Session) Live() bool { return s != nil && !s.Removed }
 
+// AssetKey names an asset: its session's tenant and name, and its id.
+type AssetKey struct {
+	Tenant  string `json:"tenant"`
+	Session string `json:"session"`
+	ID      string `json:"id"`
+}
+
+// Asset is what the log says about one asset of a session that was not
+// collected. Collected assets leave the projection (a collected output
+// leaves its task's OutputCollectedAt).
+type Asset struct {
+	AssetKey
+	Kind AssetKind `json:"kind"`
+	Path string    `json:"path"` // relative to the session's directory
+	Size int64     `json:"size"`
+	// ExpiresAt is the end of its lease; zero while it is held (the
+	// output of a task that has not ended).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	AddedPos  uint64    `json:"added_pos"`
+	AddedAt   time.Time `json:"added_at"`
+}
+
+// Held reports whether a is kept whatever the time: the output of a task
+// that has not ended, whose lease has not started.
+func (a *Asset) Held() bool { return a.ExpiresAt.IsZero() }
+
 // Sessions is the fold of the log's session and task events (and of the
 // service_started and service_exited of the sessions' kernel services): the
 // projection every reader of sessions goes through. Like [World] it is
@@ -360,11 +512,12 @@ type Sessions struct {
 	sessions map[Key]*Session
 	tasks    map[string]*Task
 	services map[Key]Key // kernel service -> session
+	assets   map[AssetKey]*Asset
 }
 
 // NewSessions returns an empty projection.
 func NewSessions() *Sessions {
-	return &Sessions{sessions: map[Key]*Session{}, tasks: map[string]*Task{}, services: map[Key]Key{}}
+	return &Sessions{sessions: map[Key]*Session{}, tasks: map[string]*Task{}, services: map[Key]Key{}, assets: map[AssetKey]*Asset{}}
 }
 
 // Pos returns the position of the last envelope folded.
@@ -392,6 +545,30 @@ func (ss *Sessions) Task(id string) (*Task, bool) {
 	return t, ok
 }
 
+// Asset returns an asset that was not collected.
+func (ss *Sessions) Asset(k AssetKey) (*Asset, bool) {
+	a, ok := ss.assets[k]
+	return a, ok
+}
+
+// Assets returns the assets of session (tenant, name) that were not
+// collected, in the order they were added; with name "" those of every
+// session of every tenant (tenant "" too).
+func (ss *Sessions) Assets(tenant, name string) []*Asset {
+	var out []*Asset
+	for _, a := range ss.assets {
+		if name == "" || (a.Tenant == tenant && a.Session == name) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, compareAssets)
+	return out
+}
+
+func compareAssets(a, b *Asset) int {
+	return cmp.Or(cmp.Compare(a.AddedPos, b.AddedPos), cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Session, b.Session), cmp.Compare(a.ID, b.ID))
+}
+
 // SessionOfService returns the session whose kernel runs as service key.
 func (ss *Sessions) SessionOfService(key Key) (Key, bool) {
 	k, ok := ss.services[key]
@@ -409,6 +586,10 @@ func (ss *Sessions) Clone() *Sessions {
 		c.tasks[k] = t.Clone()
 	}
 	maps.Copy(c.services, ss.services)
+	for k, a := range ss.assets {
+		ca := *a
+		c.assets[k] = &ca
+	}
 	return c
 }
 
@@ -418,6 +599,7 @@ type sessionsJSON struct {
 	Pos      uint64     `json:"pos"`
 	Sessions []*Session `json:"sessions"`
 	Tasks    []*Task    `json:"tasks"`
+	Assets   []*Asset   `json:"assets,omitempty"`
 }
 
 // MarshalJSON encodes ss for a snapshot, sessions and tasks in a fixed
@@ -427,7 +609,7 @@ func (ss *Sessions) MarshalJSON() ([]byte, error) {
 	slices.SortFunc(tasks, func(a, b *Task) int {
 		return cmp.Or(cmp.Compare(a.SubmittedPos, b.SubmittedPos), cmp.Compare(a.ID, b.ID))
 	})
-	return json.Marshal(sessionsJSON{Pos: ss.pos, Sessions: ss.List(), Tasks: tasks})
+	return json.Marshal(sessionsJSON{Pos: ss.pos, Sessions: ss.List(), Tasks: tasks, Assets: ss.Assets("", "")})
 }
 
 // UnmarshalJSON decodes what MarshalJSON wrote.
@@ -452,6 +634,12 @@ func (ss *Sessions) UnmarshalJSON(b []byte) error {
 		}
 		ss.tasks[t.ID] = t
 	}
+	for _, a := range v.Assets {
+		if a == nil {
+			return fmt.Errorf("%w: null asset", ErrBadSnapshot)
+		}
+		ss.assets[a.AssetKey] = a
+	}
 	return nil
 }
 
@@ -470,6 +658,11 @@ func (ss *Sessions) UnmarshalJSON(b []byte) error {
 //     running one CancelRequested.
 //   - session_removed fails the session's pending and running tasks with
 //     reason session_removed.
+//   - asset_added needs a live session; of an asset that exists it changes
+//     nothing. asset_renewed and asset_collected need the asset, whatever
+//     became of its session: assets outlive a removed session until they
+//     are collected. asset_collected drops the asset, and marks a
+//     collected output on its task.
 //
 // A known type whose data does not decode returns a [*DecodeError] and
 // leaves ss unchanged.
@@ -554,13 +747,13 @@ func (ss *Sessions) Apply(env eventstore.Envelope) error {
 	case TaskCompleted:
 		if tk := task(p.ID); live && tk != nil {
 			ss.end(s, tk, env.Pos, at, TaskStateCompleted)
-			tk.ExecutionCount, tk.Outputs, tk.Truncated = p.ExecutionCount, p.Outputs, p.Truncated
+			tk.ExecutionCount, tk.OutputBytes, tk.Truncated, tk.Outputs = p.ExecutionCount, p.OutputBytes, p.Truncated, p.Outputs
 		}
 	case TaskFailed:
 		if tk := task(p.ID); live && tk != nil {
 			ss.end(s, tk, env.Pos, at, TaskStateFailed)
 			tk.Reason, tk.Detail, tk.EName, tk.EValue, tk.Traceback = p.Reason, p.Detail, p.EName, p.EValue, p.Traceback
-			tk.Outputs, tk.Truncated = p.Outputs, p.Truncated
+			tk.OutputBytes, tk.Truncated, tk.Outputs = p.OutputBytes, p.Truncated, p.Outputs
 		}
 	case TaskCancelled:
 		tk := task(p.ID)
@@ -571,6 +764,26 @@ func (ss *Sessions) Apply(env eventstore.Envelope) error {
 			ss.end(s, tk, env.Pos, at, TaskStateCancelled)
 		} else {
 			tk.CancelRequested = true
+		}
+	case AssetAdded:
+		ak := AssetKey{key.Tenant, key.Name, p.ID}
+		if !live || ss.assets[ak] != nil {
+			break
+		}
+		ss.assets[ak] = &Asset{AssetKey: ak, Kind: p.Kind, Path: p.Path, Size: p.Size, ExpiresAt: p.ExpiresAt.UTC(), AddedPos: env.Pos, AddedAt: at}
+	case AssetRenewed:
+		if a := ss.assets[AssetKey{key.Tenant, key.Name, p.ID}]; a != nil {
+			a.Size, a.ExpiresAt = p.Size, p.ExpiresAt.UTC()
+		}
+	case AssetCollected:
+		ak := AssetKey{key.Tenant, key.Name, p.ID}
+		a := ss.assets[ak]
+		if a == nil {
+			break
+		}
+		delete(ss.assets, ak)
+		if tk := ss.tasks[p.ID]; a.Kind == AssetOutput && tk != nil && tk.Tenant == key.Tenant && tk.Session == key.Name {
+			tk.OutputCollectedAt = at
 		}
 	case Started:
 		if sk, ok := ss.services[key]; ok {

@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/solo-rt/solo/eventstore"
 
@@ -176,6 +177,66 @@ func TestSessions_Apply(t *testing.T) {
 		assert.Equal(t, []string{"x"}, s.Checkpoints["one"].Saved)
 		assert.Equal(t, []string{"f"}, s.Checkpoints["one"].Skipped)
 	})
+	t.Run("assets: an output is held while its task runs, then leased, then collected", func(t *testing.T) {
+		l := newSessionLog(t)
+		lease := t0.Add(24 * time.Hour)
+		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "print(1)"})
+		l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1})
+		l.add(DefaultTenant, "nb", AssetAdded{ID: "a", Kind: AssetOutput, Path: "tasks/a.out"})
+		ss := mustFoldSessions(t, l)
+		a, ok := ss.Asset(AssetKey{DefaultTenant, "nb", "a"})
+		require.True(t, ok)
+		assert.True(t, a.Held(), "held while its task runs")
+
+		l.add(DefaultTenant, "nb", TaskCompleted{ID: "a", OutputBytes: 2})
+		l.add(DefaultTenant, "nb", AssetRenewed{ID: "a", Size: 2, ExpiresAt: lease})
+		ss = mustFoldSessions(t, l)
+		a, _ = ss.Asset(AssetKey{DefaultTenant, "nb", "a"})
+		assert.False(t, a.Held())
+		assert.Equal(t, lease, a.ExpiresAt)
+		assert.Equal(t, int64(2), a.Size)
+		tk, _ := ss.Task("a")
+		assert.Equal(t, int64(2), tk.OutputBytes)
+		assert.True(t, tk.OutputCollectedAt.IsZero())
+
+		env := l.add(DefaultTenant, "nb", AssetCollected{ID: "a", Kind: AssetOutput, Path: "tasks/a.out", Size: 2, Reason: CollectLeaseExpired})
+		ss = mustFoldSessions(t, l)
+		_, ok = ss.Asset(AssetKey{DefaultTenant, "nb", "a"})
+		assert.False(t, ok, "a collected asset leaves the projection")
+		assert.Empty(t, ss.Assets(DefaultTenant, "nb"))
+		tk, _ = ss.Task("a")
+		assert.Equal(t, env.Time, tk.OutputCollectedAt)
+	})
+	t.Run("assets: files, and assets outlive their session", func(t *testing.T) {
+		l := newSessionLog(t)
+		lease := t0.Add(time.Hour)
+		l.add(DefaultTenant, "nb", AssetAdded{ID: "f", Kind: AssetFile, Path: "data/out.csv", Size: 10, ExpiresAt: lease})
+		l.add(DefaultTenant, "nb", AssetAdded{ID: "f", Kind: AssetFile, Path: "other", Size: 1})         // same id: changes nothing
+		l.add(DefaultTenant, "other", AssetAdded{ID: "g", Kind: AssetFile, Path: "x", ExpiresAt: lease}) // no such session
+		l.add(DefaultTenant, "nb", AssetRenewed{ID: "ghost", ExpiresAt: lease})                          // no such asset
+		ss := mustFoldSessions(t, l)
+		as := ss.Assets(DefaultTenant, "nb")
+		require.Len(t, as, 1)
+		assert.Equal(t, "data/out.csv", as[0].Path)
+		assert.Equal(t, int64(10), as[0].Size)
+		assert.Equal(t, lease, as[0].ExpiresAt)
+		assert.Len(t, ss.Assets("", ""), 1)
+
+		l.add(DefaultTenant, "nb", SessionRemoved{})
+		l.add(DefaultTenant, "nb", AssetAdded{ID: "h", Kind: AssetFile, Path: "late", ExpiresAt: lease}) // removed: ignored
+		l.add(DefaultTenant, "nb", AssetRenewed{ID: "f", Size: 12, ExpiresAt: lease.Add(time.Hour)})
+		ss = mustFoldSessions(t, l)
+		as = ss.Assets(DefaultTenant, "nb")
+		require.Len(t, as, 1, "an asset outlives its session until it is collected")
+		assert.Equal(t, lease.Add(time.Hour), as[0].ExpiresAt, "renewed after the removal")
+		assert.Equal(t, int64(12), as[0].Size)
+
+		c := ss.Clone()
+		a, _ := c.Asset(AssetKey{DefaultTenant, "nb", "f"})
+		a.Size = 99
+		orig, _ := ss.Asset(AssetKey{DefaultTenant, "nb", "f"})
+		assert.Equal(t, int64(12), orig.Size, "a clone shares no asset")
+	})
 	t.Run("clone shares nothing", func(t *testing.T) {
 		l := newSessionLog(t)
 		l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "1"})
@@ -205,6 +266,20 @@ func TestNewEvent_SessionChecks(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrInvalidEvent), "%v", err)
 	_, err = NewEvent(DefaultTenant, "nb", TaskFailed{ID: "a", Reason: "because"})
 	assert.True(t, errors.Is(err, ErrInvalidEvent), "%v", err)
+	for _, p := range []Payload{
+		AssetAdded{Kind: AssetFile, Path: "x"},
+		AssetAdded{ID: "a", Kind: "dir", Path: "x"},
+		AssetAdded{ID: "a", Kind: AssetFile, Path: "../x"},
+		AssetAdded{ID: "a", Kind: AssetFile, Path: "/etc/passwd"},
+		AssetAdded{ID: "a", Kind: AssetFile, Path: ""},
+		AssetAdded{ID: "a", Kind: AssetFile, Path: "a/../b"},
+		AssetRenewed{},
+		AssetCollected{ID: "a", Kind: AssetFile, Path: "x", Reason: "bored"},
+		AssetCollected{ID: "a", Kind: AssetFile, Path: "x/../../y", Reason: CollectLeaseExpired},
+	} {
+		_, err = NewEvent(DefaultTenant, "nb", p)
+		assert.True(t, errors.Is(err, ErrInvalidEvent), "%#v: %v", p, err)
+	}
 	ev, err := NewEvent(DefaultTenant, "nb", TaskFailed{ID: "a", Reason: FailInterrupted})
 	require.NoError(t, err)
 	p, err := Decode(envOf(ev))
@@ -228,6 +303,9 @@ func TestNewEvent_DecodeSession(t *testing.T) {
 		TaskCompleted{ID: "t", ExecutionCount: 4, Outputs: []TaskOutput{{Kind: "stream", Name: "stdout", Text: "x"}}, Truncated: true},
 		TaskFailed{ID: "t", Reason: FailError, EName: "E", EValue: "v", Traceback: []string{"a"}},
 		TaskCancelled{ID: "t"},
+		AssetAdded{ID: "t", Kind: AssetOutput, Path: "tasks/t.out", Size: 3, ExpiresAt: t0},
+		AssetRenewed{ID: "t", Size: 4, ExpiresAt: t0},
+		AssetCollected{ID: "t", Kind: AssetFile, Path: "a/b", Size: 5, Reason: CollectLeaseExpired},
 	}
 	seen := map[EventType]bool{}
 	for i, p := range samples {
