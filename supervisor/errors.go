@@ -69,6 +69,11 @@ var (
 	// ErrLogsClosed is returned by the [Logs] methods after [Logs.Close],
 	// and by a [Logs.Follow] that was running when Close was called.
 	ErrLogsClosed = errors.New("logs closed")
+
+	// ErrLogDropped is reported (wrapped, to the [LogOptions] logger and by
+	// [Logs.Check]) when a rotation could not keep a copy of a log because
+	// its disk was full: the log was truncated and its bytes are gone.
+	ErrLogDropped = errors.New("log dropped: disk full")
 )
 
 // ProcessError is a failure of an operation on one process. Its Err is

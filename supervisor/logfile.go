@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -33,9 +34,10 @@ const (
 
 // LogOptions configure [NewLogs]. The zero value means all defaults.
 type LogOptions struct {
-	// MaxSize is the size in bytes above which key.log is rotated.
-	// Zero means [DefaultMaxSize]. A file can overshoot it by what the
-	// service writes in about one CheckInterval (see [Logs]).
+	// MaxSize is the most bytes a rotated file keeps. key.log is rotated
+	// when it reaches seven eighths of it. Zero means [DefaultMaxSize].
+	// key.log can overshoot it by what the service writes while one
+	// rotation is noticed and done (see [Logs]).
 	MaxSize int64
 	// MaxFiles is how many rotated files are kept: key.log.1 (newest) to
 	// key.log.MaxFiles. Zero means [DefaultMaxFiles].
@@ -61,17 +63,23 @@ type LogOptions struct {
 // service costs nothing.
 //
 // Rotation is copy-then-truncate: key.log.(N-1) becomes key.log.N (the
-// oldest is dropped), key.log is copied to key.log.1, and key.log is
-// truncated to zero; the child keeps its descriptor, and with O_APPEND its
+// oldest is dropped), key.log is copied to key.log.1 (a fixed length, at
+// most MaxSize bytes), and key.log is truncated to zero; the child keeps its descriptor, and with O_APPEND its
 // next write lands at offset 0.
 //
 // # Caveats
 //
 //   - Bytes written between the end of the copy and the truncate are lost
 //     (logrotate's copytruncate has the same window).
-//   - Rotation reacts to growth, it cannot throttle the writer: a file can
-//     exceed MaxSize by what the service writes in about one CheckInterval
-//     plus the time of one copy.
+//   - Rotation reacts to growth, it cannot throttle the writer: key.log can
+//     exceed MaxSize by what the service writes while one rotation is
+//     noticed and done (after a rotation the watcher looks again at once,
+//     without its CheckInterval pause). A rotated file never holds more
+//     than MaxSize bytes of output: a writer that outruns rotation loses
+//     the older bytes, and key.log.1 then starts with a line that says how
+//     many.
+//   - On a full disk a rotation keeps no copy: key.log is truncated and
+//     [ErrLogDropped] reported, so that the disk does not stay full.
 //   - A watch follows the inode: a file replaced behind Logs' back (rm,
 //     mv) is no longer watched until the next [Logs.Open] or
 //     [Logs.Follow] of its key.
@@ -107,6 +115,15 @@ type logEntry struct {
 	// rot serialises rotation with Tail and Follow reads.
 	rot sync.Mutex
 	gen uint64 // rotations done; guarded by rot
+	// Of the last rotation, guarded by rot: how many bytes at the front of
+	// the old key.log were dropped, and the length of the line at the head
+	// of key.log.1 that says so. Offset x of the old key.log is at
+	// x-skip+header in key.log.1, if x >= skip.
+	skip, header int64
+	// The size seen at the last check and when, guarded by rot: how fast
+	// the file grows.
+	lastSize  int64
+	lastCheck time.Time
 }
 
 // NewLogs creates dir (mode 0750) if needed and starts the watcher. See
@@ -298,59 +315,187 @@ func (l *Logs) Check(key string) error {
 }
 
 func (l *Logs) check(e *logEntry) error {
-	e.rot.Lock()
-	defer e.rot.Unlock()
-	fi, err := os.Stat(e.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("check log %q: %w", e.key, err)
-	}
-	if fi.Size() <= l.opts.MaxSize {
-		return nil
-	}
-	if err := l.rotateLocked(e); err != nil {
-		return fmt.Errorf("rotate log %q: %w", e.key, err)
-	}
-	return nil
+	_, err := l.checkRotated(e)
+	return err
 }
 
-// rotateLocked does one copy-then-truncate rotation; with e.rot held.
-func (l *Logs) rotateLocked(e *logEntry) error {
+// checkRotated is check for the watcher: it also says how soon key.log
+// must be looked at again, 0 right after a rotation. A file growing fast
+// enough to reach the rotation size within CheckInterval asks for a look
+// before then, so that a fast writer is not left to run past MaxSize
+// during the watcher's pause.
+func (l *Logs) checkRotated(e *logEntry) (again time.Duration, err error) {
+	e.rot.Lock()
+	defer e.rot.Unlock()
+	again = l.opts.CheckInterval
+	fi, err := os.Stat(e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return again, nil
+	}
+	if err != nil {
+		return again, fmt.Errorf("check log %q: %w", e.key, err)
+	}
+	now, size := time.Now(), fi.Size()
+	if size < l.rotateAt() {
+		// Assume the writer may be as fast as the faster of what it just
+		// did and fastWriter: the file must not reach the rotation size
+		// unseen during the pause.
+		rate := float64(fastWriter) / float64(time.Second)
+		if grew := size - e.lastSize; grew > 0 && !e.lastCheck.IsZero() {
+			rate = max(rate, float64(grew)/float64(max(now.Sub(e.lastCheck), time.Microsecond)))
+		}
+		again = min(again, time.Duration(float64(l.rotateAt()-size)/rate))
+		e.lastSize, e.lastCheck = size, now
+		return again, nil
+	}
+	dropped, err := l.rotateLocked(e)
+	e.lastSize, e.lastCheck = 0, time.Now()
+	if err != nil {
+		if errors.Is(err, ErrLogDropped) {
+			again = 0
+		}
+		return again, fmt.Errorf("rotate log %q: %w", e.key, err)
+	}
+	if dropped > 0 {
+		l.log.Warn("log rotation dropped output: the service writes faster than its log can be rotated", "key", e.key, "dropped_bytes", dropped)
+	}
+	return 0, nil
+}
+
+// rotateLocked does one copy-then-truncate rotation; with e.rot held. It
+// reports whether anything written before the rotation began was dropped
+// (more than MaxSize, or a disk too full to hold the copy).
+//
+// The copy has a fixed length, taken when the rotation begins: a writer
+// faster than the copy can never make it chase the end of the file. Of
+// those bytes at most MaxSize are kept (the newest, from a line start); the older ones are
+// dropped and a line at the head of key.log.1 says how many, so a reader of
+// the logs is told, not left to guess. When the disk is too full for the
+// copy, key.log is truncated without one: a service's old output matters
+// less than room for the event log and for the service's next lines.
+func (l *Logs) rotateLocked(e *logEntry) (dropped int64, err error) {
 	for i := l.opts.MaxFiles - 1; i >= 1; i-- {
 		err := os.Rename(rotated(e.path, i), rotated(e.path, i+1))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return 0, err
 		}
 	}
 	src, err := os.Open(e.path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer src.Close()
-	tmp := rotated(e.path, 1) + ".tmp"
-	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	fi, err := src.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	_, err = io.Copy(dst, src) // to EOF, chasing the writer
+	size := fi.Size()
+	skip := size - min(size, l.opts.MaxSize)
+	if skip > 0 {
+		// Keep whole lines: start after the first line end past the cut.
+		skip = lineStart(src, skip, size)
+	}
+	keep := size - skip
+	var header []byte
+	if skip > 0 {
+		header = fmt.Appendf(nil, "[solo: %d bytes of this log were dropped: the service wrote faster than the log could be rotated]\n", skip)
+	}
+	tmp := rotated(e.path, 1) + ".tmp"
+	err = copyRange(tmp, header, src, skip, keep, l.opts.MaxSize)
+	if isNoSpace(err) {
+		// No room for the copy: drop it rather than leave the disk full.
+		os.Remove(tmp)
+		if terr := os.Truncate(e.path, 0); terr != nil {
+			return 0, terr
+		}
+		e.gen++
+		e.skip, e.header = size, 0
+		return size, fmt.Errorf("%w: kept no copy of %d bytes: %v", ErrLogDropped, size, err)
+	}
 	if err == nil {
-		// The loss window: from the copy's EOF to here.
+		// The loss window: bytes written from size to here.
 		err = os.Truncate(e.path, 0)
-	}
-	if cerr := dst.Close(); err == nil {
-		err = cerr
 	}
 	if err == nil {
 		err = os.Rename(tmp, rotated(e.path, 1))
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return 0, err
 	}
 	e.gen++
-	return nil
+	e.skip, e.header = skip, int64(len(header))
+	return skip, nil
+}
+
+// copyRange writes header, then n bytes of src from offset off, to a new
+// file at path, then what follows them while the copy stays within limit
+// bytes.
+// fastWriter is the write rate, in bytes a second, that the watcher assumes
+// a growing log may reach before it looks again: its pause after a batch
+// is no longer than the time such a writer needs to reach the rotation
+// size. A file at the start of its life allows a pause of CheckInterval
+// (10 MiB at this rate take 20 ms); one close to MaxSize is looked at
+// again within a few milliseconds.
+const fastWriter = 512 << 20
+
+// rotateAt is the size at which key.log is rotated: an eighth below
+// MaxSize, so that what a steady writer adds while its rotation is being
+// noticed still fits in a rotated file of MaxSize bytes, and nothing is
+// dropped.
+func (l *Logs) rotateAt() int64 { return l.opts.MaxSize - l.opts.MaxSize/8 }
+
+func copyRange(path string, header []byte, src *os.File, off, n, limit int64) error {
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if len(header) > 0 {
+		_, err = dst.Write(header)
+	}
+	if err == nil {
+		_, err = src.Seek(off, io.SeekStart)
+	}
+	// *os.File to *os.File through a LimitedReader: the kernel copies
+	// (copy_file_range), and never past the length asked. Then, a few
+	// times at most, what the writer added meanwhile, as long as the copy
+	// stays within limit: a steady writer loses (almost) nothing in the
+	// window before the truncate, a fast one cannot make the copy chase it.
+	for pass := 0; err == nil && pass < 4 && n > 0; pass++ {
+		var copied int64
+		copied, err = io.Copy(dst, io.LimitReader(src, n))
+		off += copied
+		limit -= copied
+		if err != nil || copied < n {
+			break
+		}
+		var fi os.FileInfo
+		if fi, err = src.Stat(); err != nil {
+			break
+		}
+		if n = fi.Size() - off; n > limit {
+			break
+		}
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lineStart returns the offset just after the first '\n' at or after off
+// in src (within 64 KiB and before size), or off if there is none.
+func lineStart(src *os.File, off, size int64) int64 {
+	buf := make([]byte, min(64<<10, size-off))
+	n, _ := src.ReadAt(buf, off)
+	if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+		return off + int64(i) + 1
+	}
+	return off
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // watch is the one watcher goroutine.
@@ -402,13 +547,22 @@ func (l *Logs) watch() {
 		}
 		l.mu.Unlock()
 
+		// The pause lets a chatty service's events coalesce, but is cut
+		// short for a file that grows fast, and skipped after a rotation:
+		// its writer may be outrunning us.
+		wait := l.opts.CheckInterval
 		for _, e := range batch {
-			if err := l.check(e); err != nil {
+			again, err := l.checkRotated(e)
+			if err != nil {
 				l.log.Error("log rotation failed", "key", e.key, "err", err)
 			}
+			wait = min(wait, again)
+		}
+		if wait <= 0 {
+			continue
 		}
 
-		pause.Reset(l.opts.CheckInterval)
+		pause.Reset(wait)
 		select {
 		case <-pause.C:
 		case <-l.closing:
@@ -642,6 +796,9 @@ type follower struct {
 	f      *os.File // key.log
 	offset int64    // in the file being read
 	gen    uint64   // rotations seen
+	// inRotated: offset is in key.log.1, reading what a rotation moved
+	// there, not in key.log.
+	inRotated bool
 	buf    []byte
 }
 
@@ -653,6 +810,13 @@ func (fr *follower) next() ([]byte, error) {
 		// Rotated since the last read. After exactly one rotation the
 		// unread rest is at the same offset in key.log.1.
 		if fr.e.gen == fr.gen+1 {
+			if !fr.inRotated {
+				fr.inRotated = true
+				fr.offset += fr.e.header - fr.e.skip
+				if fr.offset < fr.e.header {
+					fr.offset = 0 // what it had not read was dropped: start with the line that says so
+				}
+			}
 			data, err := readAt(rotated(fr.e.path, 1), fr.offset, fr.buf)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
@@ -662,7 +826,7 @@ func (fr *follower) next() ([]byte, error) {
 				return data, nil
 			}
 		}
-		fr.gen, fr.offset = fr.e.gen, 0
+		fr.gen, fr.offset, fr.inRotated = fr.e.gen, 0, false
 	}
 	fi, err := fr.f.Stat()
 	if err != nil {
