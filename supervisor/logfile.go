@@ -799,7 +799,7 @@ type follower struct {
 	// inRotated: offset is in key.log.1, reading what a rotation moved
 	// there, not in key.log.
 	inRotated bool
-	buf    []byte
+	buf       []byte
 }
 
 // next returns the next bytes to forward, or none when caught up.
