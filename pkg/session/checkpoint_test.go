@@ -60,22 +60,3 @@ func TestCheckpoint_ReadWrite(t *testing.T) {
 		assert.True(t, errors.Is(err, ErrCheckpointNotFound), "%v", err)
 	})
 }
-
-func TestRender(t *testing.T) {
-	l := newLiveTask(20)
-	l.addOutput(stream("a"))
-	l.addOutput(stream("b\n"))
-	l.addOutput(resultOut("42"))
-	b, _, _ := l.textFrom(0)
-	assert.Equal(t, "ab\n42\n", string(b))
-	outs, trunc := l.snapshot()
-	assert.Len(t, outs, 2, "adjacent stream chunks merge")
-	assert.Equal(t, string(b), string(Render(outs, trunc)), "live and stored text agree")
-
-	l.addOutput(stream("0123456789abcdefghij"))
-	b, _, _ = l.textFrom(0)
-	outs, trunc = l.snapshot()
-	assert.True(t, trunc)
-	assert.Len(t, b, 20+len(truncatedNote))
-	assert.Equal(t, string(b), string(Render(outs, trunc)))
-}

@@ -35,20 +35,75 @@
 //   - Cancel: a pending task gets task_cancelled and never runs; a running
 //     one is interrupted (interrupt_request on control, else SIGINT) and
 //     fails with reason cancelled.
+//   - Outputs are kept in a file per task,
+//     DataDir/sessions/TENANT/NAME/tasks/ID.out (mode 0600), rendered as
+//     `solo task output` prints them and bounded by
+//     [Options.MaxOutputBytes] (past it, a note says they were truncated,
+//     and the task's end records it). See # Outputs.
+//   - Assets: a task's output file, and any file of the session's
+//     directory a caller marks with [Manager.AddAsset], is kept under a
+//     lease, and deleted by a sweep once the lease has ended. See # Assets.
 //   - Checkpoints are the kernel's pickle of its user namespace (names it
 //     cannot pickle are skipped and reported), signed with HMAC-SHA256
 //     under a key in DataDir/sessions/checkpoint.key (mode 0600) and written
 //     atomically. A restore verifies size, signature and label before any
 //     byte reaches the kernel.
 //
+// # Outputs
+//
+// Each output of a running task is rendered and written to the task's
+// output file as it arrives, with one write(2), before any reader can see
+// it: a SIGKILL of the daemon loses none of it, and after a restart
+// `solo task output ID` shows what the task printed before, while the task
+// is reported interrupted (see Rules). The file is fsynced at most every
+// [Options.OutputSyncEvery] while output flows (what a crash of the host
+// may lose) and always before the task's end is recorded, so an end in the
+// log never claims more output than the disk has. It is append-only: a
+// retryable task's next attempt appends, after a note.
+//
+// Outputs are not events. One event per chunk would flood the log (a
+// print loop makes thousands), and batching chunks into events would
+// still copy up to [Options.MaxOutputBytes] per task into a log that is
+// kept forever, replicated, and folded into memory at each start. The log
+// records what the outputs are (task_started adds the file as an asset,
+// the task's end records its size, truncation and lease) and the file
+// holds them. That is also what the secrets rule asks: what a task prints
+// may be anything, and it stays in a 0600 file that is collected with its
+// lease, never in the log. Tasks that ended before this design have their
+// outputs in their end event, and are shown from there.
+//
+// # Assets
+//
+// An asset is a file of a session's directory (the kernel's working
+// directory) that Solo keeps for a while, then deletes: a task's output
+// (kind output, path tasks/ID.out, id the task's), or a regular file a
+// caller marked ([Manager.AddAsset]; the path may not be absolute, escape
+// the directory with ".." or a link, or be Solo's own). Each has a lease
+// of [Options.AssetTTL]: an output's starts when its task ends (it is held
+// while the task runs), a file's when it is added. Reading renews it:
+// opening a task's output ([Manager.OpenOutput]) and listing a session's
+// assets ([Manager.Assets]). A renewal is recorded (asset_renewed) only
+// when an eighth of the TTL has passed since the last, so readers do not
+// flood the log either.
+//
+// One sweeper goroutine waits, on one timer of [Options.Clock], for the
+// earliest lease to end, and then [Manager.Sweep] deletes every file whose
+// lease has ended and records asset_collected (session, id, kind, relative
+// path, size, reason lease_expired). Reads and the sweep take one lock, so
+// a read asset is never collected under its reader, and a held or leased
+// asset never is. Registrations, renewals and collections are events
+// folded with the sessions ([state.Sessions]), so leases survive a
+// restart; an output whose task ended without a recorded lease (a crash,
+// a removed session) has one from its task's end.
+//
 // # Concurrency
 //
 // A Manager is safe for concurrent use. One follower goroutine folds the log
-// into the projection and wakes the workers; each worker owns its kernel
-// connection. Outputs of a running task are kept per task, bounded by
-// [Options.MaxOutputBytes]; the kernel's reader appends under a short lock,
-// and readers ([Manager.Output]) copy and write unlocked, so a slow reader
-// holds up neither the kernel nor other readers (I8).
+// into the projection and wakes the workers and the sweeper; each worker
+// owns its kernel connection. The kernel's reader writes outputs to the
+// task's file under a short lock; readers ([OutputReader.Copy]) take the
+// size written under that lock and read the file unlocked, so a slow
+// reader holds up neither the kernel nor other readers (I8).
 //
 // # Caveats
 //
@@ -57,6 +112,13 @@
 //     kernels running to be re-adopted with their variables.
 //   - The projection is folded from the start of the log at each Open; it
 //     has no snapshot of its own yet.
-//   - The outputs of a task that was running when the daemon died are
-//     lost with it: they live in memory until the task's end is recorded.
+//   - The sweep scans every asset when it is woken (an asset or a task's
+//     end changed): fine for thousands of assets, not for millions.
+//   - A listing renews the leases of what it lists: a script that lists a
+//     session's assets keeps them all.
+//   - Assets outlive a removed session until they are collected, but are
+//     listed only through a live session of that name.
+//   - A file asset's path is checked, links resolved, when it is added;
+//     the sweep deletes through an [os.Root] of the session's directory,
+//     so a link planted later cannot lead it out of the directory.
 package session

@@ -20,6 +20,11 @@ var (
 	// (too large, say).
 	ErrInvalid = errors.New("invalid session request")
 
+	// ErrCollected is returned by [Manager.OpenOutput] and
+	// [Manager.Output] for a task whose output was collected: its lease
+	// expired, nobody having read it for [Options.AssetTTL].
+	ErrCollected = errors.New("output collected")
+
 	// ErrClosed is returned by every method after [Manager.Close].
 	ErrClosed = errors.New("session manager closed")
 )

@@ -1,9 +1,18 @@
 package session
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/solo-rt/solo/pkg/kernel"
 	"github.com/solo-rt/solo/pkg/state"
@@ -12,23 +21,65 @@ import (
 // truncatedNote ends the text of a task whose outputs were cut.
 const truncatedNote = "\n[solo: output truncated]\n"
 
-// liveTask holds the outputs of a running task, bounded, for its readers.
-// The kernel's reader goroutine appends under a short lock and never waits
-// for a reader; readers copy what they need and write it out unlocked (I8).
+// liveTask is a running task's output file. The kernel's reader goroutine
+// renders each output and writes it to the file at once, with one write(2)
+// under a short lock, so that what a task printed is on disk (in the page
+// cache) before anyone can read it, and survives a SIGKILL of the daemon.
+// The file is fsynced at most every syncEvery while output flows, and by
+// [liveTask.flush] before the task's end is recorded, so that a crash of
+// the host loses at most syncEvery of output. The file is append-only and
+// bounded: past limit bytes the output is cut and truncatedNote written.
+// Readers follow the file, never this struct's memory: they take the size
+// written and a change channel under the lock and read unlocked (I8).
 type liveTask struct {
-	limit int
+	limit     int64
+	syncEvery time.Duration
+	log       hclog.Logger
 
-	mu        sync.Mutex
-	outs      []state.TaskOutput
-	text      []byte // the outputs rendered, as [Render] gives them
-	truncated bool
-	changed   chan struct{} // closed and replaced on each change
-	done      bool
-	cancelled bool // a cancel interrupted it
+	mu          sync.Mutex
+	f           *os.File // nil once closed, or if it could not be opened
+	size        int64    // bytes in the file, all written
+	truncated   bool     // cut at the limit (or by a write error)
+	writeFailed bool
+	syncTimer   *time.Timer // pending fsync, nil if none
+	changed     chan struct{}
+	done        bool
+	cancelled   bool // a cancel interrupted it
 }
 
-func newLiveTask(limit int) *liveTask {
-	return &liveTask{limit: limit, changed: make(chan struct{})}
+// openLiveTask opens (creating it, mode 0600) the output file at path for
+// attempt of a task. The file is appended to: a task that runs again
+// (retryable) keeps what its earlier attempts wrote, after a note. An error
+// is returned only if the file cannot be opened; the caller may still run
+// the task, without output, and says so.
+func openLiveTask(path string, attempt int, limit int64, syncEvery time.Duration, log hclog.Logger) (*liveTask, error) {
+	l := &liveTask{limit: limit, syncEvery: syncEvery, log: log, changed: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		l.truncated, l.writeFailed = true, true
+		return l, fmt.Errorf("output file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		l.truncated, l.writeFailed = true, true
+		return l, fmt.Errorf("output file: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		l.truncated, l.writeFailed = true, true
+		return l, fmt.Errorf("output file: %w", err)
+	}
+	l.f, l.size = f, st.Size()
+	l.truncated = l.size >= limit
+	if l.size > 0 && attempt > 1 {
+		note := fmt.Sprintf("[solo: attempt %d]\n", attempt)
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, l.size-1); err == nil && last[0] != '\n' {
+			note = "\n" + note
+		}
+		l.addText(note)
+	}
+	return l, nil
 }
 
 // add takes one kernel output (called from the client's iopub goroutine).
@@ -36,37 +87,53 @@ func (l *liveTask) add(o kernel.Output) {
 	l.addOutput(toTaskOutput(o))
 }
 
+// addOutput renders o into the file.
 func (l *liveTask) addOutput(o state.TaskOutput) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.truncated || l.done {
-		return
-	}
-	r := renderOne(o)
-	if room := l.limit - len(l.text); len(r) > room {
-		// Keep what fits of a text output; drop the rest.
-		if o.Kind == "stream" && room > 0 {
-			o.Text = o.Text[:room]
-			l.append(o, r[:room])
-		}
-		l.truncated = true
-		l.text = append(l.text, truncatedNote...)
-		l.notify()
-		return
-	}
-	l.append(o, r)
-	l.notify()
+	l.addText(renderOne(o))
 }
 
-func (l *liveTask) append(o state.TaskOutput, r string) {
-	// Adjacent chunks of one stream are merged: a loop of prints is one
-	// output, not thousands.
-	if n := len(l.outs); n > 0 && o.Kind == "stream" && l.outs[n-1].Kind == "stream" && l.outs[n-1].Name == o.Name {
-		l.outs[n-1].Text += o.Text
-	} else {
-		l.outs = append(l.outs, o)
+func (l *liveTask) addText(r string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.truncated || l.done || r == "" {
+		return
 	}
-	l.text = append(l.text, r...)
+	if room := l.limit - l.size; int64(len(r)) > room {
+		// Keep what fits, cut at a character boundary; drop the rest.
+		cut := r[:max(room, 0)]
+		for i := 0; i < utf8.UTFMax-1 && len(cut) > 0; i++ {
+			if r, n := utf8.DecodeLastRuneInString(cut); r != utf8.RuneError || n != 1 {
+				break
+			}
+			cut = cut[:len(cut)-1]
+		}
+		l.write(cut + truncatedNote)
+		l.truncated = true
+	} else {
+		l.write(r)
+	}
+	l.notify()
+	if l.syncTimer == nil && l.f != nil {
+		l.syncTimer = time.AfterFunc(l.syncEvery, l.sync)
+	}
+}
+
+// write appends s to the file; l.mu is held. A write that fails (a full
+// disk) cuts the output there: the task runs on, and the failure is
+// logged once and recorded as truncated.
+func (l *liveTask) write(s string) {
+	if l.f == nil {
+		return
+	}
+	n, err := l.f.WriteString(s)
+	l.size += int64(n)
+	if err != nil {
+		l.truncated = true
+		if !l.writeFailed {
+			l.writeFailed = true
+			l.log.Error("cannot write task output; the rest of it is lost", "file", l.f.Name(), "error", err)
+		}
+	}
 }
 
 func (l *liveTask) notify() {
@@ -74,34 +141,61 @@ func (l *liveTask) notify() {
 	l.changed = make(chan struct{})
 }
 
-// snapshot returns the outputs so far.
-func (l *liveTask) snapshot() ([]state.TaskOutput, bool) {
+// sync is the deferred fsync of output written since the last one.
+func (l *liveTask) sync() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]state.TaskOutput, len(l.outs))
-	copy(out, l.outs)
-	return out, l.truncated
-}
-
-// textFrom returns the rendered text from byte off, whether the task is
-// done, and a channel closed at the next change.
-func (l *liveTask) textFrom(off int) ([]byte, bool, <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var b []byte
-	if off < len(l.text) {
-		b = append([]byte(nil), l.text[off:]...)
+	l.syncTimer = nil
+	f := l.f
+	l.mu.Unlock()
+	if f != nil {
+		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+			l.log.Warn("cannot fsync task output", "file", f.Name(), "error", err)
+		}
 	}
-	return b, l.done, l.changed
 }
 
+// flush fsyncs the file and returns its size and whether the output was
+// cut: what the task's end records. Nothing is written after it.
+func (l *liveTask) flush() (size int64, truncated bool) {
+	l.mu.Lock()
+	l.done = true
+	if l.syncTimer != nil {
+		l.syncTimer.Stop()
+		l.syncTimer = nil
+	}
+	f := l.f
+	size, truncated = l.size, l.truncated
+	l.mu.Unlock()
+	if f != nil {
+		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+			l.log.Warn("cannot fsync task output", "file", f.Name(), "error", err)
+		}
+	}
+	return size, truncated
+}
+
+// written returns the bytes in the file, all written, whether the task is
+// done, and a channel closed at the next change.
+func (l *liveTask) written() (int64, bool, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.size, l.done, l.changed
+}
+
+// finish closes the file and wakes the readers; idempotent.
 func (l *liveTask) finish() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.done {
-		l.done = true
-		l.notify()
+	if l.syncTimer != nil {
+		l.syncTimer.Stop()
+		l.syncTimer = nil
 	}
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	l.done = true
+	l.notify()
 }
 
 func (l *liveTask) setCancelled() {
@@ -114,6 +208,18 @@ func (l *liveTask) wasCancelled() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cancelled
+}
+
+// fileSize returns the size of the file at path, 0 if there is none.
+func fileSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
 }
 
 func toTaskOutput(o kernel.Output) state.TaskOutput {
@@ -141,9 +247,11 @@ func renderOne(o state.TaskOutput) string {
 	return o.Text + "\n"
 }
 
-// Render returns the text of a task's outputs, as `solo task output`
-// prints it: streams as written, results and errors on lines of their own,
-// and a note at the end if they were truncated.
+// Render returns the text of outputs as `solo task output` prints them:
+// streams as written, results and errors on lines of their own, and a note
+// at the end if they were truncated. It is how a task's output file is
+// written, output by output, and how the outputs of a task that ended
+// before outputs moved to files (recorded in its end event) are shown.
 func Render(outs []state.TaskOutput, truncated bool) []byte {
 	var b []byte
 	for _, o := range outs {

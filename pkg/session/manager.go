@@ -28,6 +28,8 @@ const (
 	DefaultHeartbeatMisses   = 3
 	DefaultReadyTimeout      = 60 * time.Second
 	DefaultMaxOutputBytes    = 256 << 10
+	DefaultOutputSyncEvery   = time.Second
+	DefaultAssetTTL          = 24 * time.Hour
 	DefaultCancelGrace       = 5 * time.Second
 	// MaxCodeBytes bounds the code of one task.
 	MaxCodeBytes = 256 << 10
@@ -59,9 +61,22 @@ type Options struct {
 	// ReadyTimeout bounds connecting to a kernel that runs. Default
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
-	// MaxOutputBytes bounds the rendered outputs kept per task. Default
-	// DefaultMaxOutputBytes.
+	// MaxOutputBytes bounds the rendered outputs kept per task (in its
+	// output file, across its attempts). Default DefaultMaxOutputBytes.
 	MaxOutputBytes int
+	// OutputSyncEvery is the longest a running task's output stays in its
+	// file unsynced while output flows (a write reaches the file at once;
+	// this bounds what a crash of the host, not of the daemon, loses).
+	// The file is always synced before the task's end is recorded.
+	// Default DefaultOutputSyncEvery.
+	OutputSyncEvery time.Duration
+	// AssetTTL is the lease of an asset: a task's output from the task's
+	// end, a file from when it was added, each renewed to AssetTTL from
+	// the time it is read or listed. Default DefaultAssetTTL.
+	AssetTTL time.Duration
+	// Clock is the time of asset leases and their sweep. Default the
+	// system's wall clock.
+	Clock Clock
 	// CancelGrace is how long a cancelled task may keep running after its
 	// interrupt before its kernel is killed (identity-checked) and
 	// restarted: an interrupt that reaches the kernel before it starts the
@@ -93,11 +108,19 @@ type Host interface {
 
 // Manager runs every session's queue. See the package doc.
 type Manager struct {
-	opts Options
-	host Host
-	log  hclog.Logger
-	dir  string // DataDir/sessions
-	key  []byte // checkpoint key
+	opts  Options
+	host  Host
+	log   hclog.Logger
+	dir   string // DataDir/sessions
+	key   []byte // checkpoint key
+	clock Clock
+
+	// leaseMu serialises the decisions about leases: a renewal (a read)
+	// and the sweep's collection never interleave, so a read asset is
+	// never collected under its reader. It is taken before mu.
+	leaseMu sync.Mutex
+	// sweepWake tells the sweeper that the assets changed.
+	sweepWake chan struct{}
 
 	mu      sync.Mutex
 	ss      *state.Sessions
@@ -139,6 +162,15 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 	if opts.MaxOutputBytes <= 0 {
 		opts.MaxOutputBytes = DefaultMaxOutputBytes
 	}
+	if opts.OutputSyncEvery <= 0 {
+		opts.OutputSyncEvery = DefaultOutputSyncEvery
+	}
+	if opts.AssetTTL <= 0 {
+		opts.AssetTTL = DefaultAssetTTL
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
 	if opts.CancelGrace <= 0 {
 		opts.CancelGrace = DefaultCancelGrace
 	}
@@ -155,8 +187,9 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 	}
 	ss := host.Sessions()
 	m := &Manager{
-		opts: opts, host: host, log: opts.Logger, dir: dir, key: key,
-		ss: ss, applied: make(chan struct{}), workers: map[state.Key]*worker{}, live: map[string]*liveTask{},
+		opts: opts, host: host, log: opts.Logger, dir: dir, key: key, clock: opts.Clock,
+		sweepWake: make(chan struct{}, 1),
+		ss:        ss, applied: make(chan struct{}), workers: map[state.Key]*worker{}, live: map[string]*liveTask{},
 		done: make(chan struct{}),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -169,6 +202,11 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 		}
 	}
 	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.sweeper()
+	}()
 	return m, nil
 }
 
@@ -201,6 +239,9 @@ func (m *Manager) follow(sub *eventstore.Subscription) {
 		if sk, ok := m.ss.SessionOfService(key); ok && (env.Type == string(state.TypeServiceStarted) || env.Type == string(state.TypeServiceExited)) {
 			key = sk
 		}
+		if wakesSweeper(state.EventType(env.Type)) {
+			m.wakeSweeper()
+		}
 		if s, ok := m.ss.Session(key.Tenant, key.Name); ok {
 			if s.Live() && !m.closed {
 				m.startWorkerLocked(key)
@@ -227,6 +268,11 @@ func (m *Manager) startWorkerLocked(key state.Key) {
 		w.run()
 	}()
 }
+
+// WaitFolded returns once the manager's projection has folded the log up
+// to position pos, or ctx's error, or [ErrClosed]. A caller that appended
+// to the log itself waits with it before reading through the manager.
+func (m *Manager) WaitFolded(ctx context.Context, pos uint64) error { return m.waitPos(ctx, pos) }
 
 // waitPos returns once the projection has folded pos.
 func (m *Manager) waitPos(ctx context.Context, pos uint64) error {
@@ -286,6 +332,14 @@ func (m *Manager) sessionDir(key state.Key) string {
 
 func (m *Manager) connFile(key state.Key) string {
 	return filepath.Join(m.sessionDir(key), "kernel.json")
+}
+
+// outputRel is the path of a task's output file in its session's
+// directory.
+func outputRel(id string) string { return filepath.Join("tasks", id+".out") }
+
+func (m *Manager) outputPath(key state.Key, id string) string {
+	return filepath.Join(m.sessionDir(key), outputRel(id))
 }
 
 func (m *Manager) checkpointPath(key state.Key, label string) string {
@@ -594,70 +648,4 @@ func (m *Manager) Cancel(ctx context.Context, id string) (*state.Task, error) {
 		return nil, fmt.Errorf("cancel task %q: %w", id, err)
 	}
 	return m.Task(id)
-}
-
-// Output writes the rendered outputs of a task to w (see [Render]): what
-// it has so far, and with follow everything it writes until it ends (a
-// pending task is waited for). Readers copy under a short lock and write
-// unlocked: a slow one holds up neither the kernel nor other readers.
-func (m *Manager) Output(ctx context.Context, id string, follow bool, w func([]byte) error) error {
-	off := 0
-	for {
-		m.mu.Lock()
-		t, ok := m.ss.Task(id)
-		var final bool
-		var stored []byte
-		if ok && t.State.Final() {
-			final, stored = true, Render(t.Outputs, t.Truncated)
-		}
-		lt := m.live[id]
-		applied := m.applied
-		m.mu.Unlock()
-		if !ok {
-			return fmt.Errorf("task %q: %w", id, ErrTaskNotFound)
-		}
-		var wait <-chan struct{} = applied
-		switch {
-		case final:
-			if off < len(stored) {
-				return w(stored[off:])
-			}
-			return nil
-		case lt != nil:
-			b, _, changed := lt.textFrom(off)
-			if len(b) > 0 {
-				if err := w(b); err != nil {
-					return err
-				}
-				off += len(b)
-			}
-			wait = changed
-		}
-		if !follow {
-			return nil
-		}
-		select {
-		case <-wait:
-		case <-m.done:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (m *Manager) setLive(id string, l *liveTask) {
-	m.mu.Lock()
-	m.live[id] = l
-	m.mu.Unlock()
-}
-
-func (m *Manager) endLive(id string) {
-	m.mu.Lock()
-	l := m.live[id]
-	delete(m.live, id)
-	m.mu.Unlock()
-	if l != nil {
-		l.finish()
-	}
 }

@@ -52,7 +52,13 @@ func run(tb testing.TB, m *session.Manager, name, code string) *state.Task {
 	return t
 }
 
-func text(t *state.Task) string { return string(session.Render(t.Outputs, t.Truncated)) }
+// text returns what `solo task output` prints for tk.
+func text(tb testing.TB, m *session.Manager, tk *state.Task) string {
+	tb.Helper()
+	var b strings.Builder
+	require.NoError(tb, m.Output(ctxT(tb), tk.ID, false, func(p []byte) error { b.Write(p); return nil }))
+	return b.String()
+}
 
 func TestManager_Exec(t *testing.T) {
 	rt := mustOpenRuntime(t)
@@ -83,18 +89,18 @@ func TestManager_Exec(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, state.TaskStateCompleted, tk.State)
 	}
-	assert.Equal(t, "[0, 1, 2, 3, 4]\n", text(run(t, m, "nb", "seen")))
+	assert.Equal(t, "[0, 1, 2, 3, 4]\n", text(t, m, run(t, m, "nb", "seen")))
 
 	tk := run(t, m, "nb", "x = 41\nprint('hello')\nx + 1")
 	assert.Equal(t, state.TaskStateCompleted, tk.State)
-	assert.Equal(t, "hello\n42\n", text(tk))
+	assert.Equal(t, "hello\n42\n", text(t, m, tk))
 
 	tk = run(t, m, "nb", "1/0")
 	assert.Equal(t, state.TaskStateFailed, tk.State)
 	assert.Equal(t, state.FailError, tk.Reason)
 	assert.Equal(t, "ZeroDivisionError", tk.EName)
 	assert.NotEmpty(t, tk.Traceback)
-	assert.Equal(t, "42\n", text(run(t, m, "nb", "x + 1")), "an error does not stop the queue")
+	assert.Equal(t, "42\n", text(t, m, run(t, m, "nb", "x + 1")), "an error does not stop the queue")
 
 	v, err = m.Get("", "nb")
 	require.NoError(t, err)
@@ -171,7 +177,7 @@ func TestManager_Cancel(t *testing.T) {
 	assert.Equal(t, state.TaskStateFailed, l.State)
 	assert.Equal(t, state.FailCancelled, l.Reason)
 	assert.Equal(t, "KeyboardInterrupt", l.EName)
-	assert.Contains(t, text(run(t, m, "nb", "print('after' in globals(), 'nxt' in globals())")), "False False")
+	assert.Contains(t, text(t, m, run(t, m, "nb", "print('after' in globals(), 'nxt' in globals())")), "False False")
 }
 
 var errStop = stopErr{}
@@ -200,8 +206,8 @@ func TestManager_Checkpoint(t *testing.T) {
 	tk, err = m.Wait(ctx, tk.ID)
 	require.NoError(t, err)
 	require.Equal(t, state.TaskStateCompleted, tk.State, "%+v", tk)
-	assert.Contains(t, text(tk), "saved 2 names (d, x)")
-	assert.Contains(t, text(tk), "f, os", "unpicklable names are reported")
+	assert.Contains(t, text(t, m, tk), "saved 2 names (d, x)")
+	assert.Contains(t, text(t, m, tk), "f, os", "unpicklable names are reported")
 	v, _ := m.Get("", "nb")
 	assert.Equal(t, []string{"one"}, v.Checkpoints)
 
@@ -211,7 +217,7 @@ func TestManager_Checkpoint(t *testing.T) {
 	tk, err = m.Wait(ctx, tk.ID)
 	require.NoError(t, err)
 	require.Equal(t, state.TaskStateCompleted, tk.State, "%+v", tk)
-	assert.Equal(t, "42 [1, 2]\n", text(run(t, m, "nb", "print(x + 1, d['a'])")))
+	assert.Equal(t, "42 [1, 2]\n", text(t, m, run(t, m, "nb", "print(x + 1, d['a'])")))
 
 	// Tamper with the file: refused, nothing loaded.
 	path := filepath.Join(rtDir(t, rt), "sessions", "default", "nb", "checkpoints", "one.ckpt")
@@ -227,7 +233,7 @@ func TestManager_Checkpoint(t *testing.T) {
 	assert.Equal(t, state.TaskStateFailed, tk.State)
 	assert.Equal(t, "CheckpointRefused", tk.EName)
 	assert.Contains(t, tk.EValue, "signature does not match")
-	assert.Equal(t, "0\n", text(run(t, m, "nb", "x")), "a refused checkpoint loads nothing")
+	assert.Equal(t, "0\n", text(t, m, run(t, m, "nb", "x")), "a refused checkpoint loads nothing")
 }
 
 func TestManager_KernelDies(t *testing.T) {
@@ -272,7 +278,7 @@ func TestManager_KernelDies(t *testing.T) {
 
 	a, err := m.Wait(ctx, after.ID)
 	require.NoError(t, err)
-	assert.Equal(t, "False\n", text(a), "the new kernel starts empty")
+	assert.Equal(t, "False\n", text(t, m, a), "the new kernel starts empty")
 }
 
 // TestManager_KernelHangs: a kernel that stops answering heartbeats (here
@@ -312,9 +318,59 @@ func TestManager_KernelHangs(t *testing.T) {
 	}
 	after := run(t, m, "nb", "print('x' in globals())")
 	assert.Equal(t, state.TaskStateCompleted, after.State)
-	assert.Equal(t, "False\n", text(after), "the restarted kernel starts empty")
+	assert.Equal(t, "False\n", text(t, m, after), "the restarted kernel starts empty")
 	v, err = m.Get("", "nb")
 	require.NoError(t, err)
 	assert.NotEqual(t, pid, v.PID)
 	assert.Equal(t, 1, v.StateLost, "the restart is recorded as state lost")
+}
+
+// TestManager_OutputBounded: a task that prints more than the bound keeps
+// the bound, in its output file, and says it was truncated; the file is an
+// asset of its session, leased from the task's end.
+func TestManager_OutputBounded(t *testing.T) {
+	rt := mustOpenRuntime(t)
+	m := rt.Sessions()
+	ctx := ctxT(t)
+	_, err := m.Create(ctx, "", "nb", "", "")
+	require.NoError(t, err)
+	// 300 lines of 1 KiB: over the 256 KiB bound.
+	tk := run(t, m, "nb", "for i in range(300):\n    print('%04d' % i + 'x' * 1019)")
+	require.Equal(t, state.TaskStateCompleted, tk.State)
+	assert.True(t, tk.Truncated)
+	got := text(t, m, tk)
+	const note = "\n[solo: output truncated]\n"
+	assert.Len(t, got, session.DefaultMaxOutputBytes+len(note))
+	assert.True(t, strings.HasSuffix(got, note), "the cut is said at the end")
+	assert.True(t, strings.HasPrefix(got, "0000xxx"), "the start is kept")
+	assert.Equal(t, int64(len(got)), tk.OutputBytes)
+
+	path := filepath.Join(rtDir(t, rt), "sessions", "default", "nb", "tasks", tk.ID+".out")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, got, string(b), "the output is its file")
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	// Nothing of the output went into the log.
+	for env, err := range rt.Store().Read(1, 0) {
+		require.NoError(t, err)
+		assert.NotContains(t, string(env.Data), "0000xxx", "%s holds output", env.Type)
+	}
+
+	vs, err := m.Assets(ctx, "", "nb")
+	require.NoError(t, err)
+	var found bool
+	for _, v := range vs {
+		if v.ID == tk.ID {
+			found = true
+			assert.Equal(t, state.AssetOutput, v.Kind)
+			assert.Equal(t, filepath.Join("tasks", tk.ID+".out"), v.Path)
+			assert.Equal(t, tk.OutputBytes, v.Size)
+			assert.False(t, v.Held)
+			assert.WithinDuration(t, time.Now().Add(session.DefaultAssetTTL), v.ExpiresAt, time.Minute)
+		}
+	}
+	assert.True(t, found, "the output is not listed as an asset: %+v", vs)
 }

@@ -269,7 +269,14 @@ func (w *worker) settle(c *kernel.Client, s *state.Session, id string) {
 	if t.CancelRequested {
 		reason = state.FailCancelled
 	}
-	if err := w.m.append(w.ctx, w.key, state.TaskFailed{ID: id, Reason: reason, Detail: detail}); err != nil {
+	// What it printed before is in its output file: record how much, and
+	// start the output's lease.
+	size, err := fileSize(w.m.outputPath(w.key, id))
+	if err != nil {
+		w.log.Warn("cannot read the size of an interrupted task's output", "task", id, "error", err)
+	}
+	end := state.TaskFailed{ID: id, Reason: reason, Detail: detail, OutputBytes: size, Truncated: size >= int64(w.m.opts.MaxOutputBytes)}
+	if err := w.m.append(w.ctx, w.key, end, w.m.outputLease(id, size)); err != nil {
 		w.log.Error("cannot record interrupted task", "task", id, "error", err)
 		w.sleep(retryDelay)
 		return
@@ -297,15 +304,28 @@ func (w *worker) runNext(c *kernel.Client) {
 // releases the decide lock and runs t. When t ends and another task is
 // pending, that one's start is recorded in the same append as t's end: one
 // fsync less per queued task.
+//
+// A task's first start also adds its output file as an asset of the
+// session, held while it runs; its end records the file's size and starts
+// the output's lease, after the file was synced.
 func (w *worker) start(c *kernel.Client, t *state.Task) {
 	var prevEnd []state.Payload // the previous task's end, recorded with this start
 	prevID := ""
 	for {
 		_, bound := w.conn()
-		// Readers find the live outputs as soon as the start is folded.
-		lt := newLiveTask(w.m.opts.MaxOutputBytes)
+		// The output file exists before the start is recorded, and readers
+		// find it as soon as the start is folded.
+		attempt := t.Attempts + 1
+		lt, err := openLiveTask(w.m.outputPath(w.key, t.ID), attempt, int64(w.m.opts.MaxOutputBytes), w.m.opts.OutputSyncEvery, w.log)
+		if err != nil {
+			w.log.Error("cannot open the task's output file; it runs, but its output is lost", "task", t.ID, "error", err)
+		}
 		w.m.setLive(t.ID, lt)
-		err := w.m.append(w.ctx, w.key, append(prevEnd, state.TaskStarted{ID: t.ID, Attempt: t.Attempts + 1, PID: bound.PID})...)
+		ps := append(prevEnd, state.TaskStarted{ID: t.ID, Attempt: attempt, PID: bound.PID})
+		if attempt == 1 {
+			ps = append(ps, state.AssetAdded{ID: t.ID, Kind: state.AssetOutput, Path: outputRel(t.ID)})
+		}
+		err = w.m.append(w.ctx, w.key, ps...)
 		if prevID != "" {
 			w.m.endLive(prevID)
 		}
@@ -323,6 +343,8 @@ func (w *worker) start(c *kernel.Client, t *state.Task) {
 			w.m.endLive(t.ID)
 			return
 		}
+		size, truncated := lt.flush()
+		end = append(withOutput(end, size, truncated), w.m.outputLease(t.ID, size))
 		var next *state.Task
 		if goOn {
 			w.decide.Lock()
@@ -405,19 +427,35 @@ func (w *worker) execute(c *kernel.Client, t *state.Task, lt *liveTask) (end []s
 		w.log.Warn("kernel lost during a retryable task; it will run again", "task", t.ID, "cause", cause)
 		return nil, false
 	}
-	outs, trunc := lt.snapshot()
 	reason := state.FailKernelDied
 	if lt.wasCancelled() {
 		reason = state.FailCancelled // the kernel was killed to carry out the cancel
 	}
-	return []state.Payload{state.TaskFailed{ID: t.ID, Reason: reason, Detail: cause.Error(), Outputs: outs, Truncated: trunc}}, false
+	return []state.Payload{state.TaskFailed{ID: t.ID, Reason: reason, Detail: cause.Error()}}, false
+}
+
+// withOutput sets the output's size and truncation on the task's end in
+// end.
+func withOutput(end []state.Payload, size int64, truncated bool) []state.Payload {
+	out := make([]state.Payload, 0, len(end)+1)
+	for _, p := range end {
+		switch v := p.(type) {
+		case state.TaskCompleted:
+			v.OutputBytes, v.Truncated = size, truncated
+			p = v
+		case state.TaskFailed:
+			v.OutputBytes, v.Truncated = size, truncated
+			p = v
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // ended turns an execute reply into the task's end event.
 func (w *worker) ended(t *state.Task, r kernel.Reply, lt *liveTask) state.Payload {
-	outs, trunc := lt.snapshot()
 	if r.Status == "ok" {
-		return state.TaskCompleted{ID: t.ID, ExecutionCount: r.ExecutionCount, Outputs: outs, Truncated: trunc}
+		return state.TaskCompleted{ID: t.ID, ExecutionCount: r.ExecutionCount}
 	}
 	reason := state.FailError
 	if lt.wasCancelled() {
@@ -427,7 +465,7 @@ func (w *worker) ended(t *state.Task, r kernel.Reply, lt *liveTask) state.Payloa
 	if r.Status == "aborted" && ename == "" {
 		ename, evalue = "Aborted", "the kernel aborted the execution"
 	}
-	return state.TaskFailed{ID: t.ID, Reason: reason, EName: ename, EValue: evalue, Traceback: stripAll(r.Traceback), Outputs: outs, Truncated: trunc}
+	return state.TaskFailed{ID: t.ID, Reason: reason, EName: ename, EValue: evalue, Traceback: stripAll(r.Traceback)}
 }
 
 func stripAll(tb []string) []string {
@@ -526,8 +564,7 @@ func internal(ctx context.Context, c *kernel.Client, code string, v any) (kernel
 
 func failed(t *state.Task, ename, evalue string, lt *liveTask) state.Payload {
 	lt.addOutput(state.TaskOutput{Kind: "error", Text: ename + ": " + evalue})
-	outs, trunc := lt.snapshot()
-	return state.TaskFailed{ID: t.ID, Reason: state.FailError, EName: ename, EValue: evalue, Outputs: outs, Truncated: trunc}
+	return state.TaskFailed{ID: t.ID, Reason: state.FailError, EName: ename, EValue: evalue}
 }
 
 // checkpoint pickles the kernel's variables to a temporary file, then
@@ -568,10 +605,9 @@ func (w *worker) checkpoint(ctx context.Context, c *kernel.Client, t *state.Task
 		msg += fmt.Sprintf("skipped %d that cannot be pickled: %s\n", len(res.Skipped), strings.Join(res.Skipped, ", "))
 	}
 	lt.addOutput(state.TaskOutput{Kind: "stream", Name: "stdout", Text: msg})
-	outs, trunc := lt.snapshot()
 	return []state.Payload{
 		state.SessionCheckpointed{Label: t.Label, Task: t.ID, Saved: nonNil(res.Saved), Skipped: res.Skipped, Bytes: int64(len(payload))},
-		state.TaskCompleted{ID: t.ID, Outputs: outs, Truncated: trunc},
+		state.TaskCompleted{ID: t.ID},
 	}, nil
 }
 
@@ -604,10 +640,9 @@ func (w *worker) restore(ctx context.Context, c *kernel.Client, t *state.Task, l
 		return []state.Payload{w.ended(t, r, lt)}, nil
 	}
 	lt.addOutput(state.TaskOutput{Kind: "stream", Name: "stdout", Text: fmt.Sprintf("restored %d names from %q: %s\n", len(res.Restored), t.Label, strings.Join(res.Restored, ", "))})
-	outs, trunc := lt.snapshot()
 	return []state.Payload{
 		state.SessionRestored{Label: t.Label, Task: t.ID, Restored: nonNil(res.Restored)},
-		state.TaskCompleted{ID: t.ID, Outputs: outs, Truncated: trunc},
+		state.TaskCompleted{ID: t.ID},
 	}, nil
 }
 
