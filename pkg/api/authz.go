@@ -289,6 +289,11 @@ var routeScopes = map[string]capability.Scope{
 	"POST /v1/sessions/{tenant}/{name}/tasks": capability.ScopeDeploy,
 	"DELETE /v1/sessions/{tenant}/{name}":     capability.ScopeKill,
 	"POST /v1/tasks/{id}/cancel":              capability.ScopeKill,
+
+	// Session assets: listing renews their leases (a read); marking a file
+	// schedules its deletion.
+	"GET /v1/sessions/{tenant}/{name}/assets":  capability.ScopeRead,
+	"POST /v1/sessions/{tenant}/{name}/assets": capability.ScopeDeploy,
 }
 
 // RouteScope returns the scope a route pattern (as the mux matched it,

@@ -45,6 +45,8 @@
 //	GET    /v1/sessions/{tenant}/{name}          one session
 //	DELETE /v1/sessions/{tenant}/{name}          remove a session
 //	POST   /v1/sessions/{tenant}/{name}/tasks    submit code (or a checkpoint/restore)
+//	GET    /v1/sessions/{tenant}/{name}/assets   its assets (outputs, files); renews their leases
+//	POST   /v1/sessions/{tenant}/{name}/assets   {"path": P}: keep a file of its directory as an asset
 //	GET    /v1/tasks/{id}                        task status
 //	GET    /v1/tasks/{id}/output                 ?follow=1; the task's output
 //	POST   /v1/tasks/{id}/cancel                 cancel, interrupting the kernel if it runs

@@ -31,6 +31,13 @@ type SubmitRequest struct {
 	Retryable bool           `json:"retryable,omitempty"`
 }
 
+// AddAssetRequest is the body of POST /v1/sessions/{tenant}/{name}/assets:
+// a regular file of the session's directory to keep as an asset. Path is
+// relative to that directory (the kernel's working directory).
+type AddAssetRequest struct {
+	Path string `json:"path"`
+}
+
 // sessionRoutes adds the session and task routes (see the package doc).
 func (s *Server) sessionRoutes() {
 	s.handle("GET /v1/sessions", authed, s.listSessions)
@@ -38,6 +45,8 @@ func (s *Server) sessionRoutes() {
 	s.handle("GET /v1/sessions/{tenant}/{name}", authed, s.getSession)
 	s.handle("DELETE /v1/sessions/{tenant}/{name}", authed, s.removeSession)
 	s.handle("POST /v1/sessions/{tenant}/{name}/tasks", authed, s.submitTask)
+	s.handle("GET /v1/sessions/{tenant}/{name}/assets", authed, s.listAssets)
+	s.handle("POST /v1/sessions/{tenant}/{name}/assets", authed, s.addAsset)
 	s.handle("GET /v1/tasks/{id}", authed, s.getTask)
 	s.handle("GET /v1/tasks/{id}/output", authed, s.taskOutput)
 	s.handle("POST /v1/tasks/{id}/cancel", authed, s.cancelTask)
@@ -55,7 +64,8 @@ func sessionErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrTaskNotFound), errors.Is(err, session.ErrCheckpointNotFound):
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrTaskNotFound), errors.Is(err, session.ErrCheckpointNotFound),
+		errors.Is(err, session.ErrCollected):
 		return classed{err, solo.ErrNotFound}
 	case errors.Is(err, session.ErrInvalid):
 		return classed{err, errBadRequest}
@@ -233,7 +243,8 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
 }
 
 // taskOutput sends a task's outputs as text; with ?follow=1 it goes on
-// until the task ends.
+// until the task ends. What can fail (an unknown task, an output that was
+// collected) fails before the first byte, with an error reply.
 func (s *Server) taskOutput(w http.ResponseWriter, r *http.Request) error {
 	m, t, err := s.task(r)
 	if err != nil {
@@ -243,6 +254,11 @@ func (s *Server) taskOutput(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out, err := m.OpenOutput(r.Context(), t.ID)
+	if err != nil {
+		return sessionErr(err)
+	}
+	defer out.Close()
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -251,13 +267,53 @@ func (s *Server) taskOutput(w http.ResponseWriter, r *http.Request) error {
 	fw.Write(nil)
 	ctx, cancel := s.streamContext(r)
 	defer cancel()
-	err = m.Output(ctx, t.ID, follow, func(b []byte) error {
+	err = out.Copy(ctx, follow, func(b []byte) error {
 		_, err := fw.Write(b)
 		return err
 	})
 	if err != nil && ctx.Err() == nil {
 		s.log.Debug("task output ended early", "task", t.ID, "error", err)
 	}
+	return nil
+}
+
+// listAssets lists a session's assets; listing renews their leases.
+func (s *Server) listAssets(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	key, err := lookupKey(r, "assets")
+	if err != nil {
+		return err
+	}
+	as, err := m.Assets(r.Context(), key.Tenant, key.Name)
+	if err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, as)
+	return nil
+}
+
+// addAsset marks a file of a session's directory as an asset.
+func (s *Server) addAsset(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	key, err := lookupKey(r, "add asset")
+	if err != nil {
+		return err
+	}
+	var req AddAssetRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return fmt.Errorf("add asset: %w", err)
+	}
+	v, err := m.AddAsset(r.Context(), key.Tenant, key.Name, req.Path)
+	if err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

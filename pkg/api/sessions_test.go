@@ -105,6 +105,15 @@ func TestSessions_BadInput(t *testing.T) {
 		{"cancel an unknown task", "POST", "/v1/tasks/" + ghost + "/cancel", "", 404, api.CodeNotFound, "", ghost},
 		{"bad wait on a task", "GET", task + "?wait=maybe", "", 400, api.CodeInvalid, "wait", "maybe"},
 		{"bad follow", "GET", task + "/output?follow=maybe", "", 400, api.CodeInvalid, "follow", "maybe"},
+		{"asset path with dot-dot", "POST", "/v1/sessions/default/nb/assets", `{"path":"../nb/kernel.json"}`, 400, api.CodeInvalid, "", "escapes the session's directory"},
+		{"absolute asset path", "POST", "/v1/sessions/default/nb/assets", `{"path":"/etc/passwd"}`, 400, api.CodeInvalid, "", "absolute"},
+		{"asset path of Solo's own", "POST", "/v1/sessions/default/nb/assets", `{"path":"kernel.json"}`, 400, api.CodeInvalid, "", "Solo's own"},
+		{"asset path of no file", "POST", "/v1/sessions/default/nb/assets", `{"path":"nope.csv"}`, 400, api.CodeInvalid, "", "no such file"},
+		{"no asset path", "POST", "/v1/sessions/default/nb/assets", `{}`, 400, api.CodeInvalid, "", "empty"},
+		{"unknown field in an asset", "POST", "/v1/sessions/default/nb/assets", `{"paht":"x"}`, 400, api.CodeInvalid, "", `"paht"`},
+		{"asset of a missing session", "POST", "/v1/sessions/default/ghost/assets", `{"path":"x"}`, 404, api.CodeNotFound, "", "default/ghost"},
+		{"assets of a missing session", "GET", "/v1/sessions/default/ghost/assets", "", 404, api.CodeNotFound, "", "default/ghost"},
+		{"assets with a bad name", "GET", "/v1/sessions/default/UPPER/assets", "", 400, api.CodeInvalid, "name", "UPPER"},
 		{"wrong method on sessions", "PUT", "/v1/sessions", `{}`, 405, api.CodeInvalid, "", "PUT"},
 		{"wrong method on a task", "DELETE", task, "", 405, api.CodeInvalid, "", "DELETE"},
 	}
@@ -181,11 +190,17 @@ func TestSessions_TenantScope(t *testing.T) {
 		assert.True(t, client.IsNotFound(err), "checkpoint: %v", err)
 		err = a.RemoveSession(ctx, "b", "secret")
 		assert.True(t, client.IsNotFound(err), "remove: %v", err)
+		_, err = a.Assets(ctx, "b", "secret")
+		assert.True(t, client.IsNotFound(err), "assets: %v", err)
+		_, err = a.AddAsset(ctx, "b", "secret", "x")
+		assert.True(t, client.IsNotFound(err), "add asset: %v", err)
 
 		for _, r := range []struct{ method, path, body string }{
 			{"GET", "/v1/sessions/b/secret", ""},
 			{"DELETE", "/v1/sessions/b/secret", ""},
 			{"POST", "/v1/sessions/b/secret/tasks", `{"code":"1"}`},
+			{"GET", "/v1/sessions/b/secret/assets", ""},
+			{"POST", "/v1/sessions/b/secret/assets", `{"path":"x"}`},
 		} {
 			status, ctype, body := do(t, f, r.method, r.path, r.body, "Authorization", "Bearer a")
 			assert.Equal(t, http.StatusNotFound, status, "%s %s: %s", r.method, r.path, body)

@@ -138,3 +138,33 @@ func (c *Client) TaskOutput(ctx context.Context, id string, follow bool, w io.Wr
 	}
 	return nil
 }
+
+// Assets lists a session's assets (task outputs and marked files, with
+// their leases); listing renews the leases. [IsNotFound] tells a session
+// that does not exist.
+func (c *Client) Assets(ctx context.Context, tenant, name string) ([]session.AssetView, error) {
+	path, err := sessionPath(tenant, name, "/assets")
+	if err != nil {
+		return nil, fmt.Errorf("assets: %w", err)
+	}
+	vs := []session.AssetView{}
+	if err := c.Do(ctx, http.MethodGet, path, nil, &vs); err != nil {
+		return nil, fmt.Errorf("assets of %s: %w", name, err)
+	}
+	return vs, nil
+}
+
+// AddAsset keeps a regular file of a session's directory as an asset,
+// under a lease; path is relative to that directory. A path that is
+// absolute or escapes the directory is refused, and nothing is recorded.
+func (c *Client) AddAsset(ctx context.Context, tenant, name, path string) (session.AssetView, error) {
+	var v session.AssetView
+	p, err := sessionPath(tenant, name, "/assets")
+	if err != nil {
+		return v, fmt.Errorf("add asset: %w", err)
+	}
+	if err := c.Do(ctx, http.MethodPost, p, api.AddAssetRequest{Path: path}, &v); err != nil {
+		return v, fmt.Errorf("add asset to %s: %w", name, err)
+	}
+	return v, nil
+}

@@ -340,3 +340,44 @@ func TestClient_CancelJustStarted(t *testing.T) {
 		require.Equal(t, state.FailCancelled, done.Reason, "attempt %d", i)
 	}
 }
+
+func TestClient_Assets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), kernelTimeout)
+	defer cancel()
+	f := mustServeKernels(t)
+	c := f.Client(t, client.Options{})
+	_, err := c.CreateSession(ctx, api.CreateSessionRequest{Name: "nb"})
+	require.NoError(t, err)
+	// The kernel runs in the session's directory: what it writes there may
+	// be kept as an asset.
+	tk, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "open('result.csv', 'w').write('a,b\\n1,2\\n')\nprint('wrote it')"}, true)
+	require.NoError(t, err)
+	require.Equal(t, state.TaskStateCompleted, tk.State, "%+v", tk)
+
+	a, err := c.AddAsset(ctx, "default", "nb", "result.csv")
+	require.NoError(t, err)
+	assert.Equal(t, state.AssetFile, a.Kind)
+	assert.Equal(t, "result.csv", a.Path)
+	assert.Equal(t, int64(8), a.Size)
+	assert.WithinDuration(t, time.Now().Add(24*time.Hour), a.ExpiresAt, time.Minute, "the default lease is 24h")
+
+	vs, err := c.Assets(ctx, "default", "nb")
+	require.NoError(t, err)
+	require.Len(t, vs, 2, "%+v", vs)
+	assert.Equal(t, tk.ID, vs[0].ID, "the task's output is an asset")
+	assert.Equal(t, state.AssetOutput, vs[0].Kind)
+	assert.Equal(t, int64(len("wrote it\n")), vs[0].Size)
+	assert.Equal(t, a.ID, vs[1].ID)
+
+	head := f.Runtime.Store().Head()
+	_, err = c.AddAsset(ctx, "default", "nb", "../../solo.db")
+	assert.True(t, client.IsInvalid(err), "%v", err)
+	assert.Contains(t, err.Error(), "escapes the session's directory")
+	_, err = c.AddAsset(ctx, "default", "ghost", "result.csv")
+	assert.True(t, client.IsNotFound(err), "%v", err)
+	_, err = c.Assets(ctx, "default", "ghost")
+	assert.True(t, client.IsNotFound(err), "%v", err)
+	_, err = c.Assets(ctx, "default", "../x")
+	assert.ErrorIs(t, err, state.ErrInvalidName, "an invalid name is never sent")
+	assert.Equal(t, head, f.Runtime.Store().Head(), "a refused request wrote to the log")
+}
