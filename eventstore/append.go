@@ -129,9 +129,18 @@ func (s *Store) commit(batch []*appendReq) {
 			return nil
 		})
 	}()
+	var refused error
 	if err != nil {
 		// The whole transaction is gone, sequence included: nothing of this
-		// group was written, whatever apply said.
+		// group was written, whatever apply said. Unless the file is
+		// damaged, the file system refused it (full, a quota, an I/O
+		// error): the store stays usable, and the same append can succeed
+		// once that clears.
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrNotWritten, err)
+			refused = err
+			s.stats.writeFailures.Add(1)
+		}
 		for i := range results {
 			results[i] = appendResult{err: fmt.Errorf("append: %w", err)}
 		}
@@ -144,7 +153,7 @@ func (s *Store) commit(batch []*appendReq) {
 		s.subs.publish(written, &s.stats.overflows)
 	}
 	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(CommitStats{Requests: len(batch), Events: len(written), Took: time.Since(start)})
+		s.opts.OnCommit(CommitStats{Requests: len(batch), Events: len(written), Took: time.Since(start), Err: refused})
 	}
 	for i, req := range batch {
 		req.reply <- results[i]

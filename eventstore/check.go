@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -145,6 +147,50 @@ func checkLog(ctx context.Context, tx *bolt.Tx, add func(string, ...any)) CheckR
 	}
 	rep.Snapshots = tx.Bucket(bucketSnapshots).Stats().KeyN
 	return rep
+}
+
+// CheckFile runs the same checks as [Store.Check] on a database file that
+// no store has open, such as a backup just written: read-only, it never
+// modifies the file. It returns a [*CheckError] (wrapping [ErrCorrupt]) for
+// a damaged file, ErrCorrupt for one that is not a database at all.
+func CheckFile(ctx context.Context, path string) (rep CheckReport, err error) {
+	if err := preflight(path); err != nil {
+		return rep, fmt.Errorf("check %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		return rep, fmt.Errorf("check %s: %w", path, err)
+	} else if fi.Size() == 0 {
+		return rep, fmt.Errorf("check %s: %w: the file is empty", path, ErrCorrupt)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverCorrupt(&err, "check "+path)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
+	if err != nil {
+		return rep, fmt.Errorf("check %s: %w: %v", path, ErrCorrupt, err)
+	}
+	defer db.Close()
+	var problems []string
+	add := func(format string, args ...any) {
+		if len(problems) < maxProblems {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
+	}
+	db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			add("bbolt: %v", e)
+		}
+		if len(problems) == 0 {
+			rep = checkLog(ctx, tx, add)
+		}
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("check %s: %w", path, err)
+	}
+	if len(problems) > 0 {
+		return rep, fmt.Errorf("check %s: %w", path, &CheckError{Problems: problems})
+	}
+	return rep, nil
 }
 
 // Backup writes a consistent copy of the whole file to w while the store

@@ -28,6 +28,14 @@ var (
 	// event, not a new one under an old id.
 	ErrIDReused = errors.New("event id already used by a different event")
 
+	// ErrNotWritten is returned when the file system refused the commit:
+	// no space left on the device, a quota, an I/O error, a read-only
+	// file system. It wraps the system's error, so errors.Is(err,
+	// syscall.ENOSPC) tells a full disk. Nothing of the request, nor of
+	// any request committed with it, is written; the store stays open and
+	// consistent, and the same append succeeds once the fault clears.
+	ErrNotWritten = errors.New("event log could not be written")
+
 	// ErrInvalid is returned for an event the store refuses to write: an
 	// empty type, a field over its size limit, or an id repeated within one
 	// call. The error text names the field.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,8 @@ type Options struct {
 	// Now is the clock for events appended without a time. Default time.Now.
 	Now func() time.Time
 	// OnCommit, if set, is called by the committer after each group commit,
-	// with its size and duration; it must not block. It exists so that a
+	// with its size and duration, and after each one the file system
+	// refused (CommitStats.Err); it must not block. It exists so that a
 	// metrics layer can observe the store without the store knowing about it.
 	OnCommit func(CommitStats)
 }
@@ -56,6 +58,9 @@ type CommitStats struct {
 	Requests int           // Append calls served
 	Events   int           // new events written
 	Took     time.Duration // from the start of the transaction to the end of its fsync
+	// Err is set when the file system refused the commit; it wraps
+	// [ErrNotWritten]. Nothing of the group was written.
+	Err error
 }
 
 // Bucket names. Everything the store writes lives under these; other
@@ -89,7 +94,7 @@ type Store struct {
 	subs subscribers
 
 	stats struct {
-		commits, events, overflows atomic.Uint64
+		commits, events, overflows, writeFailures atomic.Uint64
 	}
 }
 
@@ -118,6 +123,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 
 	if err := preflight(path); err != nil {
+		return nil, err
+	}
+	if err := create(path); err != nil {
 		return nil, err
 	}
 	db, err := openBolt(path, &bolt.Options{
@@ -207,7 +215,10 @@ func preflight(path string) error {
 	}
 	size := fi.Size()
 	if size == 0 {
-		return nil // bbolt initialises an empty file
+		// Open never leaves an empty file behind (see create): an empty
+		// solo.db was truncated or replaced. Taking it for a new log would
+		// forget every service and make their processes strays.
+		return fmt.Errorf("open %s: %w: the file is empty (0 bytes): it was truncated or replaced; restore it from a backup, or move it away to start with an empty log (services that still run would then be unknown to Solo)", path, ErrCorrupt)
 	}
 	var high int64
 	var pageSize int64 = 4096
@@ -238,9 +249,77 @@ func preflight(path string) error {
 	return nil
 }
 
-// init creates the buckets and loads the head position.
+// create makes a new, initialised bbolt file at path if none exists, so
+// that no crash can leave an empty file there: bbolt writes its first pages
+// into a temporary file, which is then linked into place (a link, unlike a
+// rename, never replaces a file another process created meanwhile) and the
+// directory synced. An existing file is left alone.
+func create(path string) error {
+	if _, err := os.Lstat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil // exists, or cannot be seen: Open reports it
+	}
+	fail := func(err error) error { return fmt.Errorf("create %s: %w", path, err) }
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".new-*")
+	if err != nil {
+		return fail(err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+	if err == nil {
+		err = db.Close()
+	}
+	if err == nil {
+		err = os.Link(tmp, path)
+		if errors.Is(err, os.ErrExist) {
+			return nil // another process created it first
+		}
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// init checks the file's pages, creates the buckets and loads the head
+// position.
+//
+// The page check is bbolt's own (every page reachable once, none both used
+// and free, page ids in range): it reads every page header but decodes no
+// event, so it costs about a quarter of a second per million events, and it
+// refuses a file whose history was overwritten before anything acts on it.
+// (Before it, such a file opened, took deploys, and failed later in reads
+// and backups with bbolt's assertions.) Damage inside an event, with its
+// pages intact, is found by the event's checksum when it is read, and by
+// [Store.Check].
 func (s *Store) init() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err, "open "+s.path)
+	var problems []string
+	s.db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			if len(problems) < maxProblems {
+				problems = append(problems, fmt.Sprintf("bbolt: %v", e))
+			}
+		}
+		return nil
+	})
+	if len(problems) > 0 {
+		return fmt.Errorf("open %s: %s: %w (restore it from a backup)", s.path, ErrCorrupt, &CheckError{Problems: problems})
+	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -315,6 +394,9 @@ type Stats struct {
 	Events      uint64 // events written
 	Subscribers int    // live subscriptions
 	Overflows   uint64 // times a subscriber fell behind and went back to the store
+	// WriteFailures counts group commits the file system refused
+	// ([ErrNotWritten]).
+	WriteFailures uint64
 }
 
 // Stats returns the store's counters.
@@ -325,6 +407,8 @@ func (s *Store) Stats() Stats {
 		Events:      s.stats.events.Load(),
 		Subscribers: s.subs.count(),
 		Overflows:   s.stats.overflows.Load(),
+
+		WriteFailures: s.stats.writeFailures.Load(),
 	}
 }
 

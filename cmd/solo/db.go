@@ -27,6 +27,19 @@ func (a *app) dbCmd() *cobra.Command {
 // database file directly (it is locked while a daemon runs, so the two
 // never race).
 func (a *app) withStore(ctx context.Context, viaAPI func(*client.Client) error, direct func(*eventstore.Store) error) error {
+	return a.withFile(ctx, viaAPI, func(path string) error {
+		s, err := eventstore.Open(path, nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return direct(s)
+	})
+}
+
+// withFile is withStore for a command that reads the file itself, such as
+// a check of a file too damaged to open as a store.
+func (a *app) withFile(ctx context.Context, viaAPI func(*client.Client) error, direct func(path string) error) error {
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -39,12 +52,7 @@ func (a *app) withStore(ctx context.Context, viaAPI func(*client.Client) error, 
 	if _, statErr := os.Stat(path); statErr != nil {
 		return fmt.Errorf("no daemon answers and there is no database at %s: %w", path, statErr)
 	}
-	s, err := eventstore.Open(path, nil)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return direct(s)
+	return direct(path)
 }
 
 func (a *app) dbCheckCmd() *cobra.Command {
@@ -55,9 +63,12 @@ func (a *app) dbCheckCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var rep eventstore.CheckReport
 			ctx := cmd.Context()
-			err := a.withStore(ctx,
+			// Without a daemon, the file is checked read-only, not opened
+			// as a store: a file too damaged to open still gets its list
+			// of problems.
+			err := a.withFile(ctx,
 				func(c *client.Client) (err error) { rep, err = c.DBCheck(ctx); return err },
-				func(s *eventstore.Store) (err error) { rep, err = s.Check(ctx); return err })
+				func(path string) (err error) { rep, err = eventstore.CheckFile(ctx, path); return err })
 			if err != nil {
 				return err
 			}
@@ -73,7 +84,7 @@ func (a *app) dbCheckCmd() *cobra.Command {
 func (a *app) dbBackupCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE",
-		Short: "Write a consistent copy of the database to FILE (works while the daemon runs)",
+		Short: "Write a consistent copy of the database to FILE (works while the daemon runs); the copy is checked before FILE is written",
 		Args:  exactArgs(1, "the backup FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dst := args[0]
@@ -94,6 +105,14 @@ func (a *app) dbBackupCmd() *cobra.Command {
 			}
 			if cerr := tmp.Close(); err == nil {
 				err = cerr
+			}
+			if err == nil {
+				// A copy of a damaged log is damaged too: say so, and
+				// leave FILE alone rather than write a backup that
+				// cannot be restored.
+				if _, cerr := eventstore.CheckFile(ctx, tmp.Name()); cerr != nil {
+					err = fmt.Errorf("the copy is damaged, so %s was not written (run solo db check): %w", dst, cerr)
+				}
 			}
 			if err == nil {
 				err = os.Rename(tmp.Name(), dst)

@@ -24,7 +24,7 @@ const (
 	CodeNotFound     = "not_found"    // 404: no such service (or route)
 	CodeConflict     = "conflict"     // 409: an expected version did not match
 	CodeTooLarge     = "too_large"    // 413: the body is over [Options.MaxBodyBytes]
-	CodeUnavailable  = "unavailable"  // 503: shutting down, closed, or not ready
+	CodeUnavailable  = "unavailable"  // 503: shutting down, closed, not ready, or the event log cannot be written (disk full)
 	CodeCorrupt      = "corrupt"      // 500: the event log is damaged
 	CodeInternal     = "internal"     // 500: anything else
 )
@@ -121,6 +121,8 @@ func classify(err error) (status int, code string) {
 		return http.StatusNotFound, CodeNotFound
 	case errors.Is(err, eventstore.ErrConflict):
 		return http.StatusConflict, CodeConflict
+	case errors.Is(err, eventstore.ErrNotWritten):
+		return http.StatusServiceUnavailable, CodeUnavailable
 	case errors.Is(err, solo.ErrShuttingDown),
 		errors.Is(err, solo.ErrClosed),
 		errors.Is(err, eventstore.ErrClosed),
@@ -137,6 +139,9 @@ func classify(err error) (status int, code string) {
 func errorBody(err error) (int, ErrorBody) {
 	status, code := classify(err)
 	body := ErrorBody{Error: err.Error(), Code: code}
+	if errors.Is(err, eventstore.ErrNotWritten) {
+		body.Error += " (nothing was changed; services keep running; free space on the data dir's disk, then retry)"
+	}
 	var (
 		fe    *state.FieldError
 		pe    *fieldError

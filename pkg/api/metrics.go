@@ -28,7 +28,11 @@ import (
 //     solo_http_request_seconds{route}: every request the [Server] answers,
 //     labelled by route pattern ("unmatched" for no route), so the label
 //     set stays bounded;
-//   - solo_auth_failures_total: requests that [Options.Authorize] refused.
+//   - solo_auth_failures_total: requests that [Options.Authorize] refused;
+//   - solo_store_writable (1 or 0), solo_store_write_failures_total and
+//     solo_store_pending_facts: whether the event log can be written (a
+//     full disk makes it 0), the commits the file system refused, and the
+//     facts about running services waiting to be recorded.
 //
 // Nothing polls: the runtime's figures are collected during a scrape. A
 // Metrics exists before the runtime does (the store's OnCommit hook must be
@@ -49,6 +53,9 @@ type Metrics struct {
 	servicesDesc    *prometheus.Desc
 	restartsDesc    *prometheus.Desc
 	subscribersDesc *prometheus.Desc
+	writableDesc    *prometheus.Desc
+	writeFailDesc   *prometheus.Desc
+	pendingDesc     *prometheus.Desc
 }
 
 // NewMetrics creates the metrics and registers them with reg. If reg is
@@ -89,6 +96,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		servicesDesc:    prometheus.NewDesc("solo_services", "Services by state.", []string{"state"}, nil),
 		restartsDesc:    prometheus.NewDesc("solo_service_restarts_total", "Sum of the restarts of every service.", nil, nil),
 		subscribersDesc: prometheus.NewDesc("solo_event_subscribers", "Live subscriptions to the event log.", nil, nil),
+		writableDesc:    prometheus.NewDesc("solo_store_writable", "1 if the event log can be written, 0 while the file system refuses (a full disk).", nil, nil),
+		writeFailDesc:   prometheus.NewDesc("solo_store_write_failures_total", "Commits of the event log that the file system refused.", nil, nil),
+		pendingDesc:     prometheus.NewDesc("solo_store_pending_facts", "Facts about running services waiting for the event log to be writable.", nil, nil),
 	}
 	cs := []prometheus.Collector{m.appended, m.commit, m.requests, m.requestTime, m.authFailures, (*runtimeCollector)(m)}
 	reg.MustRegister(cs...)
@@ -138,6 +148,9 @@ func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.servicesDesc
 	ch <- c.restartsDesc
 	ch <- c.subscribersDesc
+	ch <- c.writableDesc
+	ch <- c.writeFailDesc
+	ch <- c.pendingDesc
 }
 
 func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -159,4 +172,12 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.restartsDesc, prometheus.GaugeValue, float64(restarts))
 	ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(rt.Store().Stats().Subscribers))
+	fault, faulty := rt.StoreFault()
+	writable := 1.0
+	if faulty {
+		writable = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.writableDesc, prometheus.GaugeValue, writable)
+	ch <- prometheus.MustNewConstMetric(c.writeFailDesc, prometheus.CounterValue, float64(rt.StoreWriteFailures()))
+	ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue, float64(fault.Pending))
 }

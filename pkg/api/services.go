@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/solo-rt/solo/pkg/state"
 )
@@ -53,6 +55,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if !s.ready.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "not ready: recovering", Code: CodeUnavailable})
+		return nil
+	}
+	if f, ok := s.rt.StoreFault(); ok {
+		// Unauthenticated: say what is wrong, not where (no path).
+		why := "a write failed"
+		var errno syscall.Errno
+		if errors.As(f.Err, &errno) {
+			why = errno.Error()
+		}
+		msg := fmt.Sprintf("not ready: the event log cannot be written (%s) since %s; services keep running, writes are refused", why, f.Since.UTC().Format(time.RFC3339))
+		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: msg, Code: CodeUnavailable})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -15,6 +15,12 @@ var (
 	// begun: the runtime accepts no new writes while it drains.
 	ErrShuttingDown = errors.New("solo is shutting down")
 
+	// ErrLogMissing is returned by [Open] when the data dir has no event
+	// log (solo.db) but processes started from it still run: the log was
+	// lost, and starting a new one would take them for strays and stop
+	// them. Nothing is created and no process is touched.
+	ErrLogMissing = errors.New("event log is missing")
+
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("solo is closed")
 )

@@ -241,8 +241,13 @@ func TestRecovery_RecycledPIDIsNeverSignalled(t *testing.T) {
 func TestRecovery_StrayIsStopped(t *testing.T) {
 	// A process carrying our marker for a service the log never recorded
 	// (the daemon died between fork and append, then the deploy itself was
-	// lost... or anything else): provably ours, so it is stopped.
+	// lost... or anything else): provably ours, so it is stopped. The log
+	// exists (a data dir without one refuses to start while marked
+	// processes run: TestOpen_LogMissing).
 	dir := dirAbs(t, t.TempDir())
+	s, err := eventstore.Open(filepath.Join(dir, "solo.db"), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
 	stray := exec.Command("sleep", "1000")
 	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker(dir, "default", "ghost", 1, 1)}
 	stray.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +40,7 @@ type Runtime struct {
 	forceCancel context.CancelFunc
 
 	world    *follower
+	faults   *faults // can the log be written? (storefault.go)
 	keys     keyedMutex
 	draining atomic.Bool // a shutdown began: writes are refused
 	closed   atomic.Bool
@@ -82,7 +86,19 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
-	store, err := eventstore.Open(filepath.Join(home, "solo.db"), opts.Store)
+	// Every commit, whoever asked for it, tells whether the log can be
+	// written (storefault.go).
+	path := filepath.Join(home, "solo.db")
+	if err := logNotLost(home, path); err != nil {
+		return nil, fmt.Errorf("open solo: %w", err)
+	}
+	fl := newFaults(opts.Logger, path)
+	var storeOpts eventstore.Options
+	if opts.Store != nil {
+		storeOpts = *opts.Store
+	}
+	storeOpts.OnCommit = fl.observer(storeOpts.OnCommit)
+	store, err := eventstore.Open(path, &storeOpts)
 	if err != nil {
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
@@ -106,6 +122,8 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		// cost each one its own copy for its whole life.
 		svlog: opts.Logger.Named("service"),
 		home:  home,
+
+		faults: fl,
 	}
 	r.force, r.forceCancel = context.WithCancel(context.Background())
 	r.world = newFollower(store, world, opts.SnapshotEvery, opts.Logger)
@@ -142,6 +160,29 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
 	return r, nil
+}
+
+// logNotLost refuses to start a new log in a data dir whose services still
+// run: with no solo.db, every one of them would be a stray, and stopped.
+// Losing the log must never cost the services (I10).
+func logNotLost(home, path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	live, err := recovery.Scan(home)
+	if err != nil || len(live) == 0 {
+		return nil // nothing to lose; a scan that fails changes nothing here
+	}
+	pids := make([]string, 0, min(len(live), 10))
+	for _, o := range live[:min(len(live), 10)] {
+		pids = append(pids, strconv.Itoa(o.Identity.PID))
+	}
+	more := ""
+	if len(live) > len(pids) {
+		more = fmt.Sprintf(" and %d more", len(live)-len(pids))
+	}
+	return fmt.Errorf("%w: %s does not exist, but %d processes started from this data dir still run (pids %s%s): restore solo.db from a backup, or stop those processes, then start again",
+		ErrLogMissing, path, len(live), strings.Join(pids, ", "), more)
 }
 
 // loadWorld folds the latest snapshot and the tail of the log. A snapshot
@@ -183,7 +224,7 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	key := spec.Key()
 	logKey := key.Tenant + "/" + key.Name
 	cfg := supervisor.ServiceConfig{
-		Spec: spec, Generation: gen, Recorder: supervisor.RecorderFunc(r.record),
+		Spec: spec, Generation: gen, Recorder: supervisor.RecorderFunc(r.observe),
 		Backoff: r.opts.Backoff, Force: r.force, Now: r.opts.Now,
 		Logger: r.svlog,
 	}
@@ -259,6 +300,11 @@ func (r *Runtime) append(ctx context.Context, key state.Key, p state.Payload, ac
 		return 0, err
 	}
 	ev.Actor = actor
+	return r.appendEvent(ctx, ev)
+}
+
+// appendEvent appends ev and waits for it to be folded.
+func (r *Runtime) appendEvent(ctx context.Context, ev eventstore.Event) (uint64, error) {
 	pos, err := r.store.Append(ctx, ev)
 	if err != nil {
 		return 0, err
