@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,88 @@ func (a *app) sessionCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&tenant, "tenant", state.DefaultTenant, "tenant of the session")
 	cmd.AddCommand(a.sessionCreateCmd(&tenant), a.sessionLsCmd(&tenant), a.sessionRmCmd(&tenant),
-		a.sessionCheckpointCmd(&tenant, state.TaskCheckpoint), a.sessionCheckpointCmd(&tenant, state.TaskRestore))
+		a.sessionCheckpointCmd(&tenant, state.TaskCheckpoint), a.sessionCheckpointCmd(&tenant, state.TaskRestore),
+		a.sessionAssetsCmd(&tenant), a.sessionAssetCmd(&tenant))
+	return cmd
+}
+
+// sessionAssetsCmd is `session assets NAME`: the session's assets and
+// their leases. Listing renews them.
+func (a *app) sessionAssetsCmd(tenant *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "assets NAME",
+		Short: "List a session's assets (task outputs, kept files) and their leases; listing renews them",
+		Long: `assets lists what Solo keeps for session NAME: the output of each task (kind
+output, path tasks/ID.out) and the files marked with "solo session asset add" (kind
+file). Each is kept under a lease, 24 hours by default, renewed whenever it is read
+(a task's output printed, or this listing), and deleted once the lease has ended;
+the output of a running task is held until it ends. Paths are relative to the
+session's directory, the kernel's working directory.`,
+		Args: exactArgs(1, "one session NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, c, cancel, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			vs, err := c.Assets(ctx, *tenant, args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(vs)
+			}
+			tw := a.table()
+			fmt.Fprintln(tw, "ID\tKIND\tPATH\tSIZE\tLEASE EXPIRES")
+			for _, v := range vs {
+				lease := "held (task running)"
+				if !v.Held {
+					lease = v.ExpiresAt.Local().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.ID, v.Kind, v.Path, v.Size, lease)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// sessionAssetCmd is `session asset add NAME PATH`.
+func (a *app) sessionAssetCmd(tenant *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "asset",
+		Short: "Keep files of a session's directory as assets",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	add := &cobra.Command{
+		Use:   "add NAME PATH",
+		Short: "Keep a file of the session's directory as an asset, under a lease",
+		Long: `add marks the regular file PATH of session NAME's directory (the kernel's
+working directory; PATH is relative to it) as an asset: it is kept under a lease,
+renewed when the session's assets are listed, and deleted once the lease has ended.
+A PATH that is absolute, leaves the directory (.. or a link), or is Solo's own
+(kernel.json, checkpoints/, tasks/) is refused. Adding a file again renews its lease.`,
+		Example: `  solo exec nb --wait -- 'df.to_csv("result.csv")'
+  solo session asset add nb result.csv`,
+		Args: exactArgs(2, "a session NAME and a PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, c, cancel, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			v, err := c.AddAsset(ctx, *tenant, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(v)
+			}
+			fmt.Fprintf(a.stdout, "asset %s: %s (%d bytes), kept until %s unless read\n", v.ID, v.Path, v.Size, v.ExpiresAt.Local().Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.AddCommand(add)
 	return cmd
 }
 

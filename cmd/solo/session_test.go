@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -142,4 +143,148 @@ func TestCLI_TaskCancel(t *testing.T) {
 	assert.Equal(t, "KeyboardInterrupt", tk.EName)
 	assert.Equal(t, state.TaskStateCancelled, taskJSON(t, dir, next).State)
 	assert.Equal(t, exitNotFound, cli(t, dir, "task", "status", "nope").code)
+}
+
+// followOutput runs `solo task output -f ID` and returns once it printed
+// want: then the daemon has it in the task's output file. The follower is
+// stopped (by its pid) before it returns.
+func followOutput(t *testing.T, dir, id, want string) {
+	t.Helper()
+	cmd := exec.Command(soloBin, "--data-dir", dir, "task", "output", "-f", id)
+	cmd.Env = cleanEnv()
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	got := make(chan string)
+	go func() {
+		defer close(got)
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := out.Read(buf)
+			b.Write(buf[:n])
+			if strings.Contains(b.String(), want) {
+				got <- b.String()
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case s, ok := <-got:
+		require.True(t, ok, "the follow of %s ended before it printed %q", id, want)
+		require.Contains(t, s, want)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the follow of %s never printed %q", id, want)
+	}
+}
+
+func eventCount(t *testing.T, dir string) int {
+	t.Helper()
+	return strings.Count(mustCLI(t, dir, "events", "--json"), "\n")
+}
+
+// TestCLI_TaskOutputSurvivesDaemonKill: what a task printed before the
+// daemon was SIGKILLed is there after the restart, and the task is
+// reported interrupted.
+func TestCLI_TaskOutputSurvivesDaemonKill(t *testing.T) {
+	dir, d := newSession(t)
+	code := "import time\nfor i in range(5):\n    print('line', i, flush=True)\ntime.sleep(60)\nprint('never')"
+	id := strings.TrimSpace(mustCLI(t, dir, "exec", "nb", "--", code))
+	printed := "line 0\nline 1\nline 2\nline 3\nline 4\n"
+	followOutput(t, dir, id, printed)
+	crash(t, dir, d)
+
+	assert.Equal(t, printed, mustCLI(t, dir, "task", "output", id), "what it printed before the kill")
+	tk := taskJSON(t, dir, id, "--wait")
+	assert.Equal(t, state.TaskStateFailed, tk.State)
+	assert.Equal(t, state.FailInterrupted, tk.Reason, "%+v", tk)
+	assert.Equal(t, int64(len(printed)), tk.OutputBytes)
+	assert.False(t, tk.Truncated)
+	assert.Equal(t, printed, mustCLI(t, dir, "task", "output", id), "settling it kept its output")
+	assert.Contains(t, mustCLI(t, dir, "task", "status", id), "interrupted")
+
+	var as []session.AssetView
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "session", "assets", "nb", "--json")), &as))
+	require.NotEmpty(t, as)
+	assert.Equal(t, id, as[len(as)-1].ID)
+	assert.Equal(t, state.AssetOutput, as[len(as)-1].Kind)
+	assert.Equal(t, int64(len(printed)), as[len(as)-1].Size)
+	assert.False(t, as[len(as)-1].Held, "its lease started when it was settled")
+}
+
+// TestCLI_SessionAssets: outputs are bounded and listed as assets; files
+// are added as assets; bad input is refused, clearly, and writes nothing.
+func TestCLI_SessionAssets(t *testing.T) {
+	dir, _ := newSession(t)
+
+	// Over the bound: the bound is kept, and the cut said.
+	r := cli(t, dir, "exec", "nb", "--wait", "--", "for i in range(300):\n    print('%04d' % i + 'x' * 1019)")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	note := "\n[solo: output truncated]\n"
+	assert.Len(t, r.stdout, session.DefaultMaxOutputBytes+len(note))
+	assert.True(t, strings.HasSuffix(r.stdout, note), "the cut is not said")
+	var tasks []string
+	for _, l := range strings.Split(mustCLI(t, dir, "events", "--json"), "\n") {
+		if strings.Contains(l, `"task_started"`) {
+			var env struct {
+				Data struct{ ID string } `json:"data"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(l), &env))
+			tasks = append(tasks, env.Data.ID)
+		}
+	}
+	require.Len(t, tasks, 1)
+	big := taskJSON(t, dir, tasks[0])
+	assert.True(t, big.Truncated)
+	assert.Equal(t, int64(len(r.stdout)), big.OutputBytes)
+	assert.Equal(t, r.stdout, mustCLI(t, dir, "task", "output", big.ID))
+
+	mustCLI(t, dir, "exec", "nb", "--wait", "--", "import os\nos.makedirs('out', exist_ok=True)\nopen('out/result.csv', 'w').write('a,b\\n')")
+	out := mustCLI(t, dir, "session", "asset", "add", "nb", "out/result.csv")
+	assert.Contains(t, out, "out/result.csv (4 bytes), kept until")
+	table := mustCLI(t, dir, "session", "assets", "nb")
+	assert.Contains(t, table, "LEASE EXPIRES")
+	assert.Contains(t, table, "out/result.csv")
+	assert.Contains(t, table, "tasks/"+big.ID+".out")
+	var as []session.AssetView
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "session", "assets", "nb", "--json")), &as))
+	kinds := map[state.AssetKind]int{}
+	for _, a := range as {
+		kinds[a.Kind]++
+		assert.False(t, a.ExpiresAt.IsZero(), "%+v", a)
+	}
+	assert.Equal(t, map[state.AssetKind]int{state.AssetOutput: 2, state.AssetFile: 1}, kinds)
+
+	before := eventCount(t, dir)
+	for _, tc := range []struct {
+		args    []string
+		code    int
+		mention string
+	}{
+		{[]string{"session", "asset", "add", "nb", "../nb/kernel.json"}, exitError, "escapes the session's directory"},
+		{[]string{"session", "asset", "add", "nb", "out/../../../solo.db"}, exitError, "escapes the session's directory"},
+		{[]string{"session", "asset", "add", "nb", filepath.Join(dir, "solo.db")}, exitError, "absolute"},
+		{[]string{"session", "asset", "add", "nb", "kernel.json"}, exitError, "Solo's own"},
+		{[]string{"session", "asset", "add", "nb", "out"}, exitError, "not a regular file"},
+		{[]string{"session", "asset", "add", "nb", "nope.csv"}, exitError, "no such file"},
+		{[]string{"session", "asset", "add", "ghost", "out/result.csv"}, exitNotFound, "default/ghost"},
+		{[]string{"session", "assets", "ghost"}, exitNotFound, "default/ghost"},
+		{[]string{"task", "output", session.NewTaskID()}, exitNotFound, "not found"},
+		{[]string{"session", "asset", "add", "nb"}, exitUsage, "PATH"},
+		{[]string{"session", "assets"}, exitUsage, "NAME"},
+	} {
+		r := cli(t, dir, tc.args...)
+		assert.Equal(t, tc.code, r.code, "solo %v: %s%s", tc.args, r.stdout, r.stderr)
+		assert.Contains(t, r.stderr, tc.mention, "solo %v", tc.args)
+		assert.Empty(t, r.stdout, "solo %v", tc.args)
+	}
+	assert.Equal(t, before, eventCount(t, dir), "a refused request wrote to the log")
+	assert.FileExists(t, filepath.Join(dir, "solo.db"))
 }

@@ -102,7 +102,12 @@ func (a *app) taskOutputCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "output ID",
 		Short: "Print what a task wrote (stdout, stderr, results, errors)",
-		Args:  exactArgs(1, "one task ID"),
+		Long: `output prints what task ID wrote, as it wrote it. Outputs are kept in a file per
+task as they arrive, bounded at 256 KiB (past it, a note says they were truncated),
+so what a task printed before the daemon was killed is still there after it
+restarts. The output is an asset of its session: kept for 24 hours after the task
+ends, renewed each time it is printed, then collected (see "solo session assets").`,
+		Args: exactArgs(1, "one task ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
