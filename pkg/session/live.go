@@ -36,11 +36,17 @@ type liveTask struct {
 	syncEvery time.Duration
 	log       hclog.Logger
 
+	// syncMu is held through an fsync, so that flush waits for one in
+	// flight instead of taking its clean flag as the disk's word.
+	syncMu sync.Mutex
+
 	mu          sync.Mutex
 	f           *os.File // nil once closed, or if it could not be opened
 	size        int64    // bytes in the file, all written
 	truncated   bool     // cut at the limit (or by a write error)
 	writeFailed bool
+	dirty       bool        // written since the last fsync
+	newFile     bool        // created by this attempt: its directory needs an fsync too
 	syncTimer   *time.Timer // pending fsync, nil if none
 	changed     chan struct{}
 	done        bool
@@ -58,6 +64,8 @@ func openLiveTask(path string, attempt int, limit int64, syncEvery time.Duration
 		l.truncated, l.writeFailed = true, true
 		return l, fmt.Errorf("output file: %w", err)
 	}
+	_, serr := os.Lstat(path)
+	l.newFile = errors.Is(serr, fs.ErrNotExist)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		l.truncated, l.writeFailed = true, true
@@ -127,6 +135,7 @@ func (l *liveTask) write(s string) {
 	}
 	n, err := l.f.WriteString(s)
 	l.size += int64(n)
+	l.dirty = l.dirty || n > 0
 	if err != nil {
 		l.truncated = true
 		if !l.writeFailed {
@@ -145,13 +154,42 @@ func (l *liveTask) notify() {
 func (l *liveTask) sync() {
 	l.mu.Lock()
 	l.syncTimer = nil
-	f := l.f
 	l.mu.Unlock()
-	if f != nil {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			l.log.Warn("cannot fsync task output", "file", f.Name(), "error", err)
-		}
+	l.syncNow()
+}
+
+// syncNow fsyncs the file if it was written since the last fsync, and its
+// directory the first time, so that a new file's name is durable too. A
+// task that printed nothing costs no fsync.
+func (l *liveTask) syncNow() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	f, dirty, newFile := l.f, l.dirty, l.newFile
+	l.dirty = false
+	if dirty {
+		l.newFile = false
 	}
+	l.mu.Unlock()
+	if f == nil || !dirty {
+		return
+	}
+	err := f.Sync()
+	if err == nil && newFile {
+		err = syncDir(filepath.Dir(f.Name()))
+	}
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		l.log.Warn("cannot fsync task output", "file", f.Name(), "error", err)
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // flush fsyncs the file and returns its size and whether the output was
@@ -163,15 +201,20 @@ func (l *liveTask) flush() (size int64, truncated bool) {
 		l.syncTimer.Stop()
 		l.syncTimer = nil
 	}
-	f := l.f
 	size, truncated = l.size, l.truncated
 	l.mu.Unlock()
-	if f != nil {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			l.log.Warn("cannot fsync task output", "file", f.Name(), "error", err)
-		}
-	}
+	l.syncNow()
 	return size, truncated
+}
+
+// discard removes the file if this attempt created it and nothing was
+// written to it: its start was never recorded.
+func (l *liveTask) discard() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil && l.newFile && l.size == 0 {
+		os.Remove(l.f.Name())
+	}
 }
 
 // written returns the bytes in the file, all written, whether the task is

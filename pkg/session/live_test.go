@@ -93,6 +93,16 @@ func TestLiveTask_Write(t *testing.T) {
 		assert.True(t, trunc)
 		assert.Equal(t, "too "+truncatedNote, readFile(t, full), "a file already cut stays as it is")
 	})
+	t.Run("a start that was not recorded leaves no empty file behind", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "a.out")
+		l := mustOpenLive(t, path, 1, 100)
+		l.discard()
+		assert.NoFileExists(t, path)
+		l2 := mustOpenLive(t, path, 1, 100)
+		l2.addOutput(stream("kept"))
+		l2.discard()
+		assert.FileExists(t, path, "a file with output is never discarded")
+	})
 	t.Run("a file that cannot be opened: the task runs, its output is lost and marked cut", func(t *testing.T) {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "tasks"), nil, 0o600)) // a file where the directory goes

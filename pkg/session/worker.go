@@ -331,6 +331,7 @@ func (w *worker) start(c *kernel.Client, t *state.Task) {
 		}
 		if err != nil {
 			w.decide.Unlock()
+			lt.discard()
 			w.m.endLive(t.ID)
 			if w.ctx.Err() == nil {
 				w.log.Error("cannot record task start", "task", t.ID, "error", err)
