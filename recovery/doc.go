@@ -18,9 +18,11 @@
 //
 // As with containerd's shim restore, the pass runs under one deadline and
 // each service fails on its own: a service that cannot be brought back gets
-// service_recovery_failed with a reason, and the others carry on. Facts are
-// recorded in as few commits as possible, and only then are instances handed
-// to their loops, so no loop can record an exit before its start.
+// service_recovery_failed with a reason, and the others carry on; one whose
+// recovery panics (an in-process kind's factory is the program's own code)
+// fails the same way, the panic its reason. Facts are recorded in as few
+// commits as possible, and only then are instances handed to their loops,
+// so no loop can record an exit before its start.
 //
 // # Caveats
 //

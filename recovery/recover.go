@@ -50,9 +50,7 @@ func Recover(ctx context.Context, t VerifyTarget, tenant, name string, dryRun bo
 			continue
 		}
 		if !dryRun {
-			unlock := t.LockKeys([]state.Key{key})
-			acted, err := recoverOne(ctx, t, key)
-			unlock()
+			acted, err := recoverLocked(ctx, t, key)
 			if err != nil {
 				it.Error = err.Error()
 			} else if !acted {
@@ -65,6 +63,13 @@ func Recover(ctx context.Context, t VerifyTarget, tenant, name string, dryRun bo
 		return nil, fmt.Errorf("recover %s/%s: %w", tenant, name, ErrNotDesired)
 	}
 	return items, nil
+}
+
+// recoverLocked is recoverOne under key's lock, released even if it panics.
+func recoverLocked(ctx context.Context, t VerifyTarget, key state.Key) (bool, error) {
+	unlock := t.LockKeys([]state.Key{key})
+	defer unlock()
+	return recoverOne(ctx, t, key)
 }
 
 // recoverOne brings key back if, read again now, it is desired and no loop

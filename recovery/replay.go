@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -116,10 +117,22 @@ func (r *Replayer) Result() (Report, error) { return r.report, r.err }
 // Run carries out the pass once and returns its report; later calls return
 // the first result. An error means the pass could not be planned or its
 // events not recorded; a single item that fails is in Report.Errors.
+//
+// A panic in the pass is an error too (wrapping [ErrPanic]), and Done is
+// closed whatever happens: a panic that escaped would spend the once and
+// leave Done open, and suture would restart Serve into a pass that never
+// ends (Open waited on it forever). A panic in one item fails that item
+// alone (see carryOut).
 func (r *Replayer) Run(ctx context.Context) (Report, error) {
 	r.once.Do(func() {
+		defer close(r.done)
+		defer func() {
+			if p := recover(); p != nil {
+				r.opts.Logger.Error("recovery pass panicked", "panic", p, "stack", string(debug.Stack()))
+				r.err = fmt.Errorf("recovery pass: %w: %v", ErrPanic, p)
+			}
+		}()
 		r.report, r.err = r.run(ctx)
-		close(r.done)
 	})
 	return r.report, r.err
 }
@@ -184,8 +197,9 @@ func (r *Replayer) run(ctx context.Context) (Report, error) {
 		rep.Strays += len(o.d.Strays)
 		switch {
 		case o.inst != nil:
-			if err := r.target.Supervise(o.svc, o.inst, o.attempt, o.startedAt); err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: supervise: %v", o.d.Key, err))
+			if err := r.supervise(ctx, o); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, err))
+				rep.Failed++
 				continue
 			}
 			if o.d.Action == ActionReadopt && o.err == nil {
@@ -203,6 +217,59 @@ func (r *Replayer) run(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
+// supervise hands o's instance to its loop. If that fails (or panics), the
+// instance is stopped, for no loop would ever stop it on a kill (I3), and
+// its exit and the failure are recorded.
+func (r *Replayer) supervise(ctx context.Context, o outcome) error {
+	err := try(func() error { return r.target.Supervise(o.svc, o.inst, o.attempt, o.startedAt) })
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("supervise: %w", err)
+	r.opts.Logger.Error("recovered instance could not be supervised; stopping it", "service", o.d.Key, "error", err)
+	svc, id := o.svc, o.inst.Identity()
+	res, stopErr := o.inst.Stop(context.WithoutCancel(ctx), svc.Spec.Signal(), svc.Spec.StopTimeout.Std())
+	ex := state.Exited{Generation: svc.Generation, PID: id.PID, Attempt: o.attempt, ExitCode: res.Exit.Code,
+		Signal: exitSignal(res.Exit), Error: "stopped: " + err.Error()}
+	if stopErr != nil {
+		ex = state.Exited{Generation: svc.Generation, PID: id.PID, Attempt: o.attempt, Unknown: true,
+			Error: fmt.Sprintf("stop after %v: %v", err, stopErr)}
+		err = errors.Join(err, fmt.Errorf("stop: %w", stopErr))
+	}
+	var events []eventstore.Event
+	for _, p := range []state.Payload{ex, state.RecoveryFailed{Reason: err.Error(), DeployPos: svc.DeployPos}} {
+		ev, evErr := state.NewEvent(o.d.Key.Tenant, o.d.Key.Name, p)
+		if evErr != nil {
+			return errors.Join(err, evErr)
+		}
+		ev.Actor = "local"
+		events = append(events, ev)
+	}
+	if recErr := r.target.Append(context.WithoutCancel(ctx), events); recErr != nil {
+		err = errors.Join(err, fmt.Errorf("record failure: %w", recErr))
+	}
+	return err
+}
+
+// try runs fn and turns a panic into an error wrapping [ErrPanic].
+func try(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError(p)
+		}
+	}()
+	return fn()
+}
+
+func panicError(p any) error { return fmt.Errorf("%w: %v", ErrPanic, p) }
+
+func exitSignal(e supervisor.Exit) string {
+	if e.Signal == 0 {
+		return ""
+	}
+	return state.SignalName(e.Signal)
+}
+
 // appendAll records events in commits of at most one store batch.
 func (r *Replayer) appendAll(ctx context.Context, events []eventstore.Event) error {
 	const batch = eventstore.DefaultMaxBatch
@@ -218,8 +285,13 @@ func (r *Replayer) appendAll(ctx context.Context, events []eventstore.Event) err
 
 // carryOut executes one decision: strays first, so that no two instances of
 // one service ever run together, then the action.
-func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service) outcome {
-	o := outcome{d: d, svc: svc}
+//
+// An item that panics fails alone: what it did before is kept (strays
+// stopped, a gone instance's exit), and service_recovery_failed records the
+// panic as its reason. An instance is put in o.inst only as the last step
+// of each action, so a panic never leaves one half handed over.
+func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service) (o outcome) {
+	o = outcome{d: d, svc: svc}
 	emit := func(p state.Payload) {
 		ev, err := state.NewEvent(d.Key.Tenant, d.Key.Name, p)
 		if err != nil {
@@ -229,6 +301,19 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 		ev.Actor = "local"
 		o.events = append(o.events, ev)
 	}
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		err := panicError(p)
+		r.opts.Logger.Error("recovery of a service panicked", "service", d.Key, "panic", p, "stack", string(debug.Stack()))
+		o.err = errors.Join(o.err, err)
+		o.inst = nil
+		if svc != nil {
+			emit(state.RecoveryFailed{Reason: err.Error(), DeployPos: svc.DeployPos})
+		}
+	}()
 
 	sig, timeout := syscall.SIGTERM, DefaultStrayStopTimeout
 	if svc != nil {
@@ -263,13 +348,14 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 			return o
 		}
 		id := p.Identity()
-		o.inst, o.attempt, o.startedAt = supervisor.AdoptedInstance(p), d.Attempt, r.opts.Now()
+		startedAt := r.opts.Now()
 		if d.Unrecorded {
 			emit(state.Started{Generation: svc.Generation, Attempt: d.Attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
 		} else if svc.Instance != nil {
-			o.startedAt = svc.Instance.StartedAt
+			startedAt = svc.Instance.StartedAt
 		}
 		emit(state.Recovered{How: state.RecoveryReadopted, PID: id.PID, DeployPos: svc.DeployPos, Generation: svc.Generation})
+		o.inst, o.attempt, o.startedAt = supervisor.AdoptedInstance(p), d.Attempt, startedAt
 	case ActionRestart:
 		r.restart(ctx, &o, svc, d.Attempt, emit)
 	case ActionFail:
@@ -293,9 +379,15 @@ func (r *Replayer) restart(ctx context.Context, o *outcome, svc *state.Service, 
 // startAttempt is the one way recovery brings a service back: it starts one
 // attempt of the current generation and returns the facts to record:
 // service_started and service_recovered (restarted), or
-// service_recovery_failed if it could not start.
+// service_recovery_failed if it could not start. A start that panics (an
+// in-process kind's factory is the program's own code) did not start: the
+// panic is the reason recorded.
 func startAttempt(ctx context.Context, t Target, svc *state.Service, attempt int) (supervisor.Instance, []state.Payload, error) {
-	inst, err := t.Start(ctx, svc, attempt)
+	var inst supervisor.Instance
+	err := try(func() (err error) {
+		inst, err = t.Start(ctx, svc, attempt)
+		return err
+	})
 	if err != nil {
 		return nil, []state.Payload{state.RecoveryFailed{Reason: fmt.Sprintf("could not start: %v", err), DeployPos: svc.DeployPos}}, err
 	}
