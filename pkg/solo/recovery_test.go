@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -352,4 +353,70 @@ func TestRecovery_UnmarkedRecordedInstanceIsReadopted(t *testing.T) {
 	v, err := rt.Verify(context.Background(), false)
 	require.NoError(t, err)
 	assert.True(t, v.Clean, "%+v", v.Findings)
+}
+
+// TestRecovery_PanickingStartFailsAlone: an in-process kind whose factory
+// panics fails its own service's recovery, recorded with the panic as the
+// reason; Open returns, and the other services are recovered. Before, the
+// panic took the whole program down with it.
+func TestRecovery_PanickingStartFailsAlone(t *testing.T) {
+	dir := t.TempDir()
+	s, err := eventstore.Open(filepath.Join(dir, "solo.db"), nil)
+	require.NoError(t, err)
+	appendPayloads(t, s, "boom", state.Deployed{Spec: solo.Spec{Name: "boom", Kind: "boom"}, Generation: 1})
+	appendPayloads(t, s, "calm", state.Deployed{Spec: sleeper("calm"), Generation: 1})
+	require.NoError(t, s.Close())
+
+	reg := solo.NewRegistry()
+	require.NoError(t, reg.Register("boom", func(json.RawMessage, io.Writer) (solo.GoService, error) {
+		panic("factory exploded")
+	}))
+	// The deadline only bounds a failure: a hung Open fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rt, err := solo.Open(ctx, solo.Options{DataDir: dir, Registry: reg})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		rt.Close(context.Background())
+		checkLog(t, dir)
+	})
+
+	rep := rt.RecoveryReport()
+	assert.Equal(t, 1, rep.Failed)
+	assert.Equal(t, 1, rep.Restarted)
+	st, err := rt.Status("default", "calm")
+	require.NoError(t, err)
+	assert.Equal(t, state.StateRunning, st.State)
+	assert.True(t, alive(st.PID))
+
+	failures := func() []string {
+		var out []string
+		for env, err := range rt.Store().ReadSubject("default", "boom", 0) {
+			require.NoError(t, err)
+			if env.Type == string(state.TypeServiceRecoveryFailed) {
+				var p state.RecoveryFailed
+				require.NoError(t, json.Unmarshal(env.Data, &p))
+				out = append(out, p.Reason)
+			}
+		}
+		return out
+	}
+	// The pass records it, and the verify pass after it tries once more.
+	reasons := failures()
+	require.NotEmpty(t, reasons)
+	for _, r := range reasons {
+		assert.Contains(t, r, "panic")
+		assert.Contains(t, r, "factory exploded")
+	}
+
+	// `solo recover` reports the same failure, and gives the service's lock
+	// back: a second one does not hang.
+	for range 2 {
+		items, err := rt.Recover(ctx, "default", "boom", false)
+		require.NoError(t, err)
+		require.Len(t, items, 1)
+		assert.Contains(t, items[0].Error, "factory exploded")
+	}
+	assert.Len(t, failures(), len(reasons)+2)
+	require.NoError(t, ctx.Err())
 }
