@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,12 +16,18 @@ import (
 // ErrTreeStopped is returned by [Tree.Add] once the tree has been stopped.
 var ErrTreeStopped = errors.New("supervisor tree is stopped")
 
+// ErrOneShotUnfinished is returned by [Tree.RunOnce] when the one-shot's
+// Serve returned, or panicked, without closing its Done channel. (It sits
+// here beside ErrTreeStopped, the other error of the tree.)
+var ErrOneShotUnfinished = errors.New("one-shot ended without finishing")
+
 // Tree is the suture supervisor that runs every [Service], keyed by
 // (tenant, name): at most one loop per key, so at most one instance.
 type Tree struct {
 	sup    *suture.Supervisor
 	cancel context.CancelFunc
 	served chan struct{}
+	logger hclog.Logger
 
 	mu       sync.Mutex
 	stopped  bool
@@ -48,6 +55,7 @@ func NewTree(logger hclog.Logger) *Tree {
 		}),
 		cancel:   cancel,
 		served:   make(chan struct{}),
+		logger:   logger,
 		services: map[state.Key]*treeEntry{},
 	}
 	go func() {
@@ -153,6 +161,12 @@ type OneShot interface {
 }
 
 // RunOnce runs s under the tree and returns once it is done or ctx ends.
+//
+// s runs once: it is never restarted, not even after a panic. If its Serve
+// returns or panics without closing Done, RunOnce returns an error wrapping
+// [ErrOneShotUnfinished] rather than wait for a Done that will never come
+// (a panic would otherwise spend a sync.Once that closes Done, and suture
+// would restart Serve into a no-op).
 func (t *Tree) RunOnce(ctx context.Context, s OneShot) error {
 	t.mu.Lock()
 	stopped := t.stopped
@@ -160,14 +174,50 @@ func (t *Tree) RunOnce(ctx context.Context, s OneShot) error {
 	if stopped {
 		return ErrTreeStopped
 	}
-	t.sup.Add(s)
+	run := &oneShotRun{OneShot: s, logger: t.logger, served: make(chan struct{})}
+	t.sup.Add(run)
 	select {
 	case <-s.Done():
 		return nil
+	case <-run.served:
+		select {
+		case <-s.Done():
+			return nil
+		default:
+		}
+		if run.panicked != nil {
+			return fmt.Errorf("run %s: %w: panic: %v", s, ErrOneShotUnfinished, run.panicked)
+		}
+		return fmt.Errorf("run %s: %w", s, ErrOneShotUnfinished)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// oneShotRun is how the tree runs a [OneShot]: Serve once, a panic caught
+// and kept, and never a restart.
+type oneShotRun struct {
+	OneShot
+	logger   hclog.Logger
+	served   chan struct{} // closed when Serve has returned or panicked
+	panicked any           // set before served is closed
+}
+
+func (r *oneShotRun) Serve(ctx context.Context) (err error) {
+	defer close(r.served)
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked = p
+			r.logger.Error("one-shot panicked", "service", r.String(), "panic", p, "stack", string(debug.Stack()))
+		}
+		err = suture.ErrDoNotRestart
+	}()
+	r.OneShot.Serve(ctx)
+	return nil
+}
+
+// String names the one-shot in suture's logs.
+func (r *oneShotRun) String() string { return fmt.Sprint(r.OneShot) }
 
 // Services returns the registered loops.
 func (t *Tree) Services() []*Service {
