@@ -47,21 +47,22 @@ type AssetView struct {
 }
 
 // leaseEnd is the one rule of an asset's lease: when it ends, or held if
-// it is kept whatever the time. An asset's lease is its recorded
-// ExpiresAt; an output's that has none yet is held while its task has not
-// ended, and ends ttl after the task's end (or after it was added, if its
-// task is unknown) otherwise: its task ended in a way that recorded no
-// lease (a daemon crash, a removed session), and the task's end, which is
-// in the log, starts it.
+// it is kept whatever the time. t is the task of an output, nil for a
+// file. The output of a task that has not ended is held. Otherwise the
+// lease is the recorded ExpiresAt (a worker records an output's lease
+// just before its task's end, in the same append). An output with none
+// ends ttl after its task's end (or after it was added, if its task is
+// unknown): its task ended in a way that recorded no lease (a daemon
+// crash, a removed session), and the task's end, which is in the log,
+// starts it.
 func leaseEnd(a *state.Asset, t *state.Task, ttl time.Duration) (end time.Time, held bool) {
-	if !a.ExpiresAt.IsZero() {
-		return a.ExpiresAt, false
-	}
-	if t == nil {
-		return a.AddedAt.Add(ttl), false
-	}
-	if !t.State.Final() {
+	switch {
+	case t != nil && !t.State.Final():
 		return time.Time{}, true
+	case !a.ExpiresAt.IsZero():
+		return a.ExpiresAt, false
+	case t == nil:
+		return a.AddedAt.Add(ttl), false
 	}
 	return t.EndedAt.Add(ttl), false
 }

@@ -100,12 +100,12 @@ func (f *leaseFixture) runningTask(t *testing.T, name, output string) string {
 }
 
 // endTask records the end of a running task with its output's lease, as
-// a worker does.
+// a worker does: the lease first.
 func (f *leaseFixture) endTask(t *testing.T, name, id string, size int64) {
 	t.Helper()
 	f.appendFolded(t, name,
-		state.TaskCompleted{ID: id, OutputBytes: size},
-		state.AssetRenewed{ID: id, Size: size, ExpiresAt: f.clock.Now().Add(testTTL)})
+		state.AssetRenewed{ID: id, Size: size, ExpiresAt: f.clock.Now().Add(testTTL)},
+		state.TaskCompleted{ID: id, OutputBytes: size})
 }
 
 // appendFolded appends ps about session name, as a worker would, and

@@ -133,6 +133,7 @@ func TestLeaseEnd(t *testing.T) {
 		{"a file whose lease runs is kept", state.Asset{Kind: state.AssetFile, ExpiresAt: t0}, nil, t0.Add(-time.Nanosecond), t0, false, false},
 		{"a file whose lease ended is collected", state.Asset{Kind: state.AssetFile, ExpiresAt: t0}, nil, t0, t0, false, true},
 		{"a running task's output is held whatever the time", state.Asset{Kind: state.AssetOutput, AddedAt: t0}, running, t0.Add(1000 * ttl), time.Time{}, true, false},
+		{"... even with a lease recorded just before its end", state.Asset{Kind: state.AssetOutput, ExpiresAt: t0}, running, t0.Add(ttl), time.Time{}, true, false},
 		{"an output with a recorded lease follows it", state.Asset{Kind: state.AssetOutput, ExpiresAt: t0.Add(ttl)}, ended, t0.Add(ttl), t0.Add(ttl), false, true},
 		{"an ended task's output without a lease: from its end", state.Asset{Kind: state.AssetOutput, AddedAt: t0}, ended, t0.Add(ttl), t0.Add(time.Hour + ttl), false, false},
 		{"... collected a ttl after its end", state.Asset{Kind: state.AssetOutput, AddedAt: t0}, ended, t0.Add(time.Hour + ttl), t0.Add(time.Hour + ttl), false, true},

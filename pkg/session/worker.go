@@ -276,7 +276,7 @@ func (w *worker) settle(c *kernel.Client, s *state.Session, id string) {
 		w.log.Warn("cannot read the size of an interrupted task's output", "task", id, "error", err)
 	}
 	end := state.TaskFailed{ID: id, Reason: reason, Detail: detail, OutputBytes: size, Truncated: size >= int64(w.m.opts.MaxOutputBytes)}
-	if err := w.m.append(w.ctx, w.key, end, w.m.outputLease(id, size)); err != nil {
+	if err := w.m.append(w.ctx, w.key, w.m.outputLease(id, size), end); err != nil {
 		w.log.Error("cannot record interrupted task", "task", id, "error", err)
 		w.sleep(retryDelay)
 		return
@@ -344,8 +344,10 @@ func (w *worker) start(c *kernel.Client, t *state.Task) {
 			w.m.endLive(t.ID)
 			return
 		}
+		// The lease goes before the end: no fold sees the task ended and
+		// its output without one.
 		size, truncated := lt.flush()
-		end = append(withOutput(end, size, truncated), w.m.outputLease(t.ID, size))
+		end = append([]state.Payload{w.m.outputLease(t.ID, size)}, withOutput(end, size, truncated)...)
 		var next *state.Task
 		if goOn {
 			w.decide.Lock()
@@ -438,7 +440,7 @@ func (w *worker) execute(c *kernel.Client, t *state.Task, lt *liveTask) (end []s
 // withOutput sets the output's size and truncation on the task's end in
 // end.
 func withOutput(end []state.Payload, size int64, truncated bool) []state.Payload {
-	out := make([]state.Payload, 0, len(end)+1)
+	out := make([]state.Payload, 0, len(end))
 	for _, p := range end {
 		switch v := p.(type) {
 		case state.TaskCompleted:
