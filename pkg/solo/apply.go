@@ -1,6 +1,7 @@
 package solo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/state"
 )
 
@@ -27,6 +29,27 @@ import (
 // refused whole rather than split: nothing is written. Split the file (by
 // tenant, say) or raise the store's MaxBatch.
 var ErrApplyTooLarge = errors.New("apply has more events than one atomic append allows")
+
+// ErrApplyEmpty is returned by [DecodeApplyFile] for a file that names no
+// service (it is empty, or every document of it is), and by
+// [Runtime.Apply] for a prune that names none. Such a file is almost
+// always the wrong one, and a prune from it cannot tell which tenants it
+// means: it is refused, and nothing is written.
+var ErrApplyEmpty = errors.New("no services to apply")
+
+// ErrReservedName is returned, in an [*ApplyEntryError], by
+// [Runtime.Apply] for an entry whose name belongs to a kernel session (see
+// [session.IsService]): those services are the sessions' to deploy and
+// kill, never a file's. Nothing is written.
+var ErrReservedName = errors.New("name is reserved for kernel sessions")
+
+// ErrApplyAmbiguous is returned, in an [*ApplyEntryError], by
+// [Runtime.Apply] for an entry that reads as a mistake the apply would
+// act on destructively: a prune that kills (T, NAME) while the file
+// creates NAME in a tenant that has no service yet, as a misspelt tenant
+// does. Nothing is written; apply without prune first to create the
+// tenant on purpose.
+var ErrApplyAmbiguous = errors.New("apply is ambiguous")
 
 // ApplyAction is what an apply does to one service.
 type ApplyAction string
@@ -99,16 +122,25 @@ func (r ApplyResult) Count(a ApplyAction) int {
 // that errors.Is(err, state.ErrInvalidSpec) holds. Its text reads
 // `services[3].command: is empty; ...`.
 type ApplyEntryError struct {
+	// Index is the entry's index in [ApplyRequest.Services]: in a file of
+	// several documents, entries are counted across them, in file order.
 	Index int
-	Err   error
+	// Document is the entry's YAML document (from 1) when
+	// [DecodeApplyFile] refused it in a file of several; 0 otherwise.
+	Document int
+	Err      error
 }
 
 func (e *ApplyEntryError) Error() string {
+	doc := ""
+	if e.Document > 0 {
+		doc = fmt.Sprintf("document %d: ", e.Document)
+	}
 	var fe *state.FieldError
 	if errors.As(e.Err, &fe) {
-		return fmt.Sprintf("services[%d].%s: %s", e.Index, fe.Field, fe.Problem)
+		return fmt.Sprintf("%sservices[%d].%s: %s", doc, e.Index, fe.Field, fe.Problem)
 	}
-	return fmt.Sprintf("services[%d]: %v", e.Index, e.Err)
+	return fmt.Sprintf("%sservices[%d]: %v", doc, e.Index, e.Err)
 }
 
 func (e *ApplyEntryError) Unwrap() error { return e.Err }
@@ -133,14 +165,20 @@ func applyWorkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 //
 //   - It validates every entry first. A bad entry fails the whole apply
 //     with an [*ApplyEntryError] naming its index and field; a (tenant,
-//     name) named twice, or an unregistered kind, too. Nothing is written
-//     (I9).
+//     name) named twice, an unregistered kind, or a name that belongs to a
+//     kernel session ([ErrReservedName]), too. A prune with no services
+//     fails with [ErrApplyEmpty]. Nothing is written (I9).
 //   - It plans each service: create, update (the spec differs from the
 //     deployed one: a new generation), unchanged (the same spec is
 //     deployed, whatever its state: nothing is written and the instance is
 //     not touched; a failed one is brought back by [Runtime.Recover]), and
 //     with Prune, prune for every desired service of the file's tenants
-//     that the file does not name.
+//     that the file does not name, except the kernel sessions' services
+//     ([session.IsService]), which are never a file's.
+//   - A prune that kills (T, NAME) while the file creates NAME in a tenant
+//     with no service yet reads as a misspelt tenant: it fails with an
+//     [*ApplyEntryError] wrapping [ErrApplyAmbiguous], before anything is
+//     written. Applied without prune, the same file creates the tenant.
 //   - With DryRun it returns the plan.
 //   - Otherwise it appends every service_deployed and service_killed of
 //     the plan in ONE [eventstore.Store.Append]: all are durable or none
@@ -167,6 +205,11 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	specs, err := r.validateApply(req.Services)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply: %w", err)
+	}
+	if req.Prune && len(specs) == 0 {
+		// With no entry there is no tenant to prune: the caller meant
+		// "everything" or passed the wrong file. Neither is done silently.
+		return ApplyResult{}, fmt.Errorf("apply: %w: a prune needs the services to keep (is it the right file?)", ErrApplyEmpty)
 	}
 	tenants := map[string]bool{}
 	named := make(map[state.Key]bool, len(specs))
@@ -240,6 +283,11 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 			}
 			ev.Actor = actor
 			events = append(events, ev)
+		}
+	}
+	if req.Prune {
+		if err := r.refuseTenantTypos(specs, plan.Items); err != nil {
+			return ApplyResult{}, fmt.Errorf("apply: %w", err)
 		}
 	}
 	if limit := r.maxBatch(); len(events) > limit {
@@ -331,6 +379,11 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 		if err := s.Validate(); err != nil {
 			return nil, &ApplyEntryError{Index: i, Err: err}
 		}
+		if session.IsService(s.Name) {
+			return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
+				Field: "name", Problem: fmt.Sprintf("%q belongs to a kernel session (names starting %q are the sessions'); use `solo session` for kernels, another name for a service", s.Name, session.ServicePrefix),
+			}, ErrReservedName)}
+		}
 		if s.Kind != "" {
 			if _, ok := r.opts.Registry.Lookup(s.Kind); !ok {
 				return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
@@ -347,6 +400,38 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 		specs[i] = s
 	}
 	return specs, nil
+}
+
+// refuseTenantTypos fails when the plan prunes (T, NAME) while an entry
+// creates NAME in a tenant that has no service yet: what a misspelt tenant
+// does, killing the service it meant to keep. See [ErrApplyAmbiguous].
+func (r *Runtime) refuseTenantTypos(specs []Spec, items []ApplyItem) error {
+	pruned := map[string]state.Key{}
+	for _, it := range items {
+		if _, ok := pruned[it.Name]; it.Action == ApplyPrune && !ok {
+			pruned[it.Name] = state.Key{Tenant: it.Tenant, Name: it.Name}
+		}
+	}
+	if len(pruned) == 0 {
+		return nil
+	}
+	tenants := map[string]bool{}
+	for _, s := range specs {
+		tenants[s.Tenant] = true
+	}
+	known := r.world.tenantsWithServices(tenants)
+	for i, s := range specs {
+		from, ok := pruned[s.Name]
+		if !ok || known[s.Tenant] {
+			continue
+		}
+		return &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
+			Field: "tenant",
+			Problem: fmt.Sprintf("%q has no services yet, and this prune would kill %s, which the entry names: a misspelt tenant? "+
+				"To move %s into a new tenant, apply without prune first", s.Tenant, from, s.Name),
+		}, ErrApplyAmbiguous)}
+	}
+	return nil
 }
 
 // actApply stops pruned services and hands new generations to the
@@ -442,14 +527,29 @@ func (k *keyedMutex) lockAll(keys []state.Key) (unlock func()) {
 	}
 }
 
-// desiredIn returns the keys of the desired services of the given tenants.
+// desiredIn returns the keys of the desired services of the given
+// tenants that a file may prune: every one but the kernel sessions'.
 func (f *follower) desiredIn(tenants map[string]bool) []state.Key {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []state.Key
 	for _, s := range f.w.Desired() {
-		if tenants[s.Tenant] {
+		if tenants[s.Tenant] && !session.IsService(s.Name) {
 			out = append(out, state.Key{Tenant: s.Tenant, Name: s.Name})
+		}
+	}
+	return out
+}
+
+// tenantsWithServices returns which of tenants have a service in the
+// world, in any state.
+func (f *follower) tenantsWithServices(tenants map[string]bool) map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for _, s := range f.w.Services() {
+		if tenants[s.Tenant] {
+			out[s.Tenant] = true
 		}
 	}
 	return out
@@ -482,10 +582,19 @@ const MaxApplyFileBytes = 16 << 20
 //
 // An in-process service has kind (and config, any YAML value, passed on as
 // JSON) instead of command. Only services is allowed at the top, and only
-// the fields above in an entry: an unknown or mistyped one fails with an
-// [*ApplyEntryError] naming the entry and the field, so a typo never goes
-// unnoticed. It does not validate the specs; [Runtime.Apply] does. Prune and
-// DryRun are left false: they are flags, not part of the file.
+// the fields above in an entry, each once: an unknown, mistyped or
+// repeated one fails with an [*ApplyEntryError] naming the entry and the
+// field, so a typo never goes unnoticed.
+//
+// A file of several YAML documents (separated by "---", as `cat a.yaml
+// b.yaml` makes) is read whole, as one services list in file order; an
+// empty document adds nothing. The file is read to its end or refused: an
+// error in any document fails the whole file, naming the document, so a
+// prune never acts on part of a file. A file with no service at all (empty,
+// comments only, or every document empty) fails with [ErrApplyEmpty].
+//
+// It does not validate the specs; [Runtime.Apply] does. Prune and DryRun
+// are left false: they are flags, not part of the file.
 func DecodeApplyFile(r io.Reader) (ApplyRequest, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxApplyFileBytes+1))
 	if err != nil {
@@ -494,27 +603,89 @@ func DecodeApplyFile(r io.Reader) (ApplyRequest, error) {
 	if len(data) > MaxApplyFileBytes {
 		return ApplyRequest{}, fmt.Errorf("apply file is over %d bytes", MaxApplyFileBytes)
 	}
-	var doc struct {
-		Services []yaml.Node `yaml:"services"`
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
+	// Every document first: their count decides how errors name them.
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			return ApplyRequest{}, errors.New("apply file is empty: want a services: list")
+			break
 		}
-		return ApplyRequest{}, fmt.Errorf("apply file: %w", err)
-	}
-	req := ApplyRequest{Services: make([]Spec, 0, len(doc.Services))}
-	for i := range doc.Services {
-		spec, err := decodeFileService(&doc.Services[i])
 		if err != nil {
-			return ApplyRequest{}, &ApplyEntryError{Index: i, Err: err}
+			if len(docs) > 0 {
+				return ApplyRequest{}, fmt.Errorf("apply file: document %d: %w", len(docs)+1, err)
+			}
+			return ApplyRequest{}, fmt.Errorf("apply file: %w", err)
 		}
-		req.Services = append(req.Services, spec)
+		docs = append(docs, &n)
+	}
+	var req ApplyRequest
+	for i, doc := range docs {
+		d, where := 0, ""
+		if len(docs) > 1 {
+			d, where = i+1, fmt.Sprintf("document %d: ", i+1)
+		}
+		list, err := fileServices(doc)
+		if err != nil {
+			return ApplyRequest{}, fmt.Errorf("apply file: %s%w", where, err)
+		}
+		for _, n := range list {
+			spec, err := decodeFileService(n)
+			if err != nil {
+				return ApplyRequest{}, &ApplyEntryError{Index: len(req.Services), Document: d, Err: err}
+			}
+			req.Services = append(req.Services, spec)
+		}
+	}
+	if len(req.Services) == 0 {
+		return ApplyRequest{}, fmt.Errorf("apply file: %w: no document of it lists a service; want a services: list with at least one entry (is it the right file?)", ErrApplyEmpty)
 	}
 	return req, nil
 }
+
+// fileServices returns the entries of the services list of one document
+// of an apply file: none for an empty document.
+func fileServices(doc *yaml.Node) ([]*yaml.Node, error) {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, fmt.Errorf("line %d: not a YAML document", doc.Line)
+	}
+	root := resolveAlias(doc.Content[0])
+	switch {
+	case isNull(root):
+		return nil, nil
+	case root.Kind != yaml.MappingNode:
+		return nil, fmt.Errorf("line %d: want a mapping with a services: list", root.Line)
+	}
+	var list *yaml.Node
+	first := 0
+	for j := 0; j+1 < len(root.Content); j += 2 {
+		k, v := root.Content[j], root.Content[j+1]
+		if k.Value != "services" {
+			return nil, fmt.Errorf("line %d: unknown field %q at the top; only services is allowed", k.Line, k.Value)
+		}
+		if list != nil {
+			return nil, fmt.Errorf("line %d: services is given twice (first at line %d); which list is meant?", k.Line, first)
+		}
+		list, first = resolveAlias(v), k.Line
+	}
+	switch {
+	case list == nil || isNull(list):
+		return nil, nil
+	case list.Kind != yaml.SequenceNode:
+		return nil, fmt.Errorf("line %d: services: want a list of services", list.Line)
+	}
+	return list.Content, nil
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 // fileFields are the fields of an entry of an apply file, each with how it
 // is decoded into a spec.
@@ -557,8 +728,13 @@ func decodeFileService(n *yaml.Node) (Spec, error) {
 	if n.Kind != yaml.MappingNode {
 		return s, fmt.Errorf("line %d: want a mapping with name and command", n.Line)
 	}
+	seen := map[string]int{}
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
+		if first, dup := seen[k.Value]; dup {
+			return s, &state.FieldError{Field: k.Value, Problem: fmt.Sprintf("is set twice (lines %d and %d); which one is meant?", first, k.Line)}
+		}
+		seen[k.Value] = k.Line
 		decode, ok := fileFields[k.Value]
 		if !ok {
 			known := make([]string, 0, len(fileFields))
