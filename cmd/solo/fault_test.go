@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -66,6 +67,19 @@ func TestDaemon_DiskFull(t *testing.T) {
 	victim := runningPID(t, dir, "victim", 0)
 
 	tmpfs.Fill(t, dir)
+	// bbolt reuses free pages of its file, so small commits can succeed on
+	// a full disk: deploy fillers, large then small, until one is refused.
+	for _, size := range []int{16000, 1000, 1} {
+		refused := false
+		for i := 0; i < 10000 && !refused; i++ {
+			r := cli(t, dir, "deploy", "filler", "--env", fmt.Sprintf("PAD=%s%d", strings.Repeat("x", size), i), "--", "sleep", "1000")
+			refused = r.code != 0
+			if refused {
+				require.Contains(t, r.stderr, "no space left on device")
+			}
+		}
+		require.True(t, refused, "deploys still succeed on a full disk")
+	}
 	require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
 	var body string
 	require.Eventually(t, func() bool {

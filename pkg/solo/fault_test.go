@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +40,30 @@ func waitFault(t *testing.T, rt *solo.Runtime, want bool) solo.StoreFault {
 	}
 }
 
+// exhaust fills the disk under dir and then the free pages inside the
+// event log's file (bbolt reuses them, so small commits can still succeed
+// on a full disk), until an append is refused: from then on the log cannot
+// be written. The fillers are of a type the fold skips.
+func exhaust(t *testing.T, rt *solo.Runtime, dir string) {
+	t.Helper()
+	tmpfs.Fill(t, dir)
+	// Large fillers first, then ones as small as a service's exit, so
+	// that no page a small record could use is left.
+	for _, size := range []int{8000, 1000, 10} {
+		filler := eventstore.Event{Type: "test_filler", Tenant: "default", Subject: "filler", Actor: "local",
+			Data: []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)}
+		refused := false
+		for range 100000 {
+			if _, err := rt.Store().Append(context.Background(), filler); err != nil {
+				require.ErrorIs(t, err, eventstore.ErrNotWritten)
+				refused = true
+				break
+			}
+		}
+		require.True(t, refused, "the log could still be written after 100,000 fillers on a full disk")
+	}
+}
+
 // TestRuntime_DiskFull puts the data dir on a real 16 MiB tmpfs and fills
 // it while services run. A service that dies meanwhile cannot have its
 // exit recorded: its loop must not end (before, it did, silently, and
@@ -58,7 +83,7 @@ func TestRuntime_DiskFull(t *testing.T) {
 	keepKey, victimKey := state.Key{Tenant: "default", Name: "keep"}, state.Key{Tenant: "default", Name: "victim"}
 	pids := startedPIDs(t, ev, keepKey, victimKey)
 
-	tmpfs.Fill(t, dir)
+	exhaust(t, rt, dir)
 	// The victim dies (an OOM kill, say) while nothing can be written.
 	require.NoError(t, syscall.Kill(pids[victimKey], syscall.SIGKILL))
 	f := waitFault(t, rt, true)
@@ -99,7 +124,7 @@ func TestRuntime_DiskFullShutdown(t *testing.T) {
 	key := state.Key{Tenant: "default", Name: "victim"}
 	pid := startedPIDs(t, ev, key)[key]
 
-	tmpfs.Fill(t, dir)
+	exhaust(t, rt, dir)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	waitFault(t, rt, true)
 	done := make(chan error, 1)

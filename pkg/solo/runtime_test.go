@@ -481,3 +481,23 @@ func TestRuntime_DeployOutlivesItsCaller(t *testing.T) {
 	}
 	assert.Equal(t, 1, leaders, "I3: exactly one instance of default/slow")
 }
+
+// TestRuntime_NeverStartFails: a --restart never service whose start fails
+// is failed, with the reason, and verify is clean. Before, it stayed
+// "starting" for good and verify said nothing supervised it.
+func TestRuntime_NeverStartFails(t *testing.T) {
+	ctx := context.Background()
+	rt := MustOpen(t, solo.Options{})
+	ev := follow(t, rt, rt.Store().Head()+1)
+	_, err := rt.Deploy(ctx, solo.Spec{Name: "bad", Command: []string{"/nonexistent/bin"}, Restart: state.RestartNever})
+	require.NoError(t, err)
+	key := state.Key{Tenant: "default", Name: "bad"}
+	_, p := ev.next(key, state.TypeServiceExited)
+	assert.Contains(t, p.(state.Exited).Error, "no such file or directory")
+	v, err := rt.Status("default", "bad")
+	require.NoError(t, err)
+	assert.Equal(t, state.StateFailed, v.State)
+	rep, err := rt.Verify(ctx, false)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean, "verify: %+v", rep.Findings)
+}

@@ -120,6 +120,9 @@ type Instance struct {
 	// shutting down (after system_shutdown_started, before the next
 	// system_started).
 	InShutdown bool `json:"in_shutdown,omitempty"`
+	// StartError is set for an attempt that could not be started (its
+	// PID is 0): why.
+	StartError string `json:"start_error,omitempty"`
 }
 
 // Recovery is the last service_recovered of a service.
@@ -376,7 +379,29 @@ func (w *World) applyService(env eventstore.Envelope) error {
 		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
 
 	case Exited:
-		if svc == nil || svc.Instance == nil {
+		if svc == nil {
+			break
+		}
+		if p.PID == 0 && p.Error != "" {
+			// An attempt that could not start (no such program, a bad
+			// directory): it ended without running. It is the service's
+			// last attempt like any other, so that a service whose start
+			// fails and will not be retried does not look "starting" for
+			// good.
+			if p.Generation != 0 && p.Generation != svc.Generation {
+				break
+			}
+			if in := svc.Instance; in != nil && !in.Exited && in.Generation == svc.Generation && in.Attempt >= p.Attempt {
+				break // a repeat, or older than what runs
+			}
+			svc.Instance = &Instance{
+				Generation: svc.Generation, Attempt: p.Attempt,
+				Exited: true, ExitCode: p.ExitCode, RanFor: p.RanFor, StartError: p.Error,
+				ExitPos: env.Pos, ExitedAt: at, StartedAt: at, InShutdown: w.ShuttingDown(),
+			}
+			break
+		}
+		if svc.Instance == nil {
 			break
 		}
 		in := svc.Instance

@@ -51,6 +51,47 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "a start that fails under restart never: failed, not starting for good",
+			build: func(l *testLog) {
+				spec := testSpec("bad")
+				spec.Restart = RestartNever
+				l.deploySpec(spec, 1)
+				l.add(DefaultTenant, "bad", Exited{Generation: 1, Attempt: 1, ExitCode: -1, Error: "fork/exec /nonexistent: no such file or directory"})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "bad")
+				require.Equal(t, StateFailed, s.State())
+				require.NotNil(t, s.Instance)
+				require.True(t, s.Instance.Exited)
+				require.Contains(t, s.Instance.StartError, "no such file")
+				require.Zero(t, s.Instance.PID)
+			},
+		},
+		{
+			name: "a start that fails under restart always: backoff, then running once one starts",
+			build: func(l *testLog) {
+				l.deploy("flaky", 1)
+				l.add(DefaultTenant, "flaky", Exited{Generation: 1, Attempt: 1, ExitCode: -1, Error: "fork/exec: resource temporarily unavailable"})
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, StateBackoff, mustService(t, w, "flaky").State())
+			},
+		},
+		{
+			name: "a failed start of an older generation is ignored",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.deploy("web", 2)
+				l.start("web", 2, 1, 300)
+				l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 2, ExitCode: -1, Error: "late"})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, StateRunning, s.State())
+				require.Equal(t, 300, s.Instance.PID)
+			},
+		},
+		{
 			name: "kill of an unknown service creates nothing",
 			build: func(l *testLog) {
 				l.kill("ghost")

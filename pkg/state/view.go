@@ -44,6 +44,9 @@ func (s *Service) State() State {
 	case in.Generation != s.Generation:
 		return StateStarting
 	case !s.Spec.Restart.ShouldRestart(in.ExitCode, in.Signal, in.Unknown):
+		if in.StartError != "" {
+			return StateFailed // it could not start, and will not be tried again
+		}
 		return StateExited
 	}
 	return StateBackoff
