@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/solo-rt/solo/pkg/solo"
 )
@@ -20,22 +22,35 @@ const DefaultMaxApplyBytes = 16 << 20
 //	POST   /v1/apply                             body: solo.ApplyRequest; 200 solo.ApplyResult
 //
 // A bad entry answers 400 invalid with "field" set to its path, such as
-// "services[3].command"; nothing is written.
+// "services[3].command"; so do a key given twice in one object (JSON would
+// keep the last, and read the body in part) and a prune with no services
+// ("field" "services"). Nothing is written.
 func (s *Server) applyRoutes() {
 	s.handle("POST /v1/apply", authed, s.apply)
 }
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
-	var req solo.ApplyRequest
 	limit := max(s.opts.MaxBodyBytes, DefaultMaxApplyBytes)
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fmt.Errorf("apply: body is over %d bytes: %w", limit, err)
+		}
+		return fmt.Errorf("apply: read body: %w", err)
+	}
+	// encoding/json keeps the last of repeated keys: a body that gives
+	// services twice would be read in part, and a prune would kill the
+	// services of the part it dropped. Refuse it whole.
+	if dup := repeatedKey(body); dup != nil {
+		writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "apply: body: " + dup.Error(), Code: CodeInvalid, Field: dup.Field})
+		return nil
+	}
+	var req solo.ApplyRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			return fmt.Errorf("apply: body is over %d bytes: %w", limit, err)
-		case errors.Is(err, io.EOF):
+		if errors.Is(err, io.EOF) {
 			return badRequest("apply: body is empty")
 		}
 		return fmt.Errorf("apply: %w: body: %w", errBadRequest, err)
@@ -66,12 +81,154 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: CodeInvalid, Field: ee.Field()})
 			return nil
 		}
-		if errors.Is(err, solo.ErrApplyTooLarge) {
+		if errors.Is(err, solo.ErrApplyTooLarge) || errors.Is(err, solo.ErrApplyEmpty) {
 			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: CodeInvalid, Field: "services"})
 			return nil
 		}
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// dupKeyError is a key that an object of an apply body gives twice.
+type dupKeyError struct {
+	Field      string // the key's path, such as "services[2].name"
+	Key, First string // the repeat and the key it repeats, as written
+}
+
+func (e *dupKeyError) Error() string {
+	if e.Key != e.First {
+		return fmt.Sprintf("%s: key %q repeats %q (field names match without regard to case); give each field once", e.Field, e.Key, e.First)
+	}
+	return fmt.Sprintf("%s: key %q is given twice; give each once", e.Field, e.Key)
+}
+
+// repeatedKey returns the first key that an object of an apply body
+// repeats, or nil. The request and each service are structs, whose fields
+// encoding/json matches without regard to case, so "Services" repeats
+// "services"; env is a map, whose keys are exact (PATH and path are two
+// variables); config is the service's own and is not looked into. A body
+// that is not valid JSON returns nil: the decoder says what is wrong with
+// it.
+func repeatedKey(body []byte) *dupKeyError {
+	c := keyCheck{dec: json.NewDecoder(bytes.NewReader(body))}
+	c.dec.UseNumber()
+	err := c.object("", true, func(_, key string) error {
+		if foldKey(key) != "services" {
+			return c.skipValue()
+		}
+		return c.array("services", func(path string) error {
+			return c.object(path, true, func(path, key string) error {
+				if foldKey(key) == "env" {
+					return c.object(path+".env", false, func(string, string) error { return c.skipValue() })
+				}
+				return c.skipValue()
+			})
+		})
+	})
+	var dup *dupKeyError
+	if errors.As(err, &dup) {
+		return dup
+	}
+	return nil
+}
+
+// foldKey is how encoding/json compares a key with a field's name.
+func foldKey(k string) string { return strings.ToLower(strings.ToUpper(k)) }
+
+// errNotJSON stops a [keyCheck] on a body that is not JSON.
+var errNotJSON = errors.New("not JSON")
+
+// keyCheck walks a JSON value token by token.
+type keyCheck struct{ dec *json.Decoder }
+
+// object reads an object at path and calls field for each key, with the
+// decoder at the key's value, which field must read. A value that is not
+// an object is skipped.
+func (c *keyCheck) object(path string, fold bool, field func(path, key string) error) error {
+	tok, err := c.dec.Token()
+	if err != nil {
+		return errNotJSON
+	}
+	if tok != json.Delim('{') {
+		return c.skip(tok)
+	}
+	seen := map[string]string{}
+	for c.dec.More() {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return errNotJSON
+		}
+		key, _ := tok.(string)
+		id := key
+		if fold {
+			id = foldKey(key)
+		}
+		if first, dup := seen[id]; dup {
+			at := first
+			if path != "" {
+				at = path + "." + first
+			}
+			return &dupKeyError{Field: at, Key: key, First: first}
+		}
+		seen[id] = key
+		if err := field(path, key); err != nil {
+			return err
+		}
+	}
+	if _, err := c.dec.Token(); err != nil {
+		return errNotJSON
+	}
+	return nil
+}
+
+// array reads an array at path and calls elem for each element, which
+// elem must read. A value that is not an array is skipped.
+func (c *keyCheck) array(path string, elem func(path string) error) error {
+	tok, err := c.dec.Token()
+	if err != nil {
+		return errNotJSON
+	}
+	if tok != json.Delim('[') {
+		return c.skip(tok)
+	}
+	for i := 0; c.dec.More(); i++ {
+		if err := elem(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			return err
+		}
+	}
+	if _, err := c.dec.Token(); err != nil {
+		return errNotJSON
+	}
+	return nil
+}
+
+// skipValue reads one value, whatever it is.
+func (c *keyCheck) skipValue() error {
+	tok, err := c.dec.Token()
+	if err != nil {
+		return errNotJSON
+	}
+	return c.skip(tok)
+}
+
+// skip reads the rest of the value that tok starts, without recursion.
+func (c *keyCheck) skip(tok json.Token) error {
+	if tok != json.Delim('{') && tok != json.Delim('[') {
+		return nil
+	}
+	for depth := 1; depth > 0; {
+		tok, err := c.dec.Token()
+		if err != nil {
+			return errNotJSON
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -93,4 +94,54 @@ func TestServer_Apply_TenantScope(t *testing.T) {
 	assert.Equal(t, "a", res.Items[0].Tenant)
 	env := f.WaitEvent(t, head+1, string(state.TypeServiceDeployed), "a", "mine")
 	assert.Equal(t, "tok-a", env.Actor)
+}
+
+// A body that the JSON decoder would read only in part (a key given twice,
+// the last kept) is refused whole: before, its prune killed the services of
+// the part it dropped.
+func TestServer_Apply_Ambiguous(t *testing.T) {
+	ctx := context.Background()
+	f := apitest.MustServe(t, apitest.Options{})
+	from := f.Runtime.Store().Head() + 1
+	_, err := f.Client(t, client.Options{}).Apply(ctx, solo.ApplyRequest{Services: []state.Spec{sleeper("", "web"), sleeper("", "worker")}})
+	require.NoError(t, err)
+	f.WaitEvent(t, from, string(state.TypeServiceStarted), "default", "web")
+	f.WaitEvent(t, from, string(state.TypeServiceStarted), "default", "worker")
+
+	const web, worker = `{"name":"web","command":["sleep","1000"]}`, `{"name":"worker","command":["sleep","1000"]}`
+	cases := []struct {
+		name, body, field, want string
+	}{
+		{"services twice", `{"services":[` + web + `,` + worker + `],"prune":true,"services":[` + web + `]}`, "services", `key "services" is given twice`},
+		{"services twice, in another case", `{"services":[` + web + `,` + worker + `],"Services":[` + web + `],"prune":true}`, "services", `key "Services" repeats "services"`},
+		{"prune twice", `{"services":[` + web + `],"prune":false,"PRUNE":true}`, "prune", `"PRUNE" repeats "prune"`},
+		{"a name twice in an entry", `{"services":[` + web + `,{"name":"worker","command":["sleep","1000"],"Name":"web"}],"prune":true}`, "services[1].name", `"Name" repeats "name"`},
+		{"an env key twice", `{"services":[{"name":"web","command":["sleep","1000"],"env":{"A":"1","A":"2"}}]}`, "services[0].env.A", `key "A" is given twice`},
+		{"prune with no services", `{"services":[],"prune":true}`, "services", "no services to apply"},
+		{"a session's service", `{"services":[{"name":"session.nb","command":["sleep","1000"]}]}`, "services[0].name", "kernel session"},
+		{"a tenant typo that would move a pruned service", `{"services":[` + web + `,{"tenant":"defualt","name":"worker","command":["sleep","1000"]}],"prune":true}`, "services[1].tenant", `"defualt" has no services yet`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			head := f.Runtime.Store().Head()
+			status, ctype, body := do(t, f, "POST", "/v1/apply", c.body)
+			require.Equal(t, http.StatusBadRequest, status, "%s", body)
+			eb := errorReply(t, status, ctype, body)
+			assert.Equal(t, api.CodeInvalid, eb.Code)
+			assert.Equal(t, c.field, eb.Field)
+			assert.Contains(t, eb.Error, c.want)
+			assert.Equal(t, head, f.Runtime.Store().Head(), "a refused apply wrote events")
+			st, err := f.Runtime.Status("default", "worker")
+			require.NoError(t, err)
+			assert.Equal(t, state.StateRunning, st.State)
+		})
+	}
+
+	t.Run("env keys differing in case are two variables", func(t *testing.T) {
+		status, _, body := do(t, f, "POST", "/v1/apply", `{"services":[{"name":"web","command":["sleep","1000"],"env":{"PATH":"/bin","path":"x"}}],"dry_run":true}`)
+		require.Equal(t, http.StatusOK, status, "%s", body)
+		var res solo.ApplyResult
+		require.NoError(t, json.Unmarshal(body, &res))
+		assert.Equal(t, solo.ApplyUpdate, res.Items[0].Action)
+	})
 }
