@@ -28,11 +28,20 @@ func (a *app) applyCmd() *cobra.Command {
       env: {PORT: "8080"}      # optional; also dir, stop_signal, stop_timeout,
                                # max_restarts, restart_window
 
-A new service is created, a changed one redeployed as a new generation, an
-unchanged one left alone. --prune also kills the services of the file's tenants
-that the file no longer names. Every deploy and kill is written to the log in
-one atomic append: all or nothing. A bad entry is refused, naming its index and
-field, and nothing is written. --dry-run prints the plan and writes nothing.`,
+A file of several YAML documents ("---") is read whole, as one list; entries
+are numbered across documents, in file order. A new service is created, a
+changed one redeployed as a new generation, an unchanged one left alone.
+--prune also kills the services of the file's tenants that the file no longer
+names; it never touches a kernel session's service ("session.NAME"), which a
+file may not name either. Every deploy and kill is written to the log in one
+atomic append: all or nothing.
+
+Refused, with nothing written: a bad entry or document (naming its index,
+field and document), a file with no services, a service or field given twice,
+and a --prune that would kill a service while the file creates the same name
+in a tenant with no services yet (a misspelt tenant; apply without --prune
+first to create the tenant on purpose). --dry-run prints the plan and writes
+nothing.`,
 		Example: `  solo apply -f services.yaml
   solo apply -f services.yaml --prune --dry-run
   generate-services | solo apply -f -`,
@@ -85,7 +94,7 @@ field, and nothing is written. --dry-run prints the plan and writes nothing.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&file, "file", "f", "", `YAML file of services ("-" reads stdin)`)
-	f.BoolVar(&prune, "prune", false, "kill the services of the file's tenants that the file does not name")
+	f.BoolVar(&prune, "prune", false, "kill the services of the file's tenants that the file does not name (never a session's)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan; write nothing")
 	return cmd
 }

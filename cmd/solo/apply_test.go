@@ -109,6 +109,30 @@ services:
 		assert.Equal(t, exitNotFound, r.code)
 	})
 
+	t.Run("an ambiguous or empty file is refused and writes nothing", func(t *testing.T) {
+		cases := []struct{ name, body, want string }{
+			{"twice.yaml", "services:\n  - {name: web, command: [sleep, \"1000\"]}\n  - {name: web, tenant: default, command: [sleep, \"1000\"]}\n", "services[1].name: default/web is also services[0]"},
+			{"case.yaml", "services:\n  - {name: web, command: [sleep, \"1000\"]}\n  - {name: Worker, command: [sleep, \"1000\"]}\n", "services[1].name:"},
+			{"field-twice.yaml", "services:\n  - name: web\n    command: [sleep, \"1000\"]\n    name: worker\n", "services[0].name: is set twice"},
+			{"typo.yaml", "services:\n  - {name: web, command: [sleep, \"1000\"]}\n  - {name: worker, tenant: defualt, command: [sleep, \"1000\"]}\n", `services[1].tenant: "defualt" has no services yet`},
+			{"session.yaml", "services:\n  - {name: session.nb, command: [sleep, \"1000\"]}\n", "services[0].name:"},
+			{"empty.yaml", "", "no services to apply"},
+			{"separator.yaml", "---\n", "no services to apply"},
+			{"empty-list.yaml", "services: []\n", "no services to apply"},
+		}
+		for _, c := range cases {
+			r := cli(t, dir, "apply", "-f", writeFile(t, dir, c.name, c.body), "--prune")
+			assert.Equal(t, exitError, r.code, "%s: %s", c.name, r.stdout)
+			assert.Contains(t, r.stderr, c.want, c.name)
+			assert.Empty(t, r.stdout, c.name)
+		}
+		now := waitRunning(t, dir, "default/web", "default/worker", "b/api")
+		for k, v := range before {
+			assert.Equal(t, v.PID, now[k].PID, "%s was touched", k)
+		}
+		assert.Equal(t, exitNotFound, cli(t, dir, "status", "worker", "--tenant", "defualt").code)
+	})
+
 	two := writeFile(t, dir, "two.yaml", `
 services:
   - name: web
@@ -153,4 +177,71 @@ services:
 		types = append(types, fmt.Sprintf("%s %s/%s", env.Type, env.Tenant, env.Subject))
 	}
 	assert.Equal(t, []string{"service_deployed default/web", "service_killed default/worker"}, types)
+}
+
+// A file of several YAML documents is read whole: a prune from it keeps
+// the services of every document. A bad document refuses the whole file.
+func TestApply_MultiDocument(t *testing.T) {
+	dir := dataDir(t)
+	startDaemon(t, dir)
+	both := writeFile(t, dir, "both.yaml", `
+services:
+  - name: web
+    command: ["sleep", "1000"]
+---
+services:
+  - name: worker
+    command: ["sleep", "1000"]
+---
+`)
+	out := mustCLI(t, dir, "apply", "-f", both)
+	assert.Contains(t, out, "applied: 2 created, 0 updated, 0 unchanged, 0 pruned")
+	before := waitRunning(t, dir, "default/web", "default/worker")
+
+	out = mustCLI(t, dir, "apply", "-f", both, "--prune")
+	assert.Contains(t, out, "applied: 0 created, 0 updated, 2 unchanged, 0 pruned; nothing to write")
+
+	bad := writeFile(t, dir, "bad.yaml", `
+services:
+  - name: new
+    command: ["sleep", "1000"]
+---
+services:
+  - name: worker
+    comand: ["sleep", "1000"]
+`)
+	r := cli(t, dir, "apply", "-f", bad, "--prune")
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "document 2: services[1].comand: unknown field (line 8)")
+	assert.Equal(t, exitNotFound, cli(t, dir, "status", "new").code)
+
+	now := waitRunning(t, dir, "default/web", "default/worker")
+	for k, v := range before {
+		assert.Equal(t, v.PID, now[k].PID, "%s was touched", k)
+	}
+}
+
+// A kernel session's service is the session's: apply --prune leaves it
+// alone (before, it was killed and the session hung in starting, its tasks
+// pending), and a file may not name one.
+func TestApply_KeepsSessions(t *testing.T) {
+	dir, _ := newSession(t)
+	mustCLI(t, dir, "exec", "nb", "--wait", "--", "x = 41")
+	var kernel state.ServiceView
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "status", "session.nb", "--json")), &kernel))
+
+	out := mustCLI(t, dir, "apply", "--prune", "-f", writeFile(t, dir, "web.yaml", "services:\n  - {name: web, command: [sleep, \"1000\"]}\n"))
+	assert.NotContains(t, out, "session.nb")
+	assert.Contains(t, out, "applied: 1 created, 0 updated, 0 unchanged, 0 pruned")
+	assert.Equal(t, "42\n", mustCLI(t, dir, "exec", "nb", "--wait", "--", "print(x + 1)"), "the session lost its kernel")
+
+	r := cli(t, dir, "apply", "-f", writeFile(t, dir, "kernel.yaml", "services:\n  - {name: web, command: [sleep, \"1000\"]}\n  - {name: session.nb, command: [sleep, \"1000\"]}\n"))
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, `services[1].name: "session.nb" belongs to a kernel session`)
+
+	var after state.ServiceView
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "status", "session.nb", "--json")), &after))
+	assert.Equal(t, state.StateRunning, after.State)
+	assert.Equal(t, kernel.PID, after.PID, "the kernel was restarted")
+	assert.Equal(t, kernel.Generation, after.Generation, "the kernel was redeployed")
 }
