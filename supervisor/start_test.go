@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestStart(t *testing.T) {
@@ -141,4 +142,32 @@ func TestAdopt(t *testing.T) {
 			t.Fatalf("Adopt = %v, want ErrNoProcess", err)
 		}
 	})
+}
+
+func TestBackoff_Delay(t *testing.T) {
+	b := Backoff{Base: 100 * time.Millisecond, Max: time.Second, Jitter: 0.2}
+	cases := []struct {
+		n    int
+		rnd  float64
+		want time.Duration
+	}{
+		{1, 0.5, 100 * time.Millisecond}, // no jitter at the middle
+		{2, 0.5, 200 * time.Millisecond},
+		{3, 0.5, 400 * time.Millisecond},
+		{4, 0.5, 800 * time.Millisecond},
+		{5, 0.5, time.Second}, // capped
+		{50, 0.5, time.Second},
+		{1, 0, 80 * time.Millisecond}, // -20%
+		{1, 0.999999, 120 * time.Millisecond - 20*time.Nanosecond},
+		{5, 0, 800 * time.Millisecond},
+	}
+	for _, c := range cases {
+		got := b.Delay(c.n, c.rnd)
+		if d := got - c.want; d < -time.Microsecond || d > time.Microsecond {
+			t.Errorf("Delay(%d, %v) = %v, want %v", c.n, c.rnd, got, c.want)
+		}
+	}
+	if got := (Backoff{}).Delay(1, 0.5); got != DefaultBackoffBase {
+		t.Errorf("zero Backoff: Delay(1) = %v, want the default base %v", got, DefaultBackoffBase)
+	}
 }
