@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: run test test-stress test-deps bench bench-compare lint build
+.PHONY: run test test-stress test-deps bench bench-compare lint build fuzz fuzz-smoke
 
 # run starts the daemon on ./data in the foreground, with an example service
 # that prints the time every 5 s. Ctrl-C drains it; `make run` again brings it
@@ -26,6 +26,28 @@ test-stress: test-deps
 	@sh -c 'while :; do :; done' & a=$$!; sh -c 'while :; do :; done' & b=$$!; \
 	trap "kill $$a $$b 2>/dev/null" EXIT INT TERM; \
 	$(GO) test -race -count=2 -timeout 30m $(PKGS)
+
+# FUZZTIME is how long make fuzz runs each fuzz test.
+FUZZTIME ?= 2m
+# FUZZFLAGS adds go test flags to each run, such as -parallel 1 on a shared
+# machine.
+FUZZFLAGS ?=
+
+# fuzz runs every fuzz test of the tree (each func FuzzXxx of a tracked
+# _test.go file) for FUZZTIME, one after the other: go test -fuzz takes one
+# package and one target a run. A failure stops it; its input is left in
+# the package's testdata/fuzz/FuzzXxx/, where plain go test replays it.
+fuzz:
+	@set -e; grep -Ho '^func Fuzz[A-Za-z0-9_]*' $$(git ls-files '*_test.go') | sort -u | \
+	while IFS=: read -r file fn; do \
+	  fn=$${fn#func }; pkg=./$$(dirname $$file); \
+	  echo "== $$fn ($$pkg), $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+	done
+
+# fuzz-smoke runs each fuzzer for a few seconds, as CI does after make test.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 # test-deps installs what the tests need beyond Go: Debian's ipykernel under
 # /usr/bin/python3, for the kernel session tests (they fail, not skip,
