@@ -7,9 +7,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -328,23 +331,58 @@ func TestServer_EventsFraming(t *testing.T) {
 func TestServer_ServeEndsStreams(t *testing.T) {
 	f := apitest.MustServe(t, apitest.Options{API: api.Options{ShutdownTimeout: time.Minute}})
 	c := f.Client(t, client.Options{})
-	_, err := f.Runtime.Deploy(context.Background(), sleeper("", "web"))
+	// The service writes a line, then says so through a FIFO: the logs
+	// stream, asked for after that, shows it is served by delivering the
+	// line in its tail. (A line written while the stream starts could fall
+	// between its tail and its follow, and never come.)
+	wrote := filepath.Join(t.TempDir(), "wrote")
+	require.NoError(t, syscall.Mkfifo(wrote, 0o600))
+	_, err := f.Runtime.Deploy(context.Background(), state.Spec{Name: "web",
+		Command: []string{"sh", "-c", `echo up; echo >"$0"; exec sleep 1000`, wrote}})
 	require.NoError(t, err)
 
 	ctx, cancel := context.WithTimeout(context.Background(), apitest.WaitTimeout)
 	defer cancel()
-	live := make(chan struct{})
-	var once sync.Once
+	opened := make(chan error, 1)
+	go func() {
+		// Opening a FIFO to read blocks until the writer opens it.
+		b, err := os.ReadFile(wrote)
+		if err == nil && len(b) == 0 {
+			err = errors.New("empty")
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		t.Fatal("the service never wrote its line")
+	}
+	eventsLive, logsLive := make(chan struct{}), make(chan struct{})
+	var eventsOnce, logsOnce sync.Once
 	var wg sync.WaitGroup
 	var eventsErr, logsErr error
 	wg.Go(func() {
 		eventsErr = c.Events(ctx, 0, true, func(eventstore.Envelope) error {
-			once.Do(func() { close(live) })
+			eventsOnce.Do(func() { close(eventsLive) })
 			return nil
 		})
 	})
-	wg.Go(func() { logsErr = c.Logs(ctx, "default", "web", 10, true, io.Discard) })
-	<-live
+	wg.Go(func() {
+		logsErr = c.Logs(ctx, "default", "web", 10, true, writerFunc(func(p []byte) (int, error) {
+			logsOnce.Do(func() { close(logsLive) })
+			return len(p), nil
+		}))
+	})
+	// Stop only once both streams are served: before, Stop could come
+	// before the logs request had connected, which then found no socket.
+	for _, live := range []chan struct{}{eventsLive, logsLive} {
+		select {
+		case <-live:
+		case <-ctx.Done():
+			t.Fatal("a stream never delivered anything")
+		}
+	}
 
 	start := time.Now()
 	require.NoError(t, f.Stop())
@@ -357,6 +395,11 @@ func TestServer_ServeEndsStreams(t *testing.T) {
 	err = c.Health(context.Background())
 	assert.ErrorIs(t, err, client.ErrUnreachable, "the socket still answers after Serve returned")
 }
+
+// writerFunc is an io.Writer made of a function.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestServer_ClosedRuntime(t *testing.T) {
 	f := apitest.MustServe(t, apitest.Options{})
