@@ -57,8 +57,9 @@ func runChild(arg string) {
 			}
 			running[name] = true
 		case "deployenvi":
-			// A program that clears its environment, marker included.
-			spec := solo.Spec{Name: name, Command: []string{"sh", "-c", "exec env -i /bin/sleep 1000"}}
+			// A program that clears its environment, marker included, then
+			// says so by writing to the FIFO enviFIFO(dir) (see waitFIFO).
+			spec := solo.Spec{Name: name, Command: []string{"env", "-i", "/bin/sh", "-c", `echo >"$0"; exec /bin/sleep 1000`, enviFIFO(dir)}}
 			if _, err := rt.Deploy(ctx, spec); err != nil {
 				fmt.Println("error", err)
 				os.Exit(1)
@@ -335,10 +336,14 @@ func appendPayloads(t *testing.T, s *eventstore.Store, name string, ps ...state.
 // re-adopted, never taken for dead and started a second time.
 func TestRecovery_UnmarkedRecordedInstanceIsReadopted(t *testing.T) {
 	dir := t.TempDir()
+	require.NoError(t, syscall.Mkfifo(enviFIFO(dir), 0o600))
 	pids := crashChild(t, dir, "deployenvi:e")
 	old := pids["e"]
 	require.NotZero(t, old)
 	t.Cleanup(func() { syscall.Kill(old, syscall.SIGKILL) })
+	// Its start is recorded at the fork, before it has cleared its
+	// environment: wait until it says it has.
+	waitFIFO(t, enviFIFO(dir))
 	_, marked, err := supervisor.ReadEnvVar(old, supervisor.MarkerEnv)
 	require.NoError(t, err)
 	require.False(t, marked, "the test needs a service without its marker")
@@ -419,4 +424,29 @@ func TestRecovery_PanickingStartFailsAlone(t *testing.T) {
 	}
 	assert.Len(t, failures(), len(reasons)+2)
 	require.NoError(t, ctx.Err())
+}
+
+// enviFIFO is the FIFO through which the "deployenvi" service of a child
+// runtime on dir says that it has cleared its environment.
+func enviFIFO(dir string) string { return filepath.Join(dir, "envi.fifo") }
+
+// waitFIFO returns once a writer has written to the FIFO at path and
+// closed it: opening a FIFO to read blocks until a writer opens it.
+func waitFIFO(t *testing.T, path string) {
+	t.Helper()
+	read := make(chan error, 1)
+	go func() {
+		b, err := os.ReadFile(path)
+		if err == nil && len(b) == 0 {
+			err = fmt.Errorf("read %s: nothing written", path)
+		}
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		// Only a broken test gets here; the reader stays blocked.
+		t.Fatalf("nothing wrote to %s", path)
+	}
 }
