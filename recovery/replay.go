@@ -309,7 +309,6 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 		err := panicError(p)
 		r.opts.Logger.Error("recovery of a service panicked", "service", d.Key, "panic", p, "stack", string(debug.Stack()))
 		o.err = errors.Join(o.err, err)
-		o.inst = nil
 		if svc != nil {
 			emit(state.RecoveryFailed{Reason: err.Error(), DeployPos: svc.DeployPos})
 		}
