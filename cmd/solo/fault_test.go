@@ -36,6 +36,19 @@ func sockGet(t *testing.T, dir, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// metric returns the value of an unlabelled metric from dir's /metrics.
+func metric(t *testing.T, dir, name string) string {
+	t.Helper()
+	_, body := sockGet(t, dir, "/metrics")
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return ""
+}
+
 func statusOf(t *testing.T, dir, name string) state.ServiceView {
 	t.Helper()
 	var v state.ServiceView
@@ -81,16 +94,14 @@ func TestDaemon_DiskFull(t *testing.T) {
 		require.True(t, refused, "deploys still succeed on a full disk")
 	}
 	require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
-	var body string
+	// The victim's exit waits for the log: the fact the metrics count.
 	require.Eventually(t, func() bool {
-		var code int
-		code, body = sockGet(t, dir, "/readyz")
-		return code == http.StatusServiceUnavailable
-	}, 60*time.Second, 20*time.Millisecond, "/readyz stayed ready on a full disk")
+		return metric(t, dir, "solo_store_pending_facts") == "1"
+	}, 60*time.Second, 20*time.Millisecond, "the victim's exit is not waiting for the log")
+	assert.Equal(t, "0", metric(t, dir, "solo_store_writable"))
+	code, body := sockGet(t, dir, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "event log cannot be written (no space left on device)")
-	_, metrics := sockGet(t, dir, "/metrics")
-	assert.Contains(t, metrics, "solo_store_writable 0")
-	assert.Contains(t, metrics, "solo_store_pending_facts 1")
 	assert.Contains(t, d.logs.String(), "the event log cannot be written")
 
 	r := cli(t, dir, "deploy", "new", "--", "sleep", "1000")
@@ -105,8 +116,7 @@ func TestDaemon_DiskFull(t *testing.T) {
 		code, _ := sockGet(t, dir, "/readyz")
 		return code == http.StatusOK
 	}, 60*time.Second, 20*time.Millisecond, "/readyz did not recover")
-	_, metrics = sockGet(t, dir, "/metrics")
-	assert.Contains(t, metrics, "solo_store_writable 1")
+	assert.Equal(t, "1", metric(t, dir, "solo_store_writable"))
 	assert.Equal(t, keep, statusOf(t, dir, "keep").PID)
 	events := mustCLI(t, dir, "events", "--json")
 	assert.Contains(t, events, `"signal":"SIGKILL"`, "the exit that waited for space is in the log")
