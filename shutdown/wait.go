@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+
+	"github.com/solo-rt/solo/pkg/exitcode"
 )
 
 // DefaultGrace is the [Options.Grace] used when it is zero: how long the
@@ -19,13 +21,6 @@ const DefaultGrace = 10 * time.Second
 // DefaultSignals returns the [Options.Signals] used when they are empty:
 // SIGTERM (docker stop, kubectl delete, systemctl stop) and SIGINT (Ctrl-C).
 func DefaultSignals() []os.Signal { return []os.Signal{syscall.SIGTERM, syscall.SIGINT} }
-
-// Exit codes [Wait] returns on its own account. Otherwise it returns the
-// code of [Options.Drain].
-const (
-	ExitClean = 0 // no drain to run ([Options.Drain] is nil)
-	ExitError = 1 // the drain returned an error
-)
 
 // Options configure [Wait]. The zero value is valid: every zero field means
 // its documented default.
@@ -43,7 +38,7 @@ type Options struct {
 	// what started it: a signal name such as "SIGTERM", or "context". ctx
 	// is cancelled by a second signal: Drain must then force whatever is
 	// left at once (SIGKILL) and return. Nil means nothing to drain: [Wait]
-	// returns [ExitClean] after the first signal.
+	// returns [exitcode.OK] after the first signal.
 	Drain func(ctx context.Context, reason string, grace time.Duration) (exitCode int, err error)
 }
 
@@ -62,7 +57,7 @@ func (o Options) withDefaults() Options {
 
 // Wait blocks until the first of opts.Signals arrives or ctx is done, then
 // runs opts.Drain and returns the exit code the process should exit with:
-// Drain's code, or [ExitError] if Drain returned an error.
+// Drain's code, or [exitcode.Error] if Drain returned an error.
 //
 // While Drain runs, a second signal cancels Drain's context ("second
 // signal: forcing"); later ones are logged and otherwise ignored. ctx only
@@ -123,7 +118,7 @@ func wait(ctx context.Context, opts Options, sigs <-chan os.Signal) int {
 		log.Info("context done: shutting down", "cause", context.Cause(ctx), "grace", opts.Grace)
 	}
 	if opts.Drain == nil {
-		return ExitClean
+		return exitcode.OK
 	}
 
 	drainCtx, force := context.WithCancel(context.WithoutCancel(ctx))
@@ -152,7 +147,7 @@ func wait(ctx context.Context, opts Options, sigs <-chan os.Signal) int {
 	wg.Wait()
 	if err != nil {
 		log.Error("shutdown failed", "reason", reason, "error", err)
-		return ExitError
+		return exitcode.Error
 	}
 	log.Info("shutdown done", "reason", reason, "exit_code", code)
 	return code

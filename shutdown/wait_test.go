@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/solo-rt/solo/pkg/exitcode"
 )
 
 // testLogger returns a logger writing to the returned buffer. Read the
@@ -85,8 +87,8 @@ func TestWait(t *testing.T) {
 					return drainCode, errors.New("close log: disk on fire")
 				},
 			}.withDefaults(), sigs)
-			if code != ExitError {
-				t.Fatalf("Drain (%d, error): exit code %d, want %d", drainCode, code, ExitError)
+			if code != exitcode.Error {
+				t.Fatalf("Drain (%d, error): exit code %d, want %d", drainCode, code, exitcode.Error)
 			}
 		}
 	})
@@ -113,7 +115,7 @@ func TestWait(t *testing.T) {
 	t.Run("nil drain exits clean", func(t *testing.T) {
 		sigs := make(chan os.Signal, 1)
 		sigs <- syscall.SIGTERM
-		if code := wait(context.Background(), Options{}.withDefaults(), sigs); code != ExitClean {
+		if code := wait(context.Background(), Options{}.withDefaults(), sigs); code != exitcode.OK {
 			t.Fatalf("exit code %d", code)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
 )
@@ -98,15 +99,15 @@ services:
     command: []
 `)
 		r := cli(t, dir, "apply", "-f", bad)
-		assert.Equal(t, exitError, r.code)
+		assert.Equal(t, exitcode.Error, r.code)
 		assert.Contains(t, r.stderr, "services[1].command:")
 		r = cli(t, dir, "apply", "-f", writeFile(t, dir, "typo.yaml", "services:\n  - name: x\n    comand: [sleep]\n"))
-		assert.Equal(t, exitError, r.code)
+		assert.Equal(t, exitcode.Error, r.code)
 		assert.Contains(t, r.stderr, "services[0].comand: unknown field")
 		r = cli(t, dir, "apply")
-		assert.Equal(t, exitUsage, r.code)
+		assert.Equal(t, exitcode.Usage, r.code)
 		r = cli(t, dir, "status", "new")
-		assert.Equal(t, exitNotFound, r.code)
+		assert.Equal(t, exitcode.NotFound, r.code)
 	})
 
 	t.Run("an ambiguous or empty file is refused and writes nothing", func(t *testing.T) {
@@ -122,7 +123,7 @@ services:
 		}
 		for _, c := range cases {
 			r := cli(t, dir, "apply", "-f", writeFile(t, dir, c.name, c.body), "--prune")
-			assert.Equal(t, exitError, r.code, "%s: %s", c.name, r.stdout)
+			assert.Equal(t, exitcode.Error, r.code, "%s: %s", c.name, r.stdout)
 			assert.Contains(t, r.stderr, c.want, c.name)
 			assert.Empty(t, r.stdout, c.name)
 		}
@@ -130,7 +131,7 @@ services:
 		for k, v := range before {
 			assert.Equal(t, v.PID, now[k].PID, "%s was touched", k)
 		}
-		assert.Equal(t, exitNotFound, cli(t, dir, "status", "worker", "--tenant", "defualt").code)
+		assert.Equal(t, exitcode.NotFound, cli(t, dir, "status", "worker", "--tenant", "defualt").code)
 	})
 
 	two := writeFile(t, dir, "two.yaml", `
@@ -211,9 +212,9 @@ services:
     comand: ["sleep", "1000"]
 `)
 	r := cli(t, dir, "apply", "-f", bad, "--prune")
-	assert.Equal(t, exitError, r.code)
+	assert.Equal(t, exitcode.Error, r.code)
 	assert.Contains(t, r.stderr, "document 2: services[1].comand: unknown field (line 8)")
-	assert.Equal(t, exitNotFound, cli(t, dir, "status", "new").code)
+	assert.Equal(t, exitcode.NotFound, cli(t, dir, "status", "new").code)
 
 	now := waitRunning(t, dir, "default/web", "default/worker")
 	for k, v := range before {
@@ -236,7 +237,7 @@ func TestApply_KeepsSessions(t *testing.T) {
 	assert.Equal(t, "42\n", mustCLI(t, dir, "exec", "nb", "--wait", "--", "print(x + 1)"), "the session lost its kernel")
 
 	r := cli(t, dir, "apply", "-f", writeFile(t, dir, "kernel.yaml", "services:\n  - {name: web, command: [sleep, \"1000\"]}\n  - {name: session.nb, command: [sleep, \"1000\"]}\n"))
-	assert.Equal(t, exitError, r.code)
+	assert.Equal(t, exitcode.Error, r.code)
 	assert.Contains(t, r.stderr, `services[1].name: "session.nb" belongs to a kernel session`)
 
 	var after state.ServiceView

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/solo-rt/solo/pkg/exitcode"
 )
 
 // TestCLI_BadInput: every mistake gets a clear message naming the problem,
@@ -33,22 +35,22 @@ func TestCLI_BadInput(t *testing.T) {
 		code int
 		says string
 	}{
-		{[]string{"deploy", "../etc", "--", "true"}, exitError, "name"},
-		{[]string{"deploy", "Web", "--", "true"}, exitError, "name"},
-		{[]string{"deploy", "web2"}, exitUsage, "usage: solo deploy"},
-		{[]string{"deploy", "web2", "--restart", "sometimes", "--", "true"}, exitError, "restart"},
-		{[]string{"deploy", "web2", "--env", "NOEQUALS", "--", "true"}, exitUsage, "KEY=VALUE"},
-		{[]string{"deploy", "web2", "--env", "1X=y", "--", "true"}, exitError, "env"},
-		{[]string{"deploy", "web2", "--dir", "relative", "--", "true"}, exitError, "dir"},
-		{[]string{"deploy", "web2", "--stop-signal", "SIGNOPE", "--", "true"}, exitError, "stop_signal"},
-		{[]string{"status", "ghost"}, exitNotFound, "not found"},
-		{[]string{"kill", "ghost"}, exitNotFound, "not found"},
-		{[]string{"logs", "ghost"}, exitNotFound, "not found"},
-		{[]string{"status", "a/b"}, exitError, "name"},
-		{[]string{"ls", "--bogus"}, exitUsage, "unknown flag"},
-		{[]string{"frobnicate"}, exitUsage, "unknown command"},
-		{[]string{"status"}, exitUsage, "NAME"},
-		{[]string{"ls", "extra"}, exitUsage, "no arguments"},
+		{[]string{"deploy", "../etc", "--", "true"}, exitcode.Error, "name"},
+		{[]string{"deploy", "Web", "--", "true"}, exitcode.Error, "name"},
+		{[]string{"deploy", "web2"}, exitcode.Usage, "usage: solo deploy"},
+		{[]string{"deploy", "web2", "--restart", "sometimes", "--", "true"}, exitcode.Error, "restart"},
+		{[]string{"deploy", "web2", "--env", "NOEQUALS", "--", "true"}, exitcode.Usage, "KEY=VALUE"},
+		{[]string{"deploy", "web2", "--env", "1X=y", "--", "true"}, exitcode.Error, "env"},
+		{[]string{"deploy", "web2", "--dir", "relative", "--", "true"}, exitcode.Error, "dir"},
+		{[]string{"deploy", "web2", "--stop-signal", "SIGNOPE", "--", "true"}, exitcode.Error, "stop_signal"},
+		{[]string{"status", "ghost"}, exitcode.NotFound, "not found"},
+		{[]string{"kill", "ghost"}, exitcode.NotFound, "not found"},
+		{[]string{"logs", "ghost"}, exitcode.NotFound, "not found"},
+		{[]string{"status", "a/b"}, exitcode.Error, "name"},
+		{[]string{"ls", "--bogus"}, exitcode.Usage, "unknown flag"},
+		{[]string{"frobnicate"}, exitcode.Usage, "unknown command"},
+		{[]string{"status"}, exitcode.Usage, "NAME"},
+		{[]string{"ls", "extra"}, exitcode.Usage, "no arguments"},
 	}
 	for _, c := range cases {
 		r := cli(t, dir, c.args...)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
 )
 
@@ -88,7 +89,7 @@ func TestDaemon_SecondDaemonFailsAtOnce(t *testing.T) {
 func TestCLI_Unreachable(t *testing.T) {
 	dir := dataDir(t)
 	r := cli(t, dir, "ls")
-	assert.Equal(t, exitUnreachable, r.code)
+	assert.Equal(t, exitcode.Unreachable, r.code)
 	assert.Contains(t, r.stderr, "solo daemon")
 }
 

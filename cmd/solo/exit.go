@@ -4,16 +4,7 @@ import (
 	"errors"
 
 	"github.com/solo-rt/solo/pkg/client"
-)
-
-// Exit codes of the CLI contract (DESIGN.md).
-const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitNotFound    = 3
-	exitDenied      = 4
-	exitUnreachable = 5
+	"github.com/solo-rt/solo/pkg/exitcode"
 )
 
 // usageError marks a mistake in how solo was called: exit 2.
@@ -29,17 +20,17 @@ func exitCode(err error) int {
 	var ue usageError
 	switch {
 	case err == nil:
-		return exitOK
+		return exitcode.OK
 	case errors.As(err, &ue):
-		return exitUsage
+		return exitcode.Usage
 	case errors.Is(err, client.ErrUnreachable):
-		return exitUnreachable
+		return exitcode.Unreachable
 	case client.IsNotFound(err):
-		return exitNotFound
+		return exitcode.NotFound
 	case client.IsDenied(err):
-		return exitDenied
+		return exitcode.Denied
 	}
-	return exitError
+	return exitcode.Error
 }
 
 // message words an error for the terminal, with a hint where one helps.

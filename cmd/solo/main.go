@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/solo-rt/solo/pkg/exitcode"
 )
 
 func main() {
@@ -24,10 +26,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	err := root.Execute()
 	code := exitCode(err)
-	if err != nil && code != exitOK {
+	if err != nil && code != exitcode.OK {
 		fmt.Fprintln(stderr, "solo:", message(err))
 	}
-	if a.exit != 0 && code == exitOK {
+	if a.exit != 0 && code == exitcode.OK {
 		code = a.exit
 	}
 	return code

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/recovery"
 )
@@ -38,7 +39,7 @@ func TestCLI_RecoverAndVerify(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond, "recover did not start it again")
 
 	r := cli(t, dir, "recover", "ghost")
-	assert.Equal(t, exitNotFound, r.code, r.stderr)
+	assert.Equal(t, exitcode.NotFound, r.code, r.stderr)
 
 	mustCLI(t, dir, "deploy", "steady", "--", "sleep", "1000")
 	require.Eventually(t, func() bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/kernel/kerneltest"
 	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/state"
@@ -65,13 +66,13 @@ func TestCLI_SessionSurvivesDaemonKill(t *testing.T) {
 
 	// Code on stdin; a failing task exits 1 with its error.
 	r := cliIn(t, dir, strings.NewReader("print('from stdin')\n1/0\n"), "exec", "nb", "--wait")
-	assert.Equal(t, exitError, r.code)
+	assert.Equal(t, exitcode.Error, r.code)
 	assert.Contains(t, r.stdout, "from stdin")
 	assert.Contains(t, r.stdout, "ZeroDivisionError")
 	assert.Contains(t, r.stderr, "failed (error): ZeroDivisionError")
 
 	mustCLI(t, dir, "session", "rm", "nb")
-	assert.Equal(t, exitNotFound, cli(t, dir, "exec", "nb", "--", "1").code)
+	assert.Equal(t, exitcode.NotFound, cli(t, dir, "exec", "nb", "--", "1").code)
 }
 
 func TestCLI_SessionCrashWhileRunning(t *testing.T) {
@@ -119,13 +120,13 @@ func TestCLI_SessionCheckpoint(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, b[:len(b)-1], 0o600))
 	mustCLI(t, dir, "exec", "nb", "--wait", "--", "x = 0")
 	r := cli(t, dir, "session", "restore", "nb", "one")
-	assert.Equal(t, exitError, r.code)
+	assert.Equal(t, exitcode.Error, r.code)
 	assert.Contains(t, r.stderr, "CheckpointRefused")
 	assert.Contains(t, r.stderr, "truncated")
 	assert.Equal(t, "1\n", mustCLI(t, dir, "exec", "nb", "--wait", "--", "x + 1"), "nothing of a refused checkpoint was loaded")
 
 	r = cli(t, dir, "session", "restore", "nb", "nope")
-	assert.Equal(t, exitError, r.code)
+	assert.Equal(t, exitcode.Error, r.code)
 	assert.Contains(t, r.stderr, "CheckpointNotFound")
 }
 
@@ -142,7 +143,7 @@ func TestCLI_TaskCancel(t *testing.T) {
 	assert.Equal(t, state.FailCancelled, tk.Reason)
 	assert.Equal(t, "KeyboardInterrupt", tk.EName)
 	assert.Equal(t, state.TaskStateCancelled, taskJSON(t, dir, next).State)
-	assert.Equal(t, exitNotFound, cli(t, dir, "task", "status", "nope").code)
+	assert.Equal(t, exitcode.NotFound, cli(t, dir, "task", "status", "nope").code)
 }
 
 // followOutput runs `solo task output -f ID` and returns once it printed
@@ -226,7 +227,7 @@ func TestCLI_SessionAssets(t *testing.T) {
 
 	// Over the bound: the bound is kept, and the cut said.
 	r := cli(t, dir, "exec", "nb", "--wait", "--", "for i in range(300):\n    print('%04d' % i + 'x' * 1019)")
-	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
 	note := "\n[solo: output truncated]\n"
 	assert.Len(t, r.stdout, session.DefaultMaxOutputBytes+len(note))
 	assert.True(t, strings.HasSuffix(r.stdout, note), "the cut is not said")
@@ -268,17 +269,17 @@ func TestCLI_SessionAssets(t *testing.T) {
 		code    int
 		mention string
 	}{
-		{[]string{"session", "asset", "add", "nb", "../nb/kernel.json"}, exitError, "escapes the session's directory"},
-		{[]string{"session", "asset", "add", "nb", "out/../../../solo.db"}, exitError, "escapes the session's directory"},
-		{[]string{"session", "asset", "add", "nb", filepath.Join(dir, "solo.db")}, exitError, "absolute"},
-		{[]string{"session", "asset", "add", "nb", "kernel.json"}, exitError, "Solo's own"},
-		{[]string{"session", "asset", "add", "nb", "out"}, exitError, "not a regular file"},
-		{[]string{"session", "asset", "add", "nb", "nope.csv"}, exitError, "no such file"},
-		{[]string{"session", "asset", "add", "ghost", "out/result.csv"}, exitNotFound, "default/ghost"},
-		{[]string{"session", "assets", "ghost"}, exitNotFound, "default/ghost"},
-		{[]string{"task", "output", session.NewTaskID()}, exitNotFound, "not found"},
-		{[]string{"session", "asset", "add", "nb"}, exitUsage, "PATH"},
-		{[]string{"session", "assets"}, exitUsage, "NAME"},
+		{[]string{"session", "asset", "add", "nb", "../nb/kernel.json"}, exitcode.Error, "escapes the session's directory"},
+		{[]string{"session", "asset", "add", "nb", "out/../../../solo.db"}, exitcode.Error, "escapes the session's directory"},
+		{[]string{"session", "asset", "add", "nb", filepath.Join(dir, "solo.db")}, exitcode.Error, "absolute"},
+		{[]string{"session", "asset", "add", "nb", "kernel.json"}, exitcode.Error, "Solo's own"},
+		{[]string{"session", "asset", "add", "nb", "out"}, exitcode.Error, "not a regular file"},
+		{[]string{"session", "asset", "add", "nb", "nope.csv"}, exitcode.Error, "no such file"},
+		{[]string{"session", "asset", "add", "ghost", "out/result.csv"}, exitcode.NotFound, "default/ghost"},
+		{[]string{"session", "assets", "ghost"}, exitcode.NotFound, "default/ghost"},
+		{[]string{"task", "output", session.NewTaskID()}, exitcode.NotFound, "not found"},
+		{[]string{"session", "asset", "add", "nb"}, exitcode.Usage, "PATH"},
+		{[]string{"session", "assets"}, exitcode.Usage, "NAME"},
 	} {
 		r := cli(t, dir, tc.args...)
 		assert.Equal(t, tc.code, r.code, "solo %v: %s%s", tc.args, r.stdout, r.stderr)

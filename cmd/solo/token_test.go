@@ -18,6 +18,7 @@ import (
 
 	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
 )
 
@@ -82,7 +83,7 @@ func TestToken_EndToEnd(t *testing.T) {
 
 	t.Run("TCP needs a token", func(t *testing.T) {
 		r := cli(t, dir, "--addr", addr, "ls")
-		assert.Equal(t, exitDenied, r.code, r.stderr)
+		assert.Equal(t, exitcode.Denied, r.code, r.stderr)
 		assert.Contains(t, r.stderr, "no token")
 	})
 
@@ -98,20 +99,20 @@ func TestToken_EndToEnd(t *testing.T) {
 		assert.Equal(t, "acme", views[0].Tenant)
 
 		r = cli(t, dir, "--addr", addr, "--token", g.Token, "status", "secret", "--tenant", "default")
-		assert.Equal(t, exitNotFound, r.code, "another tenant's service does not exist: %s", r.stderr)
+		assert.Equal(t, exitcode.NotFound, r.code, "another tenant's service does not exist: %s", r.stderr)
 		r = cli(t, dir, "--addr", addr, "--token", g.Token, "kill", "secret", "--tenant", "default")
-		assert.Equal(t, exitNotFound, r.code, r.stderr)
+		assert.Equal(t, exitcode.NotFound, r.code, r.stderr)
 		r = cli(t, dir, "--addr", addr, "--token", g.Token, "logs", "web", "--tenant", "acme")
-		assert.Equal(t, exitDenied, r.code, r.stderr)
+		assert.Equal(t, exitcode.Denied, r.code, r.stderr)
 		assert.Contains(t, r.stderr, `lacks scope "logs"`)
 		r = cli(t, dir, "--addr", addr, "--token", patterned, "ls")
-		assert.Equal(t, exitDenied, r.code, "a pattern-bound token cannot list the tenant: %s", r.stderr)
+		assert.Equal(t, exitcode.Denied, r.code, "a pattern-bound token cannot list the tenant: %s", r.stderr)
 	})
 
 	t.Run("bad tokens", func(t *testing.T) {
 		for _, tok := range []string{"solo_abc", g.Token[:len(g.Token)-4], g.Token[:len(g.Token)-1] + flipChar(g.Token[len(g.Token)-1])} {
 			r := cli(t, dir, "--addr", addr, "--token", tok, "ls")
-			assert.Equal(t, exitDenied, r.code, r.stderr)
+			assert.Equal(t, exitcode.Denied, r.code, r.stderr)
 			assert.NotContains(t, r.stderr+r.stdout, tok, "the token is not echoed")
 		}
 	})
@@ -124,16 +125,16 @@ func TestToken_EndToEnd(t *testing.T) {
 
 	t.Run("usage", func(t *testing.T) {
 		r := cli(t, dir, "token", "grant", "--tenant", "acme")
-		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Equal(t, exitcode.Usage, r.code, r.stderr)
 		r = cli(t, dir, "token", "revoke", g.Token)
-		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Equal(t, exitcode.Usage, r.code, r.stderr)
 		assert.NotContains(t, r.stderr, g.Token)
 	})
 
 	out = mustCLI(t, dir, "token", "revoke", g.ID)
 	assert.Contains(t, out, "revoked "+g.ID)
 	r = cli(t, dir, "--addr", addr, "--token", g.Token, "ls")
-	assert.Equal(t, exitDenied, r.code)
+	assert.Equal(t, exitcode.Denied, r.code)
 	assert.Contains(t, r.stderr, "revoked")
 
 	// Restart: the revocation holds.
@@ -142,7 +143,7 @@ func TestToken_EndToEnd(t *testing.T) {
 	d = startDaemon(t, dir, "--listen", "127.0.0.1:0")
 	addr = d.tcpAddr(t)
 	r = cli(t, dir, "--addr", addr, "--token", g.Token, "ls")
-	assert.Equal(t, exitDenied, r.code, r.stderr)
+	assert.Equal(t, exitcode.Denied, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "revoked")
 
 	events := mustCLI(t, dir, "events", "--json")
@@ -176,14 +177,14 @@ func TestToken_RequireToken(t *testing.T) {
 
 	startDaemon(t, dir, "--require-token", "--max-token-ttl", "2h")
 	r := cli(t, dir, "ls")
-	assert.Equal(t, exitDenied, r.code, r.stderr)
+	assert.Equal(t, exitcode.Denied, r.code, r.stderr)
 	mustCLI(t, dir, "--token", g.Token, "ls")
 	r = cli(t, dir, "--token", g.Token, "token", "grant", "--scope", "read", "--ttl", "3h")
-	assert.Equal(t, exitError, r.code, "over --max-token-ttl: %s", r.stderr)
+	assert.Equal(t, exitcode.Error, r.code, "over --max-token-ttl: %s", r.stderr)
 	assert.Contains(t, r.stderr, "exceeds maximum")
 
 	r = cli(t, dir, "daemon", "--max-token-ttl", "-1h")
-	assert.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Equal(t, exitcode.Usage, r.code, r.stderr)
 }
 
 func flipChar(c byte) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/recovery"
 )
@@ -225,7 +226,7 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 				mu.Lock()
 				// A kill of a service whose deploy never reached the log
 				// answers not found: it does not run either way.
-				if r.code == 0 || (o.kind == opKill && r.code == exitNotFound) {
+				if r.code == 0 || (o.kind == opKill && r.code == exitcode.NotFound) {
 					s.acked, s.pending = o, nil
 					s.history = append(s.history, o.String())
 					acked++
@@ -237,7 +238,7 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 					}
 				}
 				mu.Unlock()
-				if r.code != 0 && r.code != exitNotFound {
+				if r.code != 0 && r.code != exitcode.NotFound {
 					return // the daemon is gone: this client stops
 				}
 				if count.Add(1) >= killAt {
@@ -258,7 +259,7 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 				args = []string{"verify", "--fix", "--json"}
 			}
 			r := runCLI(d.dir, args...)
-			if r.code != 0 && r.code != exitError && !killed.Load() {
+			if r.code != 0 && r.code != exitcode.Error && !killed.Load() {
 				// verify --fix exits 1 when it found (and fixed) drift.
 				t.Errorf("solo %v failed with the daemon alive: %d %s", args, r.code, r.stderr)
 			}

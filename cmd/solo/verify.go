@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/solo-rt/solo/pkg/exitcode"
 )
 
 func (a *app) verifyCmd() *cobra.Command {
@@ -36,7 +38,7 @@ It exits 0 when clean (or when --fix fixed everything), 1 otherwise.`,
 				}
 			}
 			if unfixed > 0 {
-				a.exit = exitError
+				a.exit = exitcode.Error
 			}
 			if a.json {
 				return a.printJSON(rep)

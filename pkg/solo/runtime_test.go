@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/recovery"
@@ -413,7 +414,7 @@ func TestRuntime_ShutdownIsNotAKill(t *testing.T) {
 
 	res, err := rt.Shutdown(ctx, "test", 5*time.Second)
 	require.NoError(t, err)
-	assert.Equal(t, solo.ExitClean, res.ExitCode)
+	assert.Equal(t, exitcode.OK, res.ExitCode)
 	assert.Equal(t, 1, res.Stopped)
 	assert.False(t, alive(oldPID), "shutdown left a service running")
 	_, err = rt.Deploy(ctx, sleeper("late"))

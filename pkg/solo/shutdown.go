@@ -5,23 +5,20 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/shutdown"
 )
 
-// DefaultGrace is how long Close lets services stop before they are killed.
-const DefaultGrace = 10 * time.Second
-
-// Exit codes a shutdown reports, for a daemon to exit with.
-const (
-	ExitClean  = 0 // every service stopped within its time
-	ExitForced = 1 // some service had to be SIGKILLed, or a stop failed
-)
+// DefaultGrace is how long Close lets services stop before they are
+// killed; the daemon's drain uses the same ([shutdown.DefaultGrace]).
+const DefaultGrace = shutdown.DefaultGrace
 
 // ShutdownResult is how a shutdown went.
 type ShutdownResult struct {
 	Stopped  int           // instances stopped
 	Forced   int           // of which had to be killed
-	ExitCode int           // ExitClean or ExitForced
+	ExitCode int           // exitcode.OK, or exitcode.Error if a service had to be killed or the log could not be recorded or closed
 	Took     time.Duration // from the call to the closed store
 }
 
@@ -86,11 +83,11 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 		}
 	}
 	if res.Forced > 0 {
-		res.ExitCode = ExitForced
+		res.ExitCode = exitcode.Error
 	}
 	if err := r.record(bg, state.Key{}, state.ShutdownComplete{ExitCode: res.ExitCode, Stopped: res.Stopped, Forced: res.Forced}); err != nil {
 		r.log.Error("cannot record shutdown completion", "error", err)
-		res.ExitCode = ExitForced
+		res.ExitCode = exitcode.Error
 	}
 	if err := r.world.snapshot(); err != nil {
 		r.log.Warn("snapshot at shutdown failed", "error", err)
@@ -101,7 +98,7 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 	r.tokens.close()
 	r.logs.Close()
 	if err := r.store.Close(); err != nil {
-		res.ExitCode = ExitForced
+		res.ExitCode = exitcode.Error
 		return res, fmt.Errorf("shutdown: close log: %w", err)
 	}
 	res.Took = time.Since(start)
