@@ -102,16 +102,6 @@ func Plan(w *state.World, live []Observation, hasKind func(string) bool) []Decis
 	return out
 }
 
-// ShouldRun reports whether the log says the service should be running:
-// desired, not failed, and not ended for good under its restart policy.
-func ShouldRun(svc *state.Service) bool {
-	switch svc.State() {
-	case state.StateKilled, state.StateFailed, state.StateExited:
-		return false
-	}
-	return true
-}
-
 func decide(svc *state.Service, obs []Observation, hasKind func(string) bool) (Decision, bool) {
 	key := state.Key{Tenant: svc.Tenant, Name: svc.Name}
 	d := Decision{Key: key, Tenant: key.Tenant, Name: key.Name}
@@ -135,7 +125,7 @@ func decide(svc *state.Service, obs []Observation, hasKind func(string) bool) (D
 		}
 	}
 
-	if !ShouldRun(svc) {
+	if !svc.ShouldRun() {
 		d.Strays = append(d.Strays, instances...)
 		d.CloseRecorded = rec != nil && !rec.Exited
 		if len(d.Strays) == 0 && !d.CloseRecorded {

@@ -77,7 +77,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 				}
 			}
 			switch {
-			case alive != nil && ShouldRun(svc):
+			case alive != nil && svc.ShouldRun():
 				accounted[id] = true
 			case alive != nil:
 				accounted[id] = true
@@ -93,7 +93,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 					add(state.DriftNotRunning, rec.PID, nil, "the log says pid %d runs, and it does not", rec.PID)
 				}
 			}
-		} else if ShouldRun(svc) && !supervised(key) {
+		} else if svc.ShouldRun() && !supervised(key) {
 			add(state.DriftNotRunning, 0, nil, "service should run (%s) and nothing supervises it", svc.State())
 		}
 	}
@@ -139,7 +139,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 // so such a process's attempt is never past the log's.
 func inFlight(w *state.World, o Observation, live []Observation, supervised func(state.Key) bool) bool {
 	svc, ok := w.Service(o.Marker.Tenant, o.Marker.Name)
-	if !ok || o.Marker.Generation != svc.Generation || !ShouldRun(svc) || !supervised(o.Marker.Key()) {
+	if !ok || o.Marker.Generation != svc.Generation || !svc.ShouldRun() || !supervised(o.Marker.Key()) {
 		return false
 	}
 	in := svc.Instance
@@ -324,7 +324,7 @@ func fixFinding(ctx context.Context, t VerifyTarget, f Finding, svc *state.Servi
 			emit(ex)
 			what = "recorded its exit"
 		}
-		if ShouldRun(svc) && !t.Supervised(state.Key{Tenant: f.Tenant, Name: f.Name}) {
+		if svc.ShouldRun() && !t.Supervised(state.Key{Tenant: f.Tenant, Name: f.Name}) {
 			if svc.Spec.Kind != "" && !t.HasKind(svc.Spec.Kind) {
 				return events, what, fmt.Errorf("in-process kind %q is not registered in this program", svc.Spec.Kind)
 			}

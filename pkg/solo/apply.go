@@ -57,7 +57,7 @@ type ApplyAction string
 // Apply actions.
 const (
 	ApplyCreate    ApplyAction = "create"    // first deploy of the name (or first since it was killed)
-	ApplyUpdate    ApplyAction = "update"    // the spec changed: redeployed as a new generation
+	ApplyUpdate    ApplyAction = "update"    // the spec changed, or the service failed: redeployed as a new generation
 	ApplyUnchanged ApplyAction = "unchanged" // the same spec is deployed: nothing written, nothing touched
 	ApplyPrune     ApplyAction = "prune"     // desired, in one of the file's tenants, not named by the file: killed
 )
@@ -169,9 +169,9 @@ func applyWorkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 //     kernel session ([ErrReservedName]), too. A prune with no services
 //     fails with [ErrApplyEmpty]. Nothing is written (I9).
 //   - It plans each service: create, update (the spec differs from the
-//     deployed one: a new generation), unchanged (the same spec is
-//     deployed, whatever its state: nothing is written and the instance is
-//     not touched; a failed one is brought back by [Runtime.Recover]), and
+//     deployed one, or the same spec failed: a new generation), unchanged
+//     (the one rule Deploy also follows, [Runtime.unchanged]: nothing is
+//     written and the instance is not touched), and
 //     with Prune, prune for every desired service of the file's tenants
 //     that the file does not name, except the kernel sessions' services
 //     ([session.IsService]), which are never a file's.
@@ -247,7 +247,7 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 		it := ApplyItem{Tenant: key.Tenant, Name: key.Name}
 		cur, ok := r.world.service(key.Tenant, key.Name)
 		switch {
-		case ok && cur.Desired && cur.Spec.Equal(s):
+		case ok && r.unchanged(cur, s):
 			it.Action, it.Generation, it.State = ApplyUnchanged, cur.Generation, cur.State()
 		case ok && cur.Desired:
 			it.Action, it.Generation, it.State = ApplyUpdate, next[key], cur.State()
@@ -384,12 +384,8 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 				Field: "name", Problem: fmt.Sprintf("%q belongs to a kernel session (names starting %q are the sessions'); use `solo session` for kernels, another name for a service", s.Name, session.ServicePrefix),
 			}, ErrReservedName)}
 		}
-		if s.Kind != "" {
-			if _, ok := r.opts.Registry.Lookup(s.Kind); !ok {
-				return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
-					Field: "kind", Problem: fmt.Sprintf("%q is not registered (registered: %v)", s.Kind, r.opts.Registry.Kinds()),
-				}, ErrUnknownKind)}
-			}
+		if _, err := r.kind(s.Kind); err != nil {
+			return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{Field: "kind", Problem: err.Error()}, ErrUnknownKind)}
 		}
 		if j, dup := seen[s.Key()]; dup {
 			return nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
@@ -495,36 +491,6 @@ func (r *Runtime) maxBatch() int {
 		return r.opts.Store.MaxBatch
 	}
 	return eventstore.DefaultMaxBatch
-}
-
-func compareKeys(a, b state.Key) int {
-	if a.Tenant != b.Tenant {
-		if a.Tenant < b.Tenant {
-			return -1
-		}
-		return 1
-	}
-	switch {
-	case a.Name < b.Name:
-		return -1
-	case a.Name > b.Name:
-		return 1
-	}
-	return 0
-}
-
-// lockAll locks keys, which must be sorted and distinct, and returns the
-// one unlock of all of them.
-func (k *keyedMutex) lockAll(keys []state.Key) (unlock func()) {
-	unlocks := make([]func(), len(keys))
-	for i, key := range keys {
-		unlocks[i] = k.lock(key)
-	}
-	return func() {
-		for i := len(unlocks) - 1; i >= 0; i-- {
-			unlocks[i]()
-		}
-	}
 }
 
 // desiredIn returns the keys of the desired services of the given

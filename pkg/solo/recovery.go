@@ -36,7 +36,7 @@ func (r *Runtime) Recover(ctx context.Context, tenant, name string, dryRun bool)
 		}
 	}
 	if name != "" {
-		key, err := validKey(tenant, name)
+		key, err := state.NewKey(tenant, name)
 		if err != nil {
 			return nil, fmt.Errorf("recover: %w", err)
 		}
@@ -60,8 +60,8 @@ func (t recoveryTarget) World() *state.World { return t.r.world.clone() }
 func (t recoveryTarget) Home() string { return t.r.home }
 
 func (t recoveryTarget) HasKind(kind string) bool {
-	_, ok := t.r.opts.Registry.Lookup(kind)
-	return ok
+	_, err := t.r.kind(kind)
+	return err == nil
 }
 
 func (t recoveryTarget) Start(ctx context.Context, svc *state.Service, attempt int) (supervisor.Instance, error) {
@@ -87,25 +87,19 @@ func (t recoveryTarget) Append(ctx context.Context, events []eventstore.Event) e
 	return t.r.world.wait(ctx, pos[len(pos)-1])
 }
 
-// LockKeys takes the keys' deploy and kill locks, in order.
-func (t recoveryTarget) LockKeys(keys []state.Key) (unlock func()) {
-	unlocks := make([]func(), len(keys))
-	for i, key := range keys {
-		unlocks[i] = t.r.keys.lock(key)
-	}
-	return func() {
-		for i := len(unlocks) - 1; i >= 0; i-- {
-			unlocks[i]()
-		}
-	}
-}
+// LockKeys takes the keys' write locks (see keyedMutex).
+func (t recoveryTarget) LockKeys(keys []state.Key) (unlock func()) { return t.r.keys.lockAll(keys) }
 
 // endingLoopWait bounds how long Supervised waits for a loop that has
 // recorded its service's end to return; it returns right after the append.
 const endingLoopWait = 5 * time.Second
 
-func (t recoveryTarget) Supervised(key state.Key) bool {
-	s, ok := t.r.tree.Get(key)
+func (t recoveryTarget) Supervised(key state.Key) bool { return t.r.supervised(key) }
+
+// supervised reports whether a loop of this runtime runs key (one that is
+// still stopping counts).
+func (r *Runtime) supervised(key state.Key) bool {
+	s, ok := r.tree.Get(key)
 	if !ok {
 		return false
 	}
@@ -115,7 +109,7 @@ func (t recoveryTarget) Supervised(key state.Key) bool {
 	// failure would skip the service, or start it beside the ending loop
 	// and fail to supervise the new instance (the tree refuses a second
 	// loop), leaving it unwatched.
-	if svc, ok := t.r.world.service(key.Tenant, key.Name); ok && svc.Desired && !recovery.ShouldRun(svc) && svc.Generation == s.Generation() {
+	if svc, ok := r.world.service(key.Tenant, key.Name); ok && svc.Desired && !svc.ShouldRun() && svc.Generation == s.Generation() {
 		select {
 		case <-s.Done():
 		case <-time.After(endingLoopWait):
@@ -128,7 +122,3 @@ func (t recoveryTarget) Supervised(key state.Key) bool {
 		return true
 	}
 }
-
-// supervised reports whether a loop of this runtime runs key (one that is
-// still stopping counts).
-func (r *Runtime) supervised(key state.Key) bool { return recoveryTarget{r}.Supervised(key) }

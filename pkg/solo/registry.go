@@ -79,3 +79,17 @@ func Register(kind string, f Factory) {
 		panic(err)
 	}
 }
+
+// kind is the one check that an in-process kind can run here: "" (an OS
+// process) always can; any other kind must be registered. The error wraps
+// [ErrUnknownKind] and lists the kinds that are.
+func (r *Runtime) kind(kind string) (Factory, error) {
+	if kind == "" {
+		return nil, nil
+	}
+	f, ok := r.opts.Registry.Lookup(kind)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (registered: %v)", ErrUnknownKind, kind, r.opts.Registry.Kinds())
+	}
+	return f, nil
+}

@@ -229,9 +229,9 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 		Logger: r.svlog,
 	}
 	if spec.Kind != "" {
-		f, ok := r.opts.Registry.Lookup(spec.Kind)
-		if !ok {
-			return cfg, fmt.Errorf("%w: %q (registered: %v)", ErrUnknownKind, spec.Kind, r.opts.Registry.Kinds())
+		f, err := r.kind(spec.Kind)
+		if err != nil {
+			return cfg, err
 		}
 		cfg.Runner = &supervisor.FuncRunner{
 			New:    func(log io.Writer) (GoService, error) { return f(spec.Config, log) },

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -27,6 +26,40 @@ type DeployResult struct {
 	Pos uint64 `json:"pos,omitempty"`
 }
 
+// unchanged is the one rule, for Deploy and Apply alike, of whether
+// deploying spec over cur changes nothing, so that nothing is written and
+// no instance is touched:
+//
+//   - the same spec is desired (a killed service is deployed again);
+//   - and its current generation is not failed: one that gave up (its
+//     restart limit, or a start that failed under restart never) is
+//     deployed again as a new generation, which brings it back;
+//   - and either it ended as its policy wanted (exited: a one-shot job
+//     that finished stays finished; `solo recover` or a changed spec runs
+//     it again), or a loop of this runtime has it in hand (running,
+//     starting or in backoff).
+func (r *Runtime) unchanged(cur *state.Service, spec Spec) bool {
+	return isUnchanged(cur, spec, r.supervised)
+}
+
+// isUnchanged is [Runtime.unchanged] with the runtime's one input passed
+// in, so that the rule is table-tested on its own.
+func isUnchanged(cur *state.Service, spec Spec, supervised func(state.Key) bool) bool {
+	if !cur.Desired || !cur.Spec.Equal(spec) {
+		return false
+	}
+	if cur.Instance != nil && cur.Instance.Generation != cur.Generation {
+		return false // an older generation's instance is what is known
+	}
+	switch cur.State() {
+	case state.StateExited:
+		return true
+	case state.StateRunning, state.StateStarting, state.StateBackoff:
+		return supervised(state.Key{Tenant: cur.Tenant, Name: cur.Name})
+	}
+	return false
+}
+
 // Deploy makes spec the desired state of its service and runs it. It
 // validates spec first: invalid input returns an error naming the field
 // (a [*state.FieldError]) and writes nothing (I9). Otherwise it appends
@@ -41,22 +74,15 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := spec.Validate(); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy: %w", err)
 	}
-	if spec.Kind != "" {
-		if _, ok := r.opts.Registry.Lookup(spec.Kind); !ok {
-			return DeployResult{}, fmt.Errorf("deploy %s: %w: %q (registered: %v)", spec.Key(), ErrUnknownKind, spec.Kind, r.opts.Registry.Kinds())
-		}
+	if _, err := r.kind(spec.Kind); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
 	key := spec.Key()
 	unlock := r.keys.lock(key)
 	defer unlock()
 
-	if cur, ok := r.world.service(key.Tenant, key.Name); ok && cur.Desired && cur.Spec.Equal(spec) &&
-		(cur.Instance == nil || cur.Instance.Generation == cur.Generation) && r.supervised(key) {
-		// Unchanged, and its current generation is in hand: nothing to do.
-		switch cur.State() {
-		case state.StateRunning, state.StateStarting, state.StateBackoff:
-			return DeployResult{Service: cur.View()}, nil
-		}
+	if cur, ok := r.world.service(key.Tenant, key.Name); ok && r.unchanged(cur, spec) {
+		return DeployResult{Service: cur.View()}, nil
 	}
 	gen := r.world.nextGeneration(key.Tenant, key.Name)
 	pos, err := r.append(ctx, key, state.Deployed{Spec: spec, Generation: gen}, actorFrom(ctx))
@@ -88,7 +114,7 @@ func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
 	if err := r.writable(); err != nil {
 		return err
 	}
-	key, err := validKey(tenant, name)
+	key, err := state.NewKey(tenant, name)
 	if err != nil {
 		return fmt.Errorf("kill: %w", err)
 	}
@@ -118,7 +144,7 @@ func (r *Runtime) List(tenant string) []ServiceView {
 
 // Status returns one service, or [ErrNotFound].
 func (r *Runtime) Status(tenant, name string) (ServiceView, error) {
-	key, err := validKey(tenant, name)
+	key, err := state.NewKey(tenant, name)
 	if err != nil {
 		return ServiceView{}, fmt.Errorf("status: %w", err)
 	}
@@ -163,7 +189,7 @@ func (r *Runtime) FollowLogs(ctx context.Context, tenant, name string, w io.Writ
 }
 
 func (r *Runtime) known(tenant, name string) (state.Key, error) {
-	key, err := validKey(tenant, name)
+	key, err := state.NewKey(tenant, name)
 	if err != nil {
 		return key, err
 	}
@@ -171,20 +197,6 @@ func (r *Runtime) known(tenant, name string) (state.Key, error) {
 		return key, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
 	return key, nil
-}
-
-// validKey checks a (tenant, name) from a caller; tenant defaults.
-func validKey(tenant, name string) (state.Key, error) {
-	if tenant == "" {
-		tenant = state.DefaultTenant
-	}
-	if err := state.ValidName(tenant); err != nil {
-		return state.Key{}, fmt.Errorf("tenant: %w", err)
-	}
-	if err := state.ValidName(name); err != nil {
-		return state.Key{}, fmt.Errorf("name: %w", err)
-	}
-	return state.Key{Tenant: tenant, Name: name}, nil
 }
 
 func (r *Runtime) writable() error {
@@ -195,41 +207,6 @@ func (r *Runtime) writable() error {
 		return ErrShuttingDown
 	}
 	return nil
-}
-
-// keyedMutex serialises deploys and kills of one (tenant, name), so that
-// each decision ("is this spec new?") and its action are one step.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[state.Key]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key state.Key) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[state.Key]*keyLock{}
-	}
-	l, ok := k.m[key]
-	if !ok {
-		l = &keyLock{}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }
 
 type actorKey struct{}

@@ -323,6 +323,23 @@ func (s Spec) Equal(o Spec) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// NewKey is the one check of a (tenant, name) that a caller names: an
+// empty tenant means [DefaultTenant], and both must be valid names (see
+// [ValidName]). The error says which of the two is wrong and wraps
+// [ErrInvalidName].
+func NewKey(tenant, name string) (Key, error) {
+	if tenant == "" {
+		tenant = DefaultTenant
+	}
+	if err := ValidName(tenant); err != nil {
+		return Key{}, fmt.Errorf("tenant: %w", err)
+	}
+	if err := ValidName(name); err != nil {
+		return Key{}, fmt.Errorf("name: %w", err)
+	}
+	return Key{Tenant: tenant, Name: name}, nil
+}
+
 // ValidName returns an error wrapping [ErrInvalidName] unless s matches
 // [NamePattern]: 1 to 63 bytes of a-z, 0-9, '.', '_', '-', starting with a
 // letter or digit. The same rule holds for service names, tenants and kinds.

@@ -52,6 +52,18 @@ func (s *Service) State() State {
 	return StateBackoff
 }
 
+// ShouldRun reports whether the log says the service should be running:
+// desired, not failed, and not ended for good under its restart policy.
+// It is the one rule the Replayer, the Verifier, recover and the runtime
+// all apply.
+func (s *Service) ShouldRun() bool {
+	switch s.State() {
+	case StateKilled, StateFailed, StateExited:
+		return false
+	}
+	return true
+}
+
 // ServiceView is one service as `solo ls --json` and `solo status --json`
 // print it (the CLI contract of DESIGN.md).
 type ServiceView struct {
