@@ -103,6 +103,9 @@ func (a *app) runDaemon(o daemonOptions) error {
 
 		MaxTokenTTL: o.maxTokenTTL,
 		Python:      o.python,
+		// The daemon owns its process: after a large apply it hands the
+		// burst's memory back (a library leaves that to its host).
+		ReleaseMemoryAfterApply: true,
 	})
 	if err != nil {
 		return err // a LockedError names the daemon that holds the data dir

@@ -317,7 +317,7 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	}
 
 	// The intents are durable; now act, in parallel.
-	if len(events) >= releaseAfter {
+	if r.opts.ReleaseMemoryAfterApply && len(events) >= releaseAfter {
 		go r.releaseMemoryAfterStarts(plan)
 	}
 	if err := r.actApply(ctx, plan.Items); err != nil {
@@ -327,7 +327,8 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 }
 
 // releaseAfter is the size of an apply (in events) from which the memory
-// of its burst is handed back to the OS once its services have started.
+// of its burst is handed back to the OS once its services have started,
+// with [Options.ReleaseMemoryAfterApply].
 const releaseAfter = 64
 
 // releaseMemoryAfterStarts waits until every service the apply created or

@@ -50,6 +50,14 @@ type Options struct {
 	// [Runtime.Tokens]). Default capability.DefaultMaxTTL; a grant without
 	// a ttl gets capability.DefaultTTL, or MaxTokenTTL if that is shorter.
 	MaxTokenTTL time.Duration
+	// ReleaseMemoryAfterApply, when set, makes a large Apply (64 events
+	// or more) return its burst's memory to the OS once its services have
+	// started: two forced collections and debug.FreeOSMemory. Off by
+	// default: a library does not force collections behind its host
+	// program's back. The solo daemon, which owns its process, turns it
+	// on: after starting 1,000 services it would otherwise sit on several
+	// MiB of the burst's freed pages for minutes.
+	ReleaseMemoryAfterApply bool
 	// TokenSweepInterval is how often expired tokens are deleted. Default
 	// capability.DefaultSweepInterval. Expired tokens are refused at once
 	// whatever it is.
