@@ -47,7 +47,7 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]uint64, error) {
 	}
 	seen := make(map[ulid.ULID]struct{}, len(events))
 	for i := range events {
-		if err := events[i].validate(); err != nil {
+		if err := validate(&events[i]); err != nil {
 			return nil, fmt.Errorf("append event %d: %w", i, err)
 		}
 		if id := events[i].ID; id != (ulid.ULID{}) {

@@ -6,6 +6,12 @@
 // the operational side: a consistency check, online backups, and opening a
 // file that another process holds or that is damaged.
 //
+// The envelope's plain types ([Event], [Envelope], [Expectation]) are
+// defined in the leaf package eventstore/event and aliased here, so that
+// code which only reads or builds events (the domain's fold, the Go client)
+// does not link bbolt. Their rules (limits, validation, the stored form)
+// stay here.
+//
 // It knows nothing about services, tokens or sessions: the meaning of an
 // event's type and payload belongs to its callers. It must never interpret a
 // payload, never rewrite or delete an appended event, and never hand out a

@@ -16,7 +16,9 @@
 //
 // It never does I/O, never reads the clock (times come from envelopes),
 // never starts anything and keeps no global mutable state. It knows the
-// event store only through [eventstore.Event] and [eventstore.Envelope].
+// event log only through its plain types, [event.Event] and
+// [event.Envelope] (package eventstore/event), and so does not link the
+// store.
 //
 // # Ordering rules
 //

@@ -7,10 +7,10 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/event"
 )
 
-// EventType names a kind of event; it is stored as [eventstore.Event.Type].
+// EventType names a kind of event; it is stored as [event.Event.Type].
 type EventType string
 
 // The event types of Solo. Service events have the service's tenant and name
@@ -237,12 +237,12 @@ func (ShutdownComplete) EventType() EventType { return TypeShutdownComplete }
 // [Spec.Validate], and its generation must be at least 1. A [Recovered] needs
 // a known How, a [DriftFound] or [DriftFixed] a known Kind. Refusals wrap
 // [ErrInvalidEvent] or, for the spec, [ErrInvalidSpec].
-func NewEvent(tenant, subject string, p Payload) (eventstore.Event, error) {
+func NewEvent(tenant, subject string, p Payload) (event.Event, error) {
 	if p == nil {
-		return eventstore.Event{}, fmt.Errorf("new event: %w: nil payload", ErrInvalidEvent)
+		return event.Event{}, fmt.Errorf("new event: %w: nil payload", ErrInvalidEvent)
 	}
 	if v := reflect.ValueOf(p); v.Kind() == reflect.Pointer && v.IsNil() {
-		return eventstore.Event{}, fmt.Errorf("new event: %w: nil payload", ErrInvalidEvent)
+		return event.Event{}, fmt.Errorf("new event: %w: nil payload", ErrInvalidEvent)
 	}
 	p = deref(p)
 	t := p.EventType()
@@ -250,19 +250,19 @@ func NewEvent(tenant, subject string, p Payload) (eventstore.Event, error) {
 	case Deployed:
 		d, err := checkDeployed(&tenant, &subject, v)
 		if err != nil {
-			return eventstore.Event{}, fmt.Errorf("new event %s: %w", t, err)
+			return event.Event{}, fmt.Errorf("new event %s: %w", t, err)
 		}
 		p = d
 	case checker:
 		if err := v.check(); err != nil {
-			return eventstore.Event{}, fmt.Errorf("new event %s: %w", t, err)
+			return event.Event{}, fmt.Errorf("new event %s: %w", t, err)
 		}
 	}
 	data, err := encodeJSON(p)
 	if err != nil {
-		return eventstore.Event{}, fmt.Errorf("new event %s: %w", t, err)
+		return event.Event{}, fmt.Errorf("new event %s: %w", t, err)
 	}
-	return eventstore.Event{Type: string(t), Tenant: tenant, Subject: subject, Data: data}, nil
+	return event.Event{Type: string(t), Tenant: tenant, Subject: subject, Data: data}, nil
 }
 
 func checkDeployed(tenant, subject *string, d Deployed) (Deployed, error) {
@@ -325,7 +325,7 @@ func encodeJSON(v any) ([]byte, error) {
 // payload. Errors are [*DecodeError]s naming the position and type, wrapping
 // [ErrUnknownType] for a type this version does not know, or
 // [ErrBadPayload] and the JSON error for data that does not decode.
-func Decode(env eventstore.Envelope) (Payload, error) {
+func Decode(env event.Envelope) (Payload, error) {
 	mk, ok := newPayload[EventType(env.Type)]
 	if !ok {
 		return nil, &DecodeError{Pos: env.Pos, Type: env.Type, Err: ErrUnknownType}

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/event"
 )
 
 // Key names a service: its tenant and name, which are the tenant and subject
@@ -265,7 +265,7 @@ func (s *Service) Clone() *Service {
 //
 // It stops at the first error, from the sequence or from [World.Apply], and
 // returns it with the World folded so far (never nil).
-func Fold(snapshot *World, events iter.Seq2[eventstore.Envelope, error]) (*World, error) {
+func Fold(snapshot *World, events iter.Seq2[event.Envelope, error]) (*World, error) {
 	w := snapshot.Clone()
 	for env, err := range events {
 		if err != nil {
@@ -296,7 +296,7 @@ func Fold(snapshot *World, events iter.Seq2[eventstore.Envelope, error]) (*World
 // [*DecodeError] wrapping [ErrBadPayload] and leaves w unchanged, Pos
 // included. A caller that wants to go on past it may simply apply the next
 // envelope.
-func (w *World) Apply(env eventstore.Envelope) error {
+func (w *World) Apply(env event.Envelope) error {
 	if env.Pos <= w.pos {
 		return nil
 	}
@@ -317,7 +317,7 @@ func (w *World) Apply(env eventstore.Envelope) error {
 }
 
 // applyService folds one envelope into the services.
-func (w *World) applyService(env eventstore.Envelope) error {
+func (w *World) applyService(env event.Envelope) error {
 	p, err := Decode(env)
 	if errors.Is(err, ErrUnknownType) {
 		w.pos = env.Pos

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/event"
 )
 
 // Session and task event types. Their envelopes have the session's tenant
@@ -666,7 +666,7 @@ func (ss *Sessions) UnmarshalJSON(b []byte) error {
 //
 // A known type whose data does not decode returns a [*DecodeError] and
 // leaves ss unchanged.
-func (ss *Sessions) Apply(env eventstore.Envelope) error {
+func (ss *Sessions) Apply(env event.Envelope) error {
 	if env.Pos <= ss.pos {
 		return nil
 	}
