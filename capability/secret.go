@@ -14,7 +14,9 @@ import (
 //
 //	solo_ + 43 chars of base62 (256 random bits, left-padded with '0') + 6 chars of base62 CRC-32
 const (
-	// Prefix starts every plaintext token.
+	// Prefix starts every plaintext token. The Go client, which must not
+	// link this package, knows it as wire.TokenPrefix; a test of package
+	// api keeps the two equal.
 	Prefix = "solo_"
 
 	randomBytes = 32

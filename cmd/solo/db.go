@@ -11,6 +11,7 @@ import (
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/client"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func (a *app) dbCmd() *cobra.Command {
@@ -61,14 +62,19 @@ func (a *app) dbCheckCmd() *cobra.Command {
 		Short: "Verify the database: bbolt's check, gapless positions, decodable events, indexes",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rep eventstore.CheckReport
+			var rep wire.CheckReport
 			ctx := cmd.Context()
 			// Without a daemon, the file is checked read-only, not opened
 			// as a store: a file too damaged to open still gets its list
-			// of problems.
+			// of problems. Its report is printed in the daemon's wire form,
+			// so that both print the same.
 			err := a.withFile(ctx,
 				func(c *client.Client) (err error) { rep, err = c.DBCheck(ctx); return err },
-				func(path string) (err error) { rep, err = eventstore.CheckFile(ctx, path); return err })
+				func(path string) error {
+					r, err := eventstore.CheckFile(ctx, path)
+					rep = wire.CheckReport(r)
+					return err
+				})
 			if err != nil {
 				return err
 			}

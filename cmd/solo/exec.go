@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func (a *app) execCmd() *cobra.Command {
@@ -43,7 +43,7 @@ interrupted, never run again, unless queued with --retryable.`,
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
-			t, err := c.Submit(ctx, tenant, args[0], api.SubmitRequest{Kind: state.TaskExec, Code: code, Retryable: retryable}, false)
+			t, err := c.Submit(ctx, tenant, args[0], wire.SubmitRequest{Kind: state.TaskExec, Code: code, Retryable: retryable}, false)
 			cancel()
 			if err != nil {
 				return err

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func (a *app) recoverCmd() *cobra.Command {
@@ -27,7 +27,7 @@ supervisor. With --dry-run it only prints the plan.`,
 		},
 		ValidArgsFunction: a.completeServices(&tenant),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := api.RecoverRequest{DryRun: dryRun}
+			req := wire.RecoverRequest{DryRun: dryRun}
 			if len(args) == 1 {
 				req.Name, req.Tenant = args[0], tenant
 			} else if cmd.Flags().Changed("tenant") {

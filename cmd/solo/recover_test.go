@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 	"github.com/solo-rt/solo/recovery"
 )
 
@@ -24,7 +24,7 @@ func TestCLI_RecoverAndVerify(t *testing.T) {
 		return v.State == state.StateFailed
 	}, 30*time.Second, 20*time.Millisecond)
 
-	var plan api.RecoverResult
+	var plan wire.RecoverResult
 	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "recover", "--dry-run", "--json")), &plan))
 	require.Len(t, plan.Items, 1)
 	assert.Equal(t, "flaky", plan.Items[0].Name)

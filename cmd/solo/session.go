@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func (a *app) sessionCmd() *cobra.Command {
@@ -118,7 +118,7 @@ func (a *app) sessionCreateCmd(tenant *string) *cobra.Command {
 				return err
 			}
 			defer cancel()
-			v, err := c.CreateSession(ctx, api.CreateSessionRequest{Tenant: *tenant, Name: args[0], Kernel: kernelName, Python: python})
+			v, err := c.CreateSession(ctx, wire.CreateSessionRequest{Tenant: *tenant, Name: args[0], Kernel: kernelName, Python: python})
 			if err != nil {
 				return err
 			}
@@ -211,7 +211,7 @@ func (a *app) sessionCheckpointCmd(tenant *string, kind state.TaskKind) *cobra.C
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
-			t, err := c.Submit(ctx, *tenant, args[0], api.SubmitRequest{Kind: kind, Label: args[1]}, false)
+			t, err := c.Submit(ctx, *tenant, args[0], wire.SubmitRequest{Kind: kind, Label: args[1]}, false)
 			cancel()
 			if err != nil {
 				return err

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solo-rt/solo/capability"
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func (a *app) tokenCmd() *cobra.Command {
@@ -46,7 +46,7 @@ then its id and expiry. The token is not shown again: store it now.`,
 			if ttl < 0 {
 				return usagef(fmt.Errorf("--ttl %s is negative", ttl))
 			}
-			req := api.TokenRequest{Tenant: tenant, TTL: state.Duration(ttl), Services: services}
+			req := wire.TokenRequest{Tenant: tenant, TTL: state.Duration(ttl), Services: services}
 			for _, s := range sc {
 				req.Scopes = append(req.Scopes, string(s))
 			}

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/capability"
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 var tcpAddrRE = regexp.MustCompile(`serving API on TCP: addr=(\S+)`)
@@ -63,7 +63,7 @@ func TestToken_EndToEnd(t *testing.T) {
 	d := startDaemon(t, dir, "--listen", "127.0.0.1:0")
 	addr := d.tcpAddr(t)
 
-	var g api.TokenGrant
+	var g wire.TokenGrant
 	out := mustCLI(t, dir, "token", "grant", "--tenant", "acme", "--scope", "read,deploy,kill", "--ttl", "1h", "--json")
 	require.NoError(t, json.Unmarshal([]byte(out), &g))
 	require.NoError(t, capability.Validate(g.Token))
@@ -169,7 +169,7 @@ func TestToken_EndToEnd(t *testing.T) {
 func TestToken_RequireToken(t *testing.T) {
 	dir := dataDir(t)
 	d := startDaemon(t, dir)
-	var g api.TokenGrant
+	var g wire.TokenGrant
 	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "token", "grant", "--scope", "admin", "--json")), &g))
 	assert.Equal(t, state.DefaultTenant, g.Tenant)
 	d.signal(syscall.SIGTERM)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // DefaultMaxApplyBytes bounds the body of POST /v1/apply: an apply carries
@@ -19,7 +20,7 @@ const DefaultMaxApplyBytes = 16 << 20
 
 // applyRoutes registers POST /v1/apply.
 //
-//	POST   /v1/apply                             body: solo.ApplyRequest; 200 solo.ApplyResult
+//	POST   /v1/apply                             body: wire.ApplyRequest; 200 wire.ApplyResult
 //
 // A bad entry answers 400 invalid with "field" set to its path, such as
 // "services[3].command"; so do a key given twice in one object (JSON would
@@ -43,10 +44,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 	// services twice would be read in part, and a prune would kill the
 	// services of the part it dropped. Refuse it whole.
 	if dup := repeatedKey(body); dup != nil {
-		writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "apply: body: " + dup.Error(), Code: CodeInvalid, Field: dup.Field})
+		writeJSON(w, http.StatusBadRequest, wire.ErrorBody{Error: "apply: body: " + dup.Error(), Code: wire.CodeInvalid, Field: dup.Field})
 		return nil
 	}
-	var req solo.ApplyRequest
+	var req wire.ApplyRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -78,11 +79,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &ee) {
 			// Every bad entry is the caller's: 400, with the entry's path
 			// as the field rather than the bare spec field.
-			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: CodeInvalid, Field: ee.Field()})
+			writeJSON(w, http.StatusBadRequest, wire.ErrorBody{Error: err.Error(), Code: wire.CodeInvalid, Field: ee.Field()})
 			return nil
 		}
 		if errors.Is(err, solo.ErrApplyTooLarge) || errors.Is(err, solo.ErrApplyEmpty) {
-			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Code: CodeInvalid, Field: "services"})
+			writeJSON(w, http.StatusBadRequest, wire.ErrorBody{Error: err.Error(), Code: wire.CodeInvalid, Field: "services"})
 			return nil
 		}
 		return err

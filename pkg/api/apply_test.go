@@ -15,6 +15,7 @@ import (
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func TestServer_Apply(t *testing.T) {
@@ -48,7 +49,7 @@ func TestServer_Apply(t *testing.T) {
 		var ae *client.APIError
 		require.True(t, errors.As(err, &ae), "%v", err)
 		assert.Equal(t, http.StatusBadRequest, ae.Status)
-		assert.Equal(t, api.CodeInvalid, ae.Code)
+		assert.Equal(t, wire.CodeInvalid, ae.Code)
 		assert.Equal(t, "services[1].command", ae.Field)
 		assert.Contains(t, ae.Message, "services[1].command:")
 		assert.Equal(t, head, f.Runtime.Store().Head())
@@ -127,7 +128,7 @@ func TestServer_Apply_Ambiguous(t *testing.T) {
 			status, ctype, body := do(t, f, "POST", "/v1/apply", c.body)
 			require.Equal(t, http.StatusBadRequest, status, "%s", body)
 			eb := errorReply(t, status, ctype, body)
-			assert.Equal(t, api.CodeInvalid, eb.Code)
+			assert.Equal(t, wire.CodeInvalid, eb.Code)
 			assert.Equal(t, c.field, eb.Field)
 			assert.Contains(t, eb.Error, c.want)
 			assert.Equal(t, head, f.Runtime.Store().Head(), "a refused apply wrote events")

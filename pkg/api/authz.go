@@ -21,6 +21,7 @@ import (
 	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Defaults for [AuthorizerOptions].
@@ -35,10 +36,6 @@ const (
 	// DefaultMaxAuthSources bounds how many sources the throttle tracks.
 	DefaultMaxAuthSources = 10_000
 )
-
-// CodeThrottled is the code of a 429 reply: the source has failed to
-// authenticate too often; the reply's Retry-After says when to try again.
-const CodeThrottled = "throttled"
 
 // AuthorizerOptions configure [NewAuthorizer]. Every zero field means its
 // documented default.
@@ -148,7 +145,7 @@ func (a *Authorizer) Authorize(r *http.Request) (Principal, error) {
 	if wait, ok := a.thr.allow(conn.source); !ok {
 		a.log.Debug("request throttled", "source", conn.source, "route", r.Pattern, "retry_after", wait)
 		return Principal{}, &throttledError{after: wait, auth: &AuthError{
-			Status: http.StatusTooManyRequests, Code: CodeThrottled,
+			Status: http.StatusTooManyRequests, Code: wire.CodeThrottled,
 			Msg: fmt.Sprintf("too many failed authentications from this source: retry in %s", ceilSeconds(wait)),
 		}}
 	}
@@ -169,7 +166,7 @@ func (a *Authorizer) Authorize(r *http.Request) (Principal, error) {
 // refusal is a 401 whose message names what is wrong, never the token.
 func (a *Authorizer) authenticate(header string) (capability.Token, error) {
 	unauthorized := func(msg string) error {
-		return &AuthError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Msg: msg}
+		return &AuthError{Status: http.StatusUnauthorized, Code: wire.CodeUnauthorized, Msg: msg}
 	}
 	if header == "" {
 		return capability.Token{}, unauthorized("no token: send the header \"Authorization: Bearer <token>\" (the CLI reads SOLO_TOKEN or --token)")
@@ -219,7 +216,7 @@ func (a *Authorizer) check(r *http.Request, tok capability.Token) error {
 	if r.Method == http.MethodPost && r.URL.Path == "/v1/services" {
 		return a.checkDeployName(r, tok)
 	}
-	return &AuthError{Status: http.StatusForbidden, Code: CodeDenied, Msg: fmt.Sprintf(
+	return &AuthError{Status: http.StatusForbidden, Code: wire.CodeDenied, Msg: fmt.Sprintf(
 		"token %s is bound to services %q; %s %s spans the whole tenant", tok.ID, tok.Services, r.Method, r.URL.Path)}
 }
 
@@ -227,7 +224,7 @@ func (a *Authorizer) check(r *http.Request, tok capability.Token) error {
 func denyScope(err error) error {
 	var se *capability.ScopeError
 	if errors.As(err, &se) {
-		return &AuthError{Status: http.StatusForbidden, Code: CodeDenied, Msg: se.Error()}
+		return &AuthError{Status: http.StatusForbidden, Code: wire.CodeDenied, Msg: se.Error()}
 	}
 	return err
 }
@@ -252,7 +249,7 @@ func (a *Authorizer) checkDeployName(r *http.Request, tok capability.Token) erro
 		return nil
 	}
 	if !tok.MatchService(spec.Name) {
-		return &AuthError{Status: http.StatusForbidden, Code: CodeDenied, Msg: fmt.Sprintf(
+		return &AuthError{Status: http.StatusForbidden, Code: wire.CodeDenied, Msg: fmt.Sprintf(
 			"token %s is bound to services %q; it may not deploy %q", tok.ID, tok.Services, spec.Name)}
 	}
 	return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // clock is a settable clock for the runtime (token expiry) and the
@@ -112,7 +113,7 @@ type reply struct {
 	status int
 	header http.Header
 	body   string
-	err    api.ErrorBody // decoded if the body is an ErrorBody
+	err    wire.ErrorBody // decoded if the body is an ErrorBody
 }
 
 // tcpDo sends one request over TCP, from the source address src ("" for
@@ -221,7 +222,7 @@ func matrixEndpoints(victims map[string]string) []endpoint {
 			body: func(t string) string { return `{"tenant":"` + t + `","scopes":["read"],"ttl":"1h"}` }, own: 201, other: 403},
 		{name: "token ls", scope: capability.ScopeAdmin, method: "GET", path: func(t string) string { return "/v1/tokens?tenant=" + t }, body: none,
 			own: 200, other: 200, check: func(t *testing.T, tenant string, own bool, r reply) {
-				var views []api.TokenView
+				var views []wire.TokenView
 				require.NoError(t, json.Unmarshal([]byte(r.body), &views))
 				if !own {
 					assert.Empty(t, views)
@@ -266,10 +267,10 @@ func TestAuthorizer_Matrix(t *testing.T) {
 					switch {
 					case !own && ep.tenantInPath:
 						assert.Equal(t, http.StatusNotFound, r.status, r.body)
-						assert.Equal(t, api.CodeNotFound, r.err.Code)
+						assert.Equal(t, wire.CodeNotFound, r.err.Code)
 					case !allowed:
 						assert.Equal(t, http.StatusForbidden, r.status, r.body)
-						assert.Equal(t, api.CodeDenied, r.err.Code)
+						assert.Equal(t, wire.CodeDenied, r.err.Code)
 						assert.Contains(t, r.err.Error, fmt.Sprintf("lacks scope %q", ep.scope), "the missing scope is named")
 					default:
 						want := ep.own
@@ -303,7 +304,7 @@ func TestAuthorizer_Listeners(t *testing.T) {
 		f := mustServeAuth(t, authOptions{})
 		r := f.tcpDo(t, "", "", "GET", "/v1/services", "")
 		assert.Equal(t, http.StatusUnauthorized, r.status)
-		assert.Equal(t, api.CodeUnauthorized, r.err.Code)
+		assert.Equal(t, wire.CodeUnauthorized, r.err.Code)
 		assert.Contains(t, r.err.Error, "Authorization: Bearer")
 		assert.Equal(t, `Bearer realm="solo"`, r.header.Get("WWW-Authenticate"))
 
@@ -396,9 +397,9 @@ func TestAuthorizer_BadTokens(t *testing.T) {
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s", body)
-				var eb api.ErrorBody
+				var eb wire.ErrorBody
 				require.NoError(t, json.Unmarshal(body, &eb))
-				assert.Equal(t, api.CodeUnauthorized, eb.Code)
+				assert.Equal(t, wire.CodeUnauthorized, eb.Code)
 				assert.Contains(t, eb.Error, c.mention)
 				if tok := strings.TrimPrefix(c.header, "Bearer "); len(tok) > 8 {
 					assert.NotContains(t, string(body), tok, "the token is not echoed")
@@ -451,7 +452,7 @@ func TestAuthorizer_RevokeRestart(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 
-	g, err := c.GrantToken(ctx, api.TokenRequest{Scopes: []string{"read"}, TTL: state.Duration(time.Hour)})
+	g, err := c.GrantToken(ctx, wire.TokenRequest{Scopes: []string{"read"}, TTL: state.Duration(time.Hour)})
 	require.NoError(t, err)
 	assert.Equal(t, "acme", g.Tenant, "a token grants in its own tenant by default")
 	require.NoError(t, capability.Validate(g.Token))
@@ -463,7 +464,7 @@ func TestAuthorizer_RevokeRestart(t *testing.T) {
 
 	v, err := c.RevokeToken(ctx, g.ID)
 	require.NoError(t, err)
-	assert.Equal(t, api.TokenRevoked, v.State)
+	assert.Equal(t, wire.TokenRevoked, v.State)
 	_, err = reader.List(ctx, "")
 	require.True(t, client.IsDenied(err), "revocation takes effect at once: %v", err)
 
@@ -495,7 +496,7 @@ func TestAuthorizer_Throttle(t *testing.T) {
 	for _, token := range []string{bad, pt} {
 		r := f.tcpDo(t, "127.0.0.1", token, "GET", "/v1/services", "")
 		require.Equal(t, http.StatusTooManyRequests, r.status, r.body)
-		assert.Equal(t, api.CodeThrottled, r.err.Code)
+		assert.Equal(t, wire.CodeThrottled, r.err.Code)
 		assert.Equal(t, "60", r.header.Get("Retry-After"))
 		assert.Contains(t, r.err.Error, "retry in 1m0s")
 	}
@@ -568,7 +569,7 @@ func TestAuthorizer_GrantLimits(t *testing.T) {
 
 	r = f.tcpDo(t, "", admin, "POST", "/v1/tokens", `{"scopes":["read"]}`)
 	require.Equal(t, http.StatusCreated, r.status, r.body)
-	var g api.TokenGrant
+	var g wire.TokenGrant
 	require.NoError(t, json.Unmarshal([]byte(r.body), &g))
 	assert.False(t, g.ExpiresAt.After(tok.ExpiresAt), "the default ttl is cut to the granter's life")
 	assert.Equal(t, tok.ID, g.Actor, "the granter is recorded")

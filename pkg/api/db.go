@@ -7,10 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-)
 
-// ContentTypeBackup is the media type of GET /v1/db/backup.
-const ContentTypeBackup = "application/octet-stream"
+	"github.com/solo-rt/solo/pkg/wire"
+)
 
 // dbCheck runs the store's full check. Appends wait while it runs (see
 // eventstore.Store.Check).
@@ -22,7 +21,7 @@ func (s *Server) dbCheck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("db check: %w", err)
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, checkReport(rep))
 	return nil
 }
 
@@ -51,7 +50,7 @@ func (s *Server) dbBackup(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("db backup: %w", err)
 	}
 	h := w.Header()
-	h.Set("Content-Type", ContentTypeBackup)
+	h.Set("Content-Type", wire.ContentTypeBackup)
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	h.Set("Content-Disposition", `attachment; filename="solo.db"`)
 	w.WriteHeader(http.StatusOK)

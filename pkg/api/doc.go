@@ -10,6 +10,12 @@
 // log a request body or a credential, and never tell a confined principal
 // whether another tenant's service exists.
 //
+// The bodies it reads and writes, the error codes and the media types are
+// package wire's, which the Go client (package client) shares; the server
+// imports them, never the other way round. Reports of the layers below the
+// runtime (eventstore's check, recovery's verify and recover) are converted
+// to their wire types here, in report.go.
+//
 // # Usage
 //
 //	m := api.NewMetrics(reg)
@@ -26,37 +32,37 @@
 //	GET    /healthz                              200 {"status":"ok"}
 //	GET    /readyz                               200 {"status":"ready"}, or 503 until SetReady(true)
 //	GET    /metrics                              Prometheus text
-//	GET    /v1/services?tenant=T                 200 [ServiceView] ("" or absent: every tenant)
-//	POST   /v1/services                          body: state.Spec; 200 solo.DeployResult
-//	GET    /v1/services/{tenant}/{name}          200 ServiceView
-//	DELETE /v1/services/{tenant}/{name}          200 KillResult
+//	GET    /v1/services?tenant=T                 200 [state.ServiceView] ("" or absent: every tenant)
+//	POST   /v1/services                          body: state.Spec; 200 wire.DeployResult
+//	GET    /v1/services/{tenant}/{name}          200 state.ServiceView
+//	DELETE /v1/services/{tenant}/{name}          200 wire.KillResult
 //	GET    /v1/services/{tenant}/{name}/logs     ?tail=N (default 100, max 100000) &follow=1; text/plain
 //	GET    /v1/events                            ?from=POS &follow=1 &limit=N; NDJSON, or SSE if Accept: text/event-stream
-//	GET    /v1/db/check                          200 eventstore.CheckReport, or 500 corrupt with "problems"
+//	GET    /v1/db/check                          200 wire.CheckReport, or 500 corrupt with "problems"
 //	GET    /v1/db/backup                         application/octet-stream: a consistent copy of the database
-//	POST   /v1/apply                             body: ApplyRequest (solo apply); 200 solo.ApplyResult
-//	POST   /v1/recover                           body: RecoverRequest; 200 RecoverResult
-//	POST   /v1/verify                            body: VerifyRequest; 200 recovery.VerifyReport
-//	POST   /v1/tokens                            grant; 201 with the plaintext, shown once
-//	GET    /v1/tokens                            list, never a secret
-//	DELETE /v1/tokens/{id}                       revoke
-//	GET    /v1/sessions                          kernel sessions
-//	POST   /v1/sessions                          create a session
-//	GET    /v1/sessions/{tenant}/{name}          one session
-//	DELETE /v1/sessions/{tenant}/{name}          remove a session
-//	POST   /v1/sessions/{tenant}/{name}/tasks    submit code (or a checkpoint/restore)
-//	GET    /v1/sessions/{tenant}/{name}/assets   its assets (outputs, files); renews their leases
-//	POST   /v1/sessions/{tenant}/{name}/assets   {"path": P}: keep a file of its directory as an asset
-//	GET    /v1/tasks/{id}                        task status
+//	POST   /v1/apply                             body: wire.ApplyRequest (solo apply); 200 wire.ApplyResult
+//	POST   /v1/recover                           body: wire.RecoverRequest; 200 wire.RecoverResult
+//	POST   /v1/verify                            body: wire.VerifyRequest; 200 wire.VerifyReport
+//	POST   /v1/tokens                            body: wire.TokenRequest; 201 wire.TokenGrant, the plaintext shown once
+//	GET    /v1/tokens                            200 [wire.TokenView], never a secret
+//	DELETE /v1/tokens/{id}                       revoke; 200 wire.TokenView
+//	GET    /v1/sessions                          200 [wire.SessionView]: kernel sessions
+//	POST   /v1/sessions                          body: wire.CreateSessionRequest; 200 wire.SessionView
+//	GET    /v1/sessions/{tenant}/{name}          200 wire.SessionView
+//	DELETE /v1/sessions/{tenant}/{name}          remove a session; 200 wire.RemoveSessionResult
+//	POST   /v1/sessions/{tenant}/{name}/tasks    body: wire.SubmitRequest (code, or a checkpoint/restore); 200 state.Task
+//	GET    /v1/sessions/{tenant}/{name}/assets   200 [wire.AssetView] (outputs, files); renews their leases
+//	POST   /v1/sessions/{tenant}/{name}/assets   body: wire.AddAssetRequest {"path": P}: keep a file of its directory as an asset
+//	GET    /v1/tasks/{id}                        200 state.Task
 //	GET    /v1/tasks/{id}/output                 ?follow=1; the task's output
-//	POST   /v1/tasks/{id}/cancel                 cancel, interrupting the kernel if it runs
+//	POST   /v1/tasks/{id}/cancel                 cancel, interrupting the kernel if it runs; 200 state.Task
 //
 // Each /v1 route needs one capability scope when the request carries a
 // token (see [RouteScope] and [NewAuthorizer]); a route not listed there
 // needs admin, so a new route fails closed.
 //
-// Every error is an [ErrorBody], {"error": "...", "code": "..."}, with the
-// status of its code (see the Code constants), for unknown routes (404
+// Every error is a [wire.ErrorBody], {"error": "...", "code": "..."}, with
+// the status of its code (see wire's Code constants), for unknown routes (404
 // not_found) and wrong methods (405 invalid, with Allow) too. A path that
 // is not canonical ("//", "/./", "/../") answers 400 instead of a redirect.
 // Booleans in queries are 1/true or 0/false.

@@ -10,41 +10,15 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 	"github.com/solo-rt/solo/recovery"
 )
-
-// Error codes, the "code" of every [ErrorBody]. The set is closed: a client
-// may switch on it. Each code has one HTTP status, except
-// [CodeUnavailable] and [CodeInvalid], which also answer 405 (wrong method)
-// and the not-ready 503 of /readyz.
-const (
-	CodeInvalid      = "invalid"      // 400 (405 for a wrong method): the request is malformed or names an invalid field
-	CodeUnauthorized = "unauthorized" // 401: no or unknown credentials
-	CodeDenied       = "denied"       // 403: the credentials do not allow this request
-	CodeNotFound     = "not_found"    // 404: no such service (or route)
-	CodeConflict     = "conflict"     // 409: an expected version did not match
-	CodeTooLarge     = "too_large"    // 413: the body is over [Options.MaxBodyBytes]
-	CodeUnavailable  = "unavailable"  // 503: shutting down, closed, not ready, or the event log cannot be written (disk full)
-	CodeCorrupt      = "corrupt"      // 500: the event log is damaged
-	CodeInternal     = "internal"     // 500: anything else
-)
-
-// ErrorBody is the JSON body of every error reply.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-	// Field names the field of the request at fault, when one is known
-	// (the JSON name of a [state.Spec] field, a query parameter).
-	Field string `json:"field,omitempty"`
-	// Problems lists what a failed check found (code corrupt).
-	Problems []string `json:"problems,omitempty"`
-}
 
 // AuthError is what [Options.Authorize] returns (possibly wrapped) to refuse
 // a request. Status should be 401 (no or bad credentials) or 403 (valid
 // credentials, not allowed); 0 means 401. Code "" means the code of the
-// status ([CodeUnauthorized] or [CodeDenied]). Msg is shown to the caller,
-// so it must not contain the credential.
+// status ([wire.CodeUnauthorized] or [wire.CodeDenied]). Msg is shown to the
+// caller, so it must not contain the credential.
 type AuthError struct {
 	Status int
 	Code   string
@@ -101,44 +75,44 @@ func classify(err error) (status int, code string) {
 		}
 		code = auth.Code
 		if code == "" {
-			code = CodeUnauthorized
+			code = wire.CodeUnauthorized
 			if status == http.StatusForbidden {
-				code = CodeDenied
+				code = wire.CodeDenied
 			}
 		}
 		return status, code
 	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, CodeTooLarge
+		return http.StatusRequestEntityTooLarge, wire.CodeTooLarge
 	case errors.Is(err, errBadRequest),
 		errors.Is(err, state.ErrInvalidSpec),
 		errors.Is(err, state.ErrInvalidName),
 		errors.Is(err, solo.ErrUnknownKind),
 		errors.Is(err, eventstore.ErrInvalid):
-		return http.StatusBadRequest, CodeInvalid
+		return http.StatusBadRequest, wire.CodeInvalid
 	case errors.Is(err, errDenied):
-		return http.StatusForbidden, CodeDenied
+		return http.StatusForbidden, wire.CodeDenied
 	case errors.Is(err, solo.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, recovery.ErrNotDesired):
-		return http.StatusNotFound, CodeNotFound
+		return http.StatusNotFound, wire.CodeNotFound
 	case errors.Is(err, eventstore.ErrConflict):
-		return http.StatusConflict, CodeConflict
+		return http.StatusConflict, wire.CodeConflict
 	case errors.Is(err, eventstore.ErrNotWritten):
-		return http.StatusServiceUnavailable, CodeUnavailable
+		return http.StatusServiceUnavailable, wire.CodeUnavailable
 	case errors.Is(err, solo.ErrShuttingDown),
 		errors.Is(err, solo.ErrClosed),
 		errors.Is(err, eventstore.ErrClosed),
 		errors.Is(err, context.Canceled),
 		errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, CodeUnavailable
+		return http.StatusServiceUnavailable, wire.CodeUnavailable
 	case errors.Is(err, eventstore.ErrCorrupt):
-		return http.StatusInternalServerError, CodeCorrupt
+		return http.StatusInternalServerError, wire.CodeCorrupt
 	}
-	return http.StatusInternalServerError, CodeInternal
+	return http.StatusInternalServerError, wire.CodeInternal
 }
 
 // errorBody builds the reply for err.
-func errorBody(err error) (int, ErrorBody) {
+func errorBody(err error) (int, wire.ErrorBody) {
 	status, code := classify(err)
-	body := ErrorBody{Error: err.Error(), Code: code}
+	body := wire.ErrorBody{Error: err.Error(), Code: code}
 	if errors.Is(err, eventstore.ErrNotWritten) {
 		body.Error += " (nothing was changed; services keep running; free space on the data dir's disk, then retry)"
 	}
@@ -162,7 +136,7 @@ func errorBody(err error) (int, ErrorBody) {
 	return status, body
 }
 
-// writeJSONError writes err as an [ErrorBody] with its status.
+// writeJSONError writes err as a [wire.ErrorBody] with its status.
 func writeJSONError(w http.ResponseWriter, err error) int {
 	status, body := errorBody(err)
 	writeJSON(w, status, body)
@@ -174,10 +148,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorBody{Error: "encode reply: " + err.Error(), Code: CodeInternal})
+		b, _ = json.Marshal(wire.ErrorBody{Error: "encode reply: " + err.Error(), Code: wire.CodeInternal})
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", wire.ContentTypeJSON)
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))

@@ -12,6 +12,7 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func TestClassify(t *testing.T) {
@@ -23,25 +24,25 @@ func TestClassify(t *testing.T) {
 		code   string
 		field  string
 	}{
-		{"field error", wrap(&state.FieldError{Field: "stop_signal", Problem: "unknown"}), 400, CodeInvalid, "stop_signal"},
-		{"invalid name", wrap(state.ValidName("UPPER")), 400, CodeInvalid, ""},
-		{"unknown kind", wrap(solo.ErrUnknownKind), 400, CodeInvalid, ""},
-		{"bad query parameter", badParam("tail", "no"), 400, CodeInvalid, "tail"},
-		{"store refuses the event", wrap(eventstore.ErrInvalid), 400, CodeInvalid, ""},
-		{"body too large", wrap(&http.MaxBytesError{Limit: 10}), 413, CodeTooLarge, ""},
-		{"not found", wrap(solo.ErrNotFound), 404, CodeNotFound, ""},
-		{"no route", errNoRoute, 404, CodeNotFound, ""},
-		{"denied", wrap(errDenied), 403, CodeDenied, ""},
-		{"auth error, defaults", wrap(&AuthError{Msg: "no token"}), 401, CodeUnauthorized, ""},
-		{"auth error, 403", wrap(&AuthError{Status: 403, Msg: "no scope"}), 403, CodeDenied, ""},
+		{"field error", wrap(&state.FieldError{Field: "stop_signal", Problem: "unknown"}), 400, wire.CodeInvalid, "stop_signal"},
+		{"invalid name", wrap(state.ValidName("UPPER")), 400, wire.CodeInvalid, ""},
+		{"unknown kind", wrap(solo.ErrUnknownKind), 400, wire.CodeInvalid, ""},
+		{"bad query parameter", badParam("tail", "no"), 400, wire.CodeInvalid, "tail"},
+		{"store refuses the event", wrap(eventstore.ErrInvalid), 400, wire.CodeInvalid, ""},
+		{"body too large", wrap(&http.MaxBytesError{Limit: 10}), 413, wire.CodeTooLarge, ""},
+		{"not found", wrap(solo.ErrNotFound), 404, wire.CodeNotFound, ""},
+		{"no route", errNoRoute, 404, wire.CodeNotFound, ""},
+		{"denied", wrap(errDenied), 403, wire.CodeDenied, ""},
+		{"auth error, defaults", wrap(&AuthError{Msg: "no token"}), 401, wire.CodeUnauthorized, ""},
+		{"auth error, 403", wrap(&AuthError{Status: 403, Msg: "no scope"}), 403, wire.CodeDenied, ""},
 		{"auth error, own code", &AuthError{Status: 401, Code: "expired", Msg: "token expired"}, 401, "expired", ""},
-		{"conflict", wrap(&eventstore.ConflictError{Tenant: "a", Subject: "b"}), 409, CodeConflict, ""},
-		{"shutting down", wrap(solo.ErrShuttingDown), 503, CodeUnavailable, ""},
-		{"runtime closed", wrap(solo.ErrClosed), 503, CodeUnavailable, ""},
-		{"store closed", wrap(eventstore.ErrClosed), 503, CodeUnavailable, ""},
-		{"client gone", wrap(context.Canceled), 503, CodeUnavailable, ""},
-		{"corrupt", wrap(eventstore.ErrCorrupt), 500, CodeCorrupt, ""},
-		{"anything else", errors.New("disk on fire"), 500, CodeInternal, ""},
+		{"conflict", wrap(&eventstore.ConflictError{Tenant: "a", Subject: "b"}), 409, wire.CodeConflict, ""},
+		{"shutting down", wrap(solo.ErrShuttingDown), 503, wire.CodeUnavailable, ""},
+		{"runtime closed", wrap(solo.ErrClosed), 503, wire.CodeUnavailable, ""},
+		{"store closed", wrap(eventstore.ErrClosed), 503, wire.CodeUnavailable, ""},
+		{"client gone", wrap(context.Canceled), 503, wire.CodeUnavailable, ""},
+		{"corrupt", wrap(eventstore.ErrCorrupt), 500, wire.CodeCorrupt, ""},
+		{"anything else", errors.New("disk on fire"), 500, wire.CodeInternal, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestClassify(t *testing.T) {
 		err := fmt.Errorf("db check: %w", &eventstore.CheckError{Problems: []string{"events: gap"}})
 		status, body := errorBody(err)
 		assert.Equal(t, 500, status)
-		assert.Equal(t, CodeCorrupt, body.Code)
+		assert.Equal(t, wire.CodeCorrupt, body.Code)
 		assert.Equal(t, []string{"events: gap"}, body.Problems)
 	})
 }

@@ -9,12 +9,7 @@ import (
 	"strings"
 
 	"github.com/solo-rt/solo/eventstore"
-)
-
-// Media types of the events route.
-const (
-	ContentTypeNDJSON = "application/x-ndjson"
-	ContentTypeSSE    = "text/event-stream"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // MaxEventsLimit bounds the limit query parameter of the events route.
@@ -127,9 +122,9 @@ type eventEncoder struct {
 
 func (e *eventEncoder) contentType() string {
 	if e.sse {
-		return ContentTypeSSE
+		return wire.ContentTypeSSE
 	}
-	return ContentTypeNDJSON
+	return wire.ContentTypeNDJSON
 }
 
 // encode returns the frame of env, valid until the next call.
@@ -160,7 +155,7 @@ func (e *eventEncoder) encode(env eventstore.Envelope) []byte {
 // acceptsSSE reports whether an Accept header asks for text/event-stream.
 func acceptsSSE(accept string) bool {
 	for part := range strings.SplitSeq(accept, ",") {
-		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == ContentTypeSSE {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == wire.ContentTypeSSE {
 			return true
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // The request bodies of deploy, apply, session tasks and token grants are
@@ -305,13 +306,13 @@ func FuzzSubmitBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req SubmitRequest
+		var req wire.SubmitRequest
 		err := decodeBounded(body, &req)
 		checkDecodeErr(t, body, err)
 		if err != nil {
 			return
 		}
-		var again SubmitRequest
+		var again wire.SubmitRequest
 		reencode(t, req, &again)
 		if again != req {
 			t.Fatalf("re-encoded request differs:\n was %+v\n now %+v", req, again)
@@ -376,13 +377,13 @@ func FuzzGrantTokenBody(f *testing.F) {
 	f.Cleanup(func() { store.Close() })
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req TokenRequest
+		var req wire.TokenRequest
 		err := decodeBounded(body, &req)
 		checkDecodeErr(t, body, err)
 		if err != nil {
 			return
 		}
-		var again TokenRequest
+		var again wire.TokenRequest
 		reencode(t, req, &again)
 		if !reflect.DeepEqual(again, req) {
 			t.Fatalf("re-encoded request differs:\n was %+v\n now %+v", req, again)

@@ -5,31 +5,11 @@ import (
 	"net/http"
 
 	"github.com/solo-rt/solo/pkg/state"
-	"github.com/solo-rt/solo/recovery"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
-// RecoverRequest is the body of POST /v1/recover. Without Name, every
-// service of the principal's reach that is desired but not running comes
-// back; Tenant defaults to "default" when Name is set.
-type RecoverRequest struct {
-	Tenant string `json:"tenant,omitempty"`
-	Name   string `json:"name,omitempty"`
-	DryRun bool   `json:"dry_run,omitempty"`
-}
-
-// RecoverResult is the reply of POST /v1/recover.
-type RecoverResult struct {
-	DryRun bool                   `json:"dry_run"`
-	Items  []recovery.RecoverItem `json:"items"`
-}
-
-// VerifyRequest is the body of POST /v1/verify.
-type VerifyRequest struct {
-	Fix bool `json:"fix,omitempty"`
-}
-
 func (s *Server) recover(w http.ResponseWriter, r *http.Request) error {
-	var req RecoverRequest
+	var req wire.RecoverRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
@@ -59,12 +39,12 @@ func (s *Server) recover(w http.ResponseWriter, r *http.Request) error {
 		}
 		items = kept
 	}
-	writeJSON(w, http.StatusOK, RecoverResult{DryRun: req.DryRun, Items: items})
+	writeJSON(w, http.StatusOK, wire.RecoverResult{DryRun: req.DryRun, Items: recoverItems(items)})
 	return nil
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
-	var req VerifyRequest
+	var req wire.VerifyRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -75,6 +55,6 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, verifyReport(rep))
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Defaults for [Options].
@@ -238,9 +239,9 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler)
 	if probe.status == http.StatusMethodNotAllowed {
 		allow := probe.header.Get("Allow")
 		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{
+		writeJSON(w, http.StatusMethodNotAllowed, wire.ErrorBody{
 			Error: fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow),
-			Code:  CodeInvalid,
+			Code:  wire.CodeInvalid,
 		})
 		return
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/solo-rt/solo/pkg/api/apitest"
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func sleeper(tenant, name string) state.Spec {
@@ -66,34 +67,34 @@ func TestServer_BadInput(t *testing.T) {
 		field                    string // expected ErrorBody.Field, if any
 		mention                  string // the error message must contain it
 	}{
-		{"malformed JSON", "POST", "/v1/services", `{"name": "x", "command": [`, 400, api.CodeInvalid, "", "body"},
-		{"not an object", "POST", "/v1/services", `[1, 2]`, 400, api.CodeInvalid, "", "body"},
-		{"empty body", "POST", "/v1/services", ``, 400, api.CodeInvalid, "", "empty"},
-		{"unknown field", "POST", "/v1/services", `{"name":"x","command":["true"],"comand":["oops"]}`, 400, api.CodeInvalid, "", `"comand"`},
-		{"wrong type", "POST", "/v1/services", `{"name":"x","command":"true"}`, 400, api.CodeInvalid, "command", "command"},
-		{"trailing garbage", "POST", "/v1/services", `{"name":"x","command":["true"]} {"name":"y"}`, 400, api.CodeInvalid, "", "after"},
-		{"oversized body", "POST", "/v1/services", huge, 413, api.CodeTooLarge, "", "1024"},
-		{"name with a path", "POST", "/v1/services", `{"name":"../x","command":["true"]}`, 400, api.CodeInvalid, "name", "name"},
-		{"upper-case name", "POST", "/v1/services", `{"name":"UPPER","command":["true"]}`, 400, api.CodeInvalid, "name", "name"},
-		{"no command", "POST", "/v1/services", `{"name":"x"}`, 400, api.CodeInvalid, "command", "command"},
-		{"bad signal", "POST", "/v1/services", `{"name":"x","command":["true"],"stop_signal":"SIGFOO"}`, 400, api.CodeInvalid, "stop_signal", "SIGFOO"},
-		{"unknown kind", "POST", "/v1/services", `{"name":"x","kind":"nope"}`, 400, api.CodeInvalid, "", "nope"},
-		{"bad name in path", "GET", "/v1/services/default/UPPER", "", 400, api.CodeInvalid, "name", "UPPER"},
-		{"bad tenant in path", "DELETE", "/v1/services/Bad/web", "", 400, api.CodeInvalid, "tenant", "Bad"},
-		{"escaped dot-dot", "GET", "/v1/services/default/..%2Fweb", "", 400, api.CodeInvalid, "", "canonical"},
-		{"double slash", "GET", "/v1/services//web", "", 400, api.CodeInvalid, "", "canonical"},
-		{"bad tenant in query", "GET", "/v1/services?tenant=A%20B", "", 400, api.CodeInvalid, "tenant", "tenant"},
-		{"unknown service", "GET", "/v1/services/default/ghost", "", 404, api.CodeNotFound, "", "default/ghost"},
-		{"kill unknown service", "DELETE", "/v1/services/default/ghost", "", 404, api.CodeNotFound, "", "default/ghost"},
-		{"logs of unknown service", "GET", "/v1/services/default/ghost/logs", "", 404, api.CodeNotFound, "", "default/ghost"},
-		{"bad tail", "GET", "/v1/services/default/web/logs?tail=-1", "", 400, api.CodeInvalid, "tail", "tail"},
-		{"tail over the limit", "GET", "/v1/services/default/web/logs?tail=100001", "", 400, api.CodeInvalid, "tail", "100000"},
-		{"bad follow", "GET", "/v1/services/default/web/logs?follow=maybe", "", 400, api.CodeInvalid, "follow", "maybe"},
-		{"bad from", "GET", "/v1/events?from=first", "", 400, api.CodeInvalid, "from", "first"},
-		{"bad limit", "GET", "/v1/events?limit=-3", "", 400, api.CodeInvalid, "limit", "limit"},
-		{"wrong method", "PUT", "/v1/services", `{}`, 405, api.CodeInvalid, "", "PUT"},
-		{"wrong method on a service", "POST", "/v1/services/default/web", `{}`, 405, api.CodeInvalid, "", "POST"},
-		{"unknown route", "GET", "/v1/nothing", "", 404, api.CodeNotFound, "", "/v1/nothing"},
+		{"malformed JSON", "POST", "/v1/services", `{"name": "x", "command": [`, 400, wire.CodeInvalid, "", "body"},
+		{"not an object", "POST", "/v1/services", `[1, 2]`, 400, wire.CodeInvalid, "", "body"},
+		{"empty body", "POST", "/v1/services", ``, 400, wire.CodeInvalid, "", "empty"},
+		{"unknown field", "POST", "/v1/services", `{"name":"x","command":["true"],"comand":["oops"]}`, 400, wire.CodeInvalid, "", `"comand"`},
+		{"wrong type", "POST", "/v1/services", `{"name":"x","command":"true"}`, 400, wire.CodeInvalid, "command", "command"},
+		{"trailing garbage", "POST", "/v1/services", `{"name":"x","command":["true"]} {"name":"y"}`, 400, wire.CodeInvalid, "", "after"},
+		{"oversized body", "POST", "/v1/services", huge, 413, wire.CodeTooLarge, "", "1024"},
+		{"name with a path", "POST", "/v1/services", `{"name":"../x","command":["true"]}`, 400, wire.CodeInvalid, "name", "name"},
+		{"upper-case name", "POST", "/v1/services", `{"name":"UPPER","command":["true"]}`, 400, wire.CodeInvalid, "name", "name"},
+		{"no command", "POST", "/v1/services", `{"name":"x"}`, 400, wire.CodeInvalid, "command", "command"},
+		{"bad signal", "POST", "/v1/services", `{"name":"x","command":["true"],"stop_signal":"SIGFOO"}`, 400, wire.CodeInvalid, "stop_signal", "SIGFOO"},
+		{"unknown kind", "POST", "/v1/services", `{"name":"x","kind":"nope"}`, 400, wire.CodeInvalid, "", "nope"},
+		{"bad name in path", "GET", "/v1/services/default/UPPER", "", 400, wire.CodeInvalid, "name", "UPPER"},
+		{"bad tenant in path", "DELETE", "/v1/services/Bad/web", "", 400, wire.CodeInvalid, "tenant", "Bad"},
+		{"escaped dot-dot", "GET", "/v1/services/default/..%2Fweb", "", 400, wire.CodeInvalid, "", "canonical"},
+		{"double slash", "GET", "/v1/services//web", "", 400, wire.CodeInvalid, "", "canonical"},
+		{"bad tenant in query", "GET", "/v1/services?tenant=A%20B", "", 400, wire.CodeInvalid, "tenant", "tenant"},
+		{"unknown service", "GET", "/v1/services/default/ghost", "", 404, wire.CodeNotFound, "", "default/ghost"},
+		{"kill unknown service", "DELETE", "/v1/services/default/ghost", "", 404, wire.CodeNotFound, "", "default/ghost"},
+		{"logs of unknown service", "GET", "/v1/services/default/ghost/logs", "", 404, wire.CodeNotFound, "", "default/ghost"},
+		{"bad tail", "GET", "/v1/services/default/web/logs?tail=-1", "", 400, wire.CodeInvalid, "tail", "tail"},
+		{"tail over the limit", "GET", "/v1/services/default/web/logs?tail=100001", "", 400, wire.CodeInvalid, "tail", "100000"},
+		{"bad follow", "GET", "/v1/services/default/web/logs?follow=maybe", "", 400, wire.CodeInvalid, "follow", "maybe"},
+		{"bad from", "GET", "/v1/events?from=first", "", 400, wire.CodeInvalid, "from", "first"},
+		{"bad limit", "GET", "/v1/events?limit=-3", "", 400, wire.CodeInvalid, "limit", "limit"},
+		{"wrong method", "PUT", "/v1/services", `{}`, 405, wire.CodeInvalid, "", "PUT"},
+		{"wrong method on a service", "POST", "/v1/services/default/web", `{}`, 405, wire.CodeInvalid, "", "POST"},
+		{"unknown route", "GET", "/v1/nothing", "", 404, wire.CodeNotFound, "", "/v1/nothing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +102,7 @@ func TestServer_BadInput(t *testing.T) {
 			status, ctype, body := do(t, f, tc.method, tc.path, tc.body)
 			assert.Equal(t, tc.status, status, "body: %s", body)
 			assert.Equal(t, "application/json", ctype)
-			var eb api.ErrorBody
+			var eb wire.ErrorBody
 			require.NoError(t, json.Unmarshal(body, &eb), "body: %s", body)
 			assert.Equal(t, tc.code, eb.Code)
 			assert.Contains(t, eb.Error, tc.mention)
@@ -218,14 +219,14 @@ func TestServer_TenantScope(t *testing.T) {
 		var ae *client.APIError
 		require.ErrorAs(t, err, &ae)
 		assert.Equal(t, http.StatusUnauthorized, ae.Status)
-		assert.Equal(t, api.CodeUnauthorized, ae.Code)
+		assert.Equal(t, wire.CodeUnauthorized, ae.Code)
 		assert.True(t, client.IsDenied(err))
 
 		scoped := f.Client(t, client.Options{Token: "wrong-scope"})
 		_, err = scoped.List(ctx, "")
 		require.ErrorAs(t, err, &ae)
 		assert.Equal(t, http.StatusForbidden, ae.Status)
-		assert.Equal(t, api.CodeDenied, ae.Code)
+		assert.Equal(t, wire.CodeDenied, ae.Code)
 		assert.Equal(t, before+2, metric(t, f, "solo_auth_failures_total"))
 
 		// Health is not authorised.
@@ -244,7 +245,7 @@ func TestServer_ReadyAndMetrics(t *testing.T) {
 	err := c.Ready(ctx)
 	var ae *client.APIError
 	require.ErrorAs(t, err, &ae)
-	assert.Equal(t, api.CodeUnavailable, ae.Code)
+	assert.Equal(t, wire.CodeUnavailable, ae.Code)
 
 	f.Server.SetReady(true)
 	status, _, body = do(t, f, "GET", "/readyz", "")
@@ -281,7 +282,7 @@ func TestServer_EventsFraming(t *testing.T) {
 	t.Run("NDJSON up to the head", func(t *testing.T) {
 		status, ctype, body := do(t, f, "GET", "/v1/events", "")
 		assert.Equal(t, http.StatusOK, status)
-		assert.Equal(t, api.ContentTypeNDJSON, ctype)
+		assert.Equal(t, wire.ContentTypeNDJSON, ctype)
 		lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
 		require.Len(t, lines, int(head))
 		var env eventstore.Envelope
@@ -300,7 +301,7 @@ func TestServer_EventsFraming(t *testing.T) {
 	t.Run("SSE", func(t *testing.T) {
 		status, ctype, body := do(t, f, "GET", "/v1/events?from=1&limit=1", "", "Accept", "text/event-stream")
 		assert.Equal(t, http.StatusOK, status)
-		assert.Equal(t, api.ContentTypeSSE, ctype)
+		assert.Equal(t, wire.ContentTypeSSE, ctype)
 		frame := string(body)
 		require.True(t, strings.HasPrefix(frame, "id: 1\nevent: system_started\ndata: {"), "frame: %q", frame)
 		require.True(t, strings.HasSuffix(frame, "}\n\n"), "frame: %q", frame)
@@ -409,7 +410,7 @@ func TestServer_ClosedRuntime(t *testing.T) {
 	var ae *client.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
-	assert.Equal(t, api.CodeUnavailable, ae.Code)
+	assert.Equal(t, wire.CodeUnavailable, ae.Code)
 	assert.False(t, errors.Is(err, client.ErrUnreachable))
 }
 

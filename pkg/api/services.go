@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Bounds of the tail query parameter of the logs route.
@@ -20,13 +21,6 @@ const (
 	DefaultLogTail = 100
 	MaxLogTail     = 100_000
 )
-
-// KillResult is the reply of DELETE /v1/services/{tenant}/{name}.
-type KillResult struct {
-	Tenant string `json:"tenant"`
-	Name   string `json:"name"`
-	Killed bool   `json:"killed"`
-}
 
 // routes is the route table; the package doc lists it.
 func (s *Server) routes() {
@@ -54,7 +48,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if !s.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "not ready: recovering", Code: CodeUnavailable})
+		writeJSON(w, http.StatusServiceUnavailable, wire.ErrorBody{Error: "not ready: recovering", Code: wire.CodeUnavailable})
 		return nil
 	}
 	if f, ok := s.rt.StoreFault(); ok {
@@ -65,7 +59,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 			why = errno.Error()
 		}
 		msg := fmt.Sprintf("not ready: the event log cannot be written (%s) since %s; services keep running, writes are refused", why, f.Since.UTC().Format(time.RFC3339))
-		writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: msg, Code: CodeUnavailable})
+		writeJSON(w, http.StatusServiceUnavailable, wire.ErrorBody{Error: msg, Code: wire.CodeUnavailable})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -149,7 +143,7 @@ func (s *Server) kill(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rt.Kill(r.Context(), key.Tenant, key.Name); err != nil {
 		return sameNotFound(key, err)
 	}
-	writeJSON(w, http.StatusOK, KillResult{Tenant: key.Tenant, Name: key.Name, Killed: true})
+	writeJSON(w, http.StatusOK, wire.KillResult{Tenant: key.Tenant, Name: key.Name, Killed: true})
 	return nil
 }
 

@@ -9,34 +9,8 @@ import (
 	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
-
-// CreateSessionRequest is the body of POST /v1/sessions.
-type CreateSessionRequest struct {
-	Tenant string `json:"tenant,omitempty"`
-	Name   string `json:"name"`
-	Kernel string `json:"kernel,omitempty"` // "python3" (the default)
-	// Python is the interpreter's absolute path; "" means the daemon's
-	// default (/usr/bin/python3).
-	Python string `json:"python,omitempty"`
-}
-
-// SubmitRequest is the body of POST /v1/sessions/{tenant}/{name}/tasks.
-// Kind "" runs Code; "checkpoint" and "restore" save or load the
-// session's variables under Label.
-type SubmitRequest struct {
-	Kind      state.TaskKind `json:"kind,omitempty"`
-	Code      string         `json:"code,omitempty"`
-	Label     string         `json:"label,omitempty"`
-	Retryable bool           `json:"retryable,omitempty"`
-}
-
-// AddAssetRequest is the body of POST /v1/sessions/{tenant}/{name}/assets:
-// a regular file of the session's directory to keep as an asset. Path is
-// relative to that directory (the kernel's working directory).
-type AddAssetRequest struct {
-	Path string `json:"path"`
-}
 
 // sessionRoutes adds the session and task routes (see the package doc).
 func (s *Server) sessionRoutes() {
@@ -107,7 +81,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req CreateSessionRequest
+	var req wire.CreateSessionRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -157,7 +131,7 @@ func (s *Server) removeSession(w http.ResponseWriter, r *http.Request) error {
 	if err := m.Remove(r.Context(), key.Tenant, key.Name); err != nil {
 		return sessionErr(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": key.Tenant, "name": key.Name, "removed": true})
+	writeJSON(w, http.StatusOK, wire.RemoveSessionResult{Tenant: key.Tenant, Name: key.Name, Removed: true})
 	return nil
 }
 
@@ -175,7 +149,7 @@ func (s *Server) submitTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req SubmitRequest
+	var req wire.SubmitRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
@@ -305,7 +279,7 @@ func (s *Server) addAsset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req AddAssetRequest
+	var req wire.AddAssetRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return fmt.Errorf("add asset: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // kernelCtx bounds a session test: a kernel takes a few seconds to start,
@@ -37,11 +38,11 @@ func kernelOptions(t *testing.T, o apitest.Options) apitest.Options {
 	return o
 }
 
-// errorReply checks that a reply is a JSON [api.ErrorBody] and returns it.
-func errorReply(t *testing.T, status int, ctype string, body []byte) api.ErrorBody {
+// errorReply checks that a reply is a JSON [wire.ErrorBody] and returns it.
+func errorReply(t *testing.T, status int, ctype string, body []byte) wire.ErrorBody {
 	t.Helper()
 	assert.Equal(t, "application/json", ctype)
-	var eb api.ErrorBody
+	var eb wire.ErrorBody
 	require.NoError(t, json.Unmarshal(body, &eb), "body: %s", body)
 	assert.NotEmpty(t, eb.Error)
 	return eb
@@ -54,9 +55,9 @@ func TestSessions_BadInput(t *testing.T) {
 	// A real session with an ended task, so that "not found" is about the
 	// name or the id, not an empty world; once its task ended the session
 	// writes nothing more, and the head is stable.
-	_, err := c.CreateSession(ctx, api.CreateSessionRequest{Name: "nb"})
+	_, err := c.CreateSession(ctx, wire.CreateSessionRequest{Name: "nb"})
 	require.NoError(t, err)
-	done, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "x = 1"}, true)
+	done, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "x = 1"}, true)
 	require.NoError(t, err)
 	require.Equal(t, state.TaskStateCompleted, done.State, "%+v", done)
 	task := "/v1/tasks/" + done.ID
@@ -70,52 +71,52 @@ func TestSessions_BadInput(t *testing.T) {
 		field                    string // expected ErrorBody.Field, if any
 		mention                  string // the error message must contain it
 	}{
-		{"unknown field in create", "POST", "/v1/sessions", `{"name":"x","kernal":"python3"}`, 400, api.CodeInvalid, "", `"kernal"`},
-		{"unknown field in submit", "POST", "/v1/sessions/default/nb/tasks", `{"code":"1","cod":"2"}`, 400, api.CodeInvalid, "", `"cod"`},
-		{"malformed JSON", "POST", "/v1/sessions", `{"name":`, 400, api.CodeInvalid, "", "body"},
-		{"empty body", "POST", "/v1/sessions/default/nb/tasks", ``, 400, api.CodeInvalid, "", "empty"},
-		{"trailing garbage", "POST", "/v1/sessions/default/nb/tasks", `{"code":"1"} {"code":"2"}`, 400, api.CodeInvalid, "", "after"},
-		{"oversized body", "POST", "/v1/sessions/default/nb/tasks", `{"code":"` + strings.Repeat("a", 2048) + `"}`, 413, api.CodeTooLarge, "", "1024"},
-		{"wrong type", "POST", "/v1/sessions", `{"name":7}`, 400, api.CodeInvalid, "name", "name"},
-		{"bad session name", "POST", "/v1/sessions", `{"name":"../x"}`, 400, api.CodeInvalid, "", "name"},
-		{"upper-case session name", "POST", "/v1/sessions", `{"name":"UPPER"}`, 400, api.CodeInvalid, "", "UPPER"},
-		{"no session name", "POST", "/v1/sessions", `{}`, 400, api.CodeInvalid, "", "name"},
-		{"session name too long", "POST", "/v1/sessions", `{"name":"` + long + `"}`, 400, api.CodeInvalid, "", "name"},
-		{"bad tenant in create", "POST", "/v1/sessions", `{"tenant":"A B","name":"x"}`, 400, api.CodeInvalid, "", "tenant"},
-		{"unknown kernel", "POST", "/v1/sessions", `{"name":"r","kernel":"ruby"}`, 400, api.CodeInvalid, "", "ruby"},
-		{"relative python", "POST", "/v1/sessions", `{"name":"r","python":"python3"}`, 400, api.CodeInvalid, "", "absolute"},
-		{"session exists", "POST", "/v1/sessions", `{"name":"nb"}`, 409, api.CodeConflict, "", "default/nb"},
-		{"bad name in path", "GET", "/v1/sessions/default/UPPER", "", 400, api.CodeInvalid, "name", "UPPER"},
-		{"bad tenant in path", "DELETE", "/v1/sessions/Bad/nb", "", 400, api.CodeInvalid, "tenant", "Bad"},
-		{"bad name in a submit path", "POST", "/v1/sessions/default/a%20b/tasks", `{"code":"1"}`, 400, api.CodeInvalid, "name", "name"},
-		{"escaped dot-dot", "GET", "/v1/sessions/default/..%2Fnb", "", 400, api.CodeInvalid, "", "canonical"},
-		{"bad tenant in query", "GET", "/v1/sessions?tenant=A%20B", "", 400, api.CodeInvalid, "tenant", "tenant"},
-		{"unknown session", "GET", "/v1/sessions/default/ghost", "", 404, api.CodeNotFound, "", "default/ghost"},
-		{"remove unknown session", "DELETE", "/v1/sessions/default/ghost", "", 404, api.CodeNotFound, "", "default/ghost"},
-		{"submit to a missing session", "POST", "/v1/sessions/default/ghost/tasks", `{"code":"print(1)"}`, 404, api.CodeNotFound, "", "default/ghost"},
-		{"checkpoint of a missing session", "POST", "/v1/sessions/default/ghost/tasks", `{"kind":"checkpoint","label":"one"}`, 404, api.CodeNotFound, "", "default/ghost"},
-		{"unknown kind", "POST", "/v1/sessions/default/nb/tasks", `{"kind":"shell","code":"ls"}`, 400, api.CodeInvalid, "kind", "kind"},
-		{"unknown kind to a missing session", "POST", "/v1/sessions/default/ghost/tasks", `{"kind":"exec","code":"1"}`, 400, api.CodeInvalid, "kind", "kind"},
-		{"bad checkpoint label", "POST", "/v1/sessions/default/nb/tasks", `{"kind":"checkpoint","label":"../x"}`, 400, api.CodeInvalid, "", "label"},
-		{"no restore label", "POST", "/v1/sessions/default/nb/tasks", `{"kind":"restore"}`, 400, api.CodeInvalid, "", "label"},
-		{"bad wait on submit", "POST", "/v1/sessions/default/nb/tasks?wait=maybe", `{"code":"1"}`, 400, api.CodeInvalid, "wait", "maybe"},
-		{"unknown task", "GET", "/v1/tasks/" + ghost, "", 404, api.CodeNotFound, "", ghost},
-		{"wait on an unknown task", "GET", "/v1/tasks/" + ghost + "?wait=1", "", 404, api.CodeNotFound, "", ghost},
-		{"output of an unknown task", "GET", "/v1/tasks/" + ghost + "/output?follow=1", "", 404, api.CodeNotFound, "", ghost},
-		{"cancel an unknown task", "POST", "/v1/tasks/" + ghost + "/cancel", "", 404, api.CodeNotFound, "", ghost},
-		{"bad wait on a task", "GET", task + "?wait=maybe", "", 400, api.CodeInvalid, "wait", "maybe"},
-		{"bad follow", "GET", task + "/output?follow=maybe", "", 400, api.CodeInvalid, "follow", "maybe"},
-		{"asset path with dot-dot", "POST", "/v1/sessions/default/nb/assets", `{"path":"../nb/kernel.json"}`, 400, api.CodeInvalid, "", "escapes the session's directory"},
-		{"absolute asset path", "POST", "/v1/sessions/default/nb/assets", `{"path":"/etc/passwd"}`, 400, api.CodeInvalid, "", "absolute"},
-		{"asset path of Solo's own", "POST", "/v1/sessions/default/nb/assets", `{"path":"kernel.json"}`, 400, api.CodeInvalid, "", "Solo's own"},
-		{"asset path of no file", "POST", "/v1/sessions/default/nb/assets", `{"path":"nope.csv"}`, 400, api.CodeInvalid, "", "no such file"},
-		{"no asset path", "POST", "/v1/sessions/default/nb/assets", `{}`, 400, api.CodeInvalid, "", "empty"},
-		{"unknown field in an asset", "POST", "/v1/sessions/default/nb/assets", `{"paht":"x"}`, 400, api.CodeInvalid, "", `"paht"`},
-		{"asset of a missing session", "POST", "/v1/sessions/default/ghost/assets", `{"path":"x"}`, 404, api.CodeNotFound, "", "default/ghost"},
-		{"assets of a missing session", "GET", "/v1/sessions/default/ghost/assets", "", 404, api.CodeNotFound, "", "default/ghost"},
-		{"assets with a bad name", "GET", "/v1/sessions/default/UPPER/assets", "", 400, api.CodeInvalid, "name", "UPPER"},
-		{"wrong method on sessions", "PUT", "/v1/sessions", `{}`, 405, api.CodeInvalid, "", "PUT"},
-		{"wrong method on a task", "DELETE", task, "", 405, api.CodeInvalid, "", "DELETE"},
+		{"unknown field in create", "POST", "/v1/sessions", `{"name":"x","kernal":"python3"}`, 400, wire.CodeInvalid, "", `"kernal"`},
+		{"unknown field in submit", "POST", "/v1/sessions/default/nb/tasks", `{"code":"1","cod":"2"}`, 400, wire.CodeInvalid, "", `"cod"`},
+		{"malformed JSON", "POST", "/v1/sessions", `{"name":`, 400, wire.CodeInvalid, "", "body"},
+		{"empty body", "POST", "/v1/sessions/default/nb/tasks", ``, 400, wire.CodeInvalid, "", "empty"},
+		{"trailing garbage", "POST", "/v1/sessions/default/nb/tasks", `{"code":"1"} {"code":"2"}`, 400, wire.CodeInvalid, "", "after"},
+		{"oversized body", "POST", "/v1/sessions/default/nb/tasks", `{"code":"` + strings.Repeat("a", 2048) + `"}`, 413, wire.CodeTooLarge, "", "1024"},
+		{"wrong type", "POST", "/v1/sessions", `{"name":7}`, 400, wire.CodeInvalid, "name", "name"},
+		{"bad session name", "POST", "/v1/sessions", `{"name":"../x"}`, 400, wire.CodeInvalid, "", "name"},
+		{"upper-case session name", "POST", "/v1/sessions", `{"name":"UPPER"}`, 400, wire.CodeInvalid, "", "UPPER"},
+		{"no session name", "POST", "/v1/sessions", `{}`, 400, wire.CodeInvalid, "", "name"},
+		{"session name too long", "POST", "/v1/sessions", `{"name":"` + long + `"}`, 400, wire.CodeInvalid, "", "name"},
+		{"bad tenant in create", "POST", "/v1/sessions", `{"tenant":"A B","name":"x"}`, 400, wire.CodeInvalid, "", "tenant"},
+		{"unknown kernel", "POST", "/v1/sessions", `{"name":"r","kernel":"ruby"}`, 400, wire.CodeInvalid, "", "ruby"},
+		{"relative python", "POST", "/v1/sessions", `{"name":"r","python":"python3"}`, 400, wire.CodeInvalid, "", "absolute"},
+		{"session exists", "POST", "/v1/sessions", `{"name":"nb"}`, 409, wire.CodeConflict, "", "default/nb"},
+		{"bad name in path", "GET", "/v1/sessions/default/UPPER", "", 400, wire.CodeInvalid, "name", "UPPER"},
+		{"bad tenant in path", "DELETE", "/v1/sessions/Bad/nb", "", 400, wire.CodeInvalid, "tenant", "Bad"},
+		{"bad name in a submit path", "POST", "/v1/sessions/default/a%20b/tasks", `{"code":"1"}`, 400, wire.CodeInvalid, "name", "name"},
+		{"escaped dot-dot", "GET", "/v1/sessions/default/..%2Fnb", "", 400, wire.CodeInvalid, "", "canonical"},
+		{"bad tenant in query", "GET", "/v1/sessions?tenant=A%20B", "", 400, wire.CodeInvalid, "tenant", "tenant"},
+		{"unknown session", "GET", "/v1/sessions/default/ghost", "", 404, wire.CodeNotFound, "", "default/ghost"},
+		{"remove unknown session", "DELETE", "/v1/sessions/default/ghost", "", 404, wire.CodeNotFound, "", "default/ghost"},
+		{"submit to a missing session", "POST", "/v1/sessions/default/ghost/tasks", `{"code":"print(1)"}`, 404, wire.CodeNotFound, "", "default/ghost"},
+		{"checkpoint of a missing session", "POST", "/v1/sessions/default/ghost/tasks", `{"kind":"checkpoint","label":"one"}`, 404, wire.CodeNotFound, "", "default/ghost"},
+		{"unknown kind", "POST", "/v1/sessions/default/nb/tasks", `{"kind":"shell","code":"ls"}`, 400, wire.CodeInvalid, "kind", "kind"},
+		{"unknown kind to a missing session", "POST", "/v1/sessions/default/ghost/tasks", `{"kind":"exec","code":"1"}`, 400, wire.CodeInvalid, "kind", "kind"},
+		{"bad checkpoint label", "POST", "/v1/sessions/default/nb/tasks", `{"kind":"checkpoint","label":"../x"}`, 400, wire.CodeInvalid, "", "label"},
+		{"no restore label", "POST", "/v1/sessions/default/nb/tasks", `{"kind":"restore"}`, 400, wire.CodeInvalid, "", "label"},
+		{"bad wait on submit", "POST", "/v1/sessions/default/nb/tasks?wait=maybe", `{"code":"1"}`, 400, wire.CodeInvalid, "wait", "maybe"},
+		{"unknown task", "GET", "/v1/tasks/" + ghost, "", 404, wire.CodeNotFound, "", ghost},
+		{"wait on an unknown task", "GET", "/v1/tasks/" + ghost + "?wait=1", "", 404, wire.CodeNotFound, "", ghost},
+		{"output of an unknown task", "GET", "/v1/tasks/" + ghost + "/output?follow=1", "", 404, wire.CodeNotFound, "", ghost},
+		{"cancel an unknown task", "POST", "/v1/tasks/" + ghost + "/cancel", "", 404, wire.CodeNotFound, "", ghost},
+		{"bad wait on a task", "GET", task + "?wait=maybe", "", 400, wire.CodeInvalid, "wait", "maybe"},
+		{"bad follow", "GET", task + "/output?follow=maybe", "", 400, wire.CodeInvalid, "follow", "maybe"},
+		{"asset path with dot-dot", "POST", "/v1/sessions/default/nb/assets", `{"path":"../nb/kernel.json"}`, 400, wire.CodeInvalid, "", "escapes the session's directory"},
+		{"absolute asset path", "POST", "/v1/sessions/default/nb/assets", `{"path":"/etc/passwd"}`, 400, wire.CodeInvalid, "", "absolute"},
+		{"asset path of Solo's own", "POST", "/v1/sessions/default/nb/assets", `{"path":"kernel.json"}`, 400, wire.CodeInvalid, "", "Solo's own"},
+		{"asset path of no file", "POST", "/v1/sessions/default/nb/assets", `{"path":"nope.csv"}`, 400, wire.CodeInvalid, "", "no such file"},
+		{"no asset path", "POST", "/v1/sessions/default/nb/assets", `{}`, 400, wire.CodeInvalid, "", "empty"},
+		{"unknown field in an asset", "POST", "/v1/sessions/default/nb/assets", `{"paht":"x"}`, 400, wire.CodeInvalid, "", `"paht"`},
+		{"asset of a missing session", "POST", "/v1/sessions/default/ghost/assets", `{"path":"x"}`, 404, wire.CodeNotFound, "", "default/ghost"},
+		{"assets of a missing session", "GET", "/v1/sessions/default/ghost/assets", "", 404, wire.CodeNotFound, "", "default/ghost"},
+		{"assets with a bad name", "GET", "/v1/sessions/default/UPPER/assets", "", 400, wire.CodeInvalid, "name", "UPPER"},
+		{"wrong method on sessions", "PUT", "/v1/sessions", `{}`, 405, wire.CodeInvalid, "", "PUT"},
+		{"wrong method on a task", "DELETE", task, "", 405, wire.CodeInvalid, "", "DELETE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,17 +158,17 @@ func TestSessions_TenantScope(t *testing.T) {
 	admin := f.Client(t, client.Options{Token: "admin"})
 	a := f.Client(t, client.Options{Token: "a"})
 
-	_, err := admin.CreateSession(ctx, api.CreateSessionRequest{Tenant: "b", Name: "secret"})
+	_, err := admin.CreateSession(ctx, wire.CreateSessionRequest{Tenant: "b", Name: "secret"})
 	require.NoError(t, err)
-	mine, err := a.CreateSession(ctx, api.CreateSessionRequest{Name: "mine"}) // lands in a's own tenant
+	mine, err := a.CreateSession(ctx, wire.CreateSessionRequest{Name: "mine"}) // lands in a's own tenant
 	require.NoError(t, err)
 	assert.Equal(t, "a", mine.Tenant)
 
 	// A task of each; once both ended the sessions write nothing more.
-	hidden, err := admin.Submit(ctx, "b", "secret", api.SubmitRequest{Code: "print('hidden')"}, true)
+	hidden, err := admin.Submit(ctx, "b", "secret", wire.SubmitRequest{Code: "print('hidden')"}, true)
 	require.NoError(t, err)
 	require.Equal(t, state.TaskStateCompleted, hidden.State, "%+v", hidden)
-	own, err := a.Submit(ctx, "a", "mine", api.SubmitRequest{Code: "print('own')"}, true)
+	own, err := a.Submit(ctx, "a", "mine", wire.SubmitRequest{Code: "print('own')"}, true)
 	require.NoError(t, err)
 	require.Equal(t, state.TaskStateCompleted, own.State, "%+v", own)
 	var out bytes.Buffer
@@ -184,9 +185,9 @@ func TestSessions_TenantScope(t *testing.T) {
 			strings.ReplaceAll(missingErr.Error(), "nothing", "secret"), hiddenErr.Error(),
 			"a hidden session answers differently from a missing one")
 
-		_, err := a.Submit(ctx, "b", "secret", api.SubmitRequest{Code: "print('intruder')"}, false)
+		_, err := a.Submit(ctx, "b", "secret", wire.SubmitRequest{Code: "print('intruder')"}, false)
 		assert.True(t, client.IsNotFound(err), "submit: %v", err)
-		_, err = a.Submit(ctx, "b", "secret", api.SubmitRequest{Kind: state.TaskCheckpoint, Label: "steal"}, false)
+		_, err = a.Submit(ctx, "b", "secret", wire.SubmitRequest{Kind: state.TaskCheckpoint, Label: "steal"}, false)
 		assert.True(t, client.IsNotFound(err), "checkpoint: %v", err)
 		err = a.RemoveSession(ctx, "b", "secret")
 		assert.True(t, client.IsNotFound(err), "remove: %v", err)
@@ -205,7 +206,7 @@ func TestSessions_TenantScope(t *testing.T) {
 			status, ctype, body := do(t, f, r.method, r.path, r.body, "Authorization", "Bearer a")
 			assert.Equal(t, http.StatusNotFound, status, "%s %s: %s", r.method, r.path, body)
 			eb := errorReply(t, status, ctype, body)
-			assert.Equal(t, api.CodeNotFound, eb.Code)
+			assert.Equal(t, wire.CodeNotFound, eb.Code)
 		}
 		assert.Equal(t, head, f.Runtime.Store().Head(), "a hidden session was written to")
 
@@ -274,7 +275,7 @@ func TestSessions_TenantScope(t *testing.T) {
 			status, ctype, body := do(t, f, r.method, r.path, "", "Authorization", "Bearer a")
 			assert.Equal(t, http.StatusNotFound, status, "%s %s: %s", r.method, r.path, body)
 			eb := errorReply(t, status, ctype, body)
-			assert.Equal(t, api.CodeNotFound, eb.Code)
+			assert.Equal(t, wire.CodeNotFound, eb.Code)
 			assert.NotContains(t, string(body), "hidden\\n", "a hidden task's output leaked")
 		}
 		assert.Equal(t, head, f.Runtime.Store().Head(), "a hidden task was written to")
@@ -290,7 +291,7 @@ func TestSessions_TenantScope(t *testing.T) {
 
 	t.Run("creating a session in another tenant is denied", func(t *testing.T) {
 		head := f.Runtime.Store().Head()
-		_, err := a.CreateSession(ctx, api.CreateSessionRequest{Tenant: "b", Name: "intruder"})
+		_, err := a.CreateSession(ctx, wire.CreateSessionRequest{Tenant: "b", Name: "intruder"})
 		assert.True(t, client.IsDenied(err), "create in b: %v", err)
 		assert.Equal(t, head, f.Runtime.Store().Head())
 		bs, err := admin.Sessions(ctx, "b")

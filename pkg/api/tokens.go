@@ -11,61 +11,15 @@ import (
 
 	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
-
-// TokenRequest is the body of POST /v1/tokens.
-type TokenRequest struct {
-	// Tenant the token acts in. "" means the caller's own tenant, or
-	// "default" for the local admin. A token may grant only in its own
-	// tenant.
-	Tenant string `json:"tenant,omitempty"`
-	// Scopes, at least one of read, logs, deploy, kill, admin.
-	Scopes []string `json:"scopes"`
-	// TTL is how long the token lives: a duration string ("12h") or
-	// integer nanoseconds. 0 means the daemon's default (24h, or its
-	// maximum if that is shorter); more than the maximum is refused. A
-	// token granted by a token may not outlive its granter.
-	TTL state.Duration `json:"ttl,omitempty"`
-	// Services, if set, is a path.Match pattern ("web-*"): the token acts
-	// only on services whose name matches.
-	Services string `json:"services,omitempty"`
-}
-
-// TokenView is a token as GET /v1/tokens lists it. It never holds the
-// plaintext.
-type TokenView struct {
-	ID        string    `json:"id"`
-	Tenant    string    `json:"tenant"`
-	Scopes    []string  `json:"scopes"`
-	Services  string    `json:"services,omitempty"`
-	Actor     string    `json:"actor"` // who granted it: a token id or "local"
-	State     string    `json:"state"` // active, expired or revoked
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-}
-
-// Token states of a [TokenView].
-const (
-	TokenActive  = "active"
-	TokenExpired = "expired"
-	TokenRevoked = "revoked"
-)
-
-// TokenGrant is the reply of POST /v1/tokens: the token and, this once,
-// its plaintext.
-type TokenGrant struct {
-	// Token is the plaintext: it is shown here once and stored nowhere.
-	Token string `json:"token"`
-	TokenView
-}
 
 // tokenRoutes registers the token routes, all of which need scope admin
 // (see [RouteScope]):
 //
-//	POST   /v1/tokens                            body: TokenRequest; 201 TokenGrant (the plaintext, this once)
-//	GET    /v1/tokens?tenant=T                   200 [TokenView] ("" or absent: every tenant the caller sees)
-//	DELETE /v1/tokens/{id}                       200 TokenView (revoked); 404 for an id the caller cannot see
+//	POST   /v1/tokens                            body: wire.TokenRequest; 201 wire.TokenGrant (the plaintext, this once)
+//	GET    /v1/tokens?tenant=T                   200 [wire.TokenView] ("" or absent: every tenant the caller sees)
+//	DELETE /v1/tokens/{id}                       200 wire.TokenView (revoked); 404 for an id the caller cannot see
 //
 // A token (as opposed to the local admin) grants, lists and revokes in its
 // own tenant only, and grants nothing that outlives it.
@@ -76,7 +30,7 @@ func (s *Server) tokenRoutes() {
 }
 
 func (s *Server) grantToken(w http.ResponseWriter, r *http.Request) error {
-	var req TokenRequest
+	var req wire.TokenRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return fmt.Errorf("grant token: %w", err)
 	}
@@ -119,7 +73,7 @@ func (s *Server) grantToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	writeJSON(w, http.StatusCreated, TokenGrant{Token: plaintext, TokenView: s.tokenView(tok)})
+	writeJSON(w, http.StatusCreated, wire.TokenGrant{Token: plaintext, TokenView: s.tokenView(tok)})
 	return nil
 }
 
@@ -130,7 +84,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 			return &fieldError{Field: "tenant", Err: fmt.Errorf("list tokens: tenant: %w", err)}
 		}
 	}
-	views := []TokenView{}
+	views := []wire.TokenView{}
 	p, _ := PrincipalFrom(r.Context())
 	if !p.admin() {
 		if tenant != "" && tenant != p.Tenant {
@@ -152,10 +106,10 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	// Echo the id only if it is one: a plaintext pasted by mistake must
 	// not come back in a reply.
 	if _, err := ulid.ParseStrict(id); err != nil {
-		return &AuthError{Status: http.StatusNotFound, Code: CodeNotFound,
+		return &AuthError{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Msg: "revoke token: not a token id (ids are 26-character ULIDs, listed by GET /v1/tokens)"}
 	}
-	notFound := &AuthError{Status: http.StatusNotFound, Code: CodeNotFound, Msg: fmt.Sprintf("revoke token %s: token not found", id)}
+	notFound := &AuthError{Status: http.StatusNotFound, Code: wire.CodeNotFound, Msg: fmt.Sprintf("revoke token %s: token not found", id)}
 	if !p.admin() {
 		if _, ok := s.findToken(p.Tenant, id); !ok {
 			return notFound // another tenant's token answers like no token
@@ -182,19 +136,19 @@ func (s *Server) findToken(tenant, id string) (capability.Token, bool) {
 	return toks[i], true
 }
 
-func (s *Server) tokenView(t capability.Token) TokenView {
-	v := TokenView{
+func (s *Server) tokenView(t capability.Token) wire.TokenView {
+	v := wire.TokenView{
 		ID: t.ID, Tenant: t.Tenant, Services: t.Services, Actor: t.Actor,
-		State: TokenActive, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
+		State: wire.TokenActive, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
 	}
 	for _, sc := range t.Scopes {
 		v.Scopes = append(v.Scopes, string(sc))
 	}
 	switch {
 	case t.Revoked():
-		v.State = TokenRevoked
+		v.State = wire.TokenRevoked
 	case t.Expired(s.rt.Tokens().Now()):
-		v.State = TokenExpired
+		v.State = wire.TokenExpired
 	}
 	return v
 }

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Apply sends a declarative set of services (see solo.Runtime.Apply) and
@@ -13,10 +14,10 @@ import (
 // with code invalid and APIError.Field naming the entry and field, such as
 // "services[3].command"; nothing is written then. With req.DryRun the plan
 // is returned and nothing is written.
-func (c *Client) Apply(ctx context.Context, req solo.ApplyRequest) (solo.ApplyResult, error) {
-	var res solo.ApplyResult
+func (c *Client) Apply(ctx context.Context, req wire.ApplyRequest) (wire.ApplyResult, error) {
+	var res wire.ApplyResult
 	if req.Services == nil {
-		req.Services = []solo.Spec{}
+		req.Services = []state.Spec{}
 	}
 	if err := c.Do(ctx, http.MethodPost, "/v1/apply", req, &res); err != nil {
 		return res, fmt.Errorf("apply: %w", err)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/solo-rt/solo/pkg/api"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Defaults for [Options].
@@ -142,7 +142,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 
 // do is Do without the timeout.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.send(ctx, method, path, in, "application/json")
+	resp, err := c.send(ctx, method, path, in, wire.ContentTypeJSON)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any, accept s
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", wire.ContentTypeJSON)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
@@ -205,11 +205,11 @@ func (c *Client) fail(ctx context.Context, method, path string, err error) error
 	return fmt.Errorf("%s %s: %w", method, path, err)
 }
 
-// readAPIError reads an error reply. A body that is not an api.ErrorBody
+// readAPIError reads an error reply. A body that is not a wire.ErrorBody
 // (a proxy's page, say) becomes the message, with the code of its status.
 func readAPIError(resp *http.Response) *APIError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var eb api.ErrorBody
+	var eb wire.ErrorBody
 	if err := json.Unmarshal(b, &eb); err == nil && eb.Code != "" {
 		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error, Field: eb.Field, Problems: eb.Problems}
 	}
@@ -224,19 +224,19 @@ func readAPIError(resp *http.Response) *APIError {
 func codeOf(status int) string {
 	switch status {
 	case http.StatusBadRequest, http.StatusMethodNotAllowed:
-		return api.CodeInvalid
+		return wire.CodeInvalid
 	case http.StatusUnauthorized:
-		return api.CodeUnauthorized
+		return wire.CodeUnauthorized
 	case http.StatusForbidden:
-		return api.CodeDenied
+		return wire.CodeDenied
 	case http.StatusNotFound:
-		return api.CodeNotFound
+		return wire.CodeNotFound
 	case http.StatusConflict:
-		return api.CodeConflict
+		return wire.CodeConflict
 	case http.StatusRequestEntityTooLarge:
-		return api.CodeTooLarge
+		return wire.CodeTooLarge
 	case http.StatusServiceUnavailable:
-		return api.CodeUnavailable
+		return wire.CodeUnavailable
 	}
-	return api.CodeInternal
+	return wire.CodeInternal
 }

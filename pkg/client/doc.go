@@ -7,12 +7,20 @@
 // the token in an error or a log, never retry a request that may have been
 // acted on, and never follow a redirect.
 //
+// The bodies it sends and receives are package wire's, shared with the
+// server; services, specs and tasks are the domain's (package state), and
+// events are the log's plain envelopes (package eventstore/event). It must
+// never import the daemon's side (the event store, the supervisor,
+// recovery, the runtime, sessions, the server): a program that talks to
+// Solo links only these, the standard library and ulid. A test
+// (deps_test.go) keeps it so.
+//
 // # Usage
 //
 //	c, err := client.New(client.Options{Socket: "/home/me/.local/state/solo/solo.sock"})
 //	res, err := c.Deploy(ctx, state.Spec{Name: "web", Command: []string{"./web"}})
 //	views, err := c.List(ctx, "")
-//	err = c.Events(ctx, 0, true, func(env eventstore.Envelope) error { ...; return nil })
+//	err = c.Events(ctx, 0, true, func(env event.Envelope) error { ...; return nil })
 //
 // # Errors
 //
@@ -20,7 +28,7 @@
 //     reached; nothing was sent. The error names the socket or address.
 //   - [*APIError] (check with errors.As, or [IsNotFound], [IsDenied],
 //     [IsInvalid]): the daemon answered with an error; Code is one of the
-//     api.Code constants.
+//     wire.Code constants.
 //   - An error wrapping state.ErrInvalidName: a tenant or name refused
 //     before sending, by the daemon's own rule.
 //   - Anything else: the connection broke, ctx ended, or a reply did not

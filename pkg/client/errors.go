@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // ErrUnreachable is returned, wrapped with the socket or address and the
@@ -20,7 +20,7 @@ var ErrUnreachable = errors.New("solo daemon unreachable")
 // with a status of 400 or more.
 type APIError struct {
 	Status  int    // HTTP status
-	Code    string // one of the api.Code constants, e.g. "not_found"
+	Code    string // one of the wire.Code constants, e.g. "not_found"
 	Message string // the daemon's message
 	// Field names the field of the request at fault, when the daemon said.
 	Field string
@@ -37,7 +37,7 @@ func (e *APIError) Error() string {
 // IsNotFound reports whether err is a 404 reply: no such service.
 func IsNotFound(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Code == api.CodeNotFound)
+	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Code == wire.CodeNotFound)
 }
 
 // IsDenied reports whether err is a 401 or 403 reply: the credentials are
@@ -53,7 +53,7 @@ func IsDenied(err error) bool {
 func IsInvalid(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		return ae.Code == api.CodeInvalid || ae.Code == api.CodeTooLarge
+		return ae.Code == wire.CodeInvalid || ae.Code == wire.CodeTooLarge
 	}
 	return errors.Is(err, state.ErrInvalidName)
 }

@@ -10,10 +10,9 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/solo-rt/solo/eventstore"
-	"github.com/solo-rt/solo/pkg/api"
-	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/eventstore/event"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // List returns the services of tenant ("" for every tenant the token may
@@ -37,8 +36,8 @@ func (c *Client) List(ctx context.Context, tenant string) ([]state.ServiceView, 
 // Deploy makes spec the desired state of its service (see
 // solo.Runtime.Deploy). Invalid specs return an [*APIError] with code
 // invalid and the field named in APIError.Field; nothing is written.
-func (c *Client) Deploy(ctx context.Context, spec state.Spec) (solo.DeployResult, error) {
-	var res solo.DeployResult
+func (c *Client) Deploy(ctx context.Context, spec state.Spec) (wire.DeployResult, error) {
+	var res wire.DeployResult
 	if err := c.Do(ctx, http.MethodPost, "/v1/services", spec, &res); err != nil {
 		return res, fmt.Errorf("deploy %s: %w", spec.Name, err)
 	}
@@ -67,7 +66,7 @@ func (c *Client) Kill(ctx context.Context, tenant, name string) error {
 	if err != nil {
 		return fmt.Errorf("kill: %w", err)
 	}
-	var res api.KillResult
+	var res wire.KillResult
 	if err := c.Do(ctx, http.MethodDelete, path, nil, &res); err != nil {
 		return fmt.Errorf("kill: %w", err)
 	}
@@ -137,7 +136,7 @@ func servicePath(tenant, name, suffix string) (string, error) {
 // ctx.Err()) or the daemon
 // ends the stream (an error wrapping io.ErrUnexpectedEOF). An error from fn
 // stops the stream and is returned as is.
-func (c *Client) Events(ctx context.Context, from uint64, follow bool, fn func(eventstore.Envelope) error) error {
+func (c *Client) Events(ctx context.Context, from uint64, follow bool, fn func(event.Envelope) error) error {
 	q := url.Values{}
 	if from > 0 {
 		q.Set("from", strconv.FormatUint(from, 10))
@@ -151,14 +150,14 @@ func (c *Client) Events(ctx context.Context, from uint64, follow bool, fn func(e
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	resp, err := c.send(ctx, http.MethodGet, path, nil, api.ContentTypeNDJSON)
+	resp, err := c.send(ctx, http.MethodGet, path, nil, wire.ContentTypeNDJSON)
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var env eventstore.Envelope
+		var env event.Envelope
 		err := dec.Decode(&env)
 		switch {
 		case err == nil:
@@ -178,8 +177,8 @@ func (c *Client) Events(ctx context.Context, from uint64, follow bool, fn func(e
 // DBCheck runs the daemon's full check of its event log. A damaged log
 // returns an [*APIError] with code corrupt and the findings in Problems. It
 // is not bounded by Options.Timeout: a large log takes a while.
-func (c *Client) DBCheck(ctx context.Context) (eventstore.CheckReport, error) {
-	var rep eventstore.CheckReport
+func (c *Client) DBCheck(ctx context.Context) (wire.CheckReport, error) {
+	var rep wire.CheckReport
 	if err := c.do(ctx, http.MethodGet, "/v1/db/check", nil, &rep); err != nil {
 		return rep, fmt.Errorf("db check: %w", err)
 	}
@@ -190,7 +189,7 @@ func (c *Client) DBCheck(ctx context.Context) (eventstore.CheckReport, error) {
 // returns the bytes written. A copy cut short returns an error. It is not
 // bounded by Options.Timeout.
 func (c *Client) DBBackup(ctx context.Context, w io.Writer) (int64, error) {
-	resp, err := c.send(ctx, http.MethodGet, "/v1/db/backup", nil, api.ContentTypeBackup)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/db/backup", nil, wire.ContentTypeBackup)
 	if err != nil {
 		return 0, fmt.Errorf("db backup: %w", err)
 	}

@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/solo-rt/solo/pkg/api"
-	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // sessionPath builds /v1/sessions/{tenant}/{name}{suffix}, names checked
@@ -26,8 +25,8 @@ func sessionPath(tenant, name, suffix string) (string, error) {
 func taskPath(id, suffix string) string { return "/v1/tasks/" + url.PathEscape(id) + suffix }
 
 // CreateSession makes a kernel session (see session.Manager.Create).
-func (c *Client) CreateSession(ctx context.Context, req api.CreateSessionRequest) (session.View, error) {
-	var v session.View
+func (c *Client) CreateSession(ctx context.Context, req wire.CreateSessionRequest) (wire.SessionView, error) {
+	var v wire.SessionView
 	if err := c.Do(ctx, http.MethodPost, "/v1/sessions", req, &v); err != nil {
 		return v, fmt.Errorf("create session %s: %w", req.Name, err)
 	}
@@ -35,12 +34,12 @@ func (c *Client) CreateSession(ctx context.Context, req api.CreateSessionRequest
 }
 
 // Sessions lists the live sessions of tenant ("" for all it may see).
-func (c *Client) Sessions(ctx context.Context, tenant string) ([]session.View, error) {
+func (c *Client) Sessions(ctx context.Context, tenant string) ([]wire.SessionView, error) {
 	path := "/v1/sessions"
 	if tenant != "" {
 		path += "?" + url.Values{"tenant": {tenant}}.Encode()
 	}
-	vs := []session.View{}
+	vs := []wire.SessionView{}
 	if err := c.Do(ctx, http.MethodGet, path, nil, &vs); err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
@@ -48,8 +47,8 @@ func (c *Client) Sessions(ctx context.Context, tenant string) ([]session.View, e
 }
 
 // Session returns one session; [IsNotFound] tells one that does not exist.
-func (c *Client) Session(ctx context.Context, tenant, name string) (session.View, error) {
-	var v session.View
+func (c *Client) Session(ctx context.Context, tenant, name string) (wire.SessionView, error) {
+	var v wire.SessionView
 	path, err := sessionPath(tenant, name, "")
 	if err != nil {
 		return v, fmt.Errorf("session: %w", err)
@@ -74,7 +73,7 @@ func (c *Client) RemoveSession(ctx context.Context, tenant, name string) error {
 
 // Submit queues a task on a session and returns it once task_submitted is
 // durable; with wait, once the task ended (then only ctx bounds the call).
-func (c *Client) Submit(ctx context.Context, tenant, name string, req api.SubmitRequest, wait bool) (*state.Task, error) {
+func (c *Client) Submit(ctx context.Context, tenant, name string, req wire.SubmitRequest, wait bool) (*state.Task, error) {
 	path, err := sessionPath(tenant, name, "/tasks")
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
@@ -142,12 +141,12 @@ func (c *Client) TaskOutput(ctx context.Context, id string, follow bool, w io.Wr
 // Assets lists a session's assets (task outputs and marked files, with
 // their leases); listing renews the leases. [IsNotFound] tells a session
 // that does not exist.
-func (c *Client) Assets(ctx context.Context, tenant, name string) ([]session.AssetView, error) {
+func (c *Client) Assets(ctx context.Context, tenant, name string) ([]wire.AssetView, error) {
 	path, err := sessionPath(tenant, name, "/assets")
 	if err != nil {
 		return nil, fmt.Errorf("assets: %w", err)
 	}
-	vs := []session.AssetView{}
+	vs := []wire.AssetView{}
 	if err := c.Do(ctx, http.MethodGet, path, nil, &vs); err != nil {
 		return nil, fmt.Errorf("assets of %s: %w", name, err)
 	}
@@ -157,13 +156,13 @@ func (c *Client) Assets(ctx context.Context, tenant, name string) ([]session.Ass
 // AddAsset keeps a regular file of a session's directory as an asset,
 // under a lease; path is relative to that directory. A path that is
 // absolute or escapes the directory is refused, and nothing is recorded.
-func (c *Client) AddAsset(ctx context.Context, tenant, name, path string) (session.AssetView, error) {
-	var v session.AssetView
+func (c *Client) AddAsset(ctx context.Context, tenant, name, path string) (wire.AssetView, error) {
+	var v wire.AssetView
 	p, err := sessionPath(tenant, name, "/assets")
 	if err != nil {
 		return v, fmt.Errorf("add asset: %w", err)
 	}
-	if err := c.Do(ctx, http.MethodPost, p, api.AddAssetRequest{Path: path}, &v); err != nil {
+	if err := c.Do(ctx, http.MethodPost, p, wire.AddAssetRequest{Path: path}, &v); err != nil {
 		return v, fmt.Errorf("add asset to %s: %w", name, err)
 	}
 	return v, nil

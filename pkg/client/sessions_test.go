@@ -13,12 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/api/apitest"
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/kernel/kerneltest"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // kernelTimeout bounds a session test: a kernel takes a few seconds to
@@ -133,17 +133,17 @@ func TestClient_Sessions(t *testing.T) {
 	f := mustServeKernels(t)
 	c := f.Client(t, client.Options{})
 
-	v, err := c.CreateSession(ctx, api.CreateSessionRequest{Name: "nb"})
+	v, err := c.CreateSession(ctx, wire.CreateSessionRequest{Name: "nb"})
 	require.NoError(t, err)
 	assert.Equal(t, "default", v.Tenant, "the tenant defaults")
 	assert.Equal(t, "nb", v.Name)
 	assert.Equal(t, "python3", v.Kernel, "the kernel defaults")
 	assert.Equal(t, "session.nb", v.Service)
 
-	_, err = c.CreateSession(ctx, api.CreateSessionRequest{Name: "nb"})
+	_, err = c.CreateSession(ctx, wire.CreateSessionRequest{Name: "nb"})
 	var ae *client.APIError
 	require.ErrorAs(t, err, &ae, "a second session of the same name")
-	assert.Equal(t, api.CodeConflict, ae.Code)
+	assert.Equal(t, wire.CodeConflict, ae.Code)
 
 	t.Run("list and get", func(t *testing.T) {
 		for _, tenant := range []string{"", "default"} {
@@ -163,11 +163,11 @@ func TestClient_Sessions(t *testing.T) {
 	})
 
 	t.Run("variables carry from task to task", func(t *testing.T) {
-		set, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "x = 41"}, true)
+		set, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "x = 41"}, true)
 		require.NoError(t, err)
 		assert.Equal(t, state.TaskStateCompleted, set.State, "%+v", set)
 
-		tk, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "print(x + 1)"}, false)
+		tk, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "print(x + 1)"}, false)
 		require.NoError(t, err)
 		assert.NotEmpty(t, tk.ID)
 		assert.Equal(t, "nb", tk.Session)
@@ -198,7 +198,7 @@ func TestClient_Sessions(t *testing.T) {
 			"time.sleep(0.1)\n" +
 			"print('two', flush=True)\n" +
 			"gate(" + pyString(gate2) + ")\n"
-		tk, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: code}, false)
+		tk, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: code}, false)
 		require.NoError(t, err)
 
 		w := follow(ctx, c, tk.ID)
@@ -229,7 +229,7 @@ func TestClient_Sessions(t *testing.T) {
 		// kernel runs the cell, and the cancel interrupts the sleep. (A
 		// cancel sent as soon as task_started is folded may reach the
 		// kernel before the cell runs: see TestClient_CancelJustStarted.)
-		tk, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "import time; print('sleeping', flush=True); time.sleep(60)"}, false)
+		tk, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "import time; print('sleeping', flush=True); time.sleep(60)"}, false)
 		require.NoError(t, err)
 		w := follow(ctx, c, tk.ID)
 		w.waitFor(t, ctx, "sleeping\n")
@@ -259,7 +259,7 @@ func TestClient_Sessions(t *testing.T) {
 		assert.Equal(t, done.EndedPos, again.EndedPos, "cancelling an ended task changed it")
 
 		// The session still works, and kept its variables.
-		after, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "print(x)"}, true)
+		after, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "print(x)"}, true)
 		require.NoError(t, err)
 		var out bytes.Buffer
 		require.NoError(t, c.TaskOutput(ctx, after.ID, false, &out))
@@ -276,7 +276,7 @@ func TestClient_Sessions(t *testing.T) {
 		vs, err := c.Sessions(ctx, "")
 		require.NoError(t, err)
 		assert.Empty(t, vs)
-		_, err = c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "1"}, false)
+		_, err = c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "1"}, false)
 		assert.True(t, client.IsNotFound(err), "submit after remove: %v", err)
 		err = c.RemoveSession(ctx, "default", "nb")
 		assert.True(t, client.IsNotFound(err), "second remove: %v", err)
@@ -294,7 +294,7 @@ func TestClient_SessionsInvalidNameNeverSent(t *testing.T) {
 		assert.True(t, client.IsInvalid(err))
 		err = c.RemoveSession(ctx, "default", name)
 		assert.ErrorIs(t, err, state.ErrInvalidName, "%q", name)
-		_, err = c.Submit(ctx, "default", name, api.SubmitRequest{Code: "1"}, false)
+		_, err = c.Submit(ctx, "default", name, wire.SubmitRequest{Code: "1"}, false)
 		assert.ErrorIs(t, err, state.ErrInvalidName, "%q", name)
 	}
 	assert.Equal(t, head, f.Runtime.Store().Head())
@@ -321,13 +321,13 @@ func TestClient_CancelJustStarted(t *testing.T) {
 	defer cancel()
 	f := mustServeKernels(t)
 	c := f.Client(t, client.Options{})
-	_, err := c.CreateSession(ctx, api.CreateSessionRequest{Name: "nb"})
+	_, err := c.CreateSession(ctx, wire.CreateSessionRequest{Name: "nb"})
 	require.NoError(t, err)
-	_, err = c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "1"}, true)
+	_, err = c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "1"}, true)
 	require.NoError(t, err)
 	for i := range 8 {
 		from := f.Runtime.Store().Head() + 1
-		tk, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "import time; time.sleep(60)"}, false)
+		tk, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "import time; time.sleep(60)"}, false)
 		require.NoError(t, err)
 		waitTaskStarted(t, f, from, "default", "nb", tk.ID)
 		_, err = c.CancelTask(ctx, tk.ID)
@@ -346,11 +346,11 @@ func TestClient_Assets(t *testing.T) {
 	defer cancel()
 	f := mustServeKernels(t)
 	c := f.Client(t, client.Options{})
-	_, err := c.CreateSession(ctx, api.CreateSessionRequest{Name: "nb"})
+	_, err := c.CreateSession(ctx, wire.CreateSessionRequest{Name: "nb"})
 	require.NoError(t, err)
 	// The kernel runs in the session's directory: what it writes there may
 	// be kept as an asset.
-	tk, err := c.Submit(ctx, "default", "nb", api.SubmitRequest{Code: "open('result.csv', 'w').write('a,b\\n1,2\\n')\nprint('wrote it')"}, true)
+	tk, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "open('result.csv', 'w').write('a,b\\n1,2\\n')\nprint('wrote it')"}, true)
 	require.NoError(t, err)
 	require.Equal(t, state.TaskStateCompleted, tk.State, "%+v", tk)
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 const (
@@ -30,21 +31,9 @@ const (
 // they are never a caller's asset.
 var reservedPaths = []string{"kernel.json", "checkpoints", "tasks"}
 
-// AssetView is an asset as [Manager.Assets] lists it.
-type AssetView struct {
-	ID   string          `json:"id"`
-	Kind state.AssetKind `json:"kind"`
-	// Path is relative to the session's directory (the kernel's working
-	// directory): tasks/ID.out for an output.
-	Path string `json:"path"`
-	Size int64  `json:"size"`
-	// ExpiresAt is when the lease ends, unless the asset is read before;
-	// zero while Held.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Held is set for the output of a task that has not ended: it is kept
-	// whatever the time, and its lease starts when the task ends.
-	Held bool `json:"held,omitempty"`
-}
+// AssetView is an asset as [Manager.Assets] lists it, and as the API
+// sends it: see [wire.AssetView], where it is defined.
+type AssetView = wire.AssetView
 
 // leaseEnd is the one rule of an asset's lease: when it ends, or held if
 // it is kept whatever the time. t is the task of an output, nil for a

@@ -17,6 +17,7 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/kernel"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Defaults for [Options].
@@ -372,23 +373,9 @@ func validKey(tenant, name string) (state.Key, error) {
 	return state.Key{Tenant: tenant, Name: name}, nil
 }
 
-// View is a session as List and Get report it.
-type View struct {
-	Tenant  string `json:"tenant"`
-	Name    string `json:"name"`
-	Kernel  string `json:"kernel"`
-	Service string `json:"service"`
-	// State is "starting" (no kernel connected yet, or a new one coming
-	// up), "ready", or "removed".
-	State       string    `json:"state"`
-	PID         int       `json:"pid,omitempty"`
-	Pending     int       `json:"pending"`
-	Running     string    `json:"running,omitempty"`
-	Done        int       `json:"done"`
-	StateLost   int       `json:"state_lost,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	Checkpoints []string  `json:"checkpoints,omitempty"`
-}
+// View is a session as List and Get report it, and as the API sends it:
+// see [wire.SessionView], where it is defined.
+type View = wire.SessionView
 
 func viewOf(s *state.Session) View {
 	v := View{Tenant: s.Tenant, Name: s.Name, Kernel: s.Kernel, Service: s.Service, State: "starting",

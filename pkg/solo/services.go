@@ -8,6 +8,7 @@ import (
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // Spec describes a service; see [state.Spec] for every field and default.
@@ -16,15 +17,9 @@ type Spec = state.Spec
 // ServiceView is a service as List and Status report it (the CLI's --json).
 type ServiceView = state.ServiceView
 
-// DeployResult tells what a Deploy did.
-type DeployResult struct {
-	Service ServiceView `json:"service"`
-	// Changed is false when the same spec was already deployed and
-	// running: nothing was written and nothing restarted.
-	Changed bool `json:"changed"`
-	// Pos is the position of the service_deployed event, 0 if unchanged.
-	Pos uint64 `json:"pos,omitempty"`
-}
+// DeployResult tells what a Deploy did: see [wire.DeployResult], where it
+// is defined, as the API sends it.
+type DeployResult = wire.DeployResult
 
 // unchanged is the one rule, for Deploy and Apply alike, of whether
 // deploying spec over cur changes nothing, so that nothing is written and

@@ -1,0 +1,23 @@
+package wire
+
+import "github.com/solo-rt/solo/pkg/state"
+
+// The body of POST /v1/services is a state.Spec, and a service is reported
+// as a state.ServiceView: both are the domain's own types.
+
+// DeployResult is the reply of POST /v1/services: what a deploy did.
+type DeployResult struct {
+	Service state.ServiceView `json:"service"`
+	// Changed is false when the same spec was already deployed and
+	// running: nothing was written and nothing restarted.
+	Changed bool `json:"changed"`
+	// Pos is the position of the service_deployed event, 0 if unchanged.
+	Pos uint64 `json:"pos,omitempty"`
+}
+
+// KillResult is the reply of DELETE /v1/services/{tenant}/{name}.
+type KillResult struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	Killed bool   `json:"killed"`
+}
