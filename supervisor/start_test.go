@@ -158,7 +158,7 @@ func TestBackoff_Delay(t *testing.T) {
 		{5, 0.5, time.Second}, // capped
 		{50, 0.5, time.Second},
 		{1, 0, 80 * time.Millisecond}, // -20%
-		{1, 0.999999, 120 * time.Millisecond - 20*time.Nanosecond},
+		{1, 0.999999, 120*time.Millisecond - 20*time.Nanosecond},
 		{5, 0, 800 * time.Millisecond},
 	}
 	for _, c := range cases {

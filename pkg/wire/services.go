@@ -8,8 +8,9 @@ import "github.com/solo-rt/solo/pkg/state"
 // DeployResult is the reply of POST /v1/services: what a deploy did.
 type DeployResult struct {
 	Service state.ServiceView `json:"service"`
-	// Changed is false when the same spec was already deployed and
-	// running: nothing was written and nothing restarted.
+	// Changed is false when the deploy changed nothing (the same spec,
+	// running or in hand, or a one-shot that finished; see solo's
+	// Runtime.Deploy): nothing was written and nothing restarted.
 	Changed bool `json:"changed"`
 	// Pos is the position of the service_deployed event, 0 if unchanged.
 	Pos uint64 `json:"pos,omitempty"`
