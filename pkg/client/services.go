@@ -118,16 +118,11 @@ func (c *Client) Logs(ctx context.Context, tenant, name string, tail int, follow
 // checked here with the daemon's rule, so that no name can turn into
 // another path ("..").
 func servicePath(tenant, name, suffix string) (string, error) {
-	if tenant == "" {
-		tenant = state.DefaultTenant
+	key, err := state.NewKey(tenant, name)
+	if err != nil {
+		return "", err
 	}
-	if err := state.ValidName(tenant); err != nil {
-		return "", fmt.Errorf("tenant: %w", err)
-	}
-	if err := state.ValidName(name); err != nil {
-		return "", fmt.Errorf("name: %w", err)
-	}
-	return "/v1/services/" + url.PathEscape(tenant) + "/" + url.PathEscape(name) + suffix, nil
+	return "/v1/services/" + url.PathEscape(key.Tenant) + "/" + url.PathEscape(key.Name) + suffix, nil
 }
 
 // Events calls fn with every event from position from on (0 or 1 for the
