@@ -162,9 +162,9 @@ func FuzzDeployBody(f *testing.F) {
 // itself, with a larger bound and more checks, so the fuzzer runs the real
 // handler, against a closed runtime, which refuses at once whatever
 // decoded: the handler must answer 400 or that 503, and take nothing that
-// the server's decoder refuses. Then it validates the
-// request as a dry run, which writes nothing: with [solo.Runtime.Apply],
-// and through the handler, which must answer as that validation did.
+// the server's decoder refuses. Then it validates the request as a dry
+// run, which writes nothing: with [solo.Runtime.Apply], and through the
+// handler, which must answer as that validation did.
 func FuzzApplyBody(f *testing.F) {
 	for _, s := range []string{
 		`{"services":[{"name":"web","command":["python3","-m","http.server","8080"],"env":{"PORT":"8080"}},{"tenant":"b","name":"api","command":["./api","--port","9090"],"restart":"never"}],"prune":true,"dry_run":true}`,
