@@ -36,6 +36,9 @@ const (
 	MaxEnvVars     = 256      // entries in Env
 	MaxEnvBytes    = 64 << 10 // sum of len(key)+len(value)+2 over Env
 	MaxConfigBytes = 64 << 10 // len(Config)
+	// MaxConfigDepth bounds how deeply Config nests: the deploy event that
+	// carries it must stay within encoding/json's own nesting limit.
+	MaxConfigDepth = 100
 	MaxDuration    = Duration(24 * time.Hour)
 
 	// ReservedEnv is set by the supervisor in every child's environment to
@@ -286,6 +289,29 @@ func (s *Spec) Normalize() {
 	}
 }
 
+// jsonDepth returns how deeply valid JSON nests its objects and arrays,
+// counting brackets outside strings.
+func jsonDepth(b []byte) int {
+	depth, most, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			most = max(most, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return most
+}
+
 func canonicalConfig(c json.RawMessage) json.RawMessage {
 	t := bytes.TrimSpace(c)
 	if len(t) == 0 || string(t) == "null" {
@@ -398,7 +424,8 @@ func validEnvKey(k string) bool {
 //     [MaxArgBytes] in total;
 //   - env: keys match ^[A-Za-z_][A-Za-z0-9_]*$, not [ReservedEnv], no NUL in
 //     values, at most [MaxEnvVars] entries and [MaxEnvBytes] in total;
-//   - config: valid JSON, at most [MaxConfigBytes];
+//   - config: valid JSON, at most [MaxConfigBytes], nesting at most
+//     [MaxConfigDepth] levels;
 //   - dir: absolute, no NUL;
 //   - restart a known policy, max_restarts >= 0;
 //   - restart_window and stop_timeout > 0 and <= [MaxDuration];
@@ -450,6 +477,9 @@ func (s Spec) Validate() error {
 		}
 		if n.Config != nil && !json.Valid(n.Config) {
 			return bad("config", "is not valid JSON")
+		}
+		if d := jsonDepth(n.Config); d > MaxConfigDepth {
+			return bad("config", "nests %d levels deep, limit %d", d, MaxConfigDepth)
 		}
 		if n.Env != nil {
 			return bad("env", "is only for command services, not kind")

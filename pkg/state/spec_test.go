@@ -12,6 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+func TestJSONDepth(t *testing.T) {
+	for in, want := range map[string]int{
+		`1`: 0, `{}`: 1, `[[1],[2,[3]]]`: 3, `{"a":"[[[{"}`: 1, `["\"["]`: 1, `{"a":{"b":[]}}`: 3,
+	} {
+		if got := jsonDepth([]byte(in)); got != want {
+			t.Errorf("jsonDepth(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
 func TestSpec_Validate(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -51,6 +61,11 @@ func TestSpec_Validate(t *testing.T) {
 			s.Command = nil
 			s.Kind = "k"
 			s.Config = json.RawMessage(`"` + strings.Repeat("a", MaxConfigBytes) + `"`)
+		}, "config"},
+		{"config nests too deep", func(s *Spec) {
+			s.Command = nil
+			s.Kind = "k"
+			s.Config = json.RawMessage(strings.Repeat("[", MaxConfigDepth+1) + strings.Repeat("]", MaxConfigDepth+1))
 		}, "config"},
 		{"env with kind", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.Env = map[string]string{"A": "b"} }, "env"},
 		{"dir with kind", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.Dir = "/" }, "dir"},
