@@ -450,3 +450,68 @@ func waitFIFO(t *testing.T, path string) {
 		t.Fatalf("nothing wrote to %s", path)
 	}
 }
+
+// TestRecovery_VerifyFixStopsStrangersBesideABusyLoop: a service whose loop
+// restarts it all the time has starts in flight (forked, not yet recorded)
+// and their children at any instant; verify --fix must leave those alone,
+// and still find and stop a leftover of an older generation, as a dead
+// daemon would leave it (I3), children included.
+func TestRecovery_VerifyFixStopsStrangersBesideABusyLoop(t *testing.T) {
+	ctx := context.Background()
+	dir := dirAbs(t, t.TempDir())
+	rt := MustOpen(t, solo.Options{DataDir: dir})
+	ev := follow(t, rt, rt.Store().Head()+1)
+	key := state.Key{Tenant: "default", Name: "web"}
+	many := 1_000_000
+	spec := solo.Spec{Name: "web", Command: []string{"sh", "-c", "sleep 0.02; exit 1"}, MaxRestarts: &many}
+	_, err := rt.Deploy(ctx, spec)
+	require.NoError(t, err)
+	spec.Command = []string{"sh", "-c", "sleep 0.03; exit 1"}
+	_, err = rt.Deploy(ctx, spec)
+	require.NoError(t, err)
+	for {
+		_, p := ev.next(key, state.TypeServiceStarted)
+		if p.(state.Started).Generation == 2 {
+			break
+		}
+	}
+
+	// Generation 1, attempt 7, leader and child, marked as ours.
+	stray := exec.Command("sh", "-c", "sleep 1000 & exec sleep 1000")
+	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker(dir, "default", "web", 1, 7)}
+	stray.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, stray.Start())
+	t.Cleanup(func() { syscall.Kill(-stray.Process.Pid, syscall.SIGKILL) })
+	exited := make(chan struct{})
+	go func() { stray.Wait(); close(exited) }()
+
+	for round := range 20 {
+		rep, err := rt.Verify(ctx, true)
+		require.NoError(t, err)
+		for _, f := range rep.Findings {
+			assert.Equal(t, state.DriftStranger, f.Kind, "round %d: %+v", round, f)
+			assert.Contains(t, f.Detail, "marked generation 1 attempt 7", "round %d: the busy loop's own process was taken for a stranger: %+v", round, f)
+		}
+		if round == 0 {
+			var stopped bool
+			for _, f := range rep.Findings {
+				stopped = stopped || (f.PID == stray.Process.Pid && f.Fixed == "stopped")
+			}
+			assert.True(t, stopped, "the leftover was not stopped: %+v", rep.Findings)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the leftover still runs")
+			}
+		}
+	}
+	live, err := recovery.Scan(dir)
+	require.NoError(t, err)
+	for _, o := range live {
+		assert.Equal(t, uint64(2), o.Marker.Generation, "a process of generation 1 survived: %+v", o)
+	}
+	st, err := rt.Status("default", "web")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), st.Generation)
+	assert.NotEqual(t, state.StateKilled, st.State)
+}
