@@ -2,6 +2,7 @@ package solo
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 
@@ -15,6 +16,11 @@ import (
 // is the only writer of the world: events are applied in log order by one
 // goroutine that subscribes to the store, never by the appenders, whose
 // appends may finish in any order.
+//
+// Locks: mu guards the world and is innermost: nothing runs under it but
+// the fold and reads of the world (a readSessions function takes no lock).
+// watchMu is held while the watchers are called, never with mu held, so
+// that a watcher's stop waits for a call in flight.
 type follower struct {
 	store *eventstore.Store
 	log   hclog.Logger
@@ -22,12 +28,20 @@ type follower struct {
 
 	mu       sync.Mutex
 	w        *state.World
-	pos      uint64        // last envelope seen, applied or not
+	pos      uint64        // last envelope folded and told to the watchers
 	applied  chan struct{} // closed and replaced after each event
 	lastSnap uint64
 
+	watchMu  sync.Mutex
+	watchers []*watcher
+
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// watcher is one function [follower.watch] calls.
+type watcher struct {
+	fn func(eventstore.Envelope)
 }
 
 func newFollower(store *eventstore.Store, w *state.World, every uint64, log hclog.Logger) *follower {
@@ -50,6 +64,11 @@ func (f *follower) run(ctx context.Context) {
 			// does not fold is reported and passed over.
 			f.log.Error("event does not fold; skipping it", "pos", env.Pos, "type", env.Type, "error", err)
 		}
+		f.mu.Unlock()
+		// The watchers see the world with env folded, before anyone
+		// waiting for env returns: a write's effects include theirs.
+		f.tell(env)
+		f.mu.Lock()
 		f.pos = env.Pos
 		close(f.applied)
 		f.applied = make(chan struct{})
@@ -66,7 +85,39 @@ func (f *follower) run(ctx context.Context) {
 	f.mu.Unlock()
 }
 
-// wait returns once the event at pos has been folded.
+// tell calls every watcher with env, in the order they were added.
+func (f *follower) tell(env eventstore.Envelope) {
+	f.watchMu.Lock()
+	defer f.watchMu.Unlock()
+	for _, w := range f.watchers {
+		w.fn(env)
+	}
+}
+
+// watch calls fn with each envelope folded from now on, in log order, on
+// the follower's goroutine, once the world has folded it and before a
+// wait for its position returns. An envelope folded before watch returns
+// may be told too, or not; a caller that also reads the world after watch
+// returns misses none. fn must be quick and must not block: the follower
+// folds nothing else while it runs, and every write waits for the fold
+// (I8). It must not wait for the fold either, nor add or stop a watcher.
+//
+// stop ends the calls and returns once no call of fn runs; it is
+// idempotent, and must not be called from fn.
+func (f *follower) watch(fn func(eventstore.Envelope)) (stop func()) {
+	w := &watcher{fn: fn}
+	f.watchMu.Lock()
+	f.watchers = append(f.watchers, w)
+	f.watchMu.Unlock()
+	return sync.OnceFunc(func() {
+		f.watchMu.Lock()
+		defer f.watchMu.Unlock()
+		f.watchers = slices.DeleteFunc(f.watchers, func(x *watcher) bool { return x == w })
+	})
+}
+
+// wait returns once the event at pos has been folded and told to the
+// watchers, or ctx's error, or [ErrClosed] if the follower stopped first.
 func (f *follower) wait(ctx context.Context, pos uint64) error {
 	for {
 		f.mu.Lock()
@@ -172,6 +223,15 @@ func (f *follower) sessions() *state.Sessions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.w.Sessions().Clone()
+}
+
+// readSessions calls fn with the kernel sessions folded with the world,
+// under the world's lock: fn must be quick, take no lock, and keep
+// nothing it points to.
+func (f *follower) readSessions(fn func(*state.Sessions)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.w.Sessions())
 }
 
 // nextGeneration is the generation the next deploy of (tenant, name) gets.
