@@ -166,19 +166,16 @@ func (m *Manager) AddAsset(ctx context.Context, tenant, name, path string) (Asse
 		return AssetView{}, fmt.Errorf("add asset to %s: %w", key, err)
 	}
 	now := m.clock.Now().UTC()
-	m.mu.Lock()
-	var same *state.Asset
-	for _, a := range m.ss.Assets(key.Tenant, key.Name) {
-		if a.Kind == state.AssetFile && a.Path == rel {
-			c := *a
-			same = &c
-		}
-	}
-	m.mu.Unlock()
-	var p state.Payload
 	var id string
-	if same != nil {
-		id = same.ID
+	m.read(func(ss *state.Sessions) {
+		for _, a := range ss.Assets(key.Tenant, key.Name) {
+			if a.Kind == state.AssetFile && a.Path == rel {
+				id = a.ID
+			}
+		}
+	})
+	var p state.Payload
+	if id != "" {
 		p = state.AssetRenewed{ID: id, Size: size, ExpiresAt: now.Add(m.opts.AssetTTL)}
 	} else {
 		id = NewTaskID()
@@ -187,14 +184,19 @@ func (m *Manager) AddAsset(ctx context.Context, tenant, name, path string) (Asse
 	if err := m.append(ctx, key, p); err != nil {
 		return AssetView{}, fmt.Errorf("add asset to %s: %w", key, err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	a, ok := m.ss.Asset(state.AssetKey{Tenant: key.Tenant, Session: key.Name, ID: id})
+	var v AssetView
+	var ok bool
+	m.read(func(ss *state.Sessions) {
+		var a *state.Asset
+		if a, ok = ss.Asset(state.AssetKey{Tenant: key.Tenant, Session: key.Name, ID: id}); ok {
+			v = m.assetView(ss, a)
+		}
+	})
 	if !ok {
 		// Removed between the check and the append: the fold ignored it.
 		return AssetView{}, fmt.Errorf("add asset to %s: %w", key, ErrNotFound)
 	}
-	return m.viewLocked(a), nil
+	return v, nil // a file: no task writes it
 }
 
 // Assets lists the assets of a live session, oldest first. Listing is a
@@ -211,25 +213,28 @@ func (m *Manager) Assets(ctx context.Context, tenant, name string) ([]AssetView,
 	if s, ok := m.session(key); !ok || !s.Live() {
 		return nil, fmt.Errorf("assets of %s: %w", key, ErrNotFound)
 	}
-	m.mu.Lock()
 	var keys []state.AssetKey
-	for _, a := range m.ss.Assets(key.Tenant, key.Name) {
-		keys = append(keys, a.AssetKey)
-	}
-	m.mu.Unlock()
+	m.read(func(ss *state.Sessions) {
+		for _, a := range ss.Assets(key.Tenant, key.Name) {
+			keys = append(keys, a.AssetKey)
+		}
+	})
 	m.renewLocked(ctx, key, keys)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := []AssetView{}
-	for _, a := range m.ss.Assets(key.Tenant, key.Name) {
-		out = append(out, m.viewLocked(a))
-	}
+	m.read(func(ss *state.Sessions) {
+		for _, a := range ss.Assets(key.Tenant, key.Name) {
+			out = append(out, m.assetView(ss, a))
+		}
+	})
+	m.withLiveSizes(out)
 	return out, nil
 }
 
-// viewLocked returns a's view; m.mu is held.
-func (m *Manager) viewLocked(a *state.Asset) AssetView {
-	t, _ := m.ss.Task(a.ID)
+// assetView returns a's view as the host's sessions ss have it (see
+// [Host.ReadSessions]); [Manager.withLiveSizes] then gives a running
+// task's output the size its file has.
+func (m *Manager) assetView(ss *state.Sessions, a *state.Asset) AssetView {
+	t, _ := ss.Task(a.ID)
 	if a.Kind != state.AssetOutput {
 		t = nil
 	}
@@ -240,11 +245,24 @@ func (m *Manager) viewLocked(a *state.Asset) AssetView {
 	}
 	if a.Kind == state.AssetOutput && t != nil {
 		v.Size = max(v.Size, t.OutputBytes)
-		if lt := m.live[a.ID]; lt != nil {
-			v.Size, _, _ = lt.written()
-		}
 	}
 	return v
+}
+
+// withLiveSizes sets the size of each output in vs whose task runs to the
+// bytes its file holds, all written.
+func (m *Manager) withLiveSizes(vs []AssetView) {
+	for i := range vs {
+		if vs[i].Kind != state.AssetOutput {
+			continue
+		}
+		m.mu.Lock()
+		lt := m.live[vs[i].ID]
+		m.mu.Unlock()
+		if lt != nil {
+			vs[i].Size, _, _ = lt.written()
+		}
+	}
 }
 
 // renewLocked renews the leases of the assets keys of session key that
@@ -254,27 +272,27 @@ func (m *Manager) viewLocked(a *state.Asset) AssetView {
 func (m *Manager) renewLocked(ctx context.Context, key state.Key, keys []state.AssetKey) {
 	now := m.clock.Now().UTC()
 	var ps []state.Payload
-	m.mu.Lock()
-	for _, k := range keys {
-		a, ok := m.ss.Asset(k)
-		if !ok {
-			continue
+	m.read(func(ss *state.Sessions) {
+		for _, k := range keys {
+			a, ok := ss.Asset(k)
+			if !ok {
+				continue
+			}
+			t, _ := ss.Task(a.ID)
+			if a.Kind != state.AssetOutput {
+				t = nil
+			}
+			end, held := leaseEnd(a, t, m.opts.AssetTTL)
+			if held || !renewDue(end, now, m.opts.AssetTTL) {
+				continue
+			}
+			size := a.Size
+			if t != nil {
+				size = max(size, t.OutputBytes)
+			}
+			ps = append(ps, state.AssetRenewed{ID: a.ID, Size: size, ExpiresAt: now.Add(m.opts.AssetTTL)})
 		}
-		t, _ := m.ss.Task(a.ID)
-		if a.Kind != state.AssetOutput {
-			t = nil
-		}
-		end, held := leaseEnd(a, t, m.opts.AssetTTL)
-		if held || !renewDue(end, now, m.opts.AssetTTL) {
-			continue
-		}
-		size := a.Size
-		if t != nil {
-			size = max(size, t.OutputBytes)
-		}
-		ps = append(ps, state.AssetRenewed{ID: a.ID, Size: size, ExpiresAt: now.Add(m.opts.AssetTTL)})
-	}
-	m.mu.Unlock()
+	})
 	if len(ps) == 0 {
 		return
 	}
@@ -304,17 +322,17 @@ func (m *Manager) Sweep(ctx context.Context) ([]AssetView, error) {
 	defer m.leaseMu.Unlock()
 	now := m.clock.Now()
 	var due []state.Asset
-	m.mu.Lock()
-	for _, a := range m.ss.Assets("", "") {
-		t, _ := m.ss.Task(a.ID)
-		if a.Kind != state.AssetOutput {
-			t = nil
+	m.read(func(ss *state.Sessions) {
+		for _, a := range ss.Assets("", "") {
+			t, _ := ss.Task(a.ID)
+			if a.Kind != state.AssetOutput {
+				t = nil
+			}
+			if collectable(a, t, m.opts.AssetTTL, now) {
+				due = append(due, *a)
+			}
 		}
-		if collectable(a, t, m.opts.AssetTTL, now) {
-			due = append(due, *a)
-		}
-	}
-	m.mu.Unlock()
+	})
 
 	var errs []error
 	var collected []AssetView
@@ -379,19 +397,19 @@ func (m *Manager) removeAsset(key state.Key, rel string) (int64, error) {
 // nextLeaseEnd returns the earliest end of a lease, if any asset is not
 // held.
 func (m *Manager) nextLeaseEnd() (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var next time.Time
-	for _, a := range m.ss.Assets("", "") {
-		t, _ := m.ss.Task(a.ID)
-		if a.Kind != state.AssetOutput {
-			t = nil
+	m.read(func(ss *state.Sessions) {
+		for _, a := range ss.Assets("", "") {
+			t, _ := ss.Task(a.ID)
+			if a.Kind != state.AssetOutput {
+				t = nil
+			}
+			end, held := leaseEnd(a, t, m.opts.AssetTTL)
+			if !held && (next.IsZero() || end.Before(next)) {
+				next = end
+			}
 		}
-		end, held := leaseEnd(a, t, m.opts.AssetTTL)
-		if !held && (next.IsZero() || end.Before(next)) {
-			next = end
-		}
-	}
+	})
 	return next, !next.IsZero()
 }
 

@@ -109,7 +109,7 @@ func (f *leaseFixture) endTask(t *testing.T, name, id string, size int64) {
 }
 
 // appendFolded appends ps about session name, as a worker would, and
-// returns once the manager folded them.
+// returns once the host folded them and the manager took them in.
 func (f *leaseFixture) appendFolded(t *testing.T, name string, ps ...state.Payload) {
 	t.Helper()
 	pos, err := f.h.Append(ctxT(t), state.Key{Tenant: state.DefaultTenant, Name: name}, ps...)

@@ -14,6 +14,12 @@
 // FILE`, deployed, restarted, re-adopted after a crash and killed through
 // the [Host] (the runtime), and signalled only through its identity check.
 //
+// Nor does it follow the log: the runtime's follower is the one
+// subscriber that folds it, services and sessions alike. The manager
+// reads the sessions from that fold ([Host.ReadSessions]), waits on it
+// after each of its writes ([Host.WaitFolded]), so that a read after a
+// write sees it, and is told of each envelope folded ([Host.Watch]).
+//
 // # Rules
 //
 //   - Acknowledged = durable: [Manager.Submit] returns once task_submitted
@@ -98,20 +104,28 @@
 //
 // # Concurrency
 //
-// A Manager is safe for concurrent use. One follower goroutine folds the log
-// into the projection and wakes the workers and the sweeper; each worker
-// owns its kernel connection. The kernel's reader writes outputs to the
-// task's file under a short lock; readers ([OutputReader.Copy]) take the
-// size written under that lock and read the file unlocked, so a slow
-// reader holds up neither the kernel nor other readers (I8).
+// A Manager is safe for concurrent use. The host's follower goroutine
+// calls the manager after it folded each envelope (the function given to
+// [Host.Watch]): that call reads the fold, starts the worker of a session
+// that became live, wakes the worker of the session concerned, the
+// sweeper, and the callers of [Manager.Wait] and [OutputReader.Copy]; it
+// takes only short locks and never blocks, since the host folds nothing
+// else meanwhile. Each worker goroutine owns its kernel connection; one
+// sweeper goroutine runs the sweeps. Reads of the fold are short copies
+// made under the host's lock, with no lock of the manager held. The
+// kernel's reader writes outputs to the task's file under a short lock;
+// readers ([OutputReader.Copy]) take the size written under that lock and
+// read the file unlocked, so a slow reader holds up neither the kernel,
+// nor other readers, nor the fold (I8).
 //
 // # Caveats
 //
 //   - A clean daemon shutdown stops every service, kernels included (a
 //     shutdown is not a kill: they come back, empty). Only a crash leaves
 //     kernels running to be re-adopted with their variables.
-//   - The projection is folded from the start of the log at each Open; it
-//     has no snapshot of its own yet.
+//   - Close the manager before its host's follower stops: a [Manager.Wait]
+//     or a following [OutputReader.Copy] ends with [ErrClosed] at Close,
+//     not when the follower stops.
 //   - The sweep scans every asset when it is woken (an asset or a task's
 //     end changed): fine for thousands of assets, not for millions.
 //   - A listing renews the leases of what it lists: a script that lists a

@@ -87,18 +87,37 @@ type Options struct {
 	Logger hclog.Logger
 }
 
-// Host is what the manager needs of the runtime: the log and the kernel
-// services. [solo.Runtime] provides it.
+// Host is what the manager needs of the runtime: the log, the runtime's
+// fold of it, and the kernel services. [solo.Runtime] provides it; package
+// sessiontest has one for tests without kernels.
+//
+// The manager keeps no fold and no subscription of its own: the host's
+// follower, the one subscriber that folds the log, holds the sessions
+// ([state.Sessions], folded with the services), and the manager reads
+// them there ([Host.ReadSessions]), waits on it ([Host.WaitFolded]) and is
+// told by it of each envelope folded ([Host.Watch]).
 type Host interface {
 	// Append records payloads about key durably, in order, as one batch,
 	// and returns the position of the last.
 	Append(ctx context.Context, key state.Key, ps ...state.Payload) (uint64, error)
-	// Sessions returns a copy of the sessions as the runtime has folded
-	// them (from its latest snapshot and the tail), so that starting does
-	// not read the whole log.
-	Sessions() *state.Sessions
-	// Subscribe follows the log from position from.
-	Subscribe(ctx context.Context, from uint64) *eventstore.Subscription
+	// ReadSessions calls fn with the sessions as the host has folded them
+	// so far (from its latest snapshot and the tail). fn runs under the
+	// fold's lock, so that they do not change under it: it must be quick,
+	// take no lock, call nothing of the host, and keep neither ss nor
+	// anything it points to (it copies what it needs).
+	ReadSessions(fn func(ss *state.Sessions))
+	// WaitFolded returns nil once the envelope at pos is folded and every
+	// watcher was called with it, ctx's error if ctx ends first, or an
+	// error if the host's follower stopped first.
+	WaitFolded(ctx context.Context, pos uint64) error
+	// Watch calls fn with each envelope folded from now on, in log order,
+	// on the host's follower goroutine, after the fold and before
+	// WaitFolded of its position returns (an envelope folded before Watch
+	// returns may be told too). fn must be quick and must not block, wait
+	// for the fold or call stop: the host folds nothing else while it
+	// runs, and writes wait for the fold (I8). stop ends the calls and
+	// returns once no call of fn runs; it is idempotent.
+	Watch(fn func(env eventstore.Envelope)) (stop func())
 	// Deploy runs a kernel service; Kill stops it for good.
 	Deploy(ctx context.Context, spec state.Spec) error
 	Kill(ctx context.Context, tenant, name string) error
@@ -123,21 +142,23 @@ type Manager struct {
 	// sweepWake tells the sweeper that the assets changed.
 	sweepWake chan struct{}
 
+	// mu guards what follows. It is never held while reading the host's
+	// fold, nor across a call of the host.
 	mu      sync.Mutex
-	ss      *state.Sessions
-	applied chan struct{} // closed and replaced after each envelope
+	applied chan struct{} // closed and replaced after each envelope folded
 	workers map[state.Key]*worker
 	live    map[string]*liveTask
 	closed  bool
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	done   chan struct{} // the follower ended
+	stopWatch func() // ends the host's calls of folded
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	done      chan struct{} // closed by Close
 }
 
-// Open folds the log's sessions, then starts a worker for every live
-// session: it reconnects to the session's kernel (re-adopted by the
+// Open starts a worker for every live session of the host's fold: it
+// reconnects to the session's kernel (re-adopted by the
 // runtime's recovery, or restarted), settles the task that was running
 // when the daemon stopped, and runs the pending tasks in order. It returns
 // without waiting for any kernel.
@@ -186,21 +207,27 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sessions: %w", err)
 	}
-	ss := host.Sessions()
 	m := &Manager{
 		opts: opts, host: host, log: opts.Logger, dir: dir, key: key, clock: opts.Clock,
 		sweepWake: make(chan struct{}, 1),
-		ss:        ss, applied: make(chan struct{}), workers: map[state.Key]*worker{}, live: map[string]*liveTask{},
+		applied:   make(chan struct{}), workers: map[state.Key]*worker{}, live: map[string]*liveTask{},
 		done: make(chan struct{}),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	sub := host.Subscribe(m.ctx, ss.Pos()+1)
-	go m.follow(sub)
-	m.mu.Lock()
-	for _, s := range ss.List() {
-		if s.Live() {
-			m.startWorkerLocked(state.Key{Tenant: s.Tenant, Name: s.Name})
+	// Watch first, then read: a session created meanwhile is told, or
+	// read, or both (starting a worker is idempotent).
+	m.stopWatch = host.Watch(m.folded)
+	var live []state.Key
+	m.read(func(ss *state.Sessions) {
+		for _, s := range ss.List() {
+			if s.Live() {
+				live = append(live, state.Key{Tenant: s.Tenant, Name: s.Name})
+			}
 		}
+	})
+	m.mu.Lock()
+	for _, key := range live {
+		m.startWorkerLocked(key)
 	}
 	m.mu.Unlock()
 	m.wg.Add(1)
@@ -211,9 +238,10 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops every worker and the follower. It records nothing: a task
-// that runs is settled by the next Open. The kernels keep running (they
-// are services; the runtime decides). Close is idempotent.
+// Close stops every worker and the sweeper, and stops watching the host's
+// fold. It records nothing: a task that runs is settled by the next Open.
+// The kernels keep running (they are services; the runtime decides).
+// Close is idempotent. Close the manager before its host's follower stops.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {
@@ -222,39 +250,55 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	m.stopWatch()
 	m.cancel()
 	m.wg.Wait()
-	<-m.done
+	close(m.done)
 	return nil
 }
 
-// follow folds the log, in order, and wakes the workers concerned.
-func (m *Manager) follow(sub *eventstore.Subscription) {
-	defer close(m.done)
-	for env := range sub.C() {
-		m.mu.Lock()
-		if err := m.ss.Apply(env); err != nil {
-			m.log.Error("session event does not fold; skipping it", "pos", env.Pos, "type", env.Type, "error", err)
-		}
-		key := state.Key{Tenant: env.Tenant, Name: env.Subject}
-		if sk, ok := m.ss.SessionOfService(key); ok && (env.Type == string(state.TypeServiceStarted) || env.Type == string(state.TypeServiceExited)) {
+// read calls fn with the host's sessions; see [Host.ReadSessions].
+func (m *Manager) read(fn func(ss *state.Sessions)) { m.host.ReadSessions(fn) }
+
+// folded is told by the host of each envelope it folded, on the host's
+// follower goroutine: it starts the worker of a session that became live,
+// wakes the worker of the session concerned (a kernel service's start or
+// exit concerns its session), the sweeper when a lease may have changed,
+// and everyone waiting for a change. It never blocks.
+func (m *Manager) folded(env eventstore.Envelope) {
+	key := state.Key{Tenant: env.Tenant, Name: env.Subject}
+	typ := state.EventType(env.Type)
+	var known, live bool
+	m.read(func(ss *state.Sessions) {
+		if sk, ok := ss.SessionOfService(key); ok && (typ == state.TypeServiceStarted || typ == state.TypeServiceExited) {
 			key = sk
 		}
-		if wakesSweeper(state.EventType(env.Type)) {
-			m.wakeSweeper()
-		}
-		if s, ok := m.ss.Session(key.Tenant, key.Name); ok {
-			if s.Live() && !m.closed {
-				m.startWorkerLocked(key)
-			}
-			if w := m.workers[key]; w != nil {
-				w.wake()
-			}
-		}
-		close(m.applied)
-		m.applied = make(chan struct{})
-		m.mu.Unlock()
+		s, ok := ss.Session(key.Tenant, key.Name)
+		known, live = ok, s.Live()
+	})
+	if wakesSweeper(typ) {
+		m.wakeSweeper()
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if known {
+		if live && !m.closed {
+			m.startWorkerLocked(key)
+		}
+		if w := m.workers[key]; w != nil {
+			w.wake()
+		}
+	}
+	close(m.applied)
+	m.applied = make(chan struct{})
+}
+
+// changed returns a channel closed once the host has folded another
+// envelope. Take it before reading what it should wake a wait for.
+func (m *Manager) changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.applied
 }
 
 func (m *Manager) startWorkerLocked(key state.Key) {
@@ -270,61 +314,52 @@ func (m *Manager) startWorkerLocked(key state.Key) {
 	}()
 }
 
-// WaitFolded returns once the manager's projection has folded the log up
-// to position pos, or ctx's error, or [ErrClosed]. A caller that appended
-// to the log itself waits with it before reading through the manager.
-func (m *Manager) WaitFolded(ctx context.Context, pos uint64) error { return m.waitPos(ctx, pos) }
-
-// waitPos returns once the projection has folded pos.
-func (m *Manager) waitPos(ctx context.Context, pos uint64) error {
-	for {
-		m.mu.Lock()
-		if m.ss.Pos() >= pos {
-			m.mu.Unlock()
-			return nil
-		}
-		ch := m.applied
-		m.mu.Unlock()
-		select {
-		case <-ch:
-		case <-m.done:
+// WaitFolded returns once the host has folded the log up to position pos
+// and the manager has taken it in; or ctx's error; or [ErrClosed] once
+// the manager is closed; or the host's error if its follower stopped. A
+// caller that appended to the log itself waits with it before reading
+// through the manager.
+func (m *Manager) WaitFolded(ctx context.Context, pos uint64) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(m.ctx, func() { cancel(ErrClosed) })()
+	if err := m.host.WaitFolded(ctx, pos); err != nil {
+		if errors.Is(context.Cause(ctx), ErrClosed) {
 			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		return err
 	}
+	return nil
 }
 
 // append records payloads about the session key and returns once the
-// projection has folded them.
+// host has folded them (read-your-writes).
 func (m *Manager) append(ctx context.Context, key state.Key, ps ...state.Payload) error {
 	pos, err := m.host.Append(ctx, key, ps...)
 	if err != nil {
 		return err
 	}
-	return m.waitPos(ctx, pos)
+	return m.host.WaitFolded(ctx, pos)
 }
 
 // session returns a copy of a session.
-func (m *Manager) session(key state.Key) (*state.Session, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.ss.Session(key.Tenant, key.Name)
-	if !ok {
-		return nil, false
-	}
-	return s.Clone(), true
+func (m *Manager) session(key state.Key) (s *state.Session, ok bool) {
+	m.read(func(ss *state.Sessions) {
+		if x, found := ss.Session(key.Tenant, key.Name); found {
+			s, ok = x.Clone(), true
+		}
+	})
+	return s, ok
 }
 
 // task returns a copy of a task.
-func (m *Manager) task(id string) (*state.Task, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.ss.Task(id)
-	if !ok {
-		return nil, false
-	}
-	return t.Clone(), true
+func (m *Manager) task(id string) (t *state.Task, ok bool) {
+	m.read(func(ss *state.Sessions) {
+		if x, found := ss.Task(id); found {
+			t, ok = x.Clone(), true
+		}
+	})
+	return t, ok
 }
 
 func (m *Manager) sessionDir(key state.Key) string {
@@ -486,14 +521,14 @@ func (m *Manager) Remove(ctx context.Context, tenant, name string) error {
 
 // List returns the live sessions of tenant ("" for all), sorted.
 func (m *Manager) List(tenant string) []View {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := []View{}
-	for _, s := range m.ss.List() {
-		if s.Live() && (tenant == "" || s.Tenant == tenant) {
-			out = append(out, viewOf(s))
+	m.read(func(ss *state.Sessions) {
+		for _, s := range ss.List() {
+			if s.Live() && (tenant == "" || s.Tenant == tenant) {
+				out = append(out, viewOf(s))
+			}
 		}
-	}
+	})
 	return out
 }
 
@@ -585,14 +620,8 @@ func (m *Manager) Task(id string) (*state.Task, error) {
 // Wait returns the task once it is final, or ctx's error.
 func (m *Manager) Wait(ctx context.Context, id string) (*state.Task, error) {
 	for {
-		m.mu.Lock()
-		t, ok := m.ss.Task(id)
-		var c *state.Task
-		if ok {
-			c = t.Clone()
-		}
-		ch := m.applied
-		m.mu.Unlock()
+		ch := m.changed()
+		c, ok := m.task(id)
 		if !ok {
 			return nil, fmt.Errorf("task %q: %w", id, ErrTaskNotFound)
 		}

@@ -90,12 +90,18 @@ func (o *OutputReader) Copy(ctx context.Context, follow bool, w func(b []byte) e
 		return nil
 	}
 	for {
+		// The change channel and the live task before the fold: a task
+		// that ends after this read wakes wait; one that ended before it
+		// is final, its file complete.
 		m.mu.Lock()
-		t, ok := m.ss.Task(o.id)
-		final := ok && t.State.Final()
-		lt := m.live[o.id]
 		var wait <-chan struct{} = m.applied
+		lt := m.live[o.id]
 		m.mu.Unlock()
+		var final bool
+		m.read(func(ss *state.Sessions) {
+			t, ok := ss.Task(o.id)
+			final = ok && t.State.Final()
+		})
 		end := int64(-1) // no writer: read to the end of the file
 		if lt != nil {
 			// Only what was written whole.

@@ -36,6 +36,13 @@
 // A [Runtime] is safe for concurrent use. Deploys and kills of the same
 // service are serialised; those of different services run in parallel.
 //
+// One follower goroutine is the only subscriber that folds the log: it
+// applies each envelope to the world (services and kernel sessions), then
+// calls the session manager's watcher with it (which starts and wakes
+// session workers, and must not block), and only then lets a wait for that
+// position return. Every read of state, the session manager's included,
+// is a short copy under the world's lock.
+//
 // # Caveats
 //
 //   - A process is marked with SOLO_SERVICE (see supervisor.MarkerEnv) and

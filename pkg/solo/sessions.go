@@ -18,8 +18,9 @@ import (
 // or restarted the kernels, and stopped first by Shutdown.
 func (r *Runtime) Sessions() *session.Manager { return r.sessions }
 
-// openSessions starts the session manager: it folds the sessions, then
-// each one reconnects to its kernel and runs what is left of its queue.
+// openSessions starts the session manager on the runtime's world: each
+// live session reconnects to its kernel and runs what is left of its
+// queue.
 func (r *Runtime) openSessions(ctx context.Context) error {
 	m, err := session.Open(ctx, sessionHost{r}, session.Options{
 		DataDir: r.home,
@@ -40,7 +41,10 @@ func (r *Runtime) closeSessions() {
 	}
 }
 
-// sessionHost is the runtime as the session manager sees it.
+// sessionHost is the runtime as the session manager sees it: the log to
+// append to, the world's follower to read sessions from, wait on and be
+// told of each envelope by (the one subscriber that folds the log), and
+// the kernel services.
 type sessionHost struct{ r *Runtime }
 
 var _ session.Host = sessionHost{}
@@ -65,11 +69,15 @@ func (h sessionHost) Append(ctx context.Context, key state.Key, ps ...state.Payl
 	return pos[len(pos)-1], nil
 }
 
-func (h sessionHost) Sessions() *state.Sessions { return h.r.world.sessions() }
+// ReadSessions reads the sessions from the runtime's world: the manager
+// has no fold of its own.
+func (h sessionHost) ReadSessions(fn func(*state.Sessions)) { h.r.world.readSessions(fn) }
 
-func (h sessionHost) Subscribe(ctx context.Context, from uint64) *eventstore.Subscription {
-	return h.r.store.Subscribe(ctx, from)
+func (h sessionHost) WaitFolded(ctx context.Context, pos uint64) error {
+	return h.r.world.wait(ctx, pos)
 }
+
+func (h sessionHost) Watch(fn func(eventstore.Envelope)) (stop func()) { return h.r.world.watch(fn) }
 
 func (h sessionHost) Deploy(ctx context.Context, spec state.Spec) error {
 	_, err := h.r.Deploy(ctx, spec)

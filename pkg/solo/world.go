@@ -13,9 +13,14 @@ import (
 )
 
 // follower keeps the runtime's world folded up to the head of the log. It
-// is the only writer of the world: events are applied in log order by one
-// goroutine that subscribes to the store, never by the appenders, whose
-// appends may finish in any order.
+// is the only subscriber that folds the log, for services and kernel
+// sessions alike, and the only writer of the world: events are applied in
+// log order by one goroutine that subscribes to the store, never by the
+// appenders, whose appends may finish in any order.
+//
+// The session manager reads its sessions from this world
+// ([follower.readSessions]) and is told of each envelope folded
+// ([follower.watch]): it has no subscription or fold of its own.
 //
 // Locks: mu guards the world and is innermost: nothing runs under it but
 // the fold and reads of the world (a readSessions function takes no lock).
@@ -216,13 +221,6 @@ func (f *follower) clone() *state.World {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.w.Clone()
-}
-
-// sessions returns a copy of the kernel sessions folded with the world.
-func (f *follower) sessions() *state.Sessions {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.w.Sessions().Clone()
 }
 
 // readSessions calls fn with the kernel sessions folded with the world,

@@ -8,12 +8,16 @@
 //
 // # Concurrency
 //
-// Both are safe for concurrent use.
+// Both are safe for concurrent use. Host's follower, which stands in for
+// the runtime's, is one goroutine that folds the store's log and calls
+// the watchers; it stops at the test's cleanup.
 package sessiontest
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -89,8 +93,9 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // Host is a [session.Host] over a real event store, whose kernel services
-// are recorded but never run. Its ...Func fields, when set, replace what
-// the host does.
+// are recorded but never run. Like the runtime, it folds the log with one
+// follower, which the manager reads, waits on and is told by. Its ...Func
+// fields, when set, replace what the host does.
 type Host struct {
 	Store   *eventstore.Store
 	DataDir string
@@ -98,18 +103,59 @@ type Host struct {
 	DeployFunc func(ctx context.Context, spec state.Spec) error
 	KillFunc   func(ctx context.Context, tenant, name string) error
 	SignalFunc func(ref state.KernelRef, sig syscall.Signal) error
+
+	tb      testing.TB
+	mu      sync.Mutex // innermost: guards ss, pos, applied
+	ss      *state.Sessions
+	pos     uint64        // last envelope folded and told
+	applied chan struct{} // closed and replaced after each envelope
+	done    chan struct{} // the follower ended
+
+	watchMu  sync.Mutex // held while the watchers are called
+	watchers []*func(eventstore.Envelope)
 }
 
 var _ session.Host = (*Host)(nil)
 
-// NewHost opens a store in a temp dir, closed at cleanup.
+// NewHost opens a store in a temp dir and follows it; both are closed at
+// cleanup.
 func NewHost(tb testing.TB) *Host {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := eventstore.Open(filepath.Join(dir, "solo.db"), nil)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { st.Close() })
-	return &Host{Store: st, DataDir: dir}
+	h := &Host{Store: st, DataDir: dir, tb: tb, ss: state.NewSessions(), applied: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.follow(st.Subscribe(ctx, 1))
+	tb.Cleanup(func() {
+		cancel()
+		<-h.done
+	})
+	return h
+}
+
+// follow folds the log in order, telling the watchers of each envelope
+// before its position counts as folded, as the runtime's follower does.
+func (h *Host) follow(sub *eventstore.Subscription) {
+	defer close(h.done)
+	for env := range sub.C() {
+		h.mu.Lock()
+		if err := h.ss.Apply(env); err != nil {
+			h.tb.Errorf("sessiontest: envelope %d (%s) does not fold: %v", env.Pos, env.Type, err)
+		}
+		h.mu.Unlock()
+		h.watchMu.Lock()
+		for _, fn := range h.watchers {
+			(*fn)(env)
+		}
+		h.watchMu.Unlock()
+		h.mu.Lock()
+		h.pos = env.Pos
+		close(h.applied)
+		h.applied = make(chan struct{})
+		h.mu.Unlock()
+	}
 }
 
 // Append records ps about key, as the runtime does.
@@ -129,12 +175,51 @@ func (h *Host) Append(ctx context.Context, key state.Key, ps ...state.Payload) (
 	return pos[len(pos)-1], nil
 }
 
-// Sessions returns an empty projection: the manager folds the whole log.
-func (h *Host) Sessions() *state.Sessions { return state.NewSessions() }
+// ReadSessions calls fn with the sessions folded so far, under the
+// follower's lock.
+func (h *Host) ReadSessions(fn func(*state.Sessions)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fn(h.ss)
+}
 
-// Subscribe follows the store.
-func (h *Host) Subscribe(ctx context.Context, from uint64) *eventstore.Subscription {
-	return h.Store.Subscribe(ctx, from)
+// WaitFolded returns once the envelope at pos is folded and told.
+func (h *Host) WaitFolded(ctx context.Context, pos uint64) error {
+	for {
+		h.mu.Lock()
+		folded, ch := h.pos >= pos, h.applied
+		h.mu.Unlock()
+		if folded {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-h.done:
+			h.mu.Lock()
+			folded = h.pos >= pos
+			h.mu.Unlock()
+			if folded {
+				return nil
+			}
+			return errors.New("sessiontest: the host's follower stopped")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Watch calls fn with each envelope folded from now on, on the follower's
+// goroutine.
+func (h *Host) Watch(fn func(eventstore.Envelope)) (stop func()) {
+	p := &fn
+	h.watchMu.Lock()
+	h.watchers = append(h.watchers, p)
+	h.watchMu.Unlock()
+	return sync.OnceFunc(func() {
+		h.watchMu.Lock()
+		defer h.watchMu.Unlock()
+		h.watchers = slices.DeleteFunc(h.watchers, func(x *func(eventstore.Envelope)) bool { return x == p })
+	})
 }
 
 // Deploy calls DeployFunc, if set.
