@@ -105,6 +105,15 @@ func TestManager_Exec(t *testing.T) {
 	v, err = m.Get("", "nb")
 	require.NoError(t, err)
 	assert.Equal(t, "ready", v.State)
+
+	// Sessions run, and the runtime's follower is the one subscriber of
+	// the log: the manager reads its sessions there and has none of its
+	// own. (A subscription counts once live, and stays live unless it
+	// falls behind.)
+	stats := rt.Store().Stats()
+	require.Zero(t, stats.Overflows, "a subscriber fell behind: the count proves nothing")
+	assert.Equal(t, 1, stats.Subscribers, "subscribers of the log once sessions run")
+
 	require.NoError(t, m.Remove(ctx, "", "nb"))
 	_, err = m.Get("", "nb")
 	assert.ErrorIs(t, err, session.ErrNotFound)

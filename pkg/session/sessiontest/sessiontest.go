@@ -3,6 +3,8 @@
 // [session.Host] over a real event store in a temp dir whose kernel
 // services never run. A session created on it stays "starting" and its
 // queue never moves, which is what tests of leases and bad input want.
+// [CheckHost] checks what the manager relies on of a host's fold, for
+// this Host and the runtime's alike.
 //
 // It must never be imported by non-test code.
 //
@@ -23,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -257,4 +260,86 @@ func MustOpen(tb testing.TB, h *Host, opts session.Options) *session.Manager {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { m.Close() })
 	return m
+}
+
+// CheckHost checks what a [session.Manager] relies on of h's fold, on a
+// running h (the runtime's host, or this package's): a write is folded
+// once WaitFolded of its position returns (read-your-writes); a watcher is
+// told of every envelope from its Watch on, once each, in log order, after
+// the fold and before WaitFolded returns; stop ends the calls; WaitFolded
+// honours its context. It appends a few events that change no session.
+func CheckHost(t *testing.T, h session.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key := state.Key{Tenant: state.DefaultTenant, Name: "hostcheck"}
+	// A cancel of an unknown task folds to nothing but the position.
+	noop := func() state.Payload { return state.TaskCancelled{ID: session.NewTaskID()} }
+
+	pos, err := h.Append(ctx, key, noop())
+	require.NoError(t, err)
+	require.NoError(t, h.WaitFolded(ctx, pos))
+	var folded uint64
+	h.ReadSessions(func(ss *state.Sessions) { folded = ss.Pos() })
+	require.GreaterOrEqual(t, folded, pos, "a write is not folded once WaitFolded returned")
+
+	var mu sync.Mutex
+	var told []uint64
+	var unfolded []uint64 // told before the fold had them
+	stop := h.Watch(func(env eventstore.Envelope) {
+		var at uint64
+		h.ReadSessions(func(ss *state.Sessions) { at = ss.Pos() })
+		mu.Lock()
+		defer mu.Unlock()
+		told = append(told, env.Pos)
+		if at < env.Pos {
+			unfolded = append(unfolded, env.Pos)
+		}
+	})
+	var wg sync.WaitGroup
+	mine := make(chan uint64, 64)
+	for range 8 {
+		wg.Go(func() {
+			for range 4 {
+				pos, err := h.Append(ctx, key, noop(), noop())
+				if !assert.NoError(t, err) {
+					return
+				}
+				// Told before WaitFolded returns: no wait for the watcher.
+				assert.NoError(t, h.WaitFolded(ctx, pos))
+				mu.Lock()
+				seen := slices.Contains(told, pos) && slices.Contains(told, pos-1)
+				mu.Unlock()
+				assert.True(t, seen, "WaitFolded(%d) returned before the watcher was told", pos)
+				mine <- pos
+			}
+		})
+	}
+	wg.Wait()
+	close(mine)
+	stop()
+	stop() // idempotent
+
+	mu.Lock()
+	got := slices.Clone(told)
+	assert.Empty(t, unfolded, "told of envelopes before they were folded")
+	mu.Unlock()
+	require.NotEmpty(t, got)
+	for i := 1; i < len(got); i++ {
+		require.Equal(t, got[i-1]+1, got[i], "the watcher was not told of every envelope once, in order: %v", got)
+	}
+	for pos := range mine {
+		assert.Contains(t, got, pos)
+	}
+
+	pos, err = h.Append(ctx, key, noop())
+	require.NoError(t, err)
+	require.NoError(t, h.WaitFolded(ctx, pos))
+	mu.Lock()
+	assert.Equal(t, len(got), len(told), "a stopped watcher was told")
+	mu.Unlock()
+
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	assert.ErrorIs(t, h.WaitFolded(cctx, pos+1<<20), context.Canceled, "WaitFolded ignores its context")
 }
