@@ -393,19 +393,14 @@ func (m *Manager) writable() error {
 
 // validKey checks a session's (tenant, name); the tenant defaults.
 func validKey(tenant, name string) (state.Key, error) {
-	if tenant == "" {
-		tenant = state.DefaultTenant
-	}
-	if err := state.ValidName(tenant); err != nil {
-		return state.Key{}, fmt.Errorf("%w: tenant: %w", ErrInvalid, err)
-	}
-	if err := state.ValidName(name); err != nil {
-		return state.Key{}, fmt.Errorf("%w: name: %w", ErrInvalid, err)
+	key, err := state.NewKey(tenant, name)
+	if err != nil {
+		return state.Key{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if len(name) > MaxNameLen {
 		return state.Key{}, fmt.Errorf("%w: name %q is over %d bytes", ErrInvalid, name, MaxNameLen)
 	}
-	return state.Key{Tenant: tenant, Name: name}, nil
+	return key, nil
 }
 
 // View is a session as List and Get report it, and as the API sends it:
