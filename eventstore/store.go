@@ -15,6 +15,8 @@ import (
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/solo-rt/solo/internal/durable"
 )
 
 // Defaults for [Options]. A zero field in Options means the default.
@@ -277,21 +279,12 @@ func create(path string) error {
 		}
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = durable.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		return fail(err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // init checks the file's pages, creates the buckets and loads the head

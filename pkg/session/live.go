@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/solo-rt/solo/internal/durable"
 	"github.com/solo-rt/solo/pkg/kernel"
 	"github.com/solo-rt/solo/pkg/state"
 )
@@ -176,20 +177,11 @@ func (l *liveTask) syncNow() {
 	}
 	err := f.Sync()
 	if err == nil && newFile {
-		err = syncDir(filepath.Dir(f.Name()))
+		err = durable.SyncDir(filepath.Dir(f.Name()))
 	}
 	if err != nil && !errors.Is(err, os.ErrClosed) {
 		l.log.Warn("cannot fsync task output", "file", f.Name(), "error", err)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // flush fsyncs the file and returns its size and whether the output was
