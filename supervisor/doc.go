@@ -5,15 +5,24 @@
 //
 // # Service loops
 //
-// A [Service] runs one (tenant, name) under a [Tree]: it starts an instance
-// through a [Runner] (an OS process, [ProcessRunner], or an in-process Go
-// service, [FuncRunner], whose panics are caught and count as failures),
-// waits for it to end, records the facts through a [Recorder], and applies
-// the spec's restart policy. Restarts within the spec's window are counted
-// per service (suture counts per supervisor) and spaced by [Backoff]; past
-// max_restarts the loop records service_failed and ends. A loop returns only
-// once its instance is stopped and its exit recorded. The [Tree] holds at
-// most one loop per key.
+// A [Service] runs one [Key] (tenant, name) under a [Tree]: it starts an
+// instance through a [Runner] (an OS process, [ProcessRunner], or an
+// in-process Go service, [FuncRunner], whose panics are caught and count as
+// failures), waits for it to end, reports what it observed to its owner's
+// [Recorder], and applies the [Policy] its owner gave it. Restarts within
+// the policy's window are counted per service (suture counts per
+// supervisor) and spaced by [Backoff]; past [Policy.MaxRestarts] the loop
+// reports [GaveUp] and ends. A loop returns only once its instance is
+// stopped and its exit recorded. The [Tree] holds at most one loop per key.
+//
+// # Facts, not events
+//
+// The supervisor speaks its own language of processes: it is given a [Key],
+// a generation and a [Policy], and it reports typed facts, [Started],
+// [Exited] and [GaveUp], each once durable before it acts on the next
+// ([Recorder.Record]). It never builds the domain's events nor reads the
+// log: its owner (the runtime) records each fact as a domain event, and
+// derives the [Policy] from a spec.
 //
 // # Process identity
 //
@@ -49,6 +58,8 @@
 //
 // # What it must never do
 //
+//   - Import the domain (pkg/state) or the event log, even indirectly; a
+//     test of the package's imports keeps it so.
 //   - Signal a pid that has not passed [Verify] (through a pidfd opened
 //     before the check), or signal the group -1 or -0.
 //   - Block an OS thread per child, or poll for exits.

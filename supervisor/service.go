@@ -11,23 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/thejerf/suture/v4"
-
-	"github.com/solo-rt/solo/pkg/state"
 )
-
-// Recorder writes what a service loop observes to the log. Record returns
-// once the fact is durable; an error means it is not.
-type Recorder interface {
-	Record(ctx context.Context, key state.Key, p state.Payload) error
-}
-
-// RecorderFunc adapts a function to [Recorder].
-type RecorderFunc func(ctx context.Context, key state.Key, p state.Payload) error
-
-// Record implements [Recorder].
-func (f RecorderFunc) Record(ctx context.Context, key state.Key, p state.Payload) error {
-	return f(ctx, key, p)
-}
 
 // Defaults for [Backoff].
 const (
@@ -66,11 +50,15 @@ func (b Backoff) Delay(n int, rnd float64) time.Duration {
 	return time.Duration(float64(d) * (1 - jitter + 2*jitter*rnd))
 }
 
-// ServiceConfig configures one service loop. Spec, Generation, Runner and
-// Recorder are required.
+// ServiceConfig configures one service loop. Key, Generation, Runner and
+// Recorder are required; a zero Policy restarts after every exit and gives
+// up at the first restart (see [Policy]).
 type ServiceConfig struct {
-	Spec       state.Spec
+	Key Key
+	// Generation is the owner's number for what the loop runs; the loop
+	// only passes it on, in its facts.
 	Generation uint64
+	Policy     Policy
 	Runner     Runner
 	Recorder   Recorder
 	Backoff    Backoff
@@ -91,22 +79,23 @@ type ServiceConfig struct {
 }
 
 // Service runs one (tenant, name) under suture: it starts an instance,
-// waits for it to end (parked, never polling), records the exit, and
-// restarts it according to the spec's policy:
+// waits for it to end (parked, never polling), reports the exit, and
+// restarts it according to its [Policy]:
 //
-//   - always restarts after any exit; on-failure after a non-zero exit, a
-//     signal or an unknown status; never does not restart.
+//   - [Policy.Restart] says whether an exit is followed by a new attempt.
 //   - Restarts are spaced by [Backoff], growing with each restart inside
-//     the restart window.
-//   - When a restart would exceed max_restarts within restart_window, the
-//     service records service_failed and stops restarting. This is counted
-//     here, per service, because suture counts failures per supervisor.
+//     the window.
+//   - When a restart would exceed [Policy.MaxRestarts] within
+//     [Policy.Window], the loop reports [GaveUp] and stops restarting.
+//     This is counted here, per service, because suture counts failures
+//     per supervisor.
 //
+// Every fact goes to the [Recorder] before the loop acts on it: a start
+// before the wait, an exit before the next attempt or the loop's end.
 // Serve returns only once no instance runs: when its context ends it stops
 // the instance with the one stop procedure and records the exit first.
 type Service struct {
 	cfg      ServiceConfig
-	key      state.Key
 	done     chan struct{}
 	once     sync.Once
 	lastStop atomic.Pointer[StopResult]
@@ -135,14 +124,14 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.Force == nil {
 		cfg.Force = context.Background()
 	}
-	return &Service{cfg: cfg, key: cfg.Spec.Key(), done: make(chan struct{})}
+	return &Service{cfg: cfg, done: make(chan struct{})}
 }
 
 // String names the service for suture's logs.
-func (s *Service) String() string { return s.key.String() }
+func (s *Service) String() string { return s.cfg.Key.String() }
 
 // Key returns the service's (tenant, name).
-func (s *Service) Key() state.Key { return s.key }
+func (s *Service) Key() Key { return s.cfg.Key }
 
 // Generation returns the generation the loop runs.
 func (s *Service) Generation() uint64 { return s.cfg.Generation }
@@ -160,20 +149,20 @@ func (s *Service) Serve(ctx context.Context) error {
 	}
 	err := s.loop(ctx)
 	if err != nil {
-		s.cfg.Logger.Debug("service loop ended", "service", s.key, "reason", err)
+		s.cfg.Logger.Debug("service loop ended", "service", s.cfg.Key, "reason", err)
 	}
 	return suture.ErrDoNotRestart
 }
 
 func (s *Service) loop(ctx context.Context) error {
-	spec := s.cfg.Spec
+	policy := s.cfg.Policy
 	gen := s.cfg.Generation
 	// The loop's logger is made on first use: most services never log, and
 	// a With per service costs memory for their whole life.
 	var logger hclog.Logger
 	log := func() hclog.Logger {
 		if logger == nil {
-			logger = s.cfg.Logger.With("service", s.key.String(), "generation", gen)
+			logger = s.cfg.Logger.With("service", s.cfg.Key.String(), "generation", gen)
 		}
 		return logger
 	}
@@ -199,7 +188,7 @@ func (s *Service) loop(ctx context.Context) error {
 				id := inst.Identity()
 				// The start happened: record it even if a stop was asked
 				// for meanwhile, so the exit recorded next has its start.
-				recErr = s.record(context.WithoutCancel(ctx), state.Started{Generation: gen, Attempt: attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID})
+				recErr = s.record(context.WithoutCancel(ctx), Started{Generation: gen, Attempt: attempt, Identity: id})
 				if recErr != nil {
 					// Not durable: the instance must not outlive this loop
 					// unrecorded.
@@ -244,12 +233,12 @@ func (s *Service) loop(ctx context.Context) error {
 			return err
 		}
 
-		if !spec.Restart.ShouldRestart(exit.Code, signalName(exit), exit.Unknown) {
+		if !policy.restart(exit) {
 			log().Debug("service ended; policy says no restart", "exit", exit.String())
 			return nil
 		}
 		now := s.cfg.Now()
-		window := spec.RestartWindow.Std()
+		window := policy.Window
 		kept := recent[:0]
 		for _, t := range recent {
 			if now.Sub(t) < window {
@@ -257,9 +246,9 @@ func (s *Service) loop(ctx context.Context) error {
 			}
 		}
 		recent = kept
-		if len(recent) >= spec.RestartLimit() {
+		if len(recent) >= policy.MaxRestarts {
 			log().Warn("service failed: restart limit reached", "restarts", len(recent), "window", window)
-			return s.record(context.WithoutCancel(ctx), state.Failed{Generation: gen, Restarts: len(recent), Window: spec.RestartWindow})
+			return s.record(context.WithoutCancel(ctx), GaveUp{Generation: gen, Restarts: len(recent), Window: window})
 		}
 		recent = append(recent, now)
 		delay := s.cfg.Backoff.Delay(len(recent), s.cfg.Rand())
@@ -277,16 +266,16 @@ func (s *Service) loop(ctx context.Context) error {
 	}
 }
 
-// stop runs the instance's stop procedure with the spec's signal and
+// stop runs the instance's stop procedure with the policy's signal and
 // timeout; Force cuts the wait short.
 func (s *Service) stop(inst Instance) (StopResult, error) {
-	res, err := inst.Stop(s.cfg.Force, s.cfg.Spec.Signal(), s.cfg.Spec.StopTimeout.Std())
+	res, err := inst.Stop(s.cfg.Force, s.cfg.Policy.StopSignal, s.cfg.Policy.StopTimeout)
 	if err != nil {
-		s.cfg.Logger.Error("stopping service", "service", s.key.String(), "error", err)
+		s.cfg.Logger.Error("stopping service", "service", s.cfg.Key.String(), "error", err)
 		res.Forced = true // it did not stop as asked: a drain must not report success
 	}
 	if res.Forced {
-		s.cfg.Logger.Warn("service did not stop in time; killed", "service", s.key.String(), "took", res.Took)
+		s.cfg.Logger.Warn("service did not stop in time; killed", "service", s.cfg.Key.String(), "took", res.Took)
 	}
 	s.lastStop.Store(&res)
 	return res, err
@@ -298,23 +287,17 @@ func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, 
 }
 
 func (s *Service) doRecordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) error {
-	p := state.Exited{
-		Generation: gen, Attempt: attempt, ExitCode: exit.Code, Signal: signalName(exit),
-		RanFor: state.Duration(s.cfg.Now().Sub(started)), Unknown: exit.Unknown,
-	}
+	f := Exited{Generation: gen, Attempt: attempt, Exit: exit, RanFor: s.cfg.Now().Sub(started), Err: failure}
 	if inst != nil {
-		p.PID = inst.Identity().PID
-	}
-	if failure != nil {
-		p.Error = failure.Error()
+		f.PID = inst.Identity().PID
 	}
 	// An exit is recorded even when the loop is being stopped: shutdown
 	// records every exit before it closes the log.
-	return s.record(context.Background(), p)
+	return s.record(context.Background(), f)
 }
 
-func (s *Service) record(ctx context.Context, p state.Payload) error {
-	return s.cfg.Recorder.Record(ctx, s.key, p)
+func (s *Service) record(ctx context.Context, f Fact) error {
+	return s.cfg.Recorder.Record(ctx, s.cfg.Key, f)
 }
 
 // start starts one attempt.
@@ -343,11 +326,4 @@ func deep(fn func()) {
 	if p != nil {
 		panic(p)
 	}
-}
-
-func signalName(e Exit) string {
-	if e.Signal == 0 {
-		return ""
-	}
-	return state.SignalName(e.Signal)
 }

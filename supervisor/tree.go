@@ -9,8 +9,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/thejerf/suture/v4"
-
-	"github.com/solo-rt/solo/pkg/state"
 )
 
 // ErrTreeStopped is returned by [Tree.Add] once the tree has been stopped.
@@ -31,7 +29,7 @@ type Tree struct {
 
 	mu       sync.Mutex
 	stopped  bool
-	services map[state.Key]*treeEntry
+	services map[Key]*treeEntry
 }
 
 type treeEntry struct {
@@ -56,7 +54,7 @@ func NewTree(logger hclog.Logger) *Tree {
 		cancel:   cancel,
 		served:   make(chan struct{}),
 		logger:   logger,
-		services: map[state.Key]*treeEntry{},
+		services: map[Key]*treeEntry{},
 	}
 	go func() {
 		defer close(t.served)
@@ -86,7 +84,7 @@ func (t *Tree) Add(svc *Service) error {
 
 // Get returns the loop registered for key, if any, even one whose Serve has
 // returned (check [Service.Done]).
-func (t *Tree) Get(key state.Key) (*Service, bool) {
+func (t *Tree) Get(key Key) (*Service, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.services[key]
@@ -102,7 +100,7 @@ func (t *Tree) Get(key state.Key) (*Service, bool) {
 // The key stays registered until the loop has really returned, even when
 // ctx ends first: until then [Tree.Add] refuses a new loop for it, so a
 // new instance can never start beside one that is still stopping (I3).
-func (t *Tree) Stop(ctx context.Context, key state.Key) error {
+func (t *Tree) Stop(ctx context.Context, key Key) error {
 	t.mu.Lock()
 	e, ok := t.services[key]
 	t.mu.Unlock()

@@ -417,7 +417,7 @@ func (r *Runtime) actApply(ctx context.Context, items []ApplyItem) error {
 				// Stop the old loop (a prune, or the old generation of an
 				// update) before the new one starts: two generations never
 				// run at once.
-				if err := r.tree.Stop(ctx, key); err != nil {
+				if err := r.tree.Stop(ctx, loopKey(key)); err != nil {
 					fail(fmt.Errorf("%s: %w", key, err))
 					continue
 				}

@@ -7,6 +7,11 @@
 // the intent is durable, never start a second instance of a (tenant, name),
 // and never read state except through the fold of package state.
 //
+// The supervisor's loops are told a [supervisor.Policy] derived from each
+// spec and report [supervisor.Fact]s in their own terms; the runtime
+// records each as the domain's event (service_started, service_exited,
+// service_failed), retrying it while the log cannot be written.
+//
 // # Usage
 //
 //	rt, err := solo.Open(ctx, solo.Options{DataDir: "/var/lib/solo"})

@@ -99,7 +99,7 @@ func (t recoveryTarget) Supervised(key state.Key) bool { return t.r.supervised(k
 // supervised reports whether a loop of this runtime runs key (one that is
 // still stopping counts).
 func (r *Runtime) supervised(key state.Key) bool {
-	s, ok := r.tree.Get(key)
+	s, ok := r.tree.Get(loopKey(key))
 	if !ok {
 		return false
 	}

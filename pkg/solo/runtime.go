@@ -224,9 +224,9 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	key := spec.Key()
 	logKey := key.Tenant + "/" + key.Name
 	cfg := supervisor.ServiceConfig{
-		Spec: spec, Generation: gen, Recorder: supervisor.RecorderFunc(r.observe),
-		Backoff: r.opts.Backoff, Force: r.force, Now: r.opts.Now,
-		Logger: r.svlog,
+		Key: loopKey(key), Generation: gen, Policy: servicePolicy(spec),
+		Recorder: supervisor.RecorderFunc(r.recordFact), Backoff: r.opts.Backoff,
+		Force: r.force, Now: r.opts.Now, Logger: r.svlog,
 	}
 	if spec.Kind != "" {
 		f, err := r.kind(spec.Kind)

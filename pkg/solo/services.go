@@ -90,7 +90,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	// (recording the exit) before the new generation starts, so two
 	// generations never run at once.
 	act := context.WithoutCancel(ctx)
-	if err := r.tree.Stop(act, key); err != nil {
+	if err := r.tree.Stop(act, loopKey(key)); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
 	svc, _ := r.world.service(key.Tenant, key.Name)
@@ -125,7 +125,7 @@ func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
 		}
 	}
 	// Durable: see it through (see Deploy).
-	if err := r.tree.Stop(context.WithoutCancel(ctx), key); err != nil {
+	if err := r.tree.Stop(context.WithoutCancel(ctx), loopKey(key)); err != nil {
 		return fmt.Errorf("kill %s: %w", key, err)
 	}
 	return nil

@@ -1,0 +1,75 @@
+package solo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/supervisor"
+)
+
+// The supervisor speaks of processes, not of the log: a loop is given a
+// [supervisor.Policy] derived from its spec, and reports what it observes
+// as [supervisor.Fact]s, which the runtime records as the domain's events.
+// This file is the translation between the two languages.
+
+// loopKey is the supervisor's name for a service.
+func loopKey(k state.Key) supervisor.Key { return supervisor.Key{Tenant: k.Tenant, Name: k.Name} }
+
+// servicePolicy is what a loop is told of spec: the domain's restart rule
+// ([state.RestartPolicy.ShouldRestart], the one rule [state.Service.State]
+// uses too), limit and window, stop signal and timeout.
+func servicePolicy(spec state.Spec) supervisor.Policy {
+	restart := spec.Restart
+	return supervisor.Policy{
+		Restart: func(e supervisor.Exit) bool {
+			return restart.ShouldRestart(e.Code, exitSignal(e), e.Unknown)
+		},
+		MaxRestarts: spec.RestartLimit(),
+		Window:      spec.RestartWindow.Std(),
+		StopSignal:  spec.Signal(),
+		StopTimeout: spec.StopTimeout.Std(),
+	}
+}
+
+// factEvent is the domain event that records f: service_started,
+// service_exited or service_failed.
+func factEvent(f supervisor.Fact) (state.Payload, error) {
+	switch f := f.(type) {
+	case supervisor.Started:
+		id := f.Identity
+		return state.Started{Generation: f.Generation, Attempt: f.Attempt, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID}, nil
+	case supervisor.Exited:
+		p := state.Exited{
+			Generation: f.Generation, PID: f.PID, Attempt: f.Attempt, ExitCode: f.Exit.Code,
+			Signal: exitSignal(f.Exit), RanFor: state.Duration(f.RanFor), Unknown: f.Exit.Unknown,
+		}
+		if f.Err != nil {
+			p.Error = f.Err.Error()
+		}
+		return p, nil
+	case supervisor.GaveUp:
+		return state.Failed{Generation: f.Generation, Restarts: f.Restarts, Window: state.Duration(f.Window)}, nil
+	}
+	return nil, fmt.Errorf("record: unknown fact %T", f)
+}
+
+// recordFact is the loops' [supervisor.Recorder]: it records each fact as
+// its domain event through [Runtime.observe], which waits out a log that
+// cannot be written rather than lose it.
+func (r *Runtime) recordFact(ctx context.Context, key supervisor.Key, f supervisor.Fact) error {
+	p, err := factEvent(f)
+	if err != nil {
+		return err
+	}
+	return r.observe(ctx, state.Key{Tenant: key.Tenant, Name: key.Name}, p)
+}
+
+// exitSignal is the name of the signal that ended e, as [state.Exited]
+// records it: empty if none.
+func exitSignal(e supervisor.Exit) string {
+	if e.Signal == 0 {
+		return ""
+	}
+	return state.SignalName(e.Signal)
+}
