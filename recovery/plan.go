@@ -72,7 +72,7 @@ type Decision struct {
 func Plan(w *state.World, live []Observation, hasKind func(string) bool) []Decision {
 	byKey := map[state.Key][]Observation{}
 	for _, o := range live {
-		byKey[o.Marker.Key()] = append(byKey[o.Marker.Key()], o)
+		byKey[o.Key()] = append(byKey[o.Key()], o)
 	}
 	var out []Decision
 	seen := map[state.Key]bool{}

@@ -50,7 +50,7 @@ func started(name string, gen uint64, attempt, pid int) step {
 func obs(name string, gen uint64, attempt, pid int) Observation {
 	return Observation{
 		Identity: supervisor.Identity{PID: pid, StartTicks: uint64(pid) * 10, BootID: "boot"}, PGID: pid,
-		Marker: Marker{Home: home, Tenant: "default", Name: name, Generation: gen, Attempt: attempt},
+		Marker: supervisor.Marker{Home: home, Tenant: "default", Name: name, Generation: gen, Attempt: attempt},
 	}
 }
 
@@ -204,14 +204,4 @@ func TestPlan(t *testing.T) {
 		live := []Observation{obs("z", 1, 1, 9), obs("y", 1, 1, 8)}
 		assert.Equal(t, Plan(w, live, noKinds), Plan(w, live, noKinds))
 	})
-}
-
-func TestParseMarker(t *testing.T) {
-	m, err := ParseMarker(supervisor.Marker("/data/a|b", "default", "web", 3, 7))
-	require.NoError(t, err)
-	assert.Equal(t, Marker{Home: "/data/a|b", Tenant: "default", Name: "web", Generation: 3, Attempt: 7}, m)
-	for _, bad := range []string{"", "x", "/h|t|n|0|1", "/h|t|n|1|0", "/h|T|n|1|1", "|t|n|1|1", "/h|t|n|x|1"} {
-		_, err := ParseMarker(bad)
-		assert.Error(t, err, bad)
-	}
 }

@@ -319,7 +319,7 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 		sig, timeout = svc.Spec.Signal(), svc.Spec.StopTimeout.Std()
 	}
 	for _, s := range d.Strays {
-		detail := fmt.Sprintf("marked %s generation %d attempt %d, found at start", s.Marker.Key(), s.Marker.Generation, s.Marker.Attempt)
+		detail := fmt.Sprintf("marked %s generation %d attempt %d, found at start", s.Key(), s.Marker.Generation, s.Marker.Attempt)
 		emit(state.DriftFound{Kind: state.DriftStranger, PID: s.Identity.PID, Detail: detail})
 		if err := stopObserved(ctx, s, sig, timeout); err != nil {
 			o.err = errors.Join(o.err, fmt.Errorf("stop stray %d: %w", s.Identity.PID, err))

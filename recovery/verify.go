@@ -139,7 +139,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 // so such a process's attempt is never past the log's.
 func inFlight(w *state.World, o Observation, live []Observation, supervised func(state.Key) bool) bool {
 	svc, ok := w.Service(o.Marker.Tenant, o.Marker.Name)
-	if !ok || o.Marker.Generation != svc.Generation || !svc.ShouldRun() || !supervised(o.Marker.Key()) {
+	if !ok || o.Marker.Generation != svc.Generation || !svc.ShouldRun() || !supervised(o.Key()) {
 		return false
 	}
 	in := svc.Instance

@@ -30,8 +30,13 @@
 // invariant I4: a pid is signalled only if the live process matches the
 // record. [Signal] and [SignalGroup] open a pidfd first and verify second, so
 // the process cannot be swapped between check and signal. A [Process] keeps
-// such a verified pidfd for its whole life. [ReadEnvVar] and [ListPIDs] let a
-// caller find processes marked with SOLO_SERVICE=... in /proc.
+// such a verified pidfd for its whole life.
+//
+// Every process a [ProcessRunner] starts carries a [Marker] in its
+// environment ([MarkerEnv]): the installation, service, generation and
+// attempt. [Marker.String] writes it and [ParseMarker] reads it, the one
+// place that knows its form; [ReadEnvVar] and [ListPIDs] let a caller find
+// marked processes in /proc.
 //
 // # Exits
 //

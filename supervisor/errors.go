@@ -59,6 +59,10 @@ var (
 	ErrKillTimeout = errors.New("process did not exit after SIGKILL")
 )
 
+// ErrNotMarker is returned, wrapped, by [ParseMarker] for a value that
+// [Marker.String] does not write (marker.go).
+var ErrNotMarker = errors.New("not a Solo marker")
+
 // Errors about log files (logfile.go).
 var (
 	// ErrInvalidKey is returned by the [Logs] methods when a key is empty,

@@ -271,7 +271,7 @@ func sendSignal(pidfd int, id Identity, sig syscall.Signal, group bool) error {
 // not visible. Reading another user's process needs privilege; a missing
 // process gives an error wrapping [ErrNoProcess].
 //
-// It is how processes marked with SOLO_SERVICE=... are recognised.
+// It is how processes marked with [MarkerEnv] are recognised.
 func ReadEnvVar(pid int, key string) (string, bool, error) {
 	b, err := os.ReadFile(fmt.Sprintf("%s/%d/environ", procRoot, pid))
 	if isGone(err) {

@@ -35,19 +35,6 @@ type Instance interface {
 	Stop(ctx context.Context, sig syscall.Signal, timeout time.Duration) (StopResult, error)
 }
 
-// MarkerEnv is the environment variable that marks every process Solo
-// starts, with the value of [Marker]: after a crash of the daemon, the
-// processes it started can be found in /proc and told from strangers even
-// before their start was recorded.
-const MarkerEnv = "SOLO_SERVICE"
-
-// Marker is the value of [MarkerEnv] for one instance: home identifies the
-// Solo installation (its data directory), so that two daemons on one host
-// never take each other's children.
-func Marker(home, tenant, name string, generation uint64, attempt int) string {
-	return fmt.Sprintf("%s|%s|%s|%d|%d", home, tenant, name, generation, attempt)
-}
-
 // ProcessRunner runs an OS process per attempt, with its output appended to
 // a log file that the child holds and the daemon does not.
 type ProcessRunner struct {
@@ -57,8 +44,9 @@ type ProcessRunner struct {
 	// Logs and LogKey name the service's log file.
 	Logs   *Logs
 	LogKey string
-	// Marker returns the marker value for an attempt (see [Marker]).
-	Marker func(attempt int) string
+	// Marker, if its Home is set, marks each process: [MarkerEnv] is set
+	// to Marker with the attempt's number as its Attempt.
+	Marker Marker
 }
 
 var _ Runner = (*ProcessRunner)(nil)
@@ -78,8 +66,10 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	// daemon holds nothing open on a service's output.
 	defer out.Close()
 	env := r.Env
-	if r.Marker != nil {
-		env = append(env[:len(env):len(env)], MarkerEnv+"="+r.Marker(attempt))
+	if r.Marker.Home != "" {
+		m := r.Marker
+		m.Attempt = attempt
+		env = append(env[:len(env):len(env)], MarkerEnv+"="+m.String())
 	}
 	release = forkSlots.take()
 	p, err := Start(StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out})

@@ -50,7 +50,7 @@
 //
 // # Caveats
 //
-//   - A process is marked with SOLO_SERVICE (see supervisor.MarkerEnv) and
+//   - A process is marked with SOLO_SERVICE (see [supervisor.MarkerEnv]) and
 //     gets only a few variables of the daemon's environment (PATH, HOME,
 //     USER, LOGNAME, LANG, LC_ALL, TZ, TMPDIR) plus its spec's env.
 //   - An in-process service that ignores its context cannot be killed: on

@@ -150,7 +150,7 @@ func TestRuntime_DiskFullShutdown(t *testing.T) {
 func TestOpen_LogMissing(t *testing.T) {
 	dir := dirAbs(t, t.TempDir())
 	orphan := exec.Command("sleep", "1000")
-	orphan.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker(dir, "default", "web", 3, 1)}
+	orphan.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker{Home: dir, Tenant: "default", Name: "web", Generation: 3, Attempt: 1}.String()}
 	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, orphan.Start())
 	t.Cleanup(func() { orphan.Process.Kill(); orphan.Wait() })

@@ -251,7 +251,7 @@ func TestRecovery_StrayIsStopped(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	stray := exec.Command("sleep", "1000")
-	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker(dir, "default", "ghost", 1, 1)}
+	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker{Home: dir, Tenant: "default", Name: "ghost", Generation: 1, Attempt: 1}.String()}
 	stray.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, stray.Start())
 	exited := make(chan struct{})
@@ -478,7 +478,7 @@ func TestRecovery_VerifyFixStopsStrangersBesideABusyLoop(t *testing.T) {
 
 	// Generation 1, attempt 7, leader and child, marked as ours.
 	stray := exec.Command("sh", "-c", "sleep 1000 & exec sleep 1000")
-	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker(dir, "default", "web", 1, 7)}
+	stray.Env = []string{supervisor.MarkerEnv + "=" + supervisor.Marker{Home: dir, Tenant: "default", Name: "web", Generation: 1, Attempt: 7}.String()}
 	stray.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, stray.Start())
 	t.Cleanup(func() { syscall.Kill(-stray.Process.Pid, syscall.SIGKILL) })

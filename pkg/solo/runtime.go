@@ -243,9 +243,7 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	cfg.Runner = &supervisor.ProcessRunner{
 		Argv: spec.Command, Env: childEnv(spec.Env), Dir: spec.Dir,
 		Logs: r.logs, LogKey: logKey,
-		Marker: func(attempt int) string {
-			return supervisor.Marker(r.home, key.Tenant, key.Name, gen, attempt)
-		},
+		Marker: supervisor.Marker{Home: r.home, Tenant: key.Tenant, Name: key.Name, Generation: gen},
 	}
 	return cfg, nil
 }

@@ -1,51 +1,19 @@
 package recovery
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
 )
 
-// Marker is what a process's SOLO_SERVICE variable says about it (see
-// supervisor.Marker): which Solo installation started it, for which
-// service, generation and attempt.
-type Marker struct {
-	Home       string
-	Tenant     string
-	Name       string
-	Generation uint64
-	Attempt    int
-}
-
-// Key returns the marked service.
-func (m Marker) Key() state.Key { return state.Key{Tenant: m.Tenant, Name: m.Name} }
-
-// ParseMarker parses "home|tenant|name|generation|attempt". The home may
-// itself hold '|', so the fields are taken from the right.
-func ParseMarker(s string) (Marker, error) {
-	parts := strings.Split(s, "|")
-	if len(parts) < 5 {
-		return Marker{}, errors.New("marker has fewer than 5 fields")
-	}
-	n := len(parts)
-	gen, err := strconv.ParseUint(parts[n-2], 10, 64)
-	if err != nil {
-		return Marker{}, fmt.Errorf("marker generation: %w", err)
-	}
-	attempt, err := strconv.Atoi(parts[n-1])
-	if err != nil {
-		return Marker{}, fmt.Errorf("marker attempt: %w", err)
-	}
-	m := Marker{Home: strings.Join(parts[:n-4], "|"), Tenant: parts[n-4], Name: parts[n-3], Generation: gen, Attempt: attempt}
-	if m.Home == "" || state.ValidName(m.Tenant) != nil || state.ValidName(m.Name) != nil || gen == 0 || attempt < 1 {
-		return Marker{}, fmt.Errorf("marker %q is not one of Solo's", s)
-	}
-	return m, nil
+// ours reports whether a process marked with m was started by the
+// installation at home for one of its services: the supervisor owns the
+// marker's form ([supervisor.ParseMarker]), the domain what a service name
+// is.
+func ours(m supervisor.Marker, home string) bool {
+	return m.Home == home && state.ValidName(m.Tenant) == nil && state.ValidName(m.Name) == nil
 }
 
 // Observation is a live process that carries our marker: provably started by
@@ -57,8 +25,11 @@ func ParseMarker(s string) (Marker, error) {
 type Observation struct {
 	Identity supervisor.Identity
 	PGID     int
-	Marker   Marker
+	Marker   supervisor.Marker
 }
+
+// Key returns the marked service.
+func (o Observation) Key() state.Key { return state.Key{Tenant: o.Marker.Tenant, Name: o.Marker.Name} }
 
 // Leader reports whether the process leads its process group: an instance,
 // not one of its children.
@@ -78,8 +49,8 @@ func Scan(home string) ([]Observation, error) {
 		if err != nil || !ok {
 			continue
 		}
-		m, err := ParseMarker(v)
-		if err != nil || m.Home != home {
+		m, err := supervisor.ParseMarker(v)
+		if err != nil || !ours(m, home) {
 			continue
 		}
 		id, err := supervisor.ReadIdentity(pid)
@@ -124,7 +95,7 @@ func Observe(home string, w *state.World) ([]Observation, error) {
 		if err != nil {
 			continue
 		}
-		live = append(live, Observation{Identity: id, PGID: pgid, Marker: Marker{
+		live = append(live, Observation{Identity: id, PGID: pgid, Marker: supervisor.Marker{
 			Home: home, Tenant: svc.Tenant, Name: svc.Name, Generation: in.Generation, Attempt: in.Attempt,
 		}})
 	}
