@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
 )
 
@@ -26,4 +27,9 @@ func TestOurs(t *testing.T) {
 		c.edit(&bad)
 		assert.False(t, ours(bad, "/data/a|b"), c.name)
 	}
+}
+
+func TestRecordedIdentity(t *testing.T) {
+	in := &state.Instance{Generation: 2, Attempt: 3, PID: 4242, StartTicks: 987654, BootID: "b00t", StartPos: 9}
+	assert.Equal(t, supervisor.Identity{PID: 4242, StartTicks: 987654, BootID: "b00t"}, recordedIdentity(in))
 }

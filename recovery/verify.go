@@ -69,7 +69,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		}
 		rec := svc.Instance
 		if rec != nil && !rec.Exited && rec.PID > 0 {
-			id := supervisor.Identity{PID: rec.PID, StartTicks: rec.StartTicks, BootID: rec.BootID}
+			id := recordedIdentity(rec)
 			var alive *Observation
 			for i, o := range live {
 				if o.Identity == id {
@@ -147,7 +147,7 @@ func inFlight(w *state.World, o Observation, live []Observation, supervised func
 		return true
 	}
 	if !in.Exited {
-		id := supervisor.Identity{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID}
+		id := recordedIdentity(in)
 		for _, l := range live {
 			if l.Identity == id {
 				return false // the recorded instance runs: o is a second one
