@@ -42,8 +42,9 @@ const (
 	DefaultDeadline = 30 * time.Second
 	DefaultWorkers  = 8
 	// DefaultStrayStopTimeout is the stop timeout for a stray whose
-	// service the log does not know (otherwise its spec's applies).
-	DefaultStrayStopTimeout = 10 * time.Second
+	// service the log does not know (otherwise its spec's applies): what a
+	// spec that names none gets.
+	DefaultStrayStopTimeout = time.Duration(state.DefaultStopTimeout)
 )
 
 // Options configure a [Replayer]. Zero fields mean the defaults.

@@ -8,7 +8,16 @@ import (
 	"time"
 )
 
-// DefaultStopTimeout is the stop timeout [Stop] uses when given zero.
+// DefaultStopTimeout is the stop timeout [Stop] uses when given zero: a
+// fallback for a caller that passes none. The default a service gets is
+// not decided here but by the domain (pkg/state's DefaultStopTimeout, which
+// a spec takes when it names no timeout); its owner passes it to the loop
+// in [Policy.StopTimeout], so a service never reaches this fallback.
+//
+// Why a second constant rather than a reference: the supervisor must not
+// import pkg/state, nor pkg/state the supervisor, and a package of its own
+// for one number would be a layer that neither needs. A test in pkg/solo,
+// which sees both, keeps the two equal.
 const DefaultStopTimeout = 10 * time.Second
 
 // KillWait is how long [Stop] waits for the leader to exit after SIGKILL

@@ -14,7 +14,11 @@ import (
 	"time"
 )
 
-// Defaults that [Spec.Normalize] fills into zero fields.
+// Defaults that [Spec.Normalize] fills into zero fields. DefaultStopTimeout
+// is the one default stop timeout of a service; the supervisor's own
+// DefaultStopTimeout is only the fallback of a caller that passes none, and
+// a test keeps it equal to this one (the two packages may not import each
+// other).
 const (
 	DefaultTenant        = "default"
 	DefaultRestart       = RestartAlways
@@ -42,7 +46,8 @@ const (
 	MaxDuration    = Duration(24 * time.Hour)
 
 	// ReservedEnv is set by the supervisor in every child's environment to
-	// mark it as ours; a spec may not set it.
+	// mark it as ours (its MarkerEnv; a test keeps the two equal); a spec
+	// may not set it.
 	ReservedEnv = "SOLO_SERVICE"
 )
 
