@@ -526,10 +526,16 @@ func TestAuthorizer_Throttle(t *testing.T) {
 func TestAuthorizer_ServicePattern(t *testing.T) {
 	f := mustServeAuth(t, authOptions{})
 	ctx := context.Background()
+	from := f.Runtime.Store().Head() + 1
 	for _, name := range []string{"web-1", "api"} {
 		_, err := f.Runtime.Deploy(ctx, sleeper("acme", name))
 		require.NoError(t, err)
 	}
+	// A deploy returns once its intent is durable; wait for api's start,
+	// so that "not touched" below compares a running instance with itself.
+	f.WaitEvent(t, from, "service_started", "acme", "api")
+	before, err := f.Runtime.Status("acme", "api")
+	require.NoError(t, err)
 	_, pt := f.grant(t, "acme", "web-*", time.Hour, capability.ScopeRead, capability.ScopeDeploy, capability.ScopeKill)
 
 	cases := []struct {
@@ -555,6 +561,7 @@ func TestAuthorizer_ServicePattern(t *testing.T) {
 	v, err := f.Runtime.Status("acme", "api")
 	require.NoError(t, err)
 	assert.Equal(t, state.StateRunning, v.State, "acme/api was not touched")
+	assert.Equal(t, before.PID, v.PID, "acme/api was restarted")
 }
 
 // TestAuthorizer_GrantLimits: a token grants only in its own tenant, and
