@@ -155,7 +155,7 @@ func (r *FuncRunner) Start(ctx context.Context, attempt int) (Instance, error) {
 		}
 		log = f
 	}
-	svc, err := r.New(log)
+	svc, err := r.newService(log)
 	if err != nil {
 		if f != nil {
 			f.Close()
@@ -168,6 +168,18 @@ func (r *FuncRunner) Start(ctx context.Context, attempt int) (Instance, error) {
 	inst := &funcInstance{cancel: cancel, done: make(chan struct{}), log: f}
 	go inst.run(runCtx, svc)
 	return inst, nil
+}
+
+// newService calls New, turning a panic of the factory into a failed
+// start (a [*GoError] with Panic set), so that it fails this attempt as
+// the restart policy says, rather than end the loop that called it.
+func (r *FuncRunner) newService(log io.Writer) (svc GoService, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &GoError{Err: fmt.Errorf("service factory: %v", p), Panic: true, Stack: debug.Stack()}
+		}
+	}()
+	return r.New(log)
 }
 
 // GoError is the error of an in-process service that failed: it returned an

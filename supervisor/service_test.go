@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -254,6 +255,37 @@ func TestService_Facts_goService(t *testing.T) {
 	var ge *GoError
 	require.ErrorAs(t, ex.Err, &ge)
 	assert.ErrorIs(t, ge, errBoom)
+}
+
+// A factory that panics on a restart fails that attempt as a start that
+// could not be made; the loop goes on by its policy. Before, the panic ended
+// the loop silently: nothing was recorded and nothing supervised the
+// service again.
+func TestService_Facts_factoryPanics(t *testing.T) {
+	log := newFactLog()
+	calls := 0
+	r := &FuncRunner{New: func(io.Writer) (GoService, error) {
+		calls++
+		if calls == 2 {
+			panic("factory exploded")
+		}
+		return goServiceFunc(func(context.Context) error { return errBoom }), nil
+	}}
+	serveCtx(t, context.Background(), newTestService(Policy{MaxRestarts: 2, Window: time.Hour}, r, log))
+	facts := log.all()
+	var kinds []string
+	for _, f := range facts {
+		kinds = append(kinds, fmt.Sprintf("%T", f))
+	}
+	// attempt 1 starts and fails; attempt 2 cannot start (the panic);
+	// attempt 3 starts and fails; then the loop gives up.
+	require.Equal(t, []string{"supervisor.Started", "supervisor.Exited", "supervisor.Exited", "supervisor.Started", "supervisor.Exited", "supervisor.GaveUp"}, kinds)
+	ex := facts[2].(Exited)
+	assert.Equal(t, 2, ex.Attempt)
+	var ge *GoError
+	require.ErrorAs(t, ex.Err, &ge)
+	assert.True(t, ge.Panic)
+	assert.Contains(t, ge.Error(), "factory exploded")
 }
 
 // When its context ends, the loop stops its instance with the policy's
