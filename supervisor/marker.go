@@ -34,6 +34,18 @@ func (m Marker) String() string {
 	return fmt.Sprintf("%s|%s|%s|%d|%d", m.Home, m.Tenant, m.Name, m.Generation, m.Attempt)
 }
 
+// env returns the child's "MarkerEnv=value" for attempt: [Marker.String]
+// with Attempt set, built by concatenation. A start runs it for every
+// attempt of every service, and fmt's deeper stack there was enough to
+// raise the size the runtime gives the goroutines of a 1,000-service burst,
+// and so the stack every service loop then keeps while it waits (about 3
+// KiB per service; see BenchmarkRuntime_Apply1000). TestMarker_env keeps
+// the two forms equal.
+func (m *Marker) env(attempt int) string {
+	return MarkerEnv + "=" + m.Home + "|" + m.Tenant + "|" + m.Name + "|" +
+		strconv.FormatUint(m.Generation, 10) + "|" + strconv.Itoa(attempt)
+}
+
 // ParseMarker reads a value of [MarkerEnv]. The home may itself hold '|',
 // so the fields are taken from the right. It checks the form (every field
 // set, generation and attempt from 1), not whether the tenant and name

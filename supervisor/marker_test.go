@@ -94,3 +94,19 @@ func TestProcessRunner_Marker(t *testing.T) {
 		})
 	}
 }
+
+// The marker a start writes is the marker String writes, for any attempt.
+func TestMarker_env(t *testing.T) {
+	for _, m := range []Marker{
+		{Home: "/var/lib/solo", Tenant: "default", Name: "web", Generation: 1},
+		{Home: "/data/a|b", Tenant: "acme", Name: "api.v2", Generation: 18446744073709551615},
+	} {
+		for _, attempt := range []int{1, 7, 1 << 30} {
+			want := m
+			want.Attempt = attempt
+			if got := m.env(attempt); got != MarkerEnv+"="+want.String() {
+				t.Errorf("env(%d) = %q, want %q", attempt, got, MarkerEnv+"="+want.String())
+			}
+		}
+	}
+}

@@ -67,9 +67,7 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	defer out.Close()
 	env := r.Env
 	if r.Marker.Home != "" {
-		m := r.Marker
-		m.Attempt = attempt
-		env = append(env[:len(env):len(env)], MarkerEnv+"="+m.String())
+		env = append(env[:len(env):len(env)], r.Marker.env(attempt))
 	}
 	release = forkSlots.take()
 	p, err := Start(StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out})
