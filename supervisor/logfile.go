@@ -622,22 +622,32 @@ func (l *Logs) Tail(key string, n int) ([]byte, error) {
 	}
 	e.rot.Lock()
 	defer e.rot.Unlock()
+	out, err := l.tailLocked(e, n, -1)
+	if err != nil {
+		return nil, fmt.Errorf("tail log %q: %w", key, err)
+	}
+	return out, nil
+}
+
+// tailLocked is Tail with e.rot held; it reads key.log only up to size
+// (its current size if size < 0).
+func (l *Logs) tailLocked(e *logEntry, n int, size int64) ([]byte, error) {
 	var (
 		parts [][]byte // newest first
 		found bool
 		need  = n
 	)
 	for i := 0; i <= l.opts.MaxFiles; i++ {
-		path := e.path
+		path, upTo := e.path, size
 		if i > 0 {
-			path = rotated(e.path, i)
+			path, upTo = rotated(e.path, i), -1
 		}
-		data, lines, err := tailFile(path, need)
+		data, lines, err := tailFile(path, need, upTo)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("tail log %q: %w", key, err)
+			return nil, err
 		}
 		found = true
 		if len(data) == 0 {
@@ -651,7 +661,7 @@ func (l *Logs) Tail(key string, n int) ([]byte, error) {
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("tail log %q: %w", key, fs.ErrNotExist)
+		return nil, fs.ErrNotExist
 	}
 	var out []byte
 	for _, p := range slices.Backward(parts) {
@@ -665,7 +675,8 @@ func (l *Logs) Tail(key string, n int) ([]byte, error) {
 
 // tailFile returns the last n lines of the file at path (all of it if
 // n <= 0) and how many lines that is; a last line without '\n' counts.
-func tailFile(path string, n int) ([]byte, int, error) {
+// It reads the file up to upTo bytes, or to its end if upTo < 0.
+func tailFile(path string, n int, upTo int64) ([]byte, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -676,11 +687,14 @@ func tailFile(path string, n int) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	size := fi.Size()
+	if upTo >= 0 && upTo < size {
+		size = upTo
+	}
 	if size == 0 {
 		return nil, 0, nil
 	}
 	if n <= 0 {
-		data, err := io.ReadAll(f)
+		data, err := io.ReadAll(io.LimitReader(f, size))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -728,6 +742,21 @@ func tailFile(path string, n int) ([]byte, int, error) {
 // writer or the watcher; if it falls more than one rotation behind, it
 // skips to the start of key.log.
 func (l *Logs) Follow(ctx context.Context, key string, w io.Writer) error {
+	return l.follow(ctx, key, -1, w)
+}
+
+// TailFollow is [Logs.Tail] then [Logs.Follow] as one read: it writes the
+// last n lines of key's log to w (everything kept if n == 0), then what is
+// appended after them, until ctx is done. The tail ends, and the follow
+// begins, at one offset taken while no rotation can run, so no line written
+// in between is lost or written twice (Tail then Follow leaves a gap). It
+// returns an error wrapping [fs.ErrNotExist] if key has no log at all.
+func (l *Logs) TailFollow(ctx context.Context, key string, n int, w io.Writer) error {
+	return l.follow(ctx, key, max(n, 0), w)
+}
+
+// follow is Follow, after the last tail lines if tail >= 0.
+func (l *Logs) follow(ctx context.Context, key string, tail int, w io.Writer) error {
 	fail := func(err error) error { return fmt.Errorf("follow log %q: %w", key, err) }
 	wake := make(chan struct{}, 1)
 	l.mu.Lock()
@@ -758,9 +787,18 @@ func (l *Logs) Follow(ctx context.Context, key string, w io.Writer) error {
 	e.rot.Lock()
 	fi, err := f.Stat()
 	gen := e.gen
+	var past []byte
+	if err == nil && tail >= 0 {
+		past, err = l.tailLocked(e, tail, fi.Size())
+	}
 	e.rot.Unlock()
 	if err != nil {
 		return fail(err)
+	}
+	if len(past) > 0 {
+		if _, err := w.Write(past); err != nil {
+			return fail(err)
+		}
 	}
 	fr := &follower{l: l, e: e, f: f, offset: fi.Size(), gen: gen, buf: make([]byte, 64<<10)}
 	if l.onFollow != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -548,4 +549,74 @@ func TestLogs_Follow(t *testing.T) {
 			t.Fatalf("Follow = %v, want ErrLogsClosed", err)
 		}
 	})
+}
+
+// TestLogs_TailFollow starts a tail-then-follow again and again while a
+// writer appends numbered lines as fast as it can: each time, the lines
+// seen are consecutive, with none lost or repeated where the tail ends and
+// the follow begins. (Tail, then Follow, lost the lines written between
+// the two reads.)
+func TestLogs_TailFollow(t *testing.T) {
+	l := mustNewLogs(t, LogOptions{MaxSize: 1 << 30})
+	f, err := l.Open("svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	written := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { written <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n++
+			if _, err := fmt.Fprintf(f, "%08d\n", n); err != nil {
+				return
+			}
+		}
+	}()
+	for round := range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		w := &notifyBuffer{wrote: make(chan struct{}, 1)}
+		done := make(chan error, 1)
+		go func() { done <- l.TailFollow(ctx, "svc", 3, w) }()
+		// Wait for some followed bytes beyond the tail, then stop.
+		for {
+			<-w.wrote
+			w.mu.Lock()
+			lines := strings.Count(w.buf.String(), "\n")
+			w.mu.Unlock()
+			if lines > 50 {
+				break
+			}
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: TailFollow = %v", round, err)
+		}
+		w.mu.Lock()
+		got := strings.Split(strings.TrimSpace(w.buf.String()), "\n")
+		w.mu.Unlock()
+		prev := -1
+		for i, line := range got {
+			if len(line) != 8 {
+				continue // a partial last line
+			}
+			n, err := strconv.Atoi(line)
+			if err != nil {
+				t.Fatalf("round %d: line %d %q", round, i, line)
+			}
+			if prev >= 0 && n != prev+1 {
+				t.Fatalf("round %d: line %d is %d after %d: lines lost or repeated between the tail and the follow", round, i, n, prev)
+			}
+			prev = n
+		}
+	}
+	close(stop)
+	<-written
 }

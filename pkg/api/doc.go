@@ -69,8 +69,8 @@
 //
 // Without follow, events end at the head of the log as of the request;
 // with follow, they continue live. Logs with follow send the tail, then
-// what the service writes next; a line written between the two reads may
-// be missed or sent twice.
+// what the service writes next, from the offset the tail ended at: no line
+// is missed or sent twice between the two.
 //
 // # Concurrency
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"strconv"
 	"syscall"
@@ -163,6 +164,22 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if follow {
+		if _, err := s.rt.Status(key.Tenant, key.Name); err != nil {
+			return sameNotFound(key, err)
+		}
+		w.WriteHeader(http.StatusOK)
+		fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+		ctx, cancel := s.streamContext(r)
+		defer cancel()
+		if err := s.followLogs(ctx, key, tail, fw); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("follow logs of %s: %w", key, err)
+		}
+		return nil
+	}
 	var past []byte
 	if tail > 0 {
 		past, err = s.rt.Logs(key.Tenant, key.Name, tail)
@@ -174,42 +191,32 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !(errors.Is(err, fs.ErrNotExist) && tail > 0) {
 		return sameNotFound(key, err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if !follow {
-		h.Set("Content-Length", strconv.Itoa(len(past)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(past)
-		return nil
-	}
+	h.Set("Content-Length", strconv.Itoa(len(past)))
 	w.WriteHeader(http.StatusOK)
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
-	if _, err := fw.Write(past); err != nil {
-		return nil // the client went away
-	}
-	ctx, cancel := s.streamContext(r)
-	defer cancel()
-	if err := s.followLogs(ctx, key, fw); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("follow logs of %s: %w", key, err)
-	}
+	w.Write(past)
 	return nil
 }
 
-// followLogs follows a service's log until ctx ends. A log file that does
-// not exist yet (`solo deploy web && solo logs -f web` races the start) is
-// waited for: each event about the service may be its start, which creates
-// the file, so the follow is tried again after each.
-func (s *Server) followLogs(ctx context.Context, key state.Key, w io.Writer) error {
+// followLogs sends the last tail lines of key's log (none if tail is 0),
+// then follows it, with no line lost between the two. A service that has
+// no log file yet (it has not started) is waited for: the next event about
+// it may bring one, which is then sent from its first byte.
+func (s *Server) followLogs(ctx context.Context, key state.Key, tail int, w io.Writer) error {
 	for {
 		next := s.rt.Store().Head() + 1
-		err := s.rt.FollowLogs(ctx, key.Tenant, key.Name, w)
+		var err error
+		if tail > 0 {
+			err = s.rt.TailFollowLogs(ctx, key.Tenant, key.Name, tail, w)
+		} else {
+			err = s.rt.FollowLogs(ctx, key.Tenant, key.Name, w)
+		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		if err := s.nextEventOf(ctx, key, next); err != nil {
 			return err
 		}
+		tail = math.MaxInt32 // a log that appears later is new: all of it
 	}
 }
 

@@ -183,6 +183,18 @@ func (r *Runtime) FollowLogs(ctx context.Context, tenant, name string, w io.Writ
 	return r.logs.Follow(ctx, key.Tenant+"/"+key.Name, w)
 }
 
+// TailFollowLogs writes the last n lines a service wrote (everything kept
+// if n is 0) and then what it writes from now on to w, until ctx ends,
+// with no line lost or repeated between the two (see
+// [supervisor.Logs.TailFollow]).
+func (r *Runtime) TailFollowLogs(ctx context.Context, tenant, name string, n int, w io.Writer) error {
+	key, err := r.known(tenant, name)
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	return r.logs.TailFollow(ctx, key.Tenant+"/"+key.Name, n, w)
+}
+
 func (r *Runtime) known(tenant, name string) (state.Key, error) {
 	key, err := state.NewKey(tenant, name)
 	if err != nil {
