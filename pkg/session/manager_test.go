@@ -383,3 +383,22 @@ func TestManager_OutputBounded(t *testing.T) {
 	}
 	assert.True(t, found, "the output is not listed as an asset: %+v", vs)
 }
+
+// TestManager_RemoveAndCreateAgain: a session removed and made again under
+// the same name runs its tasks. Before, the removed session's worker ended
+// without being marked stopped, so the new session got no worker and its
+// tasks waited for good.
+func TestManager_RemoveAndCreateAgain(t *testing.T) {
+	rt := mustOpenRuntime(t)
+	m := rt.Sessions()
+	ctx := ctxT(t)
+	_, err := m.Create(ctx, "", "nb", "", "")
+	require.NoError(t, err)
+	assert.Equal(t, state.TaskStateCompleted, run(t, m, "nb", "x = 1").State)
+	require.NoError(t, m.Remove(ctx, "", "nb"))
+	_, err = m.Create(ctx, "", "nb", "", "")
+	require.NoError(t, err)
+	tk := run(t, m, "nb", "print(globals().get('x', 'fresh'))")
+	assert.Equal(t, state.TaskStateCompleted, tk.State)
+	assert.Equal(t, "fresh\n", text(t, m, tk))
+}
