@@ -185,7 +185,11 @@ func TestManager_Cancel(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, state.TaskStateFailed, l.State)
 	assert.Equal(t, state.FailCancelled, l.Reason)
-	assert.Equal(t, "KeyboardInterrupt", l.EName)
+	// The interrupt ends it as a KeyboardInterrupt; on a loaded machine
+	// the kernel can take longer than CancelGrace to act on it, and is
+	// then killed and restarted: a cancel too, with no exception name.
+	// Either way the cancelled code went no further.
+	assert.Contains(t, []string{"KeyboardInterrupt", ""}, l.EName)
 	assert.Contains(t, text(t, m, run(t, m, "nb", "print('after' in globals(), 'nxt' in globals())")), "False False")
 }
 
