@@ -99,8 +99,35 @@ func startDaemon(t testing.TB, dir string, args ...string) *daemon {
 
 var readyCh sync.Map // *daemon -> chan struct{}
 
+// daemons maps a data dir to the daemon last started on it, so that a CLI
+// call that hangs can show what the daemon was doing.
+var daemons sync.Map // dir -> *daemon
+
+// dumpDaemon makes dir's daemon, if one runs, print every goroutine's stack
+// (Go's SIGQUIT) and returns its log, for a test that is about to fail
+// because the daemon did not answer.
+func dumpDaemon(dir string) string {
+	v, ok := daemons.Load(dir)
+	if !ok {
+		return "(no daemon of this dir)"
+	}
+	d := v.(*daemon)
+	select {
+	case <-d.done:
+		return d.logs.String()
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+	}
+	return d.logs.String()
+}
+
 func spawnDaemon(dir string, args ...string) (*daemon, error) {
 	d := &daemon{dir: dir, logs: &syncBuffer{}, done: make(chan struct{})}
+	daemons.Store(dir, d)
 	d.cmd = exec.Command(soloBin, append([]string{"daemon", "--data-dir", dir, "--log-level", "debug"}, args...)...)
 	d.cmd.Env = cleanEnv()
 	pr, pw := io.Pipe()
@@ -204,7 +231,7 @@ func cliIn(t testing.TB, dir string, stdin io.Reader, args ...string) result {
 	case <-ctx.Done():
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("solo %v did not finish in 60s", args)
+		t.Fatalf("solo %v did not finish in 60s; the daemon's log and stacks:\n%s", args, dumpDaemon(dir))
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
 }
