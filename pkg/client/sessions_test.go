@@ -247,23 +247,38 @@ func TestClient_Sessions(t *testing.T) {
 		assert.Less(t, time.Since(start), 30*time.Second, "the task was not interrupted")
 		assert.Equal(t, state.TaskStateFailed, done.State, "%+v", done)
 		assert.Equal(t, state.FailCancelled, done.Reason)
-		assert.Equal(t, "KeyboardInterrupt", done.EName)
+		// The interrupt ends it as a KeyboardInterrupt. On a loaded
+		// machine the kernel can take longer than the cancel grace to act
+		// on it; it is then killed and restarted (a cancel too, with no
+		// exception name), and its variables are gone.
+		interrupted := done.EName == "KeyboardInterrupt"
+		if !interrupted {
+			assert.Empty(t, done.EName, "%+v", done)
+			t.Log("the interrupt was escalated to a kernel restart (loaded machine)")
+		}
 
 		require.NoError(t, w.wait(t, ctx), "the follow of the cancelled task")
 		assert.True(t, strings.HasPrefix(w.String(), "sleeping\n"), "output: %q", w.String())
-		assert.Contains(t, w.String(), "KeyboardInterrupt")
+		if interrupted {
+			assert.Contains(t, w.String(), "KeyboardInterrupt")
+		}
 
 		again, err := c.CancelTask(ctx, tk.ID)
 		require.NoError(t, err, "cancelling an ended task")
 		assert.Equal(t, state.TaskStateFailed, again.State)
 		assert.Equal(t, done.EndedPos, again.EndedPos, "cancelling an ended task changed it")
 
-		// The session still works, and kept its variables.
-		after, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "print(x)"}, true)
+		// The session still works, and after an interrupt kept its
+		// variables.
+		after, err := c.Submit(ctx, "default", "nb", wire.SubmitRequest{Code: "print(globals().get('x', 'restarted'))"}, true)
 		require.NoError(t, err)
 		var out bytes.Buffer
 		require.NoError(t, c.TaskOutput(ctx, after.ID, false, &out))
-		assert.Equal(t, "41\n", out.String())
+		if interrupted {
+			assert.Equal(t, "41\n", out.String())
+		} else {
+			assert.Equal(t, "restarted\n", out.String())
+		}
 	})
 
 	t.Run("remove", func(t *testing.T) {
