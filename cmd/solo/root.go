@@ -127,6 +127,27 @@ func (a *app) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 }
 
+// printList writes vs as JSON with --json, else as a table: header (tab
+// separated), then row(v) for each v.
+func printList[T any](a *app, vs []T, header string, row func(T) []any) error {
+	if a.json {
+		return a.printJSON(vs)
+	}
+	tw := a.table()
+	fmt.Fprintln(tw, header)
+	for _, v := range vs {
+		cells := row(v)
+		for i, c := range cells {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
 // printJSON writes v as indented JSON.
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)

@@ -49,19 +49,13 @@ session's directory, the kernel's working directory.`,
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(vs)
-			}
-			tw := a.table()
-			fmt.Fprintln(tw, "ID\tKIND\tPATH\tSIZE\tLEASE EXPIRES")
-			for _, v := range vs {
+			return printList(a, vs, "ID\tKIND\tPATH\tSIZE\tLEASE EXPIRES", func(v wire.AssetView) []any {
 				lease := "held (task running)"
 				if !v.Held {
 					lease = v.ExpiresAt.Local().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.ID, v.Kind, v.Path, v.Size, lease)
-			}
-			return tw.Flush()
+				return []any{v.ID, v.Kind, v.Path, v.Size, lease}
+			})
 		},
 	}
 }
@@ -153,12 +147,7 @@ func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(vs)
-			}
-			tw := a.table()
-			fmt.Fprintln(tw, "TENANT\tNAME\tKERNEL\tSTATE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST")
-			for _, v := range vs {
+			return printList(a, vs, "TENANT\tNAME\tKERNEL\tSTATE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST", func(v wire.SessionView) []any {
 				pid := "-"
 				if v.PID > 0 {
 					pid = fmt.Sprint(v.PID)
@@ -167,9 +156,8 @@ func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
 				if running == "" {
 					running = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", v.Tenant, v.Name, v.Kernel, v.State, pid, v.Pending, running, v.Done, v.StateLost)
-			}
-			return tw.Flush()
+				return []any{v.Tenant, v.Name, v.Kernel, v.State, pid, v.Pending, running, v.Done, v.StateLost}
+			})
 		},
 	}
 }
