@@ -42,7 +42,7 @@ func TestClient_Dependencies(t *testing.T) {
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Skip("no go tool to list the dependencies with")
+			t.Fatalf("no go tool to list the dependencies with (looked in GOROOT and PATH): %v", err)
 		}
 	}
 	var stderr bytes.Buffer
