@@ -54,15 +54,24 @@ fuzz:
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5000x
 
-# test-deps installs what the tests need beyond Go: Debian's ipykernel under
-# /usr/bin/python3, for the kernel session tests (they fail, not skip,
-# without it). It does nothing when ipykernel is there.
+# test-deps installs what the tests need beyond Go, from Debian's packages,
+# when it is missing: ipykernel under /usr/bin/python3 (the kernel session
+# tests), and the real daemons the operator tests run under Solo (nginx,
+# redis, postgres). The tests fail, never skip, without them. It does
+# nothing when all are there.
 test-deps:
-	@/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1 || { \
-	  echo "installing python3-ipykernel for the kernel session tests"; \
+	@pkgs=; \
+	/usr/bin/python3 -c 'import ipykernel' >/dev/null 2>&1 || pkgs="$$pkgs python3-ipykernel"; \
+	command -v nginx >/dev/null || pkgs="$$pkgs nginx-light"; \
+	command -v redis-server >/dev/null || pkgs="$$pkgs redis-server"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
+	command -v pg_isready >/dev/null || pkgs="$$pkgs postgresql-client"; \
+	if [ -n "$$pkgs" ]; then \
+	  echo "installing$$pkgs for the tests"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	  $$sudo apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq python3-ipykernel >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$pkgs >/dev/null; \
+	fi
 
 # bench runs every benchmark once; figures for the closing notes come from here.
 bench:
