@@ -32,7 +32,21 @@
 //     generation; restart count, failure and recovery error reset;
 //   - a shutdown (system_shutdown_started ... system_shutdown_complete) is
 //     not a kill: services stay desired, and an instance that exits during it
-//     is "stopped", to come back on the next start.
+//     is "stopped", to come back on the next start;
+//   - a start or restart request (service_start_requested,
+//     service_restart_requested) of the current generation makes a killed,
+//     failed or ended service desired again with the same spec and
+//     generation; until an instance begins after it, the service is
+//     starting. A request naming another generation is stale and ignored;
+//   - service_removed forgets the service: it is gone from the World, its
+//     later events are ignored like those of a name never deployed, and a
+//     deploy of the name after it starts again at generation 1.
+//
+// Restarts: [Service.Restarts] counts the starts that followed an
+// instance's own end. A start after a daemon shutdown (a clean stop and
+// start of the daemon) and the start a request asked for are not counted;
+// a start after a crash is, whether the crash was the service's or the
+// daemon's (its instance's exit then recorded as unknown).
 //
 // I6, replay is deterministic and idempotent:
 //   - the World is a function of the envelopes only (their positions, types,

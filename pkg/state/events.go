@@ -17,39 +17,47 @@ type EventType string
 // as their envelope's tenant and subject; token events the token's tenant
 // and id; system events an empty tenant and subject.
 const (
-	TypeServiceDeployed       EventType = "service_deployed"
-	TypeServiceStarted        EventType = "service_started"
-	TypeServiceExited         EventType = "service_exited"
-	TypeServiceFailed         EventType = "service_failed"
-	TypeServiceKilled         EventType = "service_killed"
-	TypeServiceRecovered      EventType = "service_recovered"
-	TypeServiceRecoveryFailed EventType = "service_recovery_failed"
-	TypeDriftFound            EventType = "drift_found"
-	TypeDriftFixed            EventType = "drift_fixed"
-	TypeTokenGranted          EventType = "token_granted"
-	TypeTokenRevoked          EventType = "token_revoked"
-	TypeSystemStarted         EventType = "system_started"
-	TypeShutdownStarted       EventType = "system_shutdown_started"
-	TypeShutdownComplete      EventType = "system_shutdown_complete"
+	TypeServiceDeployed         EventType = "service_deployed"
+	TypeServiceStarted          EventType = "service_started"
+	TypeServiceExited           EventType = "service_exited"
+	TypeServiceFailed           EventType = "service_failed"
+	TypeServiceKilled           EventType = "service_killed"
+	TypeServiceRecovered        EventType = "service_recovered"
+	TypeServiceRecoveryFailed   EventType = "service_recovery_failed"
+	TypeServiceStartRequested   EventType = "service_start_requested"
+	TypeServiceRestartRequested EventType = "service_restart_requested"
+	TypeServiceSignalled        EventType = "service_signalled"
+	TypeServiceRemoved          EventType = "service_removed"
+	TypeDriftFound              EventType = "drift_found"
+	TypeDriftFixed              EventType = "drift_fixed"
+	TypeTokenGranted            EventType = "token_granted"
+	TypeTokenRevoked            EventType = "token_revoked"
+	TypeSystemStarted           EventType = "system_started"
+	TypeShutdownStarted         EventType = "system_shutdown_started"
+	TypeShutdownComplete        EventType = "system_shutdown_complete"
 )
 
 // newPayload maps each known type to a function returning a pointer to its
 // zero payload, for [Decode].
 var newPayload = map[EventType]func() Payload{
-	TypeServiceDeployed:       func() Payload { return new(Deployed) },
-	TypeServiceStarted:        func() Payload { return new(Started) },
-	TypeServiceExited:         func() Payload { return new(Exited) },
-	TypeServiceFailed:         func() Payload { return new(Failed) },
-	TypeServiceKilled:         func() Payload { return new(Killed) },
-	TypeServiceRecovered:      func() Payload { return new(Recovered) },
-	TypeServiceRecoveryFailed: func() Payload { return new(RecoveryFailed) },
-	TypeDriftFound:            func() Payload { return new(DriftFound) },
-	TypeDriftFixed:            func() Payload { return new(DriftFixed) },
-	TypeTokenGranted:          func() Payload { return new(TokenGranted) },
-	TypeTokenRevoked:          func() Payload { return new(TokenRevoked) },
-	TypeSystemStarted:         func() Payload { return new(SystemStarted) },
-	TypeShutdownStarted:       func() Payload { return new(ShutdownStarted) },
-	TypeShutdownComplete:      func() Payload { return new(ShutdownComplete) },
+	TypeServiceDeployed:         func() Payload { return new(Deployed) },
+	TypeServiceStarted:          func() Payload { return new(Started) },
+	TypeServiceExited:           func() Payload { return new(Exited) },
+	TypeServiceFailed:           func() Payload { return new(Failed) },
+	TypeServiceKilled:           func() Payload { return new(Killed) },
+	TypeServiceRecovered:        func() Payload { return new(Recovered) },
+	TypeServiceRecoveryFailed:   func() Payload { return new(RecoveryFailed) },
+	TypeServiceStartRequested:   func() Payload { return new(StartRequested) },
+	TypeServiceRestartRequested: func() Payload { return new(RestartRequested) },
+	TypeServiceSignalled:        func() Payload { return new(Signalled) },
+	TypeServiceRemoved:          func() Payload { return new(Removed) },
+	TypeDriftFound:              func() Payload { return new(DriftFound) },
+	TypeDriftFixed:              func() Payload { return new(DriftFixed) },
+	TypeTokenGranted:            func() Payload { return new(TokenGranted) },
+	TypeTokenRevoked:            func() Payload { return new(TokenRevoked) },
+	TypeSystemStarted:           func() Payload { return new(SystemStarted) },
+	TypeShutdownStarted:         func() Payload { return new(ShutdownStarted) },
+	TypeShutdownComplete:        func() Payload { return new(ShutdownComplete) },
 }
 
 // Known reports whether t is one of the types this package decodes.
@@ -110,6 +118,44 @@ type Failed struct {
 
 // Killed (service_killed) is the intent to stop a service for good (I5).
 type Killed struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// StartRequested (service_start_requested) is the intent to run a service
+// again with the spec it has, after a stop (a kill), a failure or an end
+// under its policy. It keeps the generation: nothing about what runs
+// changed, only that it should run, so the attempts of that generation go
+// on counting and an old instance's marker still tells it apart.
+// Generation is the generation it was asked for; a request for another
+// generation than the latest deploy's is stale and changes nothing.
+type StartRequested struct {
+	Generation uint64 `json:"generation"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// RestartRequested (service_restart_requested) is the intent to stop the
+// running instance of Generation with its stop procedure and start a new
+// attempt of the same spec. It makes the service desired, as
+// [StartRequested] does (a restart of a stopped service starts it). The
+// start that follows is not counted in [Service.Restarts] nor toward the
+// restart limit: it was asked for, not caused by a failure.
+type RestartRequested struct {
+	Generation uint64 `json:"generation"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Signalled (service_signalled) records a signal sent, on request, to the
+// process group of the instance PID, after its identity was checked.
+// Signal is its name, such as "SIGHUP". It changes nothing in the world.
+type Signalled struct {
+	PID    int    `json:"pid"`
+	Signal string `json:"signal"`
+}
+
+// Removed (service_removed) forgets a service that neither runs nor is
+// desired: it is gone from the world, and the name is free; a later deploy
+// of it starts again at generation 1.
+type Removed struct {
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -219,6 +265,10 @@ func (Failed) EventType() EventType           { return TypeServiceFailed }
 func (Killed) EventType() EventType           { return TypeServiceKilled }
 func (Recovered) EventType() EventType        { return TypeServiceRecovered }
 func (RecoveryFailed) EventType() EventType   { return TypeServiceRecoveryFailed }
+func (StartRequested) EventType() EventType   { return TypeServiceStartRequested }
+func (RestartRequested) EventType() EventType { return TypeServiceRestartRequested }
+func (Signalled) EventType() EventType        { return TypeServiceSignalled }
+func (Removed) EventType() EventType          { return TypeServiceRemoved }
 func (DriftFound) EventType() EventType       { return TypeDriftFound }
 func (DriftFixed) EventType() EventType       { return TypeDriftFixed }
 func (TokenGranted) EventType() EventType     { return TypeTokenGranted }
@@ -298,6 +348,13 @@ func (r Recovered) check() error {
 	return nil
 }
 
+func (s Signalled) check() error {
+	if _, err := ParseSignal(s.Signal); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	return nil
+}
+
 func (d DriftFound) check() error { return checkDriftKind(d.Kind) }
 func (d DriftFixed) check() error { return checkDriftKind(d.Kind) }
 
@@ -355,6 +412,14 @@ func deref(p Payload) Payload {
 	case *Recovered:
 		return *v
 	case *RecoveryFailed:
+		return *v
+	case *StartRequested:
+		return *v
+	case *RestartRequested:
+		return *v
+	case *Signalled:
+		return *v
+	case *Removed:
 		return *v
 	case *DriftFound:
 		return *v

@@ -25,6 +25,10 @@ func samplePayloads() []Payload {
 		Killed{Reason: "operator"},
 		Recovered{How: RecoveryReadopted, PID: 1234, DeployPos: 7, Generation: 3},
 		RecoveryFailed{Reason: "exec: not found", DeployPos: 7},
+		StartRequested{Generation: 3, Reason: "requested"},
+		RestartRequested{Generation: 3, Reason: "requested"},
+		Signalled{PID: 1234, Signal: "SIGHUP"},
+		Removed{Reason: "requested"},
 		DriftFound{Kind: DriftIdentityMismatch, PID: 99, Detail: "start ticks differ"},
 		DriftFixed{Kind: DriftRunningKilled, PID: 99, Action: "SIGKILL to group"},
 		TokenGranted{ID: "tok_1", Tenant: "default", Scopes: []string{"deploy"}, Services: []string{"web"}, ExpiresAt: t0},
@@ -80,6 +84,14 @@ func pointerTo(p Payload) Payload {
 	case Recovered:
 		return &v
 	case RecoveryFailed:
+		return &v
+	case StartRequested:
+		return &v
+	case RestartRequested:
+		return &v
+	case Signalled:
+		return &v
+	case Removed:
 		return &v
 	case DriftFound:
 		return &v

@@ -58,8 +58,9 @@ type Shutdown struct {
 }
 
 // Service is what the log says about one (tenant, name). It exists from its
-// first deploy on and is never removed: after a kill it stays, not desired,
-// so that its generation keeps counting.
+// first deploy until a service_removed: after a kill it stays, not desired,
+// so that its generation keeps counting; once removed it is gone, and a
+// later deploy of the name starts again at generation 1.
 type Service struct {
 	Tenant string `json:"tenant"`
 	Name   string `json:"name"`
@@ -81,9 +82,17 @@ type Service struct {
 	// After a redeploy it may still be of an older generation.
 	Instance *Instance `json:"instance,omitempty"`
 
-	// Restarts counts service_started events with attempt > 1 of the current
-	// generation since the latest deploy.
+	// Restarts counts the starts of the current generation, since the
+	// latest deploy, that followed an instance's own end: service_started
+	// events with attempt > 1, except a start after an instance that
+	// exited in a daemon shutdown (a clean stop and start is not a
+	// restart) and the start that a start or restart request asked for.
 	Restarts int `json:"restarts"`
+
+	// RequestPos is the position of the last service_start_requested or
+	// service_restart_requested of the current generation, 0 if none: a
+	// new attempt was asked for there.
+	RequestPos uint64 `json:"request_pos,omitempty"`
 
 	// Failed is set by service_failed of the current generation, and cleared
 	// by a new deploy or by a service_started of the current generation (a
@@ -123,6 +132,29 @@ type Instance struct {
 	// StartError is set for an attempt that could not be started (its
 	// PID is 0): why.
 	StartError string `json:"start_error,omitempty"`
+}
+
+// beginPos is where the instance begins in the log: its service_started,
+// or for an attempt that could not start, its service_exited.
+func (in *Instance) beginPos() uint64 {
+	if in.StartPos != 0 {
+		return in.StartPos
+	}
+	return in.ExitPos
+}
+
+// countsAsRestart reports whether a start of attempt > 1 that follows prev
+// (the instance before it, nil if none is known) is a restart in the sense
+// of [Service.Restarts]: prev ended on its own, not in a daemon shutdown,
+// and no start or restart was requested since prev began.
+func (s *Service) countsAsRestart(prev *Instance) bool {
+	if prev == nil {
+		return true
+	}
+	if prev.Exited && prev.InShutdown {
+		return false
+	}
+	return s.RequestPos <= prev.beginPos()
 }
 
 // Recovery is the last service_recovered of a service.
@@ -316,6 +348,21 @@ func (w *World) Apply(env event.Envelope) error {
 	return w.Sessions().Apply(env)
 }
 
+// request folds a start or restart request at pos for generation gen: the
+// service is desired again, its failure forgotten, and a new attempt is
+// due. A request for another generation (or of a name not deployed) is
+// stale and changes nothing.
+func (s *Service) request(pos, gen uint64) {
+	if s == nil || gen != s.Generation {
+		return
+	}
+	s.Desired = true
+	s.Killed, s.KillPos, s.KillReason = false, 0, ""
+	s.Failed, s.FailedPos = false, 0
+	s.RecoveryError, s.RecoveryErrorPos = "", 0
+	s.RequestPos = pos
+}
+
 // applyService folds one envelope into the services.
 func (w *World) applyService(env event.Envelope) error {
 	p, err := Decode(env)
@@ -352,6 +399,7 @@ func (w *World) applyService(env event.Envelope) error {
 		svc.Desired = true
 		svc.Killed, svc.KillPos, svc.KillReason = false, 0, ""
 		svc.Restarts = 0
+		svc.RequestPos = 0
 		svc.Failed, svc.FailedPos = false, 0
 		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
 		// The instance stays: an older generation may still run until the
@@ -360,6 +408,9 @@ func (w *World) applyService(env event.Envelope) error {
 	case Started:
 		if svc == nil {
 			break
+		}
+		if p.Generation == svc.Generation && p.Attempt > 1 && svc.countsAsRestart(svc.Instance) {
+			svc.Restarts++
 		}
 		svc.Instance = &Instance{
 			Generation: p.Generation,
@@ -371,9 +422,6 @@ func (w *World) applyService(env event.Envelope) error {
 			StartedAt:  at,
 		}
 		if p.Generation == svc.Generation {
-			if p.Attempt > 1 {
-				svc.Restarts++
-			}
 			svc.Failed, svc.FailedPos = false, 0
 		}
 		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
@@ -428,6 +476,17 @@ func (w *World) applyService(env event.Envelope) error {
 		svc.Desired = false
 		svc.Killed, svc.KillPos, svc.KillReason = true, env.Pos, p.Reason
 
+	case StartRequested:
+		svc.request(env.Pos, p.Generation)
+
+	case RestartRequested:
+		svc.request(env.Pos, p.Generation)
+
+	case Removed:
+		if svc != nil {
+			delete(w.services, key)
+		}
+
 	case Recovered:
 		if svc == nil {
 			break
@@ -455,7 +514,7 @@ func (w *World) applyService(env event.Envelope) error {
 		s.Complete, s.CompletePos, s.CompleteAt = true, env.Pos, at
 		s.ExitCode, s.Stopped, s.Forced = p.ExitCode, p.Stopped, p.Forced
 
-	case DriftFound, DriftFixed, TokenGranted, TokenRevoked:
+	case Signalled, DriftFound, DriftFixed, TokenGranted, TokenRevoked:
 		// Not part of the service world; readers of those decode the log.
 	}
 	w.pos = env.Pos

@@ -92,6 +92,142 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "stop then start: desired again, same generation, not a restart",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.kill("web")
+				l.exit("web", 1, 1, 100, 0)
+				l.add(DefaultTenant, "web", StartRequested{Generation: 1, Reason: "requested"})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.True(t, s.Desired)
+				require.False(t, s.Killed)
+				require.Equal(t, uint64(1), s.Generation)
+				require.Equal(t, uint64(5), s.RequestPos)
+				require.Equal(t, StateStarting, s.State(), "a new attempt is due")
+				require.True(t, s.ShouldRun())
+				mustFoldMore(t, w, func(l *testLog) { l.start("web", 1, 2, 101) }, func(s *Service) {
+					require.Equal(t, StateRunning, s.State())
+					require.Zero(t, s.Restarts, "a requested start is not a restart")
+				})
+			},
+		},
+		{
+			name: "start brings back a failed service and one that ended under its policy",
+			build: func(l *testLog) {
+				spec := testSpec("job")
+				spec.Restart = RestartNever
+				l.deploySpec(spec, 1)
+				l.start("job", 1, 1, 100)
+				l.exit("job", 1, 1, 100, 0)
+				l.deploy("bad", 1)
+				l.add(DefaultTenant, "bad", Failed{Generation: 1, Restarts: 5})
+				l.add(DefaultTenant, "job", StartRequested{Generation: 1})
+				l.add(DefaultTenant, "bad", StartRequested{Generation: 1})
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, StateStarting, mustService(t, w, "job").State())
+				bad := mustService(t, w, "bad")
+				require.False(t, bad.Failed)
+				require.Equal(t, StateStarting, bad.State())
+			},
+		},
+		{
+			name: "a start request for another generation is stale",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.kill("web")
+				l.add(DefaultTenant, "web", StartRequested{Generation: 7})
+				l.add(DefaultTenant, "ghost", StartRequested{Generation: 1})
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, StateKilled, mustService(t, w, "web").State())
+				require.Equal(t, 1, w.Len())
+			},
+		},
+		{
+			name: "restart requested: starting once the old instance exits, the new start not counted",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.exit("web", 1, 1, 100, 1)
+				l.start("web", 1, 2, 101) // a restart after a crash: counted
+				l.add(DefaultTenant, "web", RestartRequested{Generation: 1, Reason: "requested"})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, 1, s.Restarts)
+				require.Equal(t, StateRunning, s.State(), "the old instance runs until it is stopped")
+				mustFoldMore(t, w, func(l *testLog) {
+					l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 2, PID: 101, Signal: "SIGTERM"})
+				}, func(s *Service) {
+					require.Equal(t, StateStarting, s.State())
+				})
+				mustFoldMore(t, w, func(l *testLog) {
+					l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 2, PID: 101, Signal: "SIGTERM"})
+					l.start("web", 1, 3, 102)
+				}, func(s *Service) {
+					require.Equal(t, StateRunning, s.State())
+					require.Equal(t, 1, s.Restarts, "a requested restart is not counted")
+				})
+			},
+		},
+		{
+			name: "a clean daemon stop and start is not a restart; a crash after it is",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.add("", "", ShutdownStarted{Reason: "SIGTERM"})
+				l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, Signal: "SIGTERM"})
+				l.add("", "", ShutdownComplete{Stopped: 1})
+				l.add("", "", SystemStarted{Version: "v", PID: 9})
+				l.start("web", 1, 2, 101)
+				l.exit("web", 1, 2, 101, 1)
+				l.start("web", 1, 3, 102)
+			},
+			check: func(t *testing.T, w *World) {
+				require.Equal(t, 1, mustService(t, w, "web").Restarts)
+			},
+		},
+		{
+			name: "remove forgets the service; a deploy of the name starts at generation 1",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.deploy("web", 2)
+				l.kill("web")
+				l.add(DefaultTenant, "web", Removed{Reason: "requested"})
+			},
+			check: func(t *testing.T, w *World) {
+				_, ok := w.Service(DefaultTenant, "web")
+				require.False(t, ok)
+				require.Zero(t, w.Len())
+				require.Equal(t, uint64(1), w.NextGeneration(DefaultTenant, "web"))
+				mustFoldMore(t, w, func(l *testLog) {
+					l.deploy("web", 1)
+					l.start("web", 1, 1, 200)
+				}, func(s *Service) {
+					require.Equal(t, StateRunning, s.State())
+					require.Equal(t, uint64(1), s.Generation)
+					require.Zero(t, s.Restarts)
+				})
+			},
+		},
+		{
+			name: "a signal changes nothing",
+			build: func(l *testLog) {
+				l.deploy("web", 1)
+				l.start("web", 1, 1, 100)
+				l.add(DefaultTenant, "web", Signalled{PID: 100, Signal: "SIGHUP"})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, StateRunning, s.State())
+				require.Equal(t, 100, s.Instance.PID)
+			},
+		},
+		{
 			name: "kill of an unknown service creates nothing",
 			build: func(l *testLog) {
 				l.kill("ghost")

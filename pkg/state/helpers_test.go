@@ -114,3 +114,26 @@ func names(svcs []*Service) []string {
 	}
 	return slices.Clip(out)
 }
+
+// mustFoldMore folds what more adds to a log after w's position into a
+// copy of w, checks that the copy survives a snapshot, and calls check with
+// the service of the last event more adds.
+func mustFoldMore(tb testing.TB, w *World, more func(l *testLog), check func(s *Service)) {
+	tb.Helper()
+	l := &testLog{tb: tb, pos: w.Pos()}
+	more(l)
+	w2, err := Fold(w, l.seq(0))
+	require.NoError(tb, err)
+	b, err := w2.MarshalSnapshot()
+	require.NoError(tb, err)
+	back, err := UnmarshalSnapshot(b)
+	require.NoError(tb, err)
+	require.Equal(tb, w2, back, "snapshot round trip differs")
+	var last eventstore.Envelope
+	for _, env := range l.envs {
+		last = env
+	}
+	s, ok := w2.Service(last.Tenant, last.Subject)
+	require.True(tb, ok, "service %s/%s not in world", last.Tenant, last.Subject)
+	check(s)
+}

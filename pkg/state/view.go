@@ -26,6 +26,7 @@ const (
 //     until the supervisor replaces it);
 //   - stopped: the instance exited during a shutdown;
 //   - starting: the exited instance is of an older generation;
+//   - starting: a start or restart was requested after the instance began;
 //   - exited: the restart policy would not restart it ([RestartPolicy.ShouldRestart]);
 //   - backoff: otherwise.
 func (s *Service) State() State {
@@ -42,6 +43,8 @@ func (s *Service) State() State {
 	case in.InShutdown:
 		return StateStopped
 	case in.Generation != s.Generation:
+		return StateStarting
+	case s.RequestPos > in.beginPos():
 		return StateStarting
 	case !s.Spec.Restart.ShouldRestart(in.ExitCode, in.Signal, in.Unknown):
 		if in.StartError != "" {
@@ -75,7 +78,8 @@ type ServiceView struct {
 	// service).
 	PID      int `json:"pid"`
 	Restarts int `json:"restarts"`
-	// StartedAt is when the last instance started; omitted before the first.
+	// StartedAt is when the running instance started; omitted when none
+	// runs (before the first start, and once it exited or was stopped).
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// Command is set for OS processes, Kind for in-process services.
 	Command []string `json:"command,omitempty"`
@@ -84,6 +88,9 @@ type ServiceView struct {
 	// status.
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Signal   string `json:"signal,omitempty"`
+	// StartError is why the last attempt could not start (a command not
+	// found, a bad interpreter): empty if it started.
+	StartError string `json:"start_error,omitempty"`
 }
 
 // View returns the service as the CLI shows it. It shares nothing with s.
@@ -98,9 +105,10 @@ func (s *Service) View() ServiceView {
 		Kind:       s.Spec.Kind,
 	}
 	if in := s.Instance; in != nil {
-		v.StartedAt = in.StartedAt
+		v.StartError = in.StartError
 		if !in.Exited {
 			v.PID = in.PID
+			v.StartedAt = in.StartedAt
 		} else if !in.Unknown {
 			code := in.ExitCode
 			v.ExitCode = &code
