@@ -12,7 +12,11 @@
 // [Recorder], and applies the [Policy] its owner gave it. Restarts within
 // the policy's window are counted per service (suture counts per
 // supervisor) and spaced by [Backoff]; past [Policy.MaxRestarts] the loop
-// reports [GaveUp] and ends. A loop returns only once its instance is
+// reports [GaveUp] and ends. What follows an exit (a restart, its number
+// within the window and its delay, or none) is decided in one place,
+// before the exit is reported, and the [Exited] fact says it, so that the
+// owner's record tells when the next attempt comes without a second copy
+// of the rule. A loop returns only once its instance is
 // stopped and its exit recorded. The [Tree] holds at most one loop per key.
 //
 // # Facts, not events

@@ -96,6 +96,14 @@ type Exited struct {
 	// not start, an in-process service failed (a [*GoError]), or waiting
 	// for or stopping it failed. Nil otherwise.
 	Err error
+	// Restart is set when the loop starts another attempt after this one:
+	// that restart's number within [Policy.Window] (1 for the first; the
+	// limit is [Policy.MaxRestarts]), and Backoff the delay the loop waits
+	// before it (see [Backoff.Delay]). Both are zero when the loop ends
+	// instead: the policy wants no restart, the limit is reached (a
+	// [GaveUp] follows), or the loop was stopped.
+	Restart int
+	Backoff time.Duration
 }
 
 // GaveUp is reported when an attempt ended and starting another would

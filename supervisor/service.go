@@ -214,9 +214,9 @@ func (s *Service) loop(ctx context.Context) error {
 					// The stop failed (a process stuck past SIGKILL, or one
 					// we may not signal): it may still run. Never record
 					// that as a clean exit.
-					return s.recordExit(gen, attempt, inst, Exit{Unknown: true}, started, fmt.Errorf("stop failed: %w", err))
+					return s.recordExit(gen, attempt, inst, Exit{Unknown: true}, started, s.cfg.Now(), fmt.Errorf("stop failed: %w", err), nextStep{})
 				}
-				return s.recordExit(gen, attempt, inst, res.Exit, started, nil)
+				return s.recordExit(gen, attempt, inst, res.Exit, started, s.cfg.Now(), nil, nextStep{})
 			}
 			var ge *GoError
 			if errors.As(err, &ge) {
@@ -225,33 +225,25 @@ func (s *Service) loop(ctx context.Context) error {
 				// The wait itself failed: we cannot tell how it ended.
 				exit, failure = Exit{Unknown: true}, err
 			}
-			if err := s.recordExit(gen, attempt, inst, exit, started, failure); err != nil {
-				return err
-			}
-			inst = nil
-		} else if err := s.recordExit(gen, attempt, nil, exit, started, failure); err != nil {
+		}
+		// What comes next is decided before the exit is recorded, so that
+		// the record says it: the restart's number and its delay.
+		ended := s.cfg.Now()
+		next := s.next(exit, ended, &recent)
+		if err := s.recordExit(gen, attempt, inst, exit, started, ended, failure, next); err != nil {
 			return err
 		}
+		inst = nil
 
-		if !policy.restart(exit) {
+		if !next.restart {
 			log().Debug("service ended; policy says no restart", "exit", exit.String())
 			return nil
 		}
-		now := s.cfg.Now()
-		window := policy.Window
-		kept := recent[:0]
-		for _, t := range recent {
-			if now.Sub(t) < window {
-				kept = append(kept, t)
-			}
+		if next.gaveUp {
+			log().Warn("service failed: restart limit reached", "restarts", len(recent), "window", policy.Window)
+			return s.record(context.WithoutCancel(ctx), GaveUp{Generation: gen, Restarts: len(recent), Window: policy.Window})
 		}
-		recent = kept
-		if len(recent) >= policy.MaxRestarts {
-			log().Warn("service failed: restart limit reached", "restarts", len(recent), "window", window)
-			return s.record(context.WithoutCancel(ctx), GaveUp{Generation: gen, Restarts: len(recent), Window: window})
-		}
-		recent = append(recent, now)
-		delay := s.cfg.Backoff.Delay(len(recent), s.cfg.Rand())
+		delay := next.delay
 		if debug {
 			log().Debug("restarting after backoff", "delay", delay, "exit", exit.String())
 		}
@@ -281,13 +273,49 @@ func (s *Service) stop(inst Instance) (StopResult, error) {
 	return res, err
 }
 
-func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) (err error) {
-	deep(func() { err = s.doRecordExit(gen, attempt, inst, exit, started, failure) })
+// nextStep is what a loop does after an attempt ends.
+type nextStep struct {
+	restart bool          // the policy wants another attempt
+	gaveUp  bool          // ... but it would exceed the restart limit
+	number  int           // the restart's number within the window, from 1
+	delay   time.Duration // the backoff before it
+}
+
+// next decides what follows an attempt that ended with exit: the one place
+// the restart policy, the restart limit and the backoff are applied.
+// recent holds the times of the restarts made within the window; next
+// prunes it and, when a restart follows, adds this one at now (when the
+// attempt ended).
+func (s *Service) next(exit Exit, now time.Time, recent *[]time.Time) nextStep {
+	policy := s.cfg.Policy
+	if !policy.restart(exit) {
+		return nextStep{}
+	}
+	kept := (*recent)[:0]
+	for _, t := range *recent {
+		if now.Sub(t) < policy.Window {
+			kept = append(kept, t)
+		}
+	}
+	*recent = kept
+	if len(kept) >= policy.MaxRestarts {
+		return nextStep{restart: true, gaveUp: true}
+	}
+	*recent = append(kept, now)
+	n := len(*recent)
+	return nextStep{restart: true, number: n, delay: s.cfg.Backoff.Delay(n, s.cfg.Rand())}
+}
+
+func (s *Service) recordExit(gen uint64, attempt int, inst Instance, exit Exit, started, ended time.Time, failure error, next nextStep) (err error) {
+	deep(func() { err = s.doRecordExit(gen, attempt, inst, exit, started, ended, failure, next) })
 	return err
 }
 
-func (s *Service) doRecordExit(gen uint64, attempt int, inst Instance, exit Exit, started time.Time, failure error) error {
-	f := Exited{Generation: gen, Attempt: attempt, Exit: exit, RanFor: s.cfg.Now().Sub(started), Err: failure}
+func (s *Service) doRecordExit(gen uint64, attempt int, inst Instance, exit Exit, started, ended time.Time, failure error, next nextStep) error {
+	f := Exited{Generation: gen, Attempt: attempt, Exit: exit, RanFor: ended.Sub(started), Err: failure}
+	if next.restart && !next.gaveUp {
+		f.Restart, f.Backoff = next.number, next.delay
+	}
 	if inst != nil {
 		f.PID = inst.Identity().PID
 	}

@@ -157,6 +157,13 @@ func TestService_Facts(t *testing.T) {
 	exited := func(attempt, code int) Fact {
 		return Exited{Generation: 7, Attempt: attempt, PID: id(attempt).PID, Exit: Exit{Code: code}, RanFor: 10 * time.Second}
 	}
+	// restart is f, an Exited, saying that restart n follows it, after
+	// the test backoff's one nanosecond.
+	restart := func(f Fact, n int) Fact {
+		e := f.(Exited)
+		e.Restart, e.Backoff = n, time.Nanosecond
+		return e
+	}
 	cases := []struct {
 		name   string
 		policy Policy
@@ -174,19 +181,19 @@ func TestService_Facts(t *testing.T) {
 			policy: Policy{Restart: onFailure, MaxRestarts: 2, Window: time.Hour},
 			runner: exiting(1, 1, 1),
 			want: []Fact{
-				started(1), exited(1, 1), started(2), exited(2, 1), started(3), exited(3, 1),
+				started(1), restart(exited(1, 1), 1), started(2), restart(exited(2, 1), 2), started(3), exited(3, 1),
 				GaveUp{Generation: 7, Restarts: 2, Window: time.Hour},
 			},
 		},
 		{
-			// Each attempt takes three readings of the clock (start, exit,
-			// restart check): restarts come 30s apart and a 25s window
-			// never holds two.
+			// Each attempt takes two readings of the clock (start, and
+			// its end, which is also when its restart counts): restarts
+			// come 20s apart and a 15s window never holds two.
 			name:   "restarts older than the window do not count",
-			policy: Policy{Restart: onFailure, MaxRestarts: 1, Window: 25 * time.Second},
+			policy: Policy{Restart: onFailure, MaxRestarts: 1, Window: 15 * time.Second},
 			runner: exiting(1, 1, 1, 0),
 			want: []Fact{
-				started(1), exited(1, 1), started(2), exited(2, 1), started(3), exited(3, 1), started(4), exited(4, 0),
+				started(1), restart(exited(1, 1), 1), started(2), restart(exited(2, 1), 1), started(3), restart(exited(3, 1), 1), started(4), exited(4, 0),
 			},
 		},
 		{
@@ -200,7 +207,7 @@ func TestService_Facts(t *testing.T) {
 			policy: Policy{Restart: onFailure, MaxRestarts: 1, Window: time.Hour},
 			runner: fakeRunner{StartFunc: func(context.Context, int) (Instance, error) { return nil, errBoom }},
 			want: []Fact{
-				Exited{Generation: 7, Attempt: 1, Exit: Exit{Code: -1}, RanFor: 10 * time.Second, Err: errBoom},
+				Exited{Generation: 7, Attempt: 1, Exit: Exit{Code: -1}, RanFor: 10 * time.Second, Err: errBoom, Restart: 1, Backoff: time.Nanosecond},
 				Exited{Generation: 7, Attempt: 2, Exit: Exit{Code: -1}, RanFor: 10 * time.Second, Err: errBoom},
 				GaveUp{Generation: 7, Restarts: 1, Window: time.Hour},
 			},

@@ -43,6 +43,7 @@ func factEvent(f supervisor.Fact) (state.Payload, error) {
 		p := state.Exited{
 			Generation: f.Generation, PID: f.PID, Attempt: f.Attempt, ExitCode: f.Exit.Code,
 			Signal: exitSignal(f.Exit), RanFor: state.Duration(f.RanFor), Unknown: f.Exit.Unknown,
+			Restart: f.Restart, Backoff: state.Duration(f.Backoff),
 		}
 		if f.Err != nil {
 			p.Error = f.Err.Error()

@@ -278,7 +278,7 @@ func TestRuntime_RestartPolicy(t *testing.T) {
 		key := state.Key{Tenant: "default", Name: "crasher"}
 		_, err := rt.Deploy(ctx, solo.Spec{Name: "crasher", Command: []string{"sh", "-c", "exit 3"}, MaxRestarts: &maxRestarts})
 		require.NoError(t, err)
-		var gaps []time.Duration
+		var gaps, recorded []time.Duration
 		var lastExit time.Time
 		for attempt := 1; attempt <= maxRestarts+1; attempt++ {
 			env, p := ev.next(key, state.TypeServiceStarted)
@@ -287,7 +287,17 @@ func TestRuntime_RestartPolicy(t *testing.T) {
 				gaps = append(gaps, env.Time.Sub(lastExit))
 			}
 			env, p = ev.next(key, state.TypeServiceExited)
-			assert.Equal(t, 3, p.(state.Exited).ExitCode)
+			exit := p.(state.Exited)
+			assert.Equal(t, 3, exit.ExitCode)
+			// The exit says which restart follows and after what delay;
+			// the last one, past the limit, says none follows.
+			if attempt <= maxRestarts {
+				assert.Equal(t, attempt, exit.Restart)
+				recorded = append(recorded, exit.Backoff.Std())
+			} else {
+				assert.Zero(t, exit.Restart)
+				assert.Zero(t, exit.Backoff)
+			}
 			lastExit = env.Time
 		}
 		_, p := ev.next(key, state.TypeServiceFailed)
@@ -298,6 +308,8 @@ func TestRuntime_RestartPolicy(t *testing.T) {
 		for i, gap := range gaps {
 			least := fastBackoff.Delay(i+1, 0)
 			assert.GreaterOrEqual(t, gap, least, "restart %d came after %v, before its backoff %v: %v", i+1, gap, least, gaps)
+			assert.GreaterOrEqual(t, gap, recorded[i], "restart %d came before the delay its exit recorded", i+1)
+			assert.GreaterOrEqual(t, recorded[i], least, "restart %d: recorded delay below the backoff's bound", i+1)
 		}
 		st, err := rt.Status("default", "crasher")
 		require.NoError(t, err)

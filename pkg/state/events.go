@@ -106,6 +106,13 @@ type Exited struct {
 	// it could not be started, or an in-process service returned an error
 	// or panicked.
 	Error string `json:"error,omitempty"`
+	// Restart and Backoff are set when the supervisor starts another
+	// attempt after this one: the restart's number within the spec's
+	// restart window (1 for the first; the spec's max_restarts is the
+	// limit), and the delay before it. The supervisor decides both before
+	// it records the exit, so the log says when the next attempt comes.
+	Restart int      `json:"restart,omitempty"`
+	Backoff Duration `json:"backoff,omitempty"`
 }
 
 // Failed (service_failed) says the restart limit was reached: Restarts

@@ -106,6 +106,63 @@ type Service struct {
 	// cleared by a later start, recovery or deploy.
 	RecoveryError    string `json:"recovery_error,omitempty"`
 	RecoveryErrorPos uint64 `json:"recovery_error_pos,omitempty"`
+
+	// Exits are the last [MaxExits] exits of its instances, of any
+	// generation, oldest first: a small ring, so that a status can say how
+	// the service ended lately without reading the log.
+	Exits []ExitRecord `json:"exits,omitempty"`
+}
+
+// MaxExits is how many exits a [Service] keeps in Exits.
+const MaxExits = 5
+
+// ExitRecord is one exit of an instance, as service_exited recorded it.
+type ExitRecord struct {
+	Pos        uint64    `json:"pos"`
+	At         time.Time `json:"at"`
+	Generation uint64    `json:"generation"`
+	Attempt    int       `json:"attempt"`
+	PID        int       `json:"pid,omitempty"`
+	ExitCode   int       `json:"exit_code"`
+	Signal     string    `json:"signal,omitempty"`
+	// Unknown: the status could not be observed (a re-adopted process).
+	Unknown bool     `json:"unknown,omitempty"`
+	RanFor  Duration `json:"ran_for"`
+	// Error says why it ended without a status of its own; with PID 0, why
+	// it could not start.
+	Error string `json:"error,omitempty"`
+	// InShutdown: it ended while the daemon was shutting down.
+	InShutdown bool `json:"in_shutdown,omitempty"`
+	// Restart and Backoff: the supervisor started restart number Restart
+	// (of the spec's max_restarts within its window) Backoff after this
+	// exit. Zero when it did not restart.
+	Restart int      `json:"restart,omitempty"`
+	Backoff Duration `json:"backoff,omitempty"`
+}
+
+// NextAttemptAt is when the supervisor said it would start the next
+// attempt after this exit; zero if it said none.
+func (e ExitRecord) NextAttemptAt() time.Time {
+	if e.Restart == 0 {
+		return time.Time{}
+	}
+	return e.At.Add(e.Backoff.Std())
+}
+
+// addExit appends e to the ring of exits.
+func (s *Service) addExit(e ExitRecord) {
+	if len(s.Exits) >= MaxExits {
+		s.Exits = slices.Delete(s.Exits, 0, len(s.Exits)-MaxExits+1)
+	}
+	s.Exits = append(s.Exits, e)
+}
+
+// LastExit returns the newest exit, if any.
+func (s *Service) LastExit() (ExitRecord, bool) {
+	if len(s.Exits) == 0 {
+		return ExitRecord{}, false
+	}
+	return s.Exits[len(s.Exits)-1], true
 }
 
 // Instance is one observed run of a service.
@@ -287,6 +344,7 @@ func (s *Service) Clone() *Service {
 		r := *s.LastRecovery
 		c.LastRecovery = &r
 	}
+	c.Exits = slices.Clone(s.Exits)
 	return &c
 }
 
@@ -447,6 +505,7 @@ func (w *World) applyService(env event.Envelope) error {
 				Exited: true, ExitCode: p.ExitCode, RanFor: p.RanFor, StartError: p.Error,
 				ExitPos: env.Pos, ExitedAt: at, StartedAt: at, InShutdown: w.ShuttingDown(),
 			}
+			svc.addExit(exitRecord(env.Pos, at, svc.Generation, p, w.ShuttingDown()))
 			break
 		}
 		if svc.Instance == nil {
@@ -462,6 +521,7 @@ func (w *World) applyService(env event.Envelope) error {
 		in.ExitCode, in.Signal, in.Unknown, in.RanFor = p.ExitCode, p.Signal, p.Unknown, p.RanFor
 		in.ExitPos, in.ExitedAt = env.Pos, at
 		in.InShutdown = w.ShuttingDown()
+		svc.addExit(exitRecord(env.Pos, at, in.Generation, p, in.InShutdown))
 
 	case Failed:
 		if svc == nil || p.Generation != 0 && p.Generation != svc.Generation {
@@ -519,4 +579,13 @@ func (w *World) applyService(env event.Envelope) error {
 	}
 	w.pos = env.Pos
 	return nil
+}
+
+// exitRecord is the [ExitRecord] of service_exited p of generation gen.
+func exitRecord(pos uint64, at time.Time, gen uint64, p Exited, inShutdown bool) ExitRecord {
+	return ExitRecord{
+		Pos: pos, At: at, Generation: gen, Attempt: p.Attempt, PID: p.PID,
+		ExitCode: p.ExitCode, Signal: p.Signal, Unknown: p.Unknown, RanFor: p.RanFor,
+		Error: p.Error, InShutdown: inShutdown, Restart: p.Restart, Backoff: p.Backoff,
+	}
 }

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -610,13 +611,13 @@ func TestWorld_MarshalSnapshot(t *testing.T) {
 		require.ErrorIs(t, err, ErrSnapshotVersion)
 	})
 	t.Run("garbage", func(t *testing.T) {
-		_, err := UnmarshalSnapshot([]byte(`{"version":2,"services":"x"}`))
+		_, err := UnmarshalSnapshot(fmt.Appendf(nil, `{"version":%d,"services":"x"}`, SnapshotVersion))
 		require.ErrorIs(t, err, ErrBadSnapshot)
 		_, err = UnmarshalSnapshot([]byte(`nope`))
 		require.ErrorIs(t, err, ErrBadSnapshot)
 	})
 	t.Run("duplicate service", func(t *testing.T) {
-		_, err := UnmarshalSnapshot([]byte(`{"version":2,"services":[{"tenant":"a","name":"b"},{"tenant":"a","name":"b"}]}`))
+		_, err := UnmarshalSnapshot(fmt.Appendf(nil, `{"version":%d,"services":[{"tenant":"a","name":"b"},{"tenant":"a","name":"b"}]}`, SnapshotVersion))
 		require.ErrorIs(t, err, ErrBadSnapshot)
 	})
 	t.Run("world embeds as JSON", func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 
 // SnapshotVersion is the format version [World.MarshalSnapshot] writes and
 // the only one [UnmarshalSnapshot] reads.
-const SnapshotVersion = 2
+const SnapshotVersion = 3
 
 type snapshot struct {
 	Version  int        `json:"version"`
