@@ -8,12 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/client"
+	"github.com/solo-rt/solo/pkg/state"
 )
 
 func (a *app) eventsCmd() *cobra.Command {
 	var (
-		from   uint64
-		follow bool
+		from            uint64
+		follow          bool
+		tenant, service string
 	)
 	cmd := &cobra.Command{
 		Use:   "events",
@@ -31,7 +34,11 @@ func (a *app) eventsCmd() *cobra.Command {
 				defer cancel()
 			}
 			enc := json.NewEncoder(a.stdout)
-			return c.Events(ctx, from, follow, func(env eventstore.Envelope) error {
+			q := client.EventsQuery{From: from, Follow: follow, Tenant: tenant, Service: service}
+			if service != "" && tenant == "" {
+				q.Tenant = state.DefaultTenant
+			}
+			return c.EventsOf(ctx, q, func(env eventstore.Envelope) error {
 				if a.json {
 					return enc.Encode(env)
 				}
@@ -47,5 +54,7 @@ func (a *app) eventsCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.Uint64Var(&from, "from", 1, "first position to print")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new events")
+	f.StringVar(&service, "service", "", "only the events of this service")
+	f.StringVar(&tenant, "tenant", "", "only the events of this tenant (with --service, default \"default\")")
 	return cmd
 }

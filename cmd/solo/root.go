@@ -61,6 +61,7 @@ Run "solo daemon", then deploy, list, inspect and kill services with the other c
 		a.killCmd(),
 		a.lsCmd(),
 		a.statusCmd(),
+		a.whyCmd(),
 		a.logsCmd(),
 		a.eventsCmd(),
 		a.dbCmd(),
@@ -123,8 +124,11 @@ func (a *app) connect(cmd *cobra.Command) (context.Context, *client.Client, cont
 
 // table returns the writer every human-readable listing is aligned with;
 // Flush it when done.
-func (a *app) table() *tabwriter.Writer {
-	return tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+func (a *app) table() *tabwriter.Writer { return tabWriter(a.stdout) }
+
+// tabWriter returns a writer aligned like every listing; Flush it when done.
+func tabWriter(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
 // printList writes vs as JSON with --json, else as a table: header (tab

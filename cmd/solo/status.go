@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +15,7 @@ func (a *app) statusCmd() *cobra.Command {
 	var tenant string
 	cmd := &cobra.Command{
 		Use:               "status NAME",
-		Short:             "Show one service",
+		Short:             "Show one service: state, spec, last exits, next attempt",
 		Args:              exactArgs(1, "one service NAME"),
 		ValidArgsFunction: a.completeServices(&tenant),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -29,28 +31,63 @@ func (a *app) statusCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(v)
 			}
-			tw := a.table()
-			row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
-			row("service", v.Tenant+"/"+v.Name)
-			row("state", string(v.State))
-			row("generation", fmt.Sprint(v.Generation))
-			row("pid", pidText(v.PID))
-			row("restarts", fmt.Sprint(v.Restarts))
-			row("started", since(v.StartedAt))
-			if v.Kind != "" {
-				row("kind", v.Kind)
-			} else {
-				row("command", strings.Join(v.Command, " "))
-			}
-			if v.ExitCode != nil {
-				row("last exit", fmt.Sprint(*v.ExitCode))
-			}
-			if v.Signal != "" {
-				row("last signal", v.Signal)
-			}
-			return tw.Flush()
+			return printStatus(a.stdout, v, time.Now())
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", state.DefaultTenant, "tenant of the service")
 	return cmd
 }
+
+// printStatus writes v as `solo status` shows it, with times relative to
+// now.
+func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
+	tw := tabWriter(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("service", v.Tenant+"/"+v.Name)
+	row("state", string(v.State))
+	if v.Reason != "" {
+		row("reason", v.Reason)
+	}
+	if !v.NextAttemptAt.IsZero() {
+		in := v.NextAttemptAt.Sub(now).Round(100 * time.Millisecond)
+		when := "due now"
+		if in > 0 {
+			when = "in " + in.String()
+		}
+		row("next attempt", fmt.Sprintf("%s (at %s; restart %d of %d within %s)",
+			when, clock(v.NextAttemptAt), v.Restart, v.RestartLimit, v.Spec.RestartWindow))
+	}
+	row("generation", fmt.Sprint(v.Generation))
+	row("pid", pidText(v.PID))
+	if v.Uptime > 0 {
+		row("uptime", v.Uptime.Std().Round(time.Second).String())
+	}
+	row("restarts", fmt.Sprint(v.Restarts))
+	row("started", since(v.StartedAt))
+	sp := v.Spec
+	if sp.Kind != "" {
+		row("kind", sp.Kind)
+	} else {
+		row("command", strings.Join(sp.Command, " "))
+	}
+	if sp.Dir != "" {
+		row("dir", sp.Dir)
+	}
+	if len(sp.EnvKeys) > 0 {
+		row("env", strings.Join(sp.EnvKeys, " "))
+	}
+	row("restart", fmt.Sprintf("%s, at most %d restarts within %s", sp.Restart, sp.MaxRestarts, sp.RestartWindow))
+	row("stop", fmt.Sprintf("%s, then SIGKILL after %s", sp.StopSignal, sp.StopTimeout))
+	row("deployed", since(v.DeployedAt))
+	if len(v.Exits) > 0 {
+		row("last exits", "")
+		for _, e := range v.Exits {
+			fmt.Fprintf(tw, "  %s\t%s\tafter %s\t(generation %d, attempt %d)\n",
+				e.At.UTC().Format("2006-01-02 15:04:05"), e.Describe(), e.RanFor.Std().Round(time.Millisecond), e.Generation, e.Attempt)
+		}
+	}
+	return tw.Flush()
+}
+
+// clock is a time of day as the CLI prints it, in UTC.
+func clock(t time.Time) string { return t.UTC().Format("15:04:05") }

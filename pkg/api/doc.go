@@ -34,10 +34,13 @@
 //	GET    /metrics                              Prometheus text
 //	GET    /v1/services?tenant=T                 200 [state.ServiceView] ("" or absent: every tenant)
 //	POST   /v1/services                          body: state.Spec; 200 wire.DeployResult
-//	GET    /v1/services/{tenant}/{name}          200 state.ServiceView
+//	GET    /v1/services/{tenant}/{name}          200 state.ServiceStatus (a ServiceView, the spec without env values, the last exits, the next attempt)
 //	DELETE /v1/services/{tenant}/{name}          200 wire.KillResult
 //	GET    /v1/services/{tenant}/{name}/logs     ?tail=N (default 100, max 100000) &follow=1; text/plain
-//	GET    /v1/events                            ?from=POS &follow=1 &limit=N; NDJSON, or SSE if Accept: text/event-stream
+//	GET    /v1/services/{tenant}/{name}/why      ?lines=N (default 20, max 1000); 200 wire.Story (state.Story's sentences)
+//	GET    /v1/events                            ?from=POS &follow=1 &limit=N &tenant=T &service=NAME; NDJSON, or SSE if Accept: text/event-stream
+//	                                             (service: one service's events, read through the store's stream index;
+//	                                             its tenant defaults to the token's, else "default")
 //	GET    /v1/db/check                          200 wire.CheckReport, or 500 corrupt with "problems"
 //	GET    /v1/db/backup                         application/octet-stream: a consistent copy of the database
 //	POST   /v1/apply                             body: wire.ApplyRequest (solo apply); 200 wire.ApplyResult

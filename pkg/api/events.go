@@ -1,14 +1,17 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
 )
 
@@ -42,10 +45,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p, _ := PrincipalFrom(r.Context())
+	filter, err := eventsFilterOf(q, p)
+	if err != nil {
+		return err
+	}
 	enc := &eventEncoder{sse: acceptsSSE(r.Header.Get("Accept"))}
 	sent := 0
 	send := func(env eventstore.Envelope) (more bool, err error) {
-		if !p.sees(env.Tenant) {
+		if !p.sees(env.Tenant) || !filter.match(env) {
 			return true, nil // a confined principal sees only its tenant's events
 		}
 		if _, err := w.Write(enc.encode(env)); err != nil {
@@ -65,7 +72,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if !follow {
 		head := s.rt.Store().Head()
 		began := false
-		for env, err := range s.rt.Store().Read(from, 0) {
+		read := s.rt.Store().Read(from, 0)
+		if filter.service != "" {
+			// One service's events, through the stream index: the cost
+			// grows with the service's history, not the log's.
+			read = s.rt.Store().ReadSubject(filter.tenant, filter.service, from)
+		}
+		for env, err := range read {
 			if err != nil {
 				if !began {
 					return fmt.Errorf("read events: %w", err)
@@ -112,6 +125,38 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		// Drain until the subscription sees the cancel and closes.
 	}
 	return nil
+}
+
+// eventsFilter is the events route's ?tenant= and ?service=: a service's
+// events (its tenant and subject), or a tenant's, or, both empty, all.
+type eventsFilter struct {
+	tenant, service string
+}
+
+// eventsFilterOf reads the filter of an events request. A service with no
+// tenant is the principal's own tenant's, or the default tenant's for an
+// admin. Bad names are refused, naming the parameter.
+func eventsFilterOf(q url.Values, p Principal) (eventsFilter, error) {
+	f := eventsFilter{tenant: q.Get("tenant"), service: q.Get("service")}
+	if f.tenant != "" {
+		if err := state.ValidName(f.tenant); err != nil {
+			return f, &fieldError{Field: "tenant", Err: fmt.Errorf("events: tenant: %w", err)}
+		}
+	}
+	if f.service != "" {
+		if err := state.ValidName(f.service); err != nil {
+			return f, &fieldError{Field: "service", Err: fmt.Errorf("events: service: %w", err)}
+		}
+		if f.tenant == "" {
+			f.tenant = cmp.Or(p.Tenant, state.DefaultTenant)
+		}
+	}
+	return f, nil
+}
+
+// match reports whether env passes the filter.
+func (f eventsFilter) match(env eventstore.Envelope) bool {
+	return (f.tenant == "" || env.Tenant == f.tenant) && (f.service == "" || env.Subject == f.service)
 }
 
 // eventEncoder frames envelopes as NDJSON lines or SSE events.

@@ -34,6 +34,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/services/{tenant}/{name}", authed, s.status)
 	s.handle("DELETE /v1/services/{tenant}/{name}", authed, s.kill)
 	s.handle("GET /v1/services/{tenant}/{name}/logs", authed, s.logs)
+	s.handle("GET /v1/services/{tenant}/{name}/why", authed, s.why)
 	s.handle("GET /v1/events", authed, s.events)
 	s.handle("GET /v1/db/check", authed, s.dbCheck)
 	s.handle("GET /v1/db/backup", authed, s.dbBackup)
@@ -133,6 +134,30 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		return sameNotFound(key, err)
 	}
 	writeJSON(w, http.StatusOK, view)
+	return nil
+}
+
+// MaxWhyLines bounds the lines query parameter of the why route.
+const MaxWhyLines = 1000
+
+// why tells the service's recent story in sentences (solo.Runtime.Why).
+func (s *Server) why(w http.ResponseWriter, r *http.Request) error {
+	key, err := lookupKey(r, "why")
+	if err != nil {
+		return err
+	}
+	n, err := intParam(r.URL.Query().Get("lines"), "lines", 0, MaxWhyLines)
+	if err != nil {
+		return err
+	}
+	lines, err := s.rt.Why(key.Tenant, key.Name, n)
+	if err != nil {
+		return sameNotFound(key, err)
+	}
+	if lines == nil {
+		lines = []state.StoryLine{}
+	}
+	writeJSON(w, http.StatusOK, wire.Story{Tenant: key.Tenant, Name: key.Name, Lines: lines})
 	return nil
 }
 

@@ -46,8 +46,8 @@ func (c *Client) Deploy(ctx context.Context, spec state.Spec) (wire.DeployResult
 
 // Status returns one service; [IsNotFound] tells a service that does not
 // exist.
-func (c *Client) Status(ctx context.Context, tenant, name string) (state.ServiceView, error) {
-	var view state.ServiceView
+func (c *Client) Status(ctx context.Context, tenant, name string) (state.ServiceStatus, error) {
+	var view state.ServiceStatus
 	path, err := servicePath(tenant, name, "")
 	if err != nil {
 		return view, fmt.Errorf("status: %w", err)
@@ -56,6 +56,24 @@ func (c *Client) Status(ctx context.Context, tenant, name string) (state.Service
 		return view, fmt.Errorf("status: %w", err)
 	}
 	return view, nil
+}
+
+// Why returns the recent story of a service in sentences derived from the
+// log, oldest first: its last n sentences (0 for the daemon's default).
+// [IsNotFound] tells a service that does not exist.
+func (c *Client) Why(ctx context.Context, tenant, name string, n int) (wire.Story, error) {
+	var story wire.Story
+	path, err := servicePath(tenant, name, "/why")
+	if err != nil {
+		return story, fmt.Errorf("why: %w", err)
+	}
+	if n > 0 {
+		path += "?" + url.Values{"lines": {strconv.Itoa(n)}}.Encode()
+	}
+	if err := c.Do(ctx, http.MethodGet, path, nil, &story); err != nil {
+		return story, fmt.Errorf("why: %w", err)
+	}
+	return story, nil
 }
 
 // Kill stops a service for good (see solo.Runtime.Kill) and returns once it
@@ -132,12 +150,37 @@ func servicePath(tenant, name, suffix string) (string, error) {
 // ends the stream (an error wrapping io.ErrUnexpectedEOF). An error from fn
 // stops the stream and is returned as is.
 func (c *Client) Events(ctx context.Context, from uint64, follow bool, fn func(event.Envelope) error) error {
+	return c.EventsOf(ctx, EventsQuery{From: from, Follow: follow}, fn)
+}
+
+// EventsQuery says which events [Client.EventsOf] streams.
+type EventsQuery struct {
+	// From is the first position (0 or 1 for the whole log).
+	From uint64
+	// Follow keeps the stream open for new events.
+	Follow bool
+	// Tenant keeps only that tenant's events; Service only that
+	// service's (in Tenant, or the token's tenant, or the default one).
+	// The daemon filters, so a service's history is read through its
+	// stream index, not the whole log.
+	Tenant, Service string
+}
+
+// EventsOf is [Client.Events] with a filter: see [EventsQuery].
+func (c *Client) EventsOf(ctx context.Context, eq EventsQuery, fn func(event.Envelope) error) error {
+	from, follow := eq.From, eq.Follow
 	q := url.Values{}
 	if from > 0 {
 		q.Set("from", strconv.FormatUint(from, 10))
 	}
 	if follow {
 		q.Set("follow", "1")
+	}
+	if eq.Tenant != "" {
+		q.Set("tenant", eq.Tenant)
+	}
+	if eq.Service != "" {
+		q.Set("service", eq.Service)
 	}
 	path := "/v1/events"
 	if len(q) > 0 {

@@ -137,17 +137,21 @@ func (r *Runtime) List(tenant string) []ServiceView {
 	return r.world.views(tenant)
 }
 
+// ServiceStatus is a service as Status reports it: its [ServiceView] and
+// what explains it (the spec, the last exits, the next attempt).
+type ServiceStatus = state.ServiceStatus
+
 // Status returns one service, or [ErrNotFound].
-func (r *Runtime) Status(tenant, name string) (ServiceView, error) {
+func (r *Runtime) Status(tenant, name string) (ServiceStatus, error) {
 	key, err := state.NewKey(tenant, name)
 	if err != nil {
-		return ServiceView{}, fmt.Errorf("status: %w", err)
+		return ServiceStatus{}, fmt.Errorf("status: %w", err)
 	}
 	s, ok := r.world.service(key.Tenant, key.Name)
 	if !ok {
-		return ServiceView{}, fmt.Errorf("status %s: %w", key, ErrNotFound)
+		return ServiceStatus{}, fmt.Errorf("status %s: %w", key, ErrNotFound)
 	}
-	return s.View(), nil
+	return s.Status(r.opts.Now()), nil
 }
 
 // Events follows the log from position from (0 or 1 for all of it): the
@@ -229,4 +233,64 @@ func actorFrom(ctx context.Context) string {
 		return a
 	}
 	return "local"
+}
+
+// Bounds of [Runtime.Why].
+const (
+	// DefaultWhyLines is how many sentences Why tells when asked for 0.
+	DefaultWhyLines = 20
+	// WhyEvents is how many of a service's latest events Why reads: its
+	// story is a recent one, and its cost stays bounded for a service
+	// that has crash-looped for days.
+	WhyEvents = 2000
+)
+
+// Why tells the recent story of a service in sentences derived from the
+// log (see [state.Story]): its last n sentences ([DefaultWhyLines] if n is
+// 0), oldest first. It reads the service's stream and the daemon's system
+// events through the store's stream index, never the whole log. A service
+// never deployed returns [ErrNotFound].
+func (r *Runtime) Why(tenant, name string, n int) ([]state.StoryLine, error) {
+	key, err := r.known(tenant, name)
+	if err != nil {
+		return nil, fmt.Errorf("why: %w", err)
+	}
+	if n <= 0 {
+		n = DefaultWhyLines
+	}
+	store := r.store
+	var svc []eventstore.Envelope
+	for env, err := range store.ReadSubject(key.Tenant, key.Name, 1) {
+		if err != nil {
+			return nil, fmt.Errorf("why %s: %w", key, err)
+		}
+		if len(svc) == 2*WhyEvents {
+			svc = append(svc[:0], svc[WhyEvents:]...) // keep the latest
+		}
+		svc = append(svc, env)
+	}
+	if len(svc) > WhyEvents {
+		svc = svc[len(svc)-WhyEvents:]
+	}
+	if len(svc) == 0 {
+		return nil, nil
+	}
+	envs := make([]eventstore.Envelope, 0, len(svc)+8)
+	i := 0
+	for env, err := range store.ReadSubject("", "", svc[0].Pos) {
+		if err != nil {
+			return nil, fmt.Errorf("why %s: %w", key, err)
+		}
+		for i < len(svc) && svc[i].Pos < env.Pos {
+			envs = append(envs, svc[i])
+			i++
+		}
+		envs = append(envs, env)
+	}
+	envs = append(envs, svc[i:]...)
+	lines := state.Story(envs, r.opts.Now())
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
 }

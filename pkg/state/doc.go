@@ -8,13 +8,17 @@
 //   - the event payloads, one Go type per [EventType], and their encoding at
 //     the storage edge ([NewEvent], [Decode]); JSON exists nowhere else;
 //   - the fold ([World.Apply], [Fold]) and what is derived from it
-//     ([Service.State], [Service.View]), and its snapshots
-//     ([World.MarshalSnapshot], [UnmarshalSnapshot]).
+//     ([Service.State], [Service.View], [Service.Status] with its last
+//     exits, bounded by [MaxExits]), and its snapshots
+//     ([World.MarshalSnapshot], [UnmarshalSnapshot]);
+//   - a service's story in sentences ([Story]), a pure function of its
+//     events, which `solo why` and the API tell.
 //
 // Every reader of state (the Replayer, the Verifier, the API, the CLI) goes
 // through this package.
 //
-// It never does I/O, never reads the clock (times come from envelopes),
+// It never does I/O, never reads the clock (times come from envelopes, or
+// a now passed in by the caller, as [Service.Status] and [Story] take),
 // never starts anything and keeps no global mutable state. It knows the
 // event log only through its plain types, [event.Event] and
 // [event.Envelope] (package eventstore/event), and so does not link the

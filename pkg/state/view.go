@@ -1,6 +1,12 @@
 package state
 
-import "time"
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
 
 // State is a service's state as the CLI and API show it, derived from the
 // log by [Service.State].
@@ -116,4 +122,117 @@ func (s *Service) View() ServiceView {
 		}
 	}
 	return v
+}
+
+// ServiceStatus is one service as `solo status` shows it: its [ServiceView]
+// (the CLI contract's fields, unchanged) and what explains it: the spec,
+// how long the instance has run, its last exits, and, in backoff, why and
+// when the next attempt comes.
+type ServiceStatus struct {
+	ServiceView
+	Spec SpecView `json:"spec"`
+	// DeployedAt is when the current generation was deployed.
+	DeployedAt time.Time `json:"deployed_at"`
+	// Uptime is how long the running instance has run; zero when none runs.
+	Uptime Duration `json:"uptime,omitempty"`
+	// Exits are the last exits, newest first (at most [MaxExits]).
+	Exits []ExitRecord `json:"exits,omitempty"`
+	// Reason says why the service is not running, when it is not: the last
+	// exit, a start that failed, the restart limit, a kill.
+	Reason string `json:"reason,omitempty"`
+	// NextAttemptAt is, in backoff, when the supervisor said it would start
+	// the next attempt; Restart is that restart's number and RestartLimit
+	// the spec's max_restarts within its window.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	Restart       int       `json:"restart,omitempty"`
+	RestartLimit  int       `json:"restart_limit,omitempty"`
+}
+
+// SpecView is a spec as a status shows it: everything but the values of
+// its environment, which may hold secrets; only their keys, sorted.
+type SpecView struct {
+	Command       []string      `json:"command,omitempty"`
+	Kind          string        `json:"kind,omitempty"`
+	Dir           string        `json:"dir,omitempty"`
+	EnvKeys       []string      `json:"env_keys,omitempty"`
+	Restart       RestartPolicy `json:"restart"`
+	MaxRestarts   int           `json:"max_restarts"`
+	RestartWindow Duration      `json:"restart_window"`
+	StopSignal    string        `json:"stop_signal"`
+	StopTimeout   Duration      `json:"stop_timeout"`
+}
+
+// View returns the spec as a status shows it; it shares nothing with s.
+func (s Spec) View() SpecView {
+	return SpecView{
+		Command:       slices.Clone(s.Command),
+		Kind:          s.Kind,
+		Dir:           s.Dir,
+		EnvKeys:       slices.Sorted(maps.Keys(s.Env)),
+		Restart:       s.Restart,
+		MaxRestarts:   s.RestartLimit(),
+		RestartWindow: s.RestartWindow,
+		StopSignal:    s.StopSignal,
+		StopTimeout:   s.StopTimeout,
+	}
+}
+
+// Status returns the service as `solo status` shows it at time now (which
+// only the uptime depends on). It shares nothing with s.
+func (s *Service) Status(now time.Time) ServiceStatus {
+	st := ServiceStatus{
+		ServiceView: s.View(),
+		Spec:        s.Spec.View(),
+		DeployedAt:  s.DeployedAt,
+	}
+	for _, e := range slices.Backward(s.Exits) {
+		st.Exits = append(st.Exits, e)
+	}
+	in := s.Instance
+	if in != nil && !in.Exited && !in.StartedAt.IsZero() && now.After(in.StartedAt) {
+		st.Uptime = Duration(now.Sub(in.StartedAt))
+	}
+	last, hasExit := s.LastExit()
+	// The last exit is the instance's when they are the same record.
+	instanceExit := hasExit && in != nil && in.Exited && in.ExitPos == last.Pos
+	switch st.State {
+	case StateKilled:
+		st.Reason = "stopped: " + cmp.Or(s.KillReason, "requested")
+	case StateFailed:
+		if instanceExit && last.Error != "" && last.PID == 0 {
+			st.Reason = "could not start: " + last.Error
+		} else {
+			st.Reason = fmt.Sprintf("gave up: restart limit reached (%d restarts within %s)", s.Spec.RestartLimit(), s.Spec.RestartWindow)
+		}
+	case StateBackoff, StateExited, StateStopped:
+		if instanceExit {
+			st.Reason = last.Describe()
+		}
+	}
+	if s.RecoveryError != "" && st.State != StateRunning {
+		st.Reason = cmp.Or(st.Reason+"; ", "") + "recovery failed: " + s.RecoveryError
+	}
+	if st.State == StateBackoff && instanceExit && last.Restart > 0 {
+		st.NextAttemptAt = last.NextAttemptAt()
+		st.Restart, st.RestartLimit = last.Restart, s.Spec.RestartLimit()
+	}
+	return st
+}
+
+// Describe says how the instance ended, in a few words: "exited with code
+// 1", "killed by SIGKILL", "could not start: ...".
+func (e ExitRecord) Describe() string {
+	switch {
+	case e.PID == 0 && e.Error != "":
+		return "could not start: " + e.Error
+	case e.Unknown && e.Error != "":
+		return "ended, status unknown: " + e.Error
+	case e.Unknown:
+		return "ended, status unknown (a re-adopted process)"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	case e.Error != "":
+		return fmt.Sprintf("exited with code %d: %s", e.ExitCode, e.Error)
+	}
+	return fmt.Sprintf("exited with code %d", e.ExitCode)
 }

@@ -22,3 +22,11 @@ type KillResult struct {
 	Name   string `json:"name"`
 	Killed bool   `json:"killed"`
 }
+
+// Story is the reply of GET /v1/services/{tenant}/{name}/why: the
+// service's recent story, oldest sentence first (see state.Story).
+type Story struct {
+	Tenant string            `json:"tenant"`
+	Name   string            `json:"name"`
+	Lines  []state.StoryLine `json:"lines"`
+}
