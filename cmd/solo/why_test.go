@@ -102,6 +102,7 @@ func TestCLI_Why(t *testing.T) {
 	assert.Len(t, st.Exits, 3)
 	assert.Contains(t, st.Reason, "restart limit")
 	var raw map[string]any
+	out = mustCLI(t, dir, "status", "keep", "--json")
 	require.NoError(t, json.Unmarshal([]byte(out), &raw))
 	for _, field := range []string{"tenant", "name", "generation", "state", "pid", "restarts", "started_at", "command"} {
 		assert.Contains(t, raw, field, "status --json lost a field of the CLI contract")

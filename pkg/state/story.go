@@ -52,9 +52,11 @@ type teller struct {
 	gen     uint64
 	running bool // an instance was told started and not yet exited
 
-	// stopping says why the next exit comes: "kill", "deploy" or
-	// "shutdown"; empty when an exit is the instance's own doing.
+	// stopping says why the next exit comes: "kill", "restart", "deploy"
+	// or "shutdown"; empty when an exit is the instance's own doing.
 	stopping string
+	// requested: a start or restart was asked for and has not come yet.
+	requested bool
 	// lastExit is the index in lines of the last exit that said a
 	// restart follows, -1 when none is pending; pendingAt is when.
 	lastExit  int
@@ -138,7 +140,11 @@ func (t *teller) tell(env event.Envelope) {
 		if p.PID != 0 {
 			pid = fmt.Sprintf("pid %d", p.PID)
 		}
+		requested := t.requested
+		t.requested = false
 		switch {
+		case requested:
+			t.add(env, "started at %s as %s (generation %d, attempt %d), as requested", when, pid, p.Generation, p.Attempt)
 		case p.Attempt <= 1:
 			t.add(env, "started at %s as %s (generation %d)", when, pid, p.Generation)
 		case t.lastExitShort != "" && t.lastRestart > 0:
@@ -162,11 +168,27 @@ func (t *teller) tell(env event.Envelope) {
 		if t.running {
 			t.stopping = "kill"
 		}
-		reason := ""
-		if p.Reason != "" && p.Reason != "requested" {
-			reason = " (" + p.Reason + ")"
+		t.add(env, "stopped by %s at %s%s", by(env.Actor), when, reasonPart(p.Reason))
+
+	case StartRequested:
+		t.clearPending()
+		t.requested = true
+		t.add(env, "start requested by %s at %s%s", by(env.Actor), when, reasonPart(p.Reason))
+
+	case RestartRequested:
+		t.clearPending()
+		t.requested = true
+		if t.running {
+			t.stopping = "restart"
 		}
-		t.add(env, "stopped by %s at %s%s", by(env.Actor), when, reason)
+		t.add(env, "restart requested by %s at %s%s", by(env.Actor), when, reasonPart(p.Reason))
+
+	case Signalled:
+		t.add(env, "sent %s to pid %d at %s, asked by %s", p.Signal, p.PID, when, by(env.Actor))
+
+	case Removed:
+		t.clearPending()
+		t.add(env, "removed by %s at %s%s: the name is free", by(env.Actor), when, reasonPart(p.Reason))
 
 	case Recovered:
 		t.clearPending()
@@ -211,6 +233,15 @@ func (t *teller) tell(env event.Envelope) {
 	}
 }
 
+// reasonPart is a request's reason in brackets, unless it says no more
+// than that it was requested.
+func reasonPart(r string) string {
+	if r == "" || r == "requested" {
+		return ""
+	}
+	return " (" + r + ")"
+}
+
 func pidPart(pid int) string {
 	if pid == 0 {
 		return ""
@@ -242,6 +273,8 @@ func (t *teller) exited(env event.Envelope, p Exited, when string) {
 		text = fmt.Sprintf("could not start at %s: %s", when, p.Error)
 	case stopping == "kill":
 		text = fmt.Sprintf("ended at %s as asked (%s)%s", when, e.Describe(), ran)
+	case stopping == "restart":
+		text = fmt.Sprintf("ended at %s for the restart (%s)%s", when, e.Describe(), ran)
 	case stopping == "deploy":
 		text = fmt.Sprintf("replaced at %s by generation %d (the old instance %s)%s", when, t.gen, e.Describe(), ran)
 	case stopping == "shutdown":

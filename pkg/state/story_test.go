@@ -80,6 +80,40 @@ func TestStory(t *testing.T) {
 		assert.Equal(t, "ended at 03:04:09 as asked (killed by SIGTERM) after running 3s", got[3])
 	})
 
+	t.Run("the lifecycle verbs", func(t *testing.T) {
+		l := newTestLog(t)
+		l.deploy("web", 1)
+		l.start("web", 1, 1, 100)
+		l.add(DefaultTenant, "web", Signalled{PID: 100, Signal: "SIGHUP"})
+		l.envs[len(l.envs)-1].Actor = "tok_A"
+		l.add(DefaultTenant, "web", RestartRequested{Generation: 1, Reason: "requested"})
+		l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, Signal: "SIGTERM", ExitCode: -1, RanFor: Duration(time.Second)})
+		l.start("web", 1, 2, 101)
+		l.add(DefaultTenant, "web", Killed{Reason: "requested"})
+		l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 2, PID: 101, Signal: "SIGTERM", ExitCode: -1, RanFor: Duration(time.Second)})
+		l.add(DefaultTenant, "web", StartRequested{Generation: 1})
+		l.start("web", 1, 3, 102)
+		l.add(DefaultTenant, "web", Killed{Reason: "requested"})
+		l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 3, PID: 102, ExitCode: 0, RanFor: Duration(time.Second)})
+		l.add(DefaultTenant, "web", Removed{Reason: "requested"})
+		got := texts(Story(l.envs, t0))
+		assert.Equal(t, []string{
+			"deployed at 03:04:06 by a local caller as generation 1: /bin/sleep 1000",
+			"started at 03:04:07 as pid 100 (generation 1)",
+			"sent SIGHUP to pid 100 at 03:04:08, asked by token tok_A",
+			"restart requested by a local caller at 03:04:09",
+			"ended at 03:04:10 for the restart (killed by SIGTERM) after running 1s",
+			"started at 03:04:11 as pid 101 (generation 1, attempt 2), as requested",
+			"stopped by a local caller at 03:04:12",
+			"ended at 03:04:13 as asked (killed by SIGTERM) after running 1s",
+			"start requested by a local caller at 03:04:14",
+			"started at 03:04:15 as pid 102 (generation 1, attempt 3), as requested",
+			"stopped by a local caller at 03:04:16",
+			"ended at 03:04:17 as asked (exited with code 0) after running 1s",
+			"removed by a local caller at 03:04:18: the name is free",
+		}, got)
+	})
+
 	t.Run("pruned, replaced by a deploy", func(t *testing.T) {
 		l := newTestLog(t)
 		l.deploy("web", 1)
