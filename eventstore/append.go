@@ -42,20 +42,8 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]uint64, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	if len(events) > s.opts.MaxBatch {
-		return nil, fmt.Errorf("%w: %d events in one append, limit %d", ErrInvalid, len(events), s.opts.MaxBatch)
-	}
-	seen := make(map[ulid.ULID]struct{}, len(events))
-	for i := range events {
-		if err := validate(&events[i]); err != nil {
-			return nil, fmt.Errorf("append event %d: %w", i, err)
-		}
-		if id := events[i].ID; id != (ulid.ULID{}) {
-			if _, dup := seen[id]; dup {
-				return nil, fmt.Errorf("append event %d: %w: id %s appears twice in one call", i, ErrInvalid, id)
-			}
-			seen[id] = struct{}{}
-		}
+	if err := ValidateAppend(events, s.opts.MaxBatch); err != nil {
+		return nil, err
 	}
 	req := &appendReq{events: events, reply: make(chan appendResult, 1)}
 

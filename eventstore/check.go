@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // maxProblems bounds the findings one Check reports: a badly damaged file
@@ -65,8 +66,11 @@ func (s *Store) Check(ctx context.Context) (rep CheckReport, err error) {
 		rep = checkLog(ctx, tx, add)
 		return errRollback
 	})
-	if errors.Is(err, errRollback) {
+	switch {
+	case errors.Is(err, errRollback):
 		err = nil
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
+		return rep, ErrClosed
 	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()

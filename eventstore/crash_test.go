@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/storetest"
 )
 
 const crashChildEnv = "SOLO_EVENTSTORE_CRASH_CHILD"
@@ -51,7 +52,7 @@ func crashChild(path string) {
 			for i := 0; ; i++ {
 				batch := make([]eventstore.Event, 1+i%3)
 				for j := range batch {
-					batch[j] = ev("default", fmt.Sprintf("w%d", w), "tick", i)
+					batch[j] = storetest.Ev("default", fmt.Sprintf("w%d", w), "tick", i)
 					batch[j].ID = s.NewID()
 				}
 				pos, err := s.Append(context.Background(), batch...)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/storetest"
 )
 
 var updateFixtures = flag.Bool("update", false, "rewrite the damaged database fixtures in testdata/damaged")
@@ -90,7 +91,7 @@ func writeFixtures(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	for i := 0; i < 200; i++ {
-		e := ev("default", "web", "tick", i)
+		e := storetest.Ev("default", "web", "tick", i)
 		if i == 100 {
 			e.Data = []byte(marker)
 		}

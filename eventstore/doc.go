@@ -12,6 +12,14 @@
 // does not link bbolt. Their rules (limits, validation, the stored form)
 // stay here.
 //
+// [Log] is the log as the rest of Solo uses it: append, read, follow,
+// snapshot, check, back up. [Store] is its embedded backend, on bbolt, and
+// what this doc describes; other backends (a cluster's) implement the same
+// interface in their own packages and are held to the same contract by the
+// tests of package eventstore/storetest. The envelope's stored form
+// ([EncodeEnvelope]), the validation of an append ([ValidateAppend]) and
+// the [Subscription] type are shared by every backend.
+//
 // It knows nothing about services, tokens or sessions: the meaning of an
 // event's type and payload belongs to its callers. It must never interpret a
 // payload, never rewrite or delete an appended event, and never hand out a

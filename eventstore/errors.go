@@ -36,6 +36,13 @@ var (
 	// consistent, and the same append succeeds once the fault clears.
 	ErrNotWritten = errors.New("event log could not be written")
 
+	// ErrUnavailable is returned by a backend shared over the network
+	// (etcd) when it cannot tell whether a write was committed: the
+	// cluster has no quorum, or did not answer in time. The outcome is
+	// unknown (the events may or may not be written); retrying with the
+	// same ids is safe, and succeeds once the cluster is back.
+	ErrUnavailable = errors.New("event log is unavailable")
+
 	// ErrInvalid is returned for an event the store refuses to write: an
 	// empty type, a field over its size limit, or an id repeated within one
 	// call. The error text names the field.

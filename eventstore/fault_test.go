@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/storetest"
 	"github.com/solo-rt/solo/internal/tmpfs"
 )
 
@@ -56,7 +57,7 @@ func TestStore_AppendDiskFull(t *testing.T) {
 	// Still refused while full, and the store stays usable for reads.
 	_, err = s.Append(ctx, event(acked))
 	require.ErrorIs(t, err, eventstore.ErrNotWritten)
-	assert.Len(t, readAll(t, s, 1), acked)
+	assert.Len(t, storetest.ReadAll(t, s, 1), acked)
 
 	tmpfs.Free(t, dir)
 	for range 20 {
@@ -72,7 +73,7 @@ func TestStore_AppendDiskFull(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Check(ctx)
 	require.NoError(t, err)
-	envs := readAll(t, s, 1)
+	envs := storetest.ReadAll(t, s, 1)
 	require.Len(t, envs, acked, "every acknowledged event, and nothing else")
 	for i, env := range envs {
 		require.Equal(t, uint64(i+1), env.Pos, "positions are gapless")
@@ -124,7 +125,7 @@ func TestOpen_DamagedHistory(t *testing.T) {
 	batch := make([]eventstore.Event, 500)
 	for i := 0; i < 4000; i += len(batch) {
 		for j := range batch {
-			batch[j] = ev("default", fmt.Sprintf("svc%d", (i+j)%50), "service_started", i+j)
+			batch[j] = storetest.Ev("default", fmt.Sprintf("svc%d", (i+j)%50), "service_started", i+j)
 		}
 		_, err := s.Append(context.Background(), batch...)
 		require.NoError(t, err)

@@ -40,13 +40,9 @@ func (sub *Subscription) Err() error {
 // events it missed from the store, then goes live again. Either way it sees
 // each event exactly once, in order.
 func (s *Store) Subscribe(ctx context.Context, from uint64) *Subscription {
-	sub := &Subscription{c: make(chan Envelope), done: make(chan struct{})}
-	go func() {
-		sub.err = s.follow(ctx, max(from, 1), sub.c)
-		close(sub.done)
-		close(sub.c)
-	}()
-	return sub
+	return NewSubscription(func(out chan<- Envelope) error {
+		return s.follow(ctx, max(from, 1), out)
+	})
 }
 
 // follow alternates between catching up from the store and following live

@@ -188,7 +188,7 @@ func logNotLost(home, path string) error {
 // loadWorld folds the latest snapshot and the tail of the log. A snapshot
 // that does not decode (say, from another version) is ignored: the log is
 // the truth, the snapshot only a shortcut.
-func loadWorld(store *eventstore.Store, log hclog.Logger) (*state.World, error) {
+func loadWorld(store eventstore.Log, log hclog.Logger) (*state.World, error) {
 	var snap *state.World
 	pos, data, err := store.LoadSnapshot()
 	switch {

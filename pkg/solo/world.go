@@ -27,7 +27,7 @@ import (
 // watchMu is held while the watchers are called, never with mu held, so
 // that a watcher's stop waits for a call in flight.
 type follower struct {
-	store *eventstore.Store
+	store eventstore.Log
 	log   hclog.Logger
 	every uint64 // events between snapshots
 
@@ -49,7 +49,7 @@ type watcher struct {
 	fn func(eventstore.Envelope)
 }
 
-func newFollower(store *eventstore.Store, w *state.World, every uint64, log hclog.Logger) *follower {
+func newFollower(store eventstore.Log, w *state.World, every uint64, log hclog.Logger) *follower {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &follower{
 		store: store, log: log, every: every, w: w, pos: w.Pos(), lastSnap: w.Pos(),
