@@ -19,8 +19,20 @@ import (
 //
 //   - solo_services{state}: services per state, read from the runtime at
 //     scrape time (every state is reported, 0 included);
-//   - solo_service_restarts_total: the sum of every service's restarts, at
-//     scrape time (a gauge: a redeploy resets a service's count);
+//   - per service, labelled tenant and name, read from the runtime's world
+//     at scrape time, so that a removed service's series go with it (the
+//     label sets are bounded by the services that exist):
+//     solo_service_up (1 while an instance runs), solo_service_state{state}
+//     (one series per state, 1 for the current one: the one-hot form
+//     Prometheus recommends over a state label that changes),
+//     solo_service_restarts (a gauge: a redeploy resets it; its sum over
+//     the services is what the unlabelled solo_service_restarts_total of
+//     earlier versions said, a gauge that promtool refuses by its name),
+//     solo_service_start_time_seconds (of the running instance, absent when
+//     none runs), solo_service_last_exit_code (of the newest recorded exit;
+//     -1 for one ended by a signal or that could not start, absent before
+//     the first exit or when its status is unknown), and
+//     solo_service_ready (1 while it runs, until readiness probes say more);
 //   - solo_event_subscribers: live event subscriptions, at scrape time;
 //   - solo_events_appended_total and solo_append_commit_seconds: fed by
 //     [Metrics.ObserveCommit];
@@ -51,7 +63,7 @@ type Metrics struct {
 	authFailures prometheus.Counter
 
 	servicesDesc    *prometheus.Desc
-	restartsDesc    *prometheus.Desc
+	svc             serviceDescs
 	subscribersDesc *prometheus.Desc
 	writableDesc    *prometheus.Desc
 	writeFailDesc   *prometheus.Desc
@@ -94,7 +106,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests refused by authorisation.",
 		}),
 		servicesDesc:    prometheus.NewDesc("solo_services", "Services by state.", []string{"state"}, nil),
-		restartsDesc:    prometheus.NewDesc("solo_service_restarts_total", "Sum of the restarts of every service.", nil, nil),
+		svc:             newServiceDescs(),
 		subscribersDesc: prometheus.NewDesc("solo_event_subscribers", "Live subscriptions to the event log.", nil, nil),
 		writableDesc:    prometheus.NewDesc("solo_store_writable", "1 if the event log can be written, 0 while the file system refuses (a full disk).", nil, nil),
 		writeFailDesc:   prometheus.NewDesc("solo_store_write_failures_total", "Commits of the event log that the file system refused.", nil, nil),
@@ -146,7 +158,7 @@ type runtimeCollector Metrics
 
 func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.servicesDesc
-	ch <- c.restartsDesc
+	c.svc.describe(ch)
 	ch <- c.subscribersDesc
 	ch <- c.writableDesc
 	ch <- c.writeFailDesc
@@ -162,15 +174,14 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range allStates {
 		counts[st] = 0
 	}
-	restarts := 0
-	for _, v := range rt.List("") {
-		counts[v.State]++
-		restarts += v.Restarts
+	figures := rt.Figures() // a copy: nothing is held while the metrics are sent
+	for _, f := range figures {
+		counts[f.State]++
+		c.svc.collect(ch, f)
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.servicesDesc, prometheus.GaugeValue, float64(n), string(st))
 	}
-	ch <- prometheus.MustNewConstMetric(c.restartsDesc, prometheus.GaugeValue, float64(restarts))
 	ch <- prometheus.MustNewConstMetric(c.subscribersDesc, prometheus.GaugeValue, float64(rt.Store().Stats().Subscribers))
 	fault, faulty := rt.StoreFault()
 	writable := 1.0
@@ -180,4 +191,54 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.writableDesc, prometheus.GaugeValue, writable)
 	ch <- prometheus.MustNewConstMetric(c.writeFailDesc, prometheus.CounterValue, float64(rt.StoreWriteFailures()))
 	ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue, float64(fault.Pending))
+}
+
+// serviceDescs are the per-service metrics, labelled tenant and name.
+type serviceDescs struct {
+	up, state, restarts, startTime, lastExit, ready *prometheus.Desc
+}
+
+func newServiceDescs() serviceDescs {
+	l := []string{"tenant", "name"}
+	return serviceDescs{
+		up:        prometheus.NewDesc("solo_service_up", "1 while an instance of the service runs, else 0.", l, nil),
+		state:     prometheus.NewDesc("solo_service_state", "1 for the service's current state, 0 for the others.", append(l, "state"), nil),
+		restarts:  prometheus.NewDesc("solo_service_restarts", "Restarts of the service's current generation after its instance ended on its own.", l, nil),
+		startTime: prometheus.NewDesc("solo_service_start_time_seconds", "Start time of the running instance, in seconds since the epoch.", l, nil),
+		lastExit:  prometheus.NewDesc("solo_service_last_exit_code", "Exit code of the service's last recorded exit; -1 if a signal ended it or it could not start.", l, nil),
+		ready:     prometheus.NewDesc("solo_service_ready", "1 while the service is ready (for now: while it runs), else 0.", l, nil),
+	}
+}
+
+func (d serviceDescs) describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{d.up, d.state, d.restarts, d.startTime, d.lastExit, d.ready} {
+		ch <- desc
+	}
+}
+
+// collect sends the metrics of one service.
+func (d serviceDescs) collect(ch chan<- prometheus.Metric, f state.Figures) {
+	gauge := func(desc *prometheus.Desc, v float64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, append([]string{f.Tenant, f.Name}, extra...)...)
+	}
+	up := 0.0
+	if f.State == state.StateRunning {
+		up = 1
+	}
+	gauge(d.up, up)
+	gauge(d.ready, up)
+	for _, st := range allStates {
+		v := 0.0
+		if st == f.State {
+			v = 1
+		}
+		gauge(d.state, v, string(st))
+	}
+	gauge(d.restarts, float64(f.Restarts))
+	if !f.StartedAt.IsZero() {
+		gauge(d.startTime, float64(f.StartedAt.UnixNano())/1e9)
+	}
+	if f.HasExit && !f.LastExit.Unknown {
+		gauge(d.lastExit, float64(f.LastExit.ExitCode))
+	}
 }

@@ -271,7 +271,7 @@ func TestServer_ReadyAndMetrics(t *testing.T) {
 	text := scrape(t, f)
 	assert.Contains(t, text, `solo_services{state="running"} 1`)
 	assert.Contains(t, text, `solo_services{state="failed"} 0`)
-	assert.Contains(t, text, "solo_service_restarts_total 0")
+	assert.Contains(t, text, `solo_service_restarts{name="web",tenant="default"} 0`)
 	assert.Contains(t, text, "solo_event_subscribers ")
 	assert.Contains(t, text, "solo_append_commit_seconds_bucket")
 	assert.Contains(t, text, `solo_http_requests_total{code="200",route="POST /v1/services"} 1`)

@@ -137,6 +137,11 @@ func (r *Runtime) List(tenant string) []ServiceView {
 	return r.world.views(tenant)
 }
 
+// Figures returns the numbers metrics report of every service (state,
+// restarts, start time, last exit), sorted by tenant and name: read from
+// the world as it is, so a removed service is simply absent.
+func (r *Runtime) Figures() []state.Figures { return r.world.figures() }
+
 // ServiceStatus is a service as Status reports it: its [ServiceView] and
 // what explains it (the spec, the last exits, the next attempt).
 type ServiceStatus = state.ServiceStatus

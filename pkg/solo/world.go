@@ -205,6 +205,18 @@ func (f *follower) views(tenant string) []state.ServiceView {
 	return out
 }
 
+// figures returns the figures of every service, sorted; like views, it
+// copies no service.
+func (f *follower) figures() []state.Figures {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]state.Figures, 0, f.w.Len())
+	for _, s := range f.w.Services() {
+		out = append(out, s.Figures())
+	}
+	return out
+}
+
 // desired returns copies of the desired services.
 func (f *follower) desired() []*state.Service {
 	f.mu.Lock()

@@ -236,3 +236,26 @@ func (e ExitRecord) Describe() string {
 	}
 	return fmt.Sprintf("exited with code %d", e.ExitCode)
 }
+
+// Figures are the numbers the metrics report of one service, taken from
+// the fold without copying the service.
+type Figures struct {
+	Tenant, Name string
+	State        State
+	Restarts     int
+	// StartedAt is when the running instance started; zero when none runs.
+	StartedAt time.Time
+	// LastExit is the newest of [Service.Exits], if HasExit.
+	HasExit  bool
+	LastExit ExitRecord
+}
+
+// Figures returns the service's figures.
+func (s *Service) Figures() Figures {
+	f := Figures{Tenant: s.Tenant, Name: s.Name, State: s.State(), Restarts: s.Restarts}
+	if in := s.Instance; in != nil && !in.Exited {
+		f.StartedAt = in.StartedAt
+	}
+	f.LastExit, f.HasExit = s.LastExit()
+	return f
+}
