@@ -75,7 +75,7 @@ func (a *app) sessionAssetCmd(tenant *string) *cobra.Command {
 working directory; PATH is relative to it) as an asset: it is kept under a lease,
 renewed when the session's assets are listed, and deleted once the lease has ended.
 A PATH that is absolute, leaves the directory (.. or a link), or is Solo's own
-(kernel.json, checkpoints/, tasks/) is refused. Adding a file again renews its lease.`,
+(kernel.json, kernels/, checkpoints/, tasks/) is refused. Adding a file again renews its lease.`,
 		Example: `  solo exec nb --wait -- 'df.to_csv("result.csv")'
   solo session asset add nb result.csv`,
 		Args: exactArgs(2, "a session NAME and a PATH"),

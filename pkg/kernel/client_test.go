@@ -2,8 +2,10 @@ package kernel_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +21,18 @@ import (
 func TestConnectionFile(t *testing.T) {
 	info, err := kernel.NewConnectionInfo("", "python3")
 	require.NoError(t, err)
+	assert.False(t, info.Bound(), "a new connection leaves its ports to the kernel: %+v", info)
+	assert.Len(t, info.Key, 64, "a 256-bit key, hex")
 	path := t.TempDir() + "/k.json"
 	require.NoError(t, kernel.WriteConnectionFile(path, info))
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the key must be readable by its owner only")
+	_, err = kernel.ReadConnectionFile(path)
+	assert.ErrorIs(t, err, kernel.ErrBadConnectionFile, "a file whose ports are 0 cannot be dialled")
+
+	info.ShellPort, info.IOPubPort, info.StdinPort, info.ControlPort, info.HBPort = 5001, 5002, 5003, 5004, 5005
+	require.NoError(t, kernel.WriteConnectionFile(path, info))
 	got, err := kernel.ReadConnectionFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, info, got)
@@ -31,6 +40,67 @@ func TestConnectionFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(`{"transport":"tcp","ip":"127.0.0.1","key":""}`), 0o600))
 	_, err = kernel.ReadConnectionFile(path)
 	assert.True(t, errors.Is(err, kernel.ErrBadConnectionFile), "%v", err)
+}
+
+// The kernel rewrites its connection file in place (removed, created,
+// written): WaitConnectionFile takes neither a missing file, nor a half
+// written one, nor ports still 0 for an answer.
+func TestWaitConnectionFile(t *testing.T) {
+	info, err := kernel.NewConnectionInfo("", "python3")
+	require.NoError(t, err)
+	bound := info
+	bound.ShellPort, bound.IOPubPort, bound.StdinPort, bound.ControlPort, bound.HBPort = 5001, 5002, 5003, 5004, 5005
+	full, err := json.Marshal(bound)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.json")
+	require.NoError(t, kernel.WriteConnectionFile(path, info))
+	type result struct {
+		info kernel.ConnectionInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := kernel.WaitConnectionFile(context.Background(), path)
+		done <- result{got, err}
+	}()
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.WriteFile(path, full[:len(full)/2], 0o600))
+	require.NoError(t, os.WriteFile(path, full, 0o600))
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		assert.Equal(t, bound, r.info)
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitConnectionFile missed the kernel's rewrite")
+	}
+
+	got, err := kernel.WaitConnectionFile(context.Background(), path)
+	require.NoError(t, err, "a file already written is read at once")
+	assert.Equal(t, bound, got)
+
+	t.Run("a complete file that is not usable is an error at once", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.json")
+		require.NoError(t, os.WriteFile(bad, []byte(`{"transport":"tcp","ip":"127.0.0.1","key":""}`), 0o600))
+		_, err := kernel.WaitConnectionFile(context.Background(), bad)
+		assert.ErrorIs(t, err, kernel.ErrBadConnectionFile)
+	})
+	t.Run("ends with its context", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := kernel.WaitConnectionFile(ctx, filepath.Join(dir, "never.json"))
+			done <- err
+		}()
+		cancel()
+		select {
+		case err := <-done:
+			assert.ErrorIs(t, err, context.Canceled)
+		case <-time.After(30 * time.Second):
+			t.Fatal("WaitConnectionFile did not end with its context")
+		}
+	})
 }
 
 func TestClient_Execute(t *testing.T) {

@@ -31,30 +31,13 @@ type ConnectionInfo struct {
 }
 
 // NewConnectionInfo returns a connection on ip (default 127.0.0.1) over TCP
-// with five ports that were free a moment ago (the OS picks them) and a
-// fresh random 256-bit key.
-//
-// Caveat: a port found free may be taken by someone else before the kernel
-// binds it; the kernel then fails to start and its supervisor retries with
-// the same file. This is how jupyter_client does it too.
+// with a fresh random 256-bit key and every port 0: the kernel it is
+// written for binds ports of its own choosing and writes them back into
+// the file ([WaitConnectionFile] waits for that). Ports picked here and
+// bound later by the kernel could be taken by another process in between.
 func NewConnectionInfo(ip, kernelName string) (ConnectionInfo, error) {
 	if ip == "" {
 		ip = "127.0.0.1"
-	}
-	var ports [5]int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := range ports {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return ConnectionInfo{}, fmt.Errorf("pick kernel ports: %w", err)
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -62,13 +45,30 @@ func NewConnectionInfo(ip, kernelName string) (ConnectionInfo, error) {
 	}
 	return ConnectionInfo{
 		Transport: "tcp", IP: ip,
-		ShellPort: ports[0], IOPubPort: ports[1], StdinPort: ports[2], ControlPort: ports[3], HBPort: ports[4],
 		Key: hex.EncodeToString(key), SignatureScheme: SignatureScheme, KernelName: kernelName,
 	}, nil
 }
 
+// Bound reports whether every port of info is set: the kernel has bound
+// them.
+func (info ConnectionInfo) Bound() bool {
+	for _, p := range info.ports() {
+		if p == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (info ConnectionInfo) ports() []int {
+	return []int{info.ShellPort, info.IOPubPort, info.StdinPort, info.ControlPort, info.HBPort}
+}
+
 // Validate checks that info can be dialled and verified.
-func (info ConnectionInfo) Validate() error {
+func (info ConnectionInfo) Validate() error { return info.validate(true) }
+
+// validate checks info; its ports only if bound (0 is allowed otherwise).
+func (info ConnectionInfo) validate(bound bool) error {
 	if info.Transport != "tcp" {
 		return fmt.Errorf("%w: transport %q (only tcp)", ErrBadConnectionFile, info.Transport)
 	}
@@ -81,8 +81,8 @@ func (info ConnectionInfo) Validate() error {
 	if net.ParseIP(info.IP) == nil {
 		return fmt.Errorf("%w: ip %q", ErrBadConnectionFile, info.IP)
 	}
-	for _, p := range []int{info.ShellPort, info.IOPubPort, info.StdinPort, info.ControlPort, info.HBPort} {
-		if p <= 0 || p > 65535 {
+	for _, p := range info.ports() {
+		if (p <= 0 && bound) || p < 0 || p > 65535 {
 			return fmt.Errorf("%w: port %d", ErrBadConnectionFile, p)
 		}
 	}

@@ -29,7 +29,7 @@ const (
 
 // reservedPaths are the names of a session's directory that Solo keeps:
 // they are never a caller's asset.
-var reservedPaths = []string{"kernel.json", "checkpoints", "tasks"}
+var reservedPaths = []string{"kernel.json", "kernels", "checkpoints", "tasks"}
 
 // AssetView is an asset as [Manager.Assets] lists it, and as the API
 // sends it: see [wire.AssetView], where it is defined.
@@ -89,7 +89,7 @@ func cleanAssetPath(p string) (string, error) {
 	}
 	first, _, _ := strings.Cut(rel, string(filepath.Separator))
 	if slices.Contains(reservedPaths, first) {
-		return "", fmt.Errorf("%w: asset path %q is Solo's own (kernel.json, checkpoints/ and tasks/ are kept by Solo)", ErrInvalid, p)
+		return "", fmt.Errorf("%w: asset path %q is Solo's own (kernel.json, kernels/, checkpoints/ and tasks/ are kept by Solo)", ErrInvalid, p)
 	}
 	return rel, nil
 }
@@ -140,8 +140,8 @@ func resolveAsset(dir, rel string) (string, int64, error) {
 // of [Options.AssetTTL], renewed when it is listed, and deleted by the
 // sweep once the lease has ended. path is relative to the session's
 // directory; one that is absolute, escapes it (with ".." or a link), is
-// not a regular file, or is Solo's own (kernel.json, checkpoints/, tasks/)
-// returns [ErrInvalid] and records nothing. A file that already is an
+// not a regular file, or is Solo's own (kernel.json, kernels/,
+// checkpoints/, tasks/) returns [ErrInvalid] and records nothing. A file that already is an
 // asset keeps its id, and its lease is renewed. It returns once
 // asset_added is durable.
 func (m *Manager) AddAsset(ctx context.Context, tenant, name, path string) (AssetView, error) {

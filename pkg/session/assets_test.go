@@ -275,6 +275,7 @@ func TestManager_AssetBadInput(t *testing.T) {
 		{"a link out of the directory", "nb", "link-out", session.ErrInvalid, "escapes"},
 		{"through a link out of the directory", "nb", "up/outside.txt", session.ErrInvalid, "escape"},
 		{"the connection file", "nb", "kernel.json", session.ErrInvalid, "Solo's own"},
+		{"a kernel's connection file", "nb", "kernels/1.json", session.ErrInvalid, "Solo's own"},
 		{"a checkpoint through a link", "nb", "ck/one.ckpt", session.ErrInvalid, "Solo's own"},
 		{"a directory", "nb", "sub", session.ErrInvalid, "not a regular file"},
 		{"no such file", "nb", "nope.txt", session.ErrInvalid, "no such file"},

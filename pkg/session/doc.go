@@ -10,8 +10,9 @@
 // in package state with every other event.
 //
 // It never starts or signals a process itself: a kernel is an ordinary
-// Solo service, "session.NAME", running `PYTHON -m ipykernel_launcher -f
-// FILE`, deployed, restarted, re-adopted after a crash and killed through
+// Solo service, "session.NAME", running ipykernel (`PYTHON -c LAUNCHER
+// kernel.json kernels/`: each start binds ports of its own and writes
+// them to kernels/PID.json, which the worker waits for), deployed, restarted, re-adopted after a crash and killed through
 // the [Host] (the runtime), and signalled only through its identity check.
 //
 // Nor does it follow the log: the runtime's follower is the one

@@ -366,8 +366,57 @@ func (m *Manager) sessionDir(key state.Key) string {
 	return filepath.Join(m.dir, key.Tenant, key.Name)
 }
 
+// connFile is the session's connection file: its kernel's key, ports 0.
+// Each start of the kernel copies it to a file of its own ([launcher]).
 func (m *Manager) connFile(key state.Key) string {
 	return filepath.Join(m.sessionDir(key), "kernel.json")
+}
+
+// kernelsDir holds the connection file of each kernel instance, named by
+// its pid, written by the instance itself ([launcher]).
+func (m *Manager) kernelsDir(key state.Key) string {
+	return filepath.Join(m.sessionDir(key), "kernels")
+}
+
+// launcher is the kernel service's program, run by `PYTHON -c launcher
+// CONNFILE KERNELSDIR`. Each start copies the session's connection file
+// (the key; ports 0) to KERNELSDIR/PID.json, removes the files of earlier
+// instances, and runs ipykernel on its copy: ipykernel binds ports of its
+// own choosing and writes them into that copy. So ports are never picked
+// by one process and bound later by another (someone else could take them
+// in between), and the worker never reads the ports of an earlier instance:
+// it waits for the file of the pid it dials ([Manager.kernelConnection]).
+const launcher = `import json, os, sys
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
+conn, run = sys.argv[1], sys.argv[2]
+with open(conn) as f:
+    info = json.load(f)
+for p in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+    info[p] = 0
+os.makedirs(run, mode=0o700, exist_ok=True)
+mine = "%d.json" % os.getpid()
+for n in os.listdir(run):
+    if n != mine:
+        os.remove(os.path.join(run, n))
+path = os.path.join(run, mine)
+fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump(info, f)
+os.rename(path + ".tmp", path)
+sys.argv = [sys.argv[0], "-f", path]
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()
+`
+
+// kernelConnection waits until the kernel instance ref has written its
+// ports, and returns its connection. A session created before kernels
+// wrote their own ports has them in its connection file: that is used.
+func (m *Manager) kernelConnection(ctx context.Context, key state.Key, ref state.KernelRef) (kernel.ConnectionInfo, error) {
+	if info, err := kernel.ReadConnectionFile(m.connFile(key)); err == nil {
+		return info, nil
+	}
+	return kernel.WaitConnectionFile(ctx, filepath.Join(m.kernelsDir(key), fmt.Sprintf("%d.json", ref.PID)))
 }
 
 // outputRel is the path of a task's output file in its session's
@@ -422,10 +471,10 @@ func viewOf(s *state.Session) View {
 	return v
 }
 
-// Create makes a session: it writes the kernel's connection file (fresh
-// ports and key, mode 0600) under the data dir, records session_created,
-// and deploys the kernel as the service "session.NAME" running
-// `PYTHON -m ipykernel_launcher -f FILE`. It returns once the kernel's
+// Create makes a session: it writes the kernel's connection file (a fresh
+// key, ports 0, mode 0600) under the data dir, records session_created,
+// and deploys the kernel as the service "session.NAME" running ipykernel
+// through the [launcher]. It returns once the kernel's
 // service is deployed, before the kernel is ready: tasks queue meanwhile.
 // kernel must be "python3" (or ""); python "" means [Options.Python].
 func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python string) (View, error) {
@@ -452,8 +501,10 @@ func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python s
 		return View{}, fmt.Errorf("create session %s: %w", key, ErrExists)
 	}
 	dir := m.sessionDir(key)
-	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o700); err != nil {
-		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	for _, d := range []string{filepath.Join(dir, "checkpoints"), m.kernelsDir(key)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return View{}, fmt.Errorf("create session %s: %w", key, err)
+		}
 	}
 	info, err := kernel.NewConnectionInfo("127.0.0.1", kernelName)
 	if err != nil {
@@ -468,7 +519,7 @@ func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python s
 	}
 	spec := state.Spec{
 		Tenant: key.Tenant, Name: service,
-		Command: []string{python, "-m", "ipykernel_launcher", "-f", m.connFile(key)},
+		Command: []string{python, "-c", launcher, m.connFile(key), m.kernelsDir(key)},
 		Env:     map[string]string{"IPYTHONDIR": filepath.Join(dir, "ipython"), "JUPYTER_PLATFORM_DIRS": "1"},
 		Dir:     dir, Restart: state.RestartAlways, StopTimeout: state.Duration(5 * time.Second),
 	}
@@ -485,7 +536,7 @@ func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python s
 
 // Remove ends a session: session_removed (its pending and running tasks
 // fail with reason session_removed), then its kernel service is killed and
-// its connection file deleted. Checkpoints are kept.
+// its connection files deleted. Checkpoints are kept.
 func (m *Manager) Remove(ctx context.Context, tenant, name string) error {
 	if err := m.writable(); err != nil {
 		return err
@@ -511,6 +562,7 @@ func (m *Manager) Remove(ctx context.Context, tenant, name string) error {
 		return fmt.Errorf("remove session %s: kill kernel: %w", key, err)
 	}
 	os.Remove(m.connFile(key))
+	os.RemoveAll(m.kernelsDir(key))
 	return nil
 }
 

@@ -2,8 +2,10 @@ package session_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solo-rt/solo/pkg/kernel"
 	"github.com/solo-rt/solo/pkg/kernel/kerneltest"
 	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/solo"
@@ -105,6 +108,9 @@ func TestManager_Exec(t *testing.T) {
 	v, err = m.Get("", "nb")
 	require.NoError(t, err)
 	assert.Equal(t, "ready", v.State)
+	// The kernel bound ports of its own choosing and wrote them to a file
+	// of its instance; the session's file keeps ports 0 for the next start.
+	assertKernelFile(t, rt, "nb", v.PID)
 
 	// Sessions run, and the runtime's follower is the one subscriber of
 	// the log: the manager reads its sessions there and has none of its
@@ -123,6 +129,33 @@ func TestManager_Exec(t *testing.T) {
 
 func rtDir(t *testing.T, rt *solo.Runtime) string {
 	return filepath.Dir(rt.Store().Path())
+}
+
+// assertKernelFile checks that session name's kernels/ holds the
+// connection file of the instance pid alone, bound, mode 0600, and that
+// the session's own connection file still has no ports.
+func assertKernelFile(t *testing.T, rt *solo.Runtime, name string, pid int) {
+	t.Helper()
+	dir := filepath.Join(rtDir(t, rt), "sessions", "default", name)
+	tpl, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	require.NoError(t, err)
+	var conn kernel.ConnectionInfo
+	require.NoError(t, json.Unmarshal(tpl, &conn))
+	assert.False(t, conn.Bound(), "the session's connection file leaves the ports to each start: %s", tpl)
+	ents, err := os.ReadDir(filepath.Join(dir, "kernels"))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	mine := strconv.Itoa(pid) + ".json"
+	assert.Equal(t, []string{mine}, names, "the files of earlier instances are removed")
+	info, err := kernel.ReadConnectionFile(filepath.Join(dir, "kernels", mine))
+	require.NoError(t, err)
+	assert.Equal(t, conn.Key, info.Key, "the kernel keeps the session's key")
+	st, err := os.Stat(filepath.Join(dir, "kernels", mine))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the connection file holds the key")
 }
 
 func TestManager_OutputFollow(t *testing.T) {
@@ -282,6 +315,7 @@ func TestManager_KernelDies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, v.StateLost, "the restart is recorded as state lost")
 	assert.NotEqual(t, pid, v.PID)
+	assertKernelFile(t, rt, "nb", v.PID)
 	_, err = m.Cancel(ctx, retry.ID)
 	require.NoError(t, err)
 	r, err := m.Wait(ctx, retry.ID)

@@ -148,13 +148,13 @@ func (w *worker) run() {
 // session_kernel_ready when it is another process than the session had.
 func (w *worker) connect(s *state.Session) error {
 	ref := *s.Instance
-	info, err := kernel.ReadConnectionFile(w.m.connFile(w.key))
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opts.ReadyTimeout)
 	defer cancel()
-	c, err := kernel.Dial(ctx, info, &kernel.Options{Logger: w.log})
+	info, err := w.m.kernelConnection(ctx, w.key, ref)
+	var c *kernel.Client
+	if err == nil {
+		c, err = kernel.Dial(ctx, info, &kernel.Options{Logger: w.log})
+	}
 	if err == nil {
 		if err = c.Ready(ctx); err != nil {
 			c.Close()

@@ -50,13 +50,14 @@ func Python(tb testing.TB) string {
 
 // Kernel is a kernel process started by [Start].
 type Kernel struct {
-	Info kernel.ConnectionInfo
 	Cmd  *exec.Cmd
 	Path string // its connection file
 }
 
 // Start runs `python -m ipykernel_launcher -f FILE` with a fresh
-// connection file in a temp dir; the kernel is killed at cleanup.
+// connection file in a temp dir, its ports 0: the kernel binds ports of
+// its own and writes them into FILE ([Kernel.Dial] waits for that). The
+// kernel is killed at cleanup.
 func Start(tb testing.TB) *Kernel {
 	tb.Helper()
 	py := Python(tb)
@@ -80,15 +81,20 @@ func Start(tb testing.TB) *Kernel {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
-	return &Kernel{Info: info, Cmd: cmd, Path: path}
+	return &Kernel{Cmd: cmd, Path: path}
 }
 
-// Dial connects to k and waits until it is ready, within 60s.
+// Dial waits for k to write its ports, connects to it and waits until it
+// is ready, within 60s.
 func (k *Kernel) Dial(tb testing.TB) *kernel.Client {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := kernel.Dial(ctx, k.Info, nil)
+	info, err := kernel.WaitConnectionFile(ctx, k.Path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := kernel.Dial(ctx, info, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
