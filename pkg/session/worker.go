@@ -123,6 +123,9 @@ func (w *worker) run() {
 				continue
 			}
 			if err := w.connect(s); err != nil {
+				if errors.Is(err, errInstanceGone) {
+					continue // to the next instance, once it starts
+				}
 				if w.ctx.Err() == nil {
 					w.log.Warn("cannot connect to kernel; will retry", "error", err)
 					w.sleep(retryDelay)
@@ -150,6 +153,10 @@ func (w *worker) connect(s *state.Session) error {
 	ref := *s.Instance
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opts.ReadyTimeout)
 	defer cancel()
+	// A connection to a process that has exited can never be made: stop
+	// trying as soon as the log says so, and try the next one.
+	ctx, gone := w.whileInstance(ctx, ref)
+	defer gone()
 	info, err := w.m.kernelConnection(ctx, w.key, ref)
 	var c *kernel.Client
 	if err == nil {
@@ -161,6 +168,9 @@ func (w *worker) connect(s *state.Session) error {
 		}
 	}
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errInstanceGone) {
+			return fmt.Errorf("kernel pid %d: %w", ref.PID, errInstanceGone)
+		}
 		if ctx.Err() != nil && w.ctx.Err() == nil {
 			// Running, but not answering within ReadyTimeout: hung. Kill
 			// it (only if it still is that process); its service restarts
@@ -194,6 +204,33 @@ func (w *worker) connect(s *state.Session) error {
 	w.mu.Unlock()
 	go w.heartbeat(c, ref)
 	return nil
+}
+
+// errInstanceGone ends a connection attempt to a kernel process that the
+// log says exited, or that another instance replaced.
+var errInstanceGone = errors.New("the kernel process exited")
+
+// whileInstance returns a context that ends with ctx, or with cause
+// errInstanceGone once the session's kernel is no longer the running
+// process ref. It waits on the fold, not on a timer.
+func (w *worker) whileInstance(ctx context.Context, ref state.KernelRef) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		for {
+			ch := w.m.changed() // before the read: a change after it wakes us
+			s, ok := w.m.session(w.key)
+			if !ok || !s.Live() || s.Instance == nil || s.Exited || *s.Instance != ref {
+				cancel(errInstanceGone)
+				return
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // heartbeat pings the kernel until c is done. A kernel that misses
