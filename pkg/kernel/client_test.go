@@ -136,7 +136,13 @@ func TestClient_Execute(t *testing.T) {
 		started := make(chan struct{})
 		var once sync.Once
 		go func() {
-			r, _ := c.Execute(ctx, kernel.ExecuteRequest{Code: "import time\nprint('go', flush=True)\ntime.sleep(60)"}, func(o kernel.Output) {
+			// Short sleeps, not one long one: ipykernel signals its own
+			// process from its control thread, and under load that thread
+			// may take the SIGINT itself; Python then raises
+			// KeyboardInterrupt in the main thread only when it next runs
+			// a bytecode, which a time.sleep(60) would put off for 60 s.
+			code := "import time\nprint('go', flush=True)\nwhile True:\n    time.sleep(0.05)"
+			r, _ := c.Execute(ctx, kernel.ExecuteRequest{Code: code}, func(o kernel.Output) {
 				if o.Kind == kernel.OutputStream {
 					once.Do(func() { close(started) })
 				}
