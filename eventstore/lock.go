@@ -32,7 +32,7 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 
 func lockedError(path string) error {
 	e := &LockedError{Path: path}
-	if pid := lockHolder(path); pid > 0 {
+	if pid := LockHolder(path); pid > 0 {
 		e.PID = pid
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil {
 			e.Comm = strings.TrimSpace(string(b))
@@ -41,10 +41,13 @@ func lockedError(path string) error {
 	return e
 }
 
-// lockHolder finds the pid holding a flock on path through /proc/locks, where
-// each line reads "1: FLOCK ADVISORY WRITE 1234 fd:01:5678 0 EOF". It
-// returns 0 when it cannot tell; it is only used to word an error.
-func lockHolder(path string) int {
+// LockHolder returns the pid of the process that holds the store at path
+// open (its flock), found through /proc/locks, where each line reads
+// "1: FLOCK ADVISORY WRITE 1234 fd:01:5678 0 EOF"; 0 when none does or it
+// cannot tell. It takes no lock itself, so it never stands in the way of an
+// [Open]. It words [LockedError], and tells the CLI that a daemon holds a
+// data dir (and is starting) before its socket answers.
+func LockHolder(path string) int {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0

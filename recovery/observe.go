@@ -16,10 +16,10 @@ func ours(m supervisor.Marker, home string) bool {
 	return m.Home == home && state.ValidName(m.Tenant) == nil && state.ValidName(m.Name) == nil
 }
 
-// recordedIdentity is the process identity the log records for in (its
+// RecordedIdentity is the process identity the log records for in (its
 // service_started): what a live process must match to be that instance,
 // and what every signal to it is checked against (I4).
-func recordedIdentity(in *state.Instance) supervisor.Identity {
+func RecordedIdentity(in *state.Instance) supervisor.Identity {
 	return supervisor.Identity{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID}
 }
 
@@ -94,7 +94,7 @@ func Observe(home string, w *state.World) ([]Observation, error) {
 		if in == nil || in.Exited || in.PID <= 0 {
 			continue
 		}
-		id := recordedIdentity(in)
+		id := RecordedIdentity(in)
 		if seen[id] || !supervisor.Running(id) {
 			continue
 		}

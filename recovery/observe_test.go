@@ -31,5 +31,5 @@ func TestOurs(t *testing.T) {
 
 func TestRecordedIdentity(t *testing.T) {
 	in := &state.Instance{Generation: 2, Attempt: 3, PID: 4242, StartTicks: 987654, BootID: "b00t", StartPos: 9}
-	assert.Equal(t, supervisor.Identity{PID: 4242, StartTicks: 987654, BootID: "b00t"}, recordedIdentity(in))
+	assert.Equal(t, supervisor.Identity{PID: 4242, StartTicks: 987654, BootID: "b00t"}, RecordedIdentity(in))
 }

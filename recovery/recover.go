@@ -103,7 +103,7 @@ func readoptRecorded(ctx context.Context, t Target, svc *state.Service) (bool, e
 	if in == nil || in.Exited || in.PID <= 0 || in.Generation != svc.Generation {
 		return false, nil
 	}
-	p, err := supervisor.Adopt(recordedIdentity(in))
+	p, err := supervisor.Adopt(RecordedIdentity(in))
 	if err != nil {
 		return false, nil // gone, or the pid is another process's now
 	}

@@ -398,8 +398,10 @@ func startAttempt(ctx context.Context, t Target, svc *state.Service, attempt int
 	}, nil
 }
 
-// nextAttempt is the attempt number after the recorded instance's.
-func nextAttempt(svc *state.Service) int {
+// NextAttempt is the attempt number after the recorded instance's: the
+// number of the next attempt of svc's current generation, for recovery and
+// for a requested start or restart alike.
+func NextAttempt(svc *state.Service) int {
 	if in := svc.Instance; in != nil && in.Generation == svc.Generation {
 		return in.Attempt + 1
 	}

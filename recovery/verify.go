@@ -69,7 +69,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		}
 		rec := svc.Instance
 		if rec != nil && !rec.Exited && rec.PID > 0 {
-			id := recordedIdentity(rec)
+			id := RecordedIdentity(rec)
 			var alive *Observation
 			for i, o := range live {
 				if o.Identity == id {
@@ -147,7 +147,7 @@ func inFlight(w *state.World, o Observation, live []Observation, supervised func
 		return true
 	}
 	if !in.Exited {
-		id := recordedIdentity(in)
+		id := RecordedIdentity(in)
 		for _, l := range live {
 			if l.Identity == id {
 				return false // the recorded instance runs: o is a second one
@@ -341,7 +341,7 @@ func fixFinding(ctx context.Context, t VerifyTarget, f Finding, svc *state.Servi
 // bringBack starts the next attempt of svc, records prior (facts not yet
 // recorded) and the start, then hands the instance to its loop.
 func bringBack(ctx context.Context, t Target, svc *state.Service, prior []eventstore.Event) error {
-	attempt := nextAttempt(svc)
+	attempt := NextAttempt(svc)
 	inst, facts, startErr := startAttempt(ctx, t, svc, attempt)
 	events := prior
 	for _, p := range facts {

@@ -51,7 +51,10 @@ type ProcessRunner struct {
 
 var _ Runner = (*ProcessRunner)(nil)
 
-// Start implements [Runner]. Its two stages, opening (often creating) the
+// Start implements [Runner]. A process that cannot be started (no such
+// program, not executable, a bad interpreter, a directory that is gone)
+// gets one line in its log file saying why, and the error is returned.
+// Its two stages, opening (often creating) the
 // log file and the fork and exec, each hold a slot of their own (see
 // [slots]), so that 1,000 services starting together pipeline through a
 // few threads instead of blocking a thread each.
@@ -73,6 +76,9 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	p, err := Start(StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out})
 	release()
 	if err != nil {
+		// Say it where the service's own output goes, so that `solo logs`
+		// shows why nothing else is there.
+		fmt.Fprintf(out, "solo: attempt %d could not start: %v\n", attempt, err)
 		return nil, err
 	}
 	return &processInstance{p: p}, nil

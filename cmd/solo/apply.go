@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ func (a *app) applyCmd() *cobra.Command {
 	var (
 		file          string
 		prune, dryRun bool
+		w             *startWait
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE [--prune] [--dry-run]",
@@ -64,17 +66,36 @@ nothing.`,
 				return fmt.Errorf("apply %s: %w", file, err)
 			}
 			req.Prune, req.DryRun = prune, dryRun
+			wait, err := w.duration()
+			if err != nil {
+				return err
+			}
 			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			res, err := c.Apply(ctx, req)
+			res, err := c.ApplyWait(ctx, req, wait)
 			if err != nil {
 				return err
 			}
+			var failed []string
+			for _, it := range res.Items {
+				if it.StartError != "" {
+					failed = append(failed, it.StartError)
+				}
+			}
+			startErr := func() error {
+				if len(failed) == 0 {
+					return nil
+				}
+				return fmt.Errorf("%d of the services did not start:\n  %s", len(failed), strings.Join(failed, "\n  "))
+			}
 			if a.json {
-				return a.printJSON(res)
+				if err := a.printJSON(res); err != nil {
+					return err
+				}
+				return startErr()
 			}
 			for _, it := range res.Items {
 				fmt.Fprintf(a.stdout, "%-9s %s/%s generation %d\n", it.Action, it.Tenant, it.Name, it.Generation)
@@ -89,12 +110,13 @@ nothing.`,
 			default:
 				fmt.Fprintf(a.stdout, "applied: %s; events %d-%d\n", summary, res.FirstPos, res.LastPos)
 			}
-			return nil
+			return startErr()
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&file, "file", "f", "", `YAML file of services ("-" reads stdin)`)
 	f.BoolVar(&prune, "prune", false, "kill the services of the file's tenants that the file does not name (never a session's)")
 	f.BoolVar(&dryRun, "dry-run", false, "print the plan; write nothing")
+	w = addStartWait(cmd)
 	return cmd
 }

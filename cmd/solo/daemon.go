@@ -22,9 +22,6 @@ import (
 	"github.com/solo-rt/solo/shutdown"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 type daemonOptions struct {
 	python    string
 	listen    string
@@ -99,7 +96,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 		DataDir: a.dataDir,
 		Logger:  log,
 		Store:   &eventstore.Options{OnCommit: metrics.ObserveCommit},
-		Version: version,
+		Version: buildVersion(),
 
 		MaxTokenTTL: o.maxTokenTTL,
 		Python:      o.python,
@@ -133,7 +130,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 		log.Info("serving API on TCP", "addr", tl.Addr().String())
 	}
 	srv.SetReady(true)
-	log.Info("ready", "data_dir", a.dataDir, "socket", sock, "services", len(rt.List("")), "took", time.Since(start), "pid", os.Getpid(), "version", version)
+	log.Info("ready", "data_dir", a.dataDir, "socket", sock, "services", len(rt.List("")), "took", time.Since(start), "pid", os.Getpid(), "version", buildVersion())
 
 	code := signals.Wait(context.Background(), shutdown.Options{
 		Grace:  o.grace,

@@ -18,13 +18,16 @@ func (a *app) deployCmd() *cobra.Command {
 		restartWindow time.Duration
 		stopTimeout   time.Duration
 		env           []string
+		w             *startWait
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME [flags] -- CMD [ARG...]",
 		Short: "Deploy a service, or redeploy it with a new spec",
 		Long: `Deploy makes NAME run CMD. The deploy is written to the log before anything
 starts; deploying the spec that already runs changes nothing, and a changed spec
-replaces the running instance with a new generation.`,
+replaces the running instance with a new generation. It then waits (up to
+--wait-timeout) for the first attempt to start: a command that cannot be
+started (not found, a bad interpreter) exits 1 with the reason.`,
 		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
   solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -52,24 +55,20 @@ replaces the running instance with a new generation.`,
 					spec.Env[k] = v
 				}
 			}
+			wait, err := w.duration()
+			if err != nil {
+				return err
+			}
 			ctx, c, cancel, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			res, err := c.Deploy(ctx, spec)
+			res, err := c.DeployWait(ctx, spec, wait)
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(res)
-			}
-			if !res.Changed {
-				fmt.Fprintf(a.stdout, "%s/%s unchanged (generation %d, %s)\n", res.Service.Tenant, res.Service.Name, res.Service.Generation, res.Service.State)
-				return nil
-			}
-			fmt.Fprintf(a.stdout, "deployed %s/%s generation %d\n", res.Service.Tenant, res.Service.Name, res.Service.Generation)
-			return nil
+			return a.reportStart(res, "deployed", wait)
 		},
 	}
 	f := cmd.Flags()
@@ -81,6 +80,7 @@ replaces the running instance with a new generation.`,
 	f.StringVar(&spec.Dir, "dir", "", "working directory (absolute)")
 	f.StringVar(&spec.StopSignal, "stop-signal", state.DefaultStopSignal, "signal that asks the service to stop")
 	f.DurationVar(&stopTimeout, "stop-timeout", time.Duration(state.DefaultStopTimeout), "time between the stop signal and SIGKILL")
+	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

@@ -11,8 +11,12 @@ import (
 func (a *app) killCmd() *cobra.Command {
 	var tenant string
 	cmd := &cobra.Command{
-		Use:               "kill NAME",
-		Short:             "Stop a service for good (it stays down across restarts)",
+		Use:     "kill NAME",
+		Aliases: []string{"stop"},
+		Short:   "Stop a service (stop and kill are one verb): it stays down across daemon restarts",
+		Long: `kill (or stop) stops NAME with its stop procedure (its stop signal, its stop
+timeout, then SIGKILL) and keeps it down, across daemon restarts too, until
+solo start or a new deploy. Its spec is kept.`,
 		Args:              exactArgs(1, "one service NAME"),
 		ValidArgsFunction: a.completeServices(&tenant),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -27,7 +31,11 @@ func (a *app) killCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(map[string]any{"tenant": tenant, "name": args[0], "killed": true})
 			}
-			fmt.Fprintf(a.stdout, "killed %s/%s\n", tenant, args[0])
+			done := "killed"
+			if cmd.CalledAs() == "stop" {
+				done = "stopped"
+			}
+			fmt.Fprintf(a.stdout, "%s %s/%s\n", done, tenant, args[0])
 			return nil
 		},
 	}

@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/client"
 )
 
@@ -20,6 +24,7 @@ type app struct {
 	dataDir, socket, addr, token string
 	json                         bool
 	timeout                      time.Duration
+	waitDaemon                   time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -31,7 +36,8 @@ func (a *app) rootCmd() *cobra.Command {
 		Use:   "solo",
 		Short: "Solo: an event-sourced service supervisor",
 		Long: `Solo runs services and records every lifecycle fact in an append-only log.
-Run "solo daemon", then deploy, list, inspect and kill services with the other commands.`,
+Run "solo daemon", then deploy, list, inspect, stop, start, restart, signal
+and remove services with the other commands.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Root takes no arguments of its own: anything left is a mistyped
@@ -42,8 +48,10 @@ Run "solo daemon", then deploy, list, inspect and kill services with the other c
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		RunE:    func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		Version: buildVersion(),
 	}
+	root.SetVersionTemplate("solo {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
@@ -54,11 +62,17 @@ Run "solo daemon", then deploy, list, inspect and kill services with the other c
 	f.StringVar(&a.token, "token", "", "capability token (env SOLO_TOKEN)")
 	f.BoolVar(&a.json, "json", false, "print JSON")
 	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long a request may take")
+	f.DurationVar(&a.waitDaemon, "wait-daemon", defaultWaitDaemon, "how long to wait for a daemon whose socket does not answer yet (one just started); 0 not to")
 
 	root.AddCommand(
 		a.daemonCmd(),
 		a.deployCmd(),
 		a.killCmd(),
+		a.startCmd(),
+		a.restartCmd(),
+		a.signalCmd(),
+		a.rmCmd(),
+		a.versionCmd(),
 		a.lsCmd(),
 		a.statusCmd(),
 		a.whyCmd(),
@@ -101,8 +115,50 @@ func (a *app) socketPath() string {
 	return filepath.Join(a.dataDir, "solo.sock")
 }
 
-// client connects to the daemon: TCP when --addr is set, else the socket.
+// defaultWaitDaemon is how long a command waits for the socket of a daemon
+// that may be starting, when nothing shows one is: `solo daemon &` and a
+// command right after it race to start.
+const defaultWaitDaemon = 2 * time.Second
+
+// awaitDaemon returns once the daemon's socket accepts a connection, or
+// when waiting longer is pointless: the socket (a local one; --addr is
+// not waited for) refuses or is missing for --wait-daemon, and no process
+// holds the data dir's log (a daemon that holds it is recovering, and is
+// waited for up to --timeout). The command then fails as it would have,
+// with exit 5.
+func (a *app) awaitDaemon(ctx context.Context) {
+	if a.addr != "" || a.waitDaemon <= 0 {
+		return
+	}
+	sock, db := a.socketPath(), filepath.Join(a.dataDir, "solo.db")
+	began := time.Now()
+	for {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ECONNREFUSED) {
+			return
+		}
+		waited := time.Since(began)
+		if waited >= a.timeout || waited >= a.waitDaemon && eventstore.LockHolder(db) == 0 {
+			return
+		}
+		// Nothing to wait on but the socket's file and its listen: a
+		// short sleep between dials, bounded as above.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// client connects to the daemon: TCP when --addr is set, else the socket,
+// once it answers (see awaitDaemon).
 func (a *app) client() (*client.Client, error) {
+	a.awaitDaemon(context.Background())
 	token := a.token
 	if token == "" {
 		token = os.Getenv("SOLO_TOKEN")

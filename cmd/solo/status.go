@@ -68,7 +68,7 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	if sp.Kind != "" {
 		row("kind", sp.Kind)
 	} else {
-		row("command", strings.Join(sp.Command, " "))
+		row("command", shellQuote(sp.Command))
 	}
 	if sp.Dir != "" {
 		row("dir", sp.Dir)

@@ -26,7 +26,8 @@ import (
 )
 
 // The torture test drives the real daemon through a storm of deploys,
-// redeploys, kills and crashing services from several CLI clients at once,
+// redeploys, kills (as kill or stop), starts, restarts, signals, removals
+// and crashing services from several CLI clients at once,
 // SIGKILLs it after a random number of acknowledged calls, starts it again
 // on the same data dir, and checks I3 to I5 against what the clients were
 // told:
@@ -34,6 +35,8 @@ import (
 //   - a service whose last acknowledged call was a deploy runs exactly once,
 //     in the generation and with the spec of that deploy;
 //   - a service whose last acknowledged call was a kill does not run;
+//   - a start or restart runs the version last deployed (a restart with a
+//     new process); a removed service is not in the log and does not run;
 //   - a call in flight at the kill (not acknowledged) may or may not have
 //     taken effect, but the outcome is one of the two, never both;
 //   - no service has two live instances, and no marked process is left
@@ -47,8 +50,9 @@ import (
 type opKind int
 
 const (
-	opDeploy opKind = iota + 1
-	opKill
+	opDeploy opKind = iota + 1 // deploy, or start and restart: run a version
+	opKill                     // kill or stop
+	opRemove                   // rm: not in the log
 )
 
 // op is one call, with the spec version it deployed.
@@ -58,8 +62,11 @@ type op struct {
 }
 
 func (o op) String() string {
-	if o.kind == opKill {
+	switch o.kind {
+	case opKill:
 		return "kill"
+	case opRemove:
+		return "rm"
 	}
 	return fmt.Sprintf("deploy v%d", o.version)
 }
@@ -70,6 +77,10 @@ type tortureService struct {
 	name    string
 	crasher bool // exits on its own: may be in backoff or failed
 	version int  // last version handed out
+	// deployed is the version the log holds as far as the client knows
+	// (the last deploy acknowledged, or what the log showed after a
+	// restart), 0 when it holds none: what a start or restart runs.
+	deployed int
 	// acked is the last acknowledged call (zero: none yet); pending the
 	// calls made after it that were not acknowledged (in flight at the
 	// kill). The first call after the kill that is acknowledged, or the
@@ -178,6 +189,18 @@ func TestTorture_SIGKILLDuringStorm(t *testing.T) {
 	d := startDaemon(t, dir)
 	checkWorld(t, rounds, dir, home, all, before, d)
 	t.Logf("%d rounds in %v: %d calls acknowledged, %d in flight at a kill", rounds, time.Since(start).Round(time.Millisecond), acks, unacked)
+	verbs := map[string]int{}
+	for _, s := range all {
+		for _, h := range s.history {
+			verbs[strings.Fields(h)[0]]++
+		}
+	}
+	t.Logf("acknowledged, by verb: %v", verbs)
+	if rounds >= 50 { // enough calls that each verb comes up
+		for _, verb := range []string{"deploy", "kill", "stop", "start", "restart", "signal", "rm"} {
+			assert.NotZero(t, verbs[verb], "the storm never made an acknowledged %s", verb)
+		}
+	}
 
 	// A clean drain stops everything; nothing of ours is left running.
 	d.signal(syscall.SIGTERM)
@@ -210,9 +233,22 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 				s := svcs[crnd.IntN(len(svcs))]
 				var o op
 				var args []string
+				label := ""
+				n := crnd.IntN(12)
 				switch {
-				case s.acked.kind == opDeploy && crnd.IntN(3) == 0:
-					o, args = op{kind: opKill}, []string{"kill", s.name}
+				case s.acked.kind == opDeploy && n < 4:
+					verb := []string{"kill", "stop"}[n%2]
+					o, args, label = op{kind: opKill}, []string{verb, s.name}, verb
+				case s.acked.kind == opDeploy && n < 6 && s.deployed > 0:
+					o, args, label = op{kind: opDeploy, version: s.deployed}, []string{"restart", s.name}, "restart"
+				case s.acked.kind == opDeploy && n < 7 && !s.crasher:
+					// A signal the service ignores: it changes nothing,
+					// and must reach the live instance.
+					o, args, label = s.acked, []string{"signal", s.name, "WINCH"}, "signal"
+				case s.acked.kind == opKill && n < 6 && s.deployed > 0:
+					o, args, label = op{kind: opDeploy, version: s.deployed}, []string{"start", s.name}, "start"
+				case s.acked.kind == opKill && n < 8:
+					o, args, label = op{kind: opRemove}, []string{"rm", s.name}, "rm"
 				default:
 					s.version++
 					o = op{kind: opDeploy, version: s.version}
@@ -222,13 +258,30 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 					}
 					args = append(append(args, "--"), s.argv(o.version)...)
 				}
+				if label == "" {
+					label = o.String()
+				} else {
+					label += " (" + o.String() + ")"
+				}
 				r := runCLI(d.dir, args...)
 				mu.Lock()
 				// A kill of a service whose deploy never reached the log
-				// answers not found: it does not run either way.
-				if r.code == 0 || (o.kind == opKill && r.code == exitcode.NotFound) {
+				// answers not found: it does not run either way. A start
+				// or rm that answers not found says the log does not hold
+				// the service.
+				notFound := r.code == exitcode.NotFound && o.kind != opDeploy || r.code == exitcode.NotFound && args[0] == "start"
+				if notFound && o.kind != opKill {
+					o, label = op{kind: opRemove}, label+": not found"
+				}
+				if r.code == 0 || notFound {
 					s.acked, s.pending = o, nil
-					s.history = append(s.history, o.String())
+					s.history = append(s.history, label)
+					switch o.kind {
+					case opDeploy:
+						s.deployed = o.version
+					case opRemove:
+						s.deployed = 0
+					}
 					acked++
 				} else {
 					s.pending = append(s.pending, o)
@@ -238,7 +291,7 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 					}
 				}
 				mu.Unlock()
-				if r.code != 0 && r.code != exitcode.NotFound {
+				if r.code != 0 && !notFound {
 					return // the daemon is gone: this client stops
 				}
 				if count.Add(1) >= killAt {
@@ -333,16 +386,19 @@ func checkWorld(t *testing.T, round int, dir, home string, all []*tortureService
 			continue
 		}
 		if !inLog {
-			// Never deployed as far as the log knows: only if no deploy
-			// was acknowledged.
+			// Never deployed, or removed, as far as the log knows: only
+			// if no deploy was acknowledged after the last rm.
 			if s.acked.kind == opDeploy {
-				fail(s, "acknowledged deploy is not in the log")
+				fail(s, "acknowledged %v is not in the log", s.acked)
 			}
 			if len(ls) > 0 {
 				fail(s, "runs %d but is not in the log", ls[0].Identity.PID)
 			}
-			s.acked, s.pending = op{}, nil
+			s.acked, s.pending, s.deployed = op{kind: opRemove}, nil, 0
 			continue
+		}
+		if ver, ok := s.versionOf(v.Command); ok {
+			s.deployed = ver
 		}
 		// What the log says happened last must be one of the allowed calls.
 		var outcome op

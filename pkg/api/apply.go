@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/wire"
@@ -73,6 +75,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
 	res, err := s.rt.Apply(r.Context(), req)
 	if err != nil {
 		var ee *solo.ApplyEntryError
@@ -88,8 +94,33 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.waitApplied(r.Context(), &res, wait)
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// waitApplied waits, within one wait for all, for the first attempt of
+// each service the apply created or updated to start (see
+// [Server.waitStarted]).
+func (s *Server) waitApplied(ctx context.Context, res *wire.ApplyResult, wait time.Duration) {
+	if wait <= 0 || res.DryRun {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for i := range res.Items {
+		it := &res.Items[i]
+		if it.Pos == 0 || (it.Action != wire.ApplyCreate && it.Action != wire.ApplyUpdate) {
+			continue
+		}
+		_, err := s.rt.WaitStarted(ctx, it.Tenant, it.Name, it.Pos)
+		switch {
+		case err == nil:
+			it.Started = true
+		case errors.Is(err, solo.ErrStartFailed):
+			it.StartError = err.Error()
+		}
+	}
 }
 
 // dupKeyError is a key that an object of an apply body gives twice.

@@ -269,14 +269,21 @@ var routeScopes = map[string]capability.Scope{
 	"GET /v1/services/{tenant}/{name}/logs": capability.ScopeLogs,
 	"POST /v1/services":                     capability.ScopeDeploy,
 	"DELETE /v1/services/{tenant}/{name}":   capability.ScopeKill,
-	"GET /v1/db/check":                      capability.ScopeAdmin,
-	"GET /v1/db/backup":                     capability.ScopeAdmin,
-	"POST /v1/tokens":                       capability.ScopeAdmin,
-	"GET /v1/tokens":                        capability.ScopeAdmin,
-	"DELETE /v1/tokens/{id}":                capability.ScopeAdmin,
-	"POST /v1/apply":                        capability.ScopeDeploy,
-	"POST /v1/recover":                      capability.ScopeDeploy,
-	"POST /v1/verify":                       capability.ScopeAdmin,
+	// The lifecycle verbs: bringing a service up is deploying it; taking
+	// it down, signalling it or forgetting it needs kill.
+	"POST /v1/services/{tenant}/{name}/start":   capability.ScopeDeploy,
+	"POST /v1/services/{tenant}/{name}/restart": capability.ScopeDeploy,
+	"POST /v1/services/{tenant}/{name}/stop":    capability.ScopeKill,
+	"POST /v1/services/{tenant}/{name}/signal":  capability.ScopeKill,
+	"POST /v1/services/{tenant}/{name}/remove":  capability.ScopeKill,
+	"GET /v1/db/check":                          capability.ScopeAdmin,
+	"GET /v1/db/backup":                         capability.ScopeAdmin,
+	"POST /v1/tokens":                           capability.ScopeAdmin,
+	"GET /v1/tokens":                            capability.ScopeAdmin,
+	"DELETE /v1/tokens/{id}":                    capability.ScopeAdmin,
+	"POST /v1/apply":                            capability.ScopeDeploy,
+	"POST /v1/recover":                          capability.ScopeDeploy,
+	"POST /v1/verify":                           capability.ScopeAdmin,
 	// Kernel sessions: running code is as strong as deploying it.
 	"GET /v1/sessions":                        capability.ScopeRead,
 	"GET /v1/sessions/{tenant}/{name}":        capability.ScopeRead,
@@ -295,7 +302,8 @@ var routeScopes = map[string]capability.Scope{
 
 // RouteScope returns the scope a route pattern (as the mux matched it,
 // "METHOD /path") needs: read for listing, status and events; logs for
-// logs; deploy for deploy, apply and recover; kill for kill; admin for
+// logs; deploy for deploy, start, restart, apply and recover; kill for
+// kill (stop), signal and remove; admin for
 // tokens, the database and verify, and for any route this table does not
 // know, so that a new route fails closed until it is given its scope.
 func RouteScope(pattern string) capability.Scope {

@@ -169,8 +169,10 @@ type endpoint struct {
 	// another tenant answers 404 before any scope check.
 	tenantInPath bool
 	// own and other: the status when the token has the scope, for a
-	// target in its own tenant and in another one.
-	own, other int
+	// target in its own tenant and in another one. ownOr, if set, is
+	// also accepted for own: the route's effect was done by an earlier
+	// scope's turn (a service already removed).
+	own, other, ownOr int
 	// check, if set, looks at an allowed reply.
 	check func(t *testing.T, tenant string, own bool, r reply)
 }
@@ -212,6 +214,15 @@ func matrixEndpoints(victims map[string]string) []endpoint {
 		{name: "recover", scope: capability.ScopeDeploy, method: "POST", path: func(string) string { return "/v1/recover" },
 			body: func(t string) string { return `{"tenant":"` + t + `","name":"web","dry_run":true}` }, own: 200, other: 404},
 		{name: "kill", scope: capability.ScopeKill, method: "DELETE", path: svc(""), body: none, tenantInPath: true, own: 200, other: 404},
+		{name: "start", scope: capability.ScopeDeploy, method: "POST", path: svc("/start"), body: none, tenantInPath: true, own: 200, other: 404},
+		{name: "restart", scope: capability.ScopeDeploy, method: "POST", path: svc("/restart"), body: none, tenantInPath: true, own: 200, other: 404},
+		{name: "signal", scope: capability.ScopeKill, method: "POST",
+			path: func(t string) string { return "/v1/services/" + t + "/sig/signal" },
+			body: func(string) string { return `{"signal":"WINCH"}` }, tenantInPath: true, own: 200, other: 404},
+		{name: "stop", scope: capability.ScopeKill, method: "POST", path: svc("/stop"), body: none, tenantInPath: true, own: 200, other: 404},
+		{name: "remove", scope: capability.ScopeKill, method: "POST",
+			path: func(t string) string { return "/v1/services/" + t + "/gone/remove" },
+			body: none, tenantInPath: true, own: 200, ownOr: 404, other: 404},
 		// Whole-database routes need the local admin: a tenant's admin
 		// token passes the scope check and is then refused.
 		{name: "verify", scope: capability.ScopeAdmin, method: "POST", path: func(string) string { return "/v1/verify" },
@@ -246,9 +257,15 @@ func TestAuthorizer_Matrix(t *testing.T) {
 	f := mustServeAuth(t, authOptions{})
 	ctx := context.Background()
 	for _, tenant := range []string{"acme", "other"} {
-		_, err := f.Runtime.Deploy(ctx, sleeper(tenant, "web"))
-		require.NoError(t, err)
-		f.WaitEvent(t, 1, string(state.TypeServiceStarted), tenant, "web")
+		// web is what the verbs act on; sig runs to be signalled (a sleep
+		// ignores SIGWINCH); gone is stopped, to be removed.
+		for _, name := range []string{"web", "sig", "gone"} {
+			res, err := f.Runtime.Deploy(ctx, sleeper(tenant, name))
+			require.NoError(t, err)
+			_, err = f.Runtime.WaitStarted(ctx, tenant, name, res.Pos)
+			require.NoError(t, err)
+		}
+		require.NoError(t, f.Runtime.Kill(ctx, tenant, "gone"))
 	}
 	victims := map[string]string{}
 	for _, tenant := range []string{"acme", "other"} {
@@ -277,6 +294,9 @@ func TestAuthorizer_Matrix(t *testing.T) {
 						if !own {
 							want = ep.other
 						}
+						if own && ep.ownOr != 0 && r.status == ep.ownOr {
+							want = ep.ownOr
+						}
 						require.Equal(t, want, r.status, r.body)
 						assert.NotContains(t, r.err.Error, "lacks scope")
 						if ep.check != nil && r.status < 300 {
@@ -292,6 +312,8 @@ func TestAuthorizer_Matrix(t *testing.T) {
 	v, err := f.Runtime.Status("other", "web")
 	require.NoError(t, err)
 	assert.Equal(t, state.StateRunning, v.State, "other/web was never killed")
+	_, err = f.Runtime.Status("other", "gone")
+	require.NoError(t, err, "other/gone was never removed")
 	toks := f.Runtime.Tokens().List("other")
 	require.Len(t, toks, 1, "no token was granted in the other tenant")
 	assert.False(t, toks[0].Revoked(), "nor revoked there")

@@ -33,9 +33,14 @@
 //	GET    /readyz                               200 {"status":"ready"}, or 503 until SetReady(true)
 //	GET    /metrics                              Prometheus text
 //	GET    /v1/services?tenant=T                 200 [state.ServiceView] ("" or absent: every tenant)
-//	POST   /v1/services                          body: state.Spec; 200 wire.DeployResult
+//	POST   /v1/services                          body: state.Spec; ?wait=DUR; 200 wire.DeployResult
 //	GET    /v1/services/{tenant}/{name}          200 state.ServiceStatus (a ServiceView, the spec without env values, the last exits, the next attempt)
-//	DELETE /v1/services/{tenant}/{name}          200 wire.KillResult
+//	DELETE /v1/services/{tenant}/{name}          200 wire.KillResult (stop = kill)
+//	POST   /v1/services/{tenant}/{name}/stop     200 wire.KillResult (the same as DELETE)
+//	POST   /v1/services/{tenant}/{name}/start    ?wait=DUR; 200 wire.DeployResult
+//	POST   /v1/services/{tenant}/{name}/restart  ?wait=DUR; 200 wire.DeployResult
+//	POST   /v1/services/{tenant}/{name}/signal   body: wire.SignalRequest; 200 wire.SignalResult; 409 if no live process
+//	POST   /v1/services/{tenant}/{name}/remove   200 wire.RemoveResult; 409 (nothing written) if not stopped
 //	GET    /v1/services/{tenant}/{name}/logs     ?tail=N (default 100, max 100000) &follow=1; text/plain
 //	GET    /v1/services/{tenant}/{name}/why      ?lines=N (default 20, max 1000); 200 wire.Story (state.Story's sentences)
 //	GET    /v1/events                            ?from=POS &follow=1 &limit=N &tenant=T &service=NAME; NDJSON, or SSE if Accept: text/event-stream

@@ -87,13 +87,16 @@ func classify(err error) (status int, code string) {
 		errors.Is(err, state.ErrInvalidSpec),
 		errors.Is(err, state.ErrInvalidName),
 		errors.Is(err, solo.ErrUnknownKind),
+		errors.Is(err, solo.ErrBadSignal),
 		errors.Is(err, eventstore.ErrInvalid):
 		return http.StatusBadRequest, wire.CodeInvalid
 	case errors.Is(err, errDenied):
 		return http.StatusForbidden, wire.CodeDenied
 	case errors.Is(err, solo.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, recovery.ErrNotDesired):
 		return http.StatusNotFound, wire.CodeNotFound
-	case errors.Is(err, eventstore.ErrConflict):
+	case errors.Is(err, eventstore.ErrConflict),
+		errors.Is(err, solo.ErrRunning),
+		errors.Is(err, solo.ErrNotRunning):
 		return http.StatusConflict, wire.CodeConflict
 	case errors.Is(err, eventstore.ErrNotWritten):
 		return http.StatusServiceUnavailable, wire.CodeUnavailable

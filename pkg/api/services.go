@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
 )
@@ -33,6 +34,11 @@ func (s *Server) routes() {
 	s.handle("POST /v1/services", authed, s.deploy)
 	s.handle("GET /v1/services/{tenant}/{name}", authed, s.status)
 	s.handle("DELETE /v1/services/{tenant}/{name}", authed, s.kill)
+	s.handle("POST /v1/services/{tenant}/{name}/stop", authed, s.kill)
+	s.handle("POST /v1/services/{tenant}/{name}/start", authed, s.start)
+	s.handle("POST /v1/services/{tenant}/{name}/restart", authed, s.restart)
+	s.handle("POST /v1/services/{tenant}/{name}/signal", authed, s.signal)
+	s.handle("POST /v1/services/{tenant}/{name}/remove", authed, s.remove)
 	s.handle("GET /v1/services/{tenant}/{name}/logs", authed, s.logs)
 	s.handle("GET /v1/services/{tenant}/{name}/why", authed, s.why)
 	s.handle("GET /v1/events", authed, s.events)
@@ -116,11 +122,117 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("deploy: tenant %q: %w: this principal may only deploy into tenant %q", spec.Tenant, errDenied, p.Tenant)
 		}
 	}
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
 	res, err := s.rt.Deploy(r.Context(), spec)
 	if err != nil {
 		return err
 	}
+	s.waitStarted(r.Context(), &res, wait)
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// MaxStartWait bounds the wait query parameter of deploy, start, restart
+// and apply.
+const MaxStartWait = 5 * time.Minute
+
+// waitParam reads ?wait=DUR: how long to wait for the attempt a write asks
+// for to start (see [solo.Runtime.WaitStarted]); absent or 0 means not to.
+func waitParam(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxStartWait {
+		return 0, badParam("wait", "%q is not a duration from 0 to %s", v, MaxStartWait)
+	}
+	return d, nil
+}
+
+// waitStarted waits up to wait for the attempt res asked for to start, and
+// says how it went in res: Started, or StartError with the reason. A wait
+// that ends first (or was not asked for) leaves both unset; the view says
+// where the service is.
+func (s *Server) waitStarted(ctx context.Context, res *wire.DeployResult, wait time.Duration) {
+	if wait <= 0 || !res.Changed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	v, err := s.rt.WaitStarted(ctx, res.Service.Tenant, res.Service.Name, res.Pos)
+	if v.Name != "" {
+		res.Service = v
+	}
+	switch {
+	case err == nil:
+		res.Started = true
+	case errors.Is(err, solo.ErrStartFailed):
+		res.StartError = err.Error()
+	}
+}
+
+// start and restart bring a service up again (see [solo.Runtime.Start]
+// and [solo.Runtime.Restart]), waiting like deploy with ?wait.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
+	return s.startAgain(w, r, "start", s.rt.Start)
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request) error {
+	return s.startAgain(w, r, "restart", s.rt.Restart)
+}
+
+func (s *Server) startAgain(w http.ResponseWriter, r *http.Request, op string,
+	verb func(context.Context, string, string) (wire.DeployResult, error)) error {
+	key, err := lookupKey(r, op)
+	if err != nil {
+		return err
+	}
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	res, err := verb(r.Context(), key.Tenant, key.Name)
+	if err != nil {
+		return sameNotFound(key, err)
+	}
+	s.waitStarted(r.Context(), &res, wait)
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) signal(w http.ResponseWriter, r *http.Request) error {
+	key, err := lookupKey(r, "signal")
+	if err != nil {
+		return err
+	}
+	var req wire.SignalRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return fmt.Errorf("signal: %w", err)
+	}
+	res, err := s.rt.Signal(r.Context(), key.Tenant, key.Name, req.Signal)
+	if err != nil {
+		if errors.Is(err, solo.ErrBadSignal) {
+			return &fieldError{Field: "signal", Err: err}
+		}
+		return sameNotFound(key, err)
+	}
+	writeJSON(w, http.StatusOK, wire.SignalResult{Tenant: key.Tenant, Name: key.Name, PID: res.PID, Signal: res.Signal})
+	return nil
+}
+
+func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
+	key, err := lookupKey(r, "remove")
+	if err != nil {
+		return err
+	}
+	if err := s.rt.Remove(r.Context(), key.Tenant, key.Name); err != nil {
+		return sameNotFound(key, err)
+	}
+	writeJSON(w, http.StatusOK, wire.RemoveResult{Tenant: key.Tenant, Name: key.Name, Removed: true})
 	return nil
 }
 

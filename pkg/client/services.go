@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/solo-rt/solo/eventstore/event"
 	"github.com/solo-rt/solo/pkg/state"
@@ -37,11 +38,86 @@ func (c *Client) List(ctx context.Context, tenant string) ([]state.ServiceView, 
 // solo.Runtime.Deploy). Invalid specs return an [*APIError] with code
 // invalid and the field named in APIError.Field; nothing is written.
 func (c *Client) Deploy(ctx context.Context, spec state.Spec) (wire.DeployResult, error) {
+	return c.DeployWait(ctx, spec, 0)
+}
+
+// DeployWait is [Client.Deploy] that also waits, up to wait, for the new
+// generation's first attempt to start (see solo.Runtime.WaitStarted): the
+// result's Started is set once it did, StartError says why it could not;
+// neither if the wait ended first. A wait of 0 does not wait.
+func (c *Client) DeployWait(ctx context.Context, spec state.Spec, wait time.Duration) (wire.DeployResult, error) {
 	var res wire.DeployResult
-	if err := c.Do(ctx, http.MethodPost, "/v1/services", spec, &res); err != nil {
+	if err := c.Do(ctx, http.MethodPost, withWait("/v1/services", wait), spec, &res); err != nil {
 		return res, fmt.Errorf("deploy %s: %w", spec.Name, err)
 	}
 	return res, nil
+}
+
+// withWait adds ?wait=DUR to path when wait is positive.
+func withWait(path string, wait time.Duration) string {
+	if wait <= 0 {
+		return path
+	}
+	return path + "?" + url.Values{"wait": {wait.String()}}.Encode()
+}
+
+// Start makes a stopped, failed or ended service desired again with its
+// last spec (see solo.Runtime.Start), and waits up to wait for its attempt
+// to start, as [Client.DeployWait] does. [IsNotFound] tells a name never
+// deployed, or removed.
+func (c *Client) Start(ctx context.Context, tenant, name string, wait time.Duration) (wire.DeployResult, error) {
+	return c.startAgain(ctx, "start", tenant, name, wait)
+}
+
+// Restart stops the service's instance with its stop procedure and starts a
+// new attempt of the same spec (see solo.Runtime.Restart), waiting like
+// [Client.Start].
+func (c *Client) Restart(ctx context.Context, tenant, name string, wait time.Duration) (wire.DeployResult, error) {
+	return c.startAgain(ctx, "restart", tenant, name, wait)
+}
+
+func (c *Client) startAgain(ctx context.Context, op, tenant, name string, wait time.Duration) (wire.DeployResult, error) {
+	var res wire.DeployResult
+	path, err := servicePath(tenant, name, "/"+op)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.Do(ctx, http.MethodPost, withWait(path, wait), nil, &res); err != nil {
+		return res, fmt.Errorf("%s: %w", op, err)
+	}
+	return res, nil
+}
+
+// Signal sends the signal sig (a name such as "HUP" or "SIGUSR1") to the
+// process group of the service's running instance, after the daemon checked
+// its identity (see solo.Runtime.Signal). An unknown name is an
+// [*APIError] with code invalid and field "signal"; a service with no live
+// process (stopped, or its recorded pid gone or reused) code conflict.
+func (c *Client) Signal(ctx context.Context, tenant, name, sig string) (wire.SignalResult, error) {
+	var res wire.SignalResult
+	path, err := servicePath(tenant, name, "/signal")
+	if err != nil {
+		return res, fmt.Errorf("signal: %w", err)
+	}
+	if err := c.Do(ctx, http.MethodPost, path, wire.SignalRequest{Signal: sig}, &res); err != nil {
+		return res, fmt.Errorf("signal: %w", err)
+	}
+	return res, nil
+}
+
+// Remove forgets a stopped service (see solo.Runtime.Remove): it is gone
+// from List and Status and its name is free. A service that is not stopped
+// is an [*APIError] with code conflict, and nothing is written.
+func (c *Client) Remove(ctx context.Context, tenant, name string) error {
+	path, err := servicePath(tenant, name, "/remove")
+	if err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	var res wire.RemoveResult
+	if err := c.Do(ctx, http.MethodPost, path, nil, &res); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	return nil
 }
 
 // Status returns one service; [IsNotFound] tells a service that does not

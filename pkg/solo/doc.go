@@ -18,15 +18,50 @@
 //	if err != nil { ... }
 //	defer rt.Close(ctx)
 //	res, err := rt.Deploy(ctx, solo.Spec{Name: "web", Command: []string{"./web", "-port", "8080"}})
+//	view, err := rt.WaitStarted(ctx, "default", "web", res.Pos) // started, or ErrStartFailed and why
 //	views := rt.List("default")
-//	err = rt.Kill(ctx, "default", "web")
+//	err = rt.Kill(ctx, "default", "web")       // stop: down, across restarts too
+//	res, err = rt.Start(ctx, "default", "web")  // up again, same spec and generation
+//	res, err = rt.Restart(ctx, "default", "web")
+//	_, err = rt.Signal(ctx, "default", "web", "HUP")
+//	err = rt.Remove(ctx, "default", "web")     // once stopped: the name is free
+//
+// # Lifecycle verbs
+//
+// Each verb is one event, recorded with the caller's actor ([WithActor];
+// "local" otherwise) before it acts:
+//
+//   - Kill (the CLI's stop and kill): service_killed; the service stays down
+//     across daemon restarts, its spec kept.
+//   - Start: service_start_requested; desired again with the last spec. It
+//     keeps the generation (nothing about what runs changed, and the
+//     attempts of the generation keep counting, so a marker still tells an
+//     old instance from the new one after a crash).
+//   - Restart: service_restart_requested; the instance is stopped with the
+//     one stop procedure, then a new attempt starts. A requested restart
+//     counts neither toward the restart limit nor in [ServiceView].Restarts,
+//     which counts only restarts after the service's own exits (as
+//     systemd's NRestarts does; pm2 and docker count requested ones too).
+//     A clean daemon stop and start is not a restart either.
+//   - Signal: service_signalled, after the identity check, to the process
+//     group.
+//   - Remove: service_removed, only for a stopped service; the name is free
+//     and a later deploy starts again at generation 1 (the service's
+//     history stays in the log; its log files stay on disk).
+//
+// [Runtime.WaitStarted] tells whether the attempt a Deploy, Start or
+// Restart asked for started: started means exec succeeded (for an
+// in-process service, its factory returned), as systemd's Type=exec has it;
+// an attempt that could not start reports why ([ErrStartFailed]), and that
+// reason is also in the view, the events and the service's log file.
 //
 // In-process services register a kind with [Register] (or a [Registry] in
 // [Options]) and are deployed with Spec.Kind and Spec.Config.
 //
 // # Guarantees
 //
-//   - Deploy and Kill return only after their event is fsynced (I1), and
+//   - Deploy, Kill and the other verbs return only after their event is
+//     fsynced (I1), and
 //     act only after that (I2). Invalid input returns an error naming the
 //     field and writes nothing (I9).
 //   - One loop, so one instance, per (tenant, name): a redeploy stops the old

@@ -3,9 +3,29 @@ package solo
 import "errors"
 
 var (
-	// ErrNotFound is returned by Kill, Status and Logs for a service that
-	// was never deployed in that tenant.
+	// ErrNotFound is returned by Kill, Start, Restart, Signal, Remove,
+	// Status and Logs for a service that was never deployed in that
+	// tenant, or was removed.
 	ErrNotFound = errors.New("service not found")
+
+	// ErrRunning is returned by Remove for a service that is desired or
+	// still runs: it must be stopped first. Nothing is written.
+	ErrRunning = errors.New("service is not stopped")
+
+	// ErrNotRunning is returned by Signal when the service has no running
+	// process to signal: stopped, between attempts, in-process, or its
+	// recorded process is gone or its pid taken by another (the identity
+	// check failed). Nothing is written or signalled.
+	ErrNotRunning = errors.New("service has no running process")
+
+	// ErrBadSignal is returned by Signal for a signal name it does not
+	// know. Nothing is written.
+	ErrBadSignal = errors.New("unknown signal")
+
+	// ErrStartFailed is returned by WaitStarted when the attempt it waits
+	// for could not start (the reason follows it in the message), or the
+	// service was stopped or failed before it did.
+	ErrStartFailed = errors.New("did not start")
 
 	// ErrUnknownKind is returned by Deploy for an in-process service whose
 	// kind is not registered (see [Register]). Nothing is written.

@@ -3,9 +3,11 @@ package solo_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
@@ -24,7 +26,9 @@ func (t ticker) Serve(ctx context.Context) error {
 }
 
 // Example embeds Solo in a program: it registers an in-process kind,
-// deploys one in-process service and one OS process, and kills the process.
+// deploys one in-process service and one OS process and waits for each to
+// start, sees a command that cannot start refused at once, restarts the
+// process, stops it, and starts it again.
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "solo-example-")
@@ -46,23 +50,47 @@ func Example() {
 	}
 	defer rt.Close(ctx)
 
-	// Watch the log to know when both have started.
-	events := rt.Events(ctx, rt.Store().Head()+1)
-	rt.Deploy(ctx, solo.Spec{Name: "clock", Kind: "ticker", Config: json.RawMessage(`{"word":"tick"}`)})
-	rt.Deploy(ctx, solo.Spec{Name: "sleeper", Command: []string{"sleep", "60"}})
-	for started := 0; started < 2; {
-		env := <-events.C()
-		if env.Type == string(state.TypeServiceStarted) {
-			rt.Sync(ctx, env.Pos)
-			started++
+	// Deploy, then wait for the first attempt to start: exec succeeded (or
+	// the factory returned), or the reason it could not.
+	deploy := func(spec solo.Spec) (solo.ServiceView, error) {
+		res, err := rt.Deploy(ctx, spec)
+		if err != nil {
+			return solo.ServiceView{}, err
 		}
+		wctx, cancel := context.WithTimeout(ctx, solo.DefaultStartWait)
+		defer cancel()
+		return rt.WaitStarted(wctx, spec.Tenant, spec.Name, res.Pos)
 	}
+	if _, err := deploy(solo.Spec{Name: "clock", Kind: "ticker", Config: json.RawMessage(`{"word":"tick"}`)}); err != nil {
+		fmt.Println(err)
+	}
+	sleeper, err := deploy(solo.Spec{Name: "sleeper", Command: []string{"sleep", "60"}})
+	fmt.Println("sleeper started:", err == nil && sleeper.PID > 0)
 
-	rt.Kill(ctx, "default", "sleeper")
+	// A script whose interpreter does not exist cannot start: said at once.
+	script := filepath.Join(dir, "typo.sh")
+	os.WriteFile(script, []byte("#!/nonexistent/sh\n"), 0o755)
+	_, err = deploy(solo.Spec{Name: "typo", Command: []string{script}, Restart: state.RestartNever})
+	fmt.Println("typo did not start:", errors.Is(err, solo.ErrStartFailed))
+
+	// Restart: the same spec, a new process, not counted as a restart.
+	res, _ := rt.Restart(ctx, "default", "sleeper")
+	again, _ := rt.WaitStarted(ctx, "default", "sleeper", res.Pos)
+	fmt.Println("restarted with a new pid:", again.PID != sleeper.PID, "restarts:", again.Restarts)
+
+	rt.Kill(ctx, "default", "sleeper") // solo stop: down until started again
 	for _, s := range rt.List("default") {
 		fmt.Println(s.Name, s.State)
 	}
+	res, _ = rt.Start(ctx, "default", "sleeper")
+	back, _ := rt.WaitStarted(ctx, "default", "sleeper", res.Pos)
+	fmt.Println("sleeper", back.State)
 	// Output:
+	// sleeper started: true
+	// typo did not start: true
+	// restarted with a new pid: true restarts: 0
 	// clock running
 	// sleeper killed
+	// typo failed
+	// sleeper running
 }

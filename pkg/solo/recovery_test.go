@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 // runChild opens a runtime on dir, carries out the script ("deploy:NAME",
-// "kill:NAME"), prints "started NAME PID" for each service it sees start,
+// "kill:NAME", "start:NAME", "restart:NAME", "rm:NAME"), prints "started NAME PID" for each service it sees start,
 // then "ready", and blocks until it is SIGKILLed.
 func runChild(arg string) {
 	dir, script, _ := strings.Cut(arg, ";")
@@ -47,6 +47,7 @@ func runChild(arg string) {
 	}
 	sub := rt.Events(ctx, rt.Store().Head()+1)
 	running := map[string]bool{} // services that should run once the script is done
+	after := map[string]uint64{} // the position of the last write that started each
 	for _, step := range strings.Split(script, ",") {
 		op, name, _ := strings.Cut(step, ":")
 		switch op {
@@ -71,6 +72,23 @@ func runChild(arg string) {
 				os.Exit(1)
 			}
 			delete(running, name)
+		case "start", "restart":
+			verb := rt.Start
+			if op == "restart" {
+				verb = rt.Restart
+			}
+			res, err := verb(ctx, "default", name)
+			if err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			running[name] = true
+			after[name] = res.Pos
+		case "rm":
+			if err := rt.Remove(ctx, "default", name); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
 		}
 	}
 	// Wait until each service that should run has started in its latest
@@ -82,7 +100,7 @@ func runChild(arg string) {
 		}
 		p, _ := state.Decode(env)
 		st, err := rt.Status("default", env.Subject)
-		if err != nil || p.(state.Started).Generation != st.Generation || !running[env.Subject] {
+		if err != nil || p.(state.Started).Generation != st.Generation || !running[env.Subject] || env.Pos <= after[env.Subject] {
 			continue
 		}
 		fmt.Printf("started %s %d\n", env.Subject, p.(state.Started).PID)

@@ -244,6 +244,13 @@ func (f *follower) readSessions(fn func(*state.Sessions)) {
 	fn(f.w.Sessions())
 }
 
+// position is the position of the last envelope folded.
+func (f *follower) position() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Pos()
+}
+
 // nextGeneration is the generation the next deploy of (tenant, name) gets.
 func (f *follower) nextGeneration(tenant, name string) uint64 {
 	f.mu.Lock()

@@ -182,6 +182,10 @@ func ParseSignal(name string) (syscall.Signal, error) {
 	return signals[canon], nil
 }
 
+// SignalNames returns the names [ParseSignal] accepts, sorted, in their
+// canonical form ("SIGHUP").
+func SignalNames() []string { return slices.Sorted(maps.Keys(signals)) }
+
 func canonicalSignal(name string) (string, bool) {
 	n := strings.ToUpper(name)
 	if !strings.HasPrefix(n, "SIG") {

@@ -43,6 +43,11 @@ type ApplyItem struct {
 	Pos uint64 `json:"pos,omitempty"`
 	// State is the service's state before the apply, empty for a create.
 	State state.State `json:"state,omitempty"`
+	// Started and StartError say, for a create or update when the caller
+	// asked to wait (?wait=DUR), whether its first attempt started, as in
+	// [DeployResult].
+	Started    bool   `json:"started,omitempty"`
+	StartError string `json:"start_error,omitempty"`
 }
 
 // ApplyResult is the reply of POST /v1/apply: what an apply planned and

@@ -9,7 +9,7 @@ const (
 	CodeUnauthorized = "unauthorized" // 401: no or unknown credentials
 	CodeDenied       = "denied"       // 403: the credentials do not allow this request
 	CodeNotFound     = "not_found"    // 404: no such service (or route)
-	CodeConflict     = "conflict"     // 409: an expected version did not match
+	CodeConflict     = "conflict"     // 409: an expected version did not match, or the service's state forbids the request (remove of a running service, signal of one with no process)
 	CodeTooLarge     = "too_large"    // 413: the body is over the server's limit
 	CodeThrottled    = "throttled"    // 429: the source failed to authenticate too often; Retry-After says when to try again
 	CodeUnavailable  = "unavailable"  // 503: shutting down, closed, not ready, or the event log cannot be written (disk full)

@@ -13,7 +13,39 @@ type DeployResult struct {
 	// Runtime.Deploy): nothing was written and nothing restarted.
 	Changed bool `json:"changed"`
 	// Pos is the position of the service_deployed event, 0 if unchanged.
+	// For a start or restart, it is where the new attempts begin: the
+	// request, or the old instance's last recorded fact if that came
+	// later; wait on it with solo's Runtime.WaitStarted.
 	Pos uint64 `json:"pos,omitempty"`
+	// Started and StartError are set when the caller asked to wait
+	// (?wait=DUR) for the attempt to start: Started once it did (exec
+	// succeeded) within the wait, StartError with the reason if it could
+	// not start. Neither is set if the wait ended first: Service.State
+	// says where it is.
+	Started    bool   `json:"started,omitempty"`
+	StartError string `json:"start_error,omitempty"`
+}
+
+// SignalRequest is the body of POST /v1/services/{tenant}/{name}/signal:
+// a signal name such as "HUP" or "SIGUSR1".
+type SignalRequest struct {
+	Signal string `json:"signal"`
+}
+
+// SignalResult is its reply: the signal sent, and the pid whose process
+// group got it.
+type SignalResult struct {
+	Tenant string `json:"tenant"`
+	Name   string `json:"name"`
+	PID    int    `json:"pid"`
+	Signal string `json:"signal"`
+}
+
+// RemoveResult is the reply of POST /v1/services/{tenant}/{name}/remove.
+type RemoveResult struct {
+	Tenant  string `json:"tenant"`
+	Name    string `json:"name"`
+	Removed bool   `json:"removed"`
 }
 
 // KillResult is the reply of DELETE /v1/services/{tenant}/{name}.
