@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -168,31 +169,14 @@ SIG is a name, with or without SIG, in any case: ` + strings.Join(signalNames(),
 func signalNames() []string { return state.SignalNames() }
 
 func (a *app) rmCmd() *cobra.Command {
-	var tenant string
 	cmd := &cobra.Command{
 		Use:   "rm NAME",
 		Short: "Forget a stopped service: gone from ls, its name free again",
 		Long: `rm forgets NAME: it is gone from ls and status, and a later deploy of the name
 starts again at generation 1. Only a stopped service can be removed (solo stop
 NAME first); its log files are kept.`,
-		Args:              exactArgs(1, "one service NAME"),
-		ValidArgsFunction: a.completeServices(&tenant),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, c, cancel, err := a.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if err := c.Remove(ctx, tenant, args[0]); err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(wire.RemoveResult{Tenant: tenant, Name: args[0], Removed: true})
-			}
-			fmt.Fprintf(a.stdout, "removed %s/%s\n", tenant, args[0])
-			return nil
-		},
 	}
-	cmd.Flags().StringVar(&tenant, "tenant", state.DefaultTenant, "tenant of the service")
-	return cmd
+	return a.serviceVerb(cmd, func(ctx context.Context, c *client.Client, tenant, name string) (string, any, error) {
+		return "removed", wire.RemoveResult{Tenant: tenant, Name: name, Removed: true}, c.Remove(ctx, tenant, name)
+	})
 }
