@@ -46,11 +46,12 @@ type liveTask struct {
 	size        int64    // bytes in the file, all written
 	truncated   bool     // cut at the limit (or by a write error)
 	writeFailed bool
-	dirty       bool        // written since the last fsync
-	newFile     bool        // created by this attempt: its directory needs an fsync too
-	syncTimer   *time.Timer // pending fsync, nil if none
-	changed     chan struct{}
+	dirty       bool          // written since the last fsync
+	newFile     bool          // created by this attempt: its directory needs an fsync too
+	syncTimer   *time.Timer   // pending fsync, nil if none
+	changed     chan struct{} // closed at the next change; for good once finished
 	done        bool
+	finished    bool // finish was called
 	cancelled   bool // a cancel interrupted it
 }
 
@@ -210,14 +211,18 @@ func (l *liveTask) discard() {
 }
 
 // written returns the bytes in the file, all written, whether the task is
-// done, and a channel closed at the next change.
+// done, and a channel closed at the next change (already closed once the
+// task is finished).
 func (l *liveTask) written() (int64, bool, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.size, l.done, l.changed
 }
 
-// finish closes the file and wakes the readers; idempotent.
+// finish closes the file and wakes the readers; idempotent. Its change
+// channel stays closed: nothing changes after it, and a reader that took
+// the task as live just before it ended must not wait for a change that
+// will never come.
 func (l *liveTask) finish() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -230,7 +235,10 @@ func (l *liveTask) finish() {
 		l.f = nil
 	}
 	l.done = true
-	l.notify()
+	if !l.finished {
+		l.finished = true
+		close(l.changed)
+	}
 }
 
 func (l *liveTask) setCancelled() {

@@ -116,6 +116,33 @@ func TestLiveTask_Write(t *testing.T) {
 	})
 }
 
+// A reader of a task's output takes the live task, then asks it for its
+// change channel; the task may finish in between (its end recorded, the
+// worker done with it). The channel it then gets must already be closed:
+// nothing will change any more, and a reader waiting on it would wait for
+// good (solo exec --wait hung so under load).
+func TestLiveTask_FinishedWakesLateReaders(t *testing.T) {
+	l := mustOpenLive(t, filepath.Join(t.TempDir(), "a.out"), 1, 100)
+	_, _, early := l.written()
+	l.addOutput(stream("a"))
+	select {
+	case <-early:
+	default:
+		t.Fatal("an output does not wake the readers")
+	}
+	_, _, before := l.written()
+	l.flush()
+	l.finish()
+	for _, c := range []<-chan struct{}{before, func() <-chan struct{} { _, _, c := l.written(); return c }()} {
+		select {
+		case <-c:
+		default:
+			t.Fatal("a reader of a finished task waits for a change that never comes")
+		}
+	}
+	l.finish() // idempotent
+}
+
 func TestLeaseEnd(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ttl := 24 * time.Hour
