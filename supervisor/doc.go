@@ -74,7 +74,10 @@
 //   - Block an OS thread per child, or poll for exits.
 //   - Reap with a blanket wait(-1), which would steal other children's
 //     statuses; only the pidfd of a [Watch] is ever waited on.
-//   - Hold a pipe to a service's output.
+//   - Hold a pipe to a service's output. A service whose output is to be
+//     timestamped writes to a pipe read by a log stamper process of its
+//     own ([ProcessRunner.Stamper], [Stamp]), never by the daemon: the
+//     stamper outlives the daemon as the service does.
 //
 // # Concurrency
 //
@@ -101,5 +104,10 @@
 //     [Exit] is [Exit.Unknown].
 //   - Log rotation loses the bytes written between copy and truncate, and a
 //     file can overshoot MaxSize by what is written in about one
-//     CheckInterval (see [Logs]).
+//     CheckInterval (see [Logs]). A key's own limits ([Logs.OpenLimited])
+//     hold from its Open on; a re-adopted service, not opened again, is
+//     not watched until its next start.
+//   - A stamped line carries the time the stamper read its first bytes,
+//     a few microseconds after the service wrote them; a line written in
+//     several writes is stamped once, at its start.
 package supervisor

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -124,7 +125,21 @@ type logEntry struct {
 	// the file grows.
 	lastSize  int64
 	lastCheck time.Time
+	// limits of this key's rotation, guarded by rot; zero fields are the
+	// Logs' own (see [Logs.OpenLimited]).
+	limits LogLimits
 }
+
+// LogLimits are one key's rotation limits: MaxSize and MaxFiles as in
+// [LogOptions]. Zero fields mean the [Logs]' own.
+type LogLimits struct {
+	MaxSize  int64
+	MaxFiles int
+}
+
+// maxSize and maxFiles are e's limits; with e.rot held.
+func (l *Logs) maxSize(e *logEntry) int64 { return cmp.Or(e.limits.MaxSize, l.opts.MaxSize) }
+func (l *Logs) maxFiles(e *logEntry) int  { return cmp.Or(e.limits.MaxFiles, l.opts.MaxFiles) }
 
 // NewLogs creates dir (mode 0750) if needed and starts the watcher. See
 // [LogOptions] for the defaults. Call [Logs.Close] to stop it.
@@ -261,12 +276,22 @@ func (l *Logs) unwatchLocked(e *logEntry) {
 // caller closes its copy after [Start]. A file already over MaxSize (left
 // by an earlier daemon) is rotated at once. Open may be called again for the
 // same key (a restart); the watch stays until [Logs.Release].
-func (l *Logs) Open(key string) (*os.File, error) {
+func (l *Logs) Open(key string) (*os.File, error) { return l.OpenLimited(key, LogLimits{}) }
+
+// OpenLimited is [Logs.Open] with key's own rotation limits, which hold
+// from now on (zero fields: the Logs' own). Negative limits are refused.
+func (l *Logs) OpenLimited(key string, lim LogLimits) (*os.File, error) {
 	fail := func(err error) (*os.File, error) { return nil, fmt.Errorf("open log %q: %w", key, err) }
+	if lim.MaxSize < 0 || lim.MaxFiles < 0 {
+		return fail(fmt.Errorf("negative limit in %+v", lim))
+	}
 	e, err := l.entry(key)
 	if err != nil {
 		return fail(err)
 	}
+	e.rot.Lock()
+	e.limits = lim
+	e.rot.Unlock()
 	if err := os.MkdirAll(filepath.Dir(e.path), 0o750); err != nil {
 		return fail(err)
 	}
@@ -336,7 +361,7 @@ func (l *Logs) checkRotated(e *logEntry) (again time.Duration, err error) {
 		return again, fmt.Errorf("check log %q: %w", e.key, err)
 	}
 	now, size := time.Now(), fi.Size()
-	if size < l.rotateAt() {
+	if size < l.rotateAt(e) {
 		// Assume the writer may be as fast as the faster of what it just
 		// did and fastWriter: the file must not reach the rotation size
 		// unseen during the pause.
@@ -344,7 +369,7 @@ func (l *Logs) checkRotated(e *logEntry) (again time.Duration, err error) {
 		if grew := size - e.lastSize; grew > 0 && !e.lastCheck.IsZero() {
 			rate = max(rate, float64(grew)/float64(max(now.Sub(e.lastCheck), time.Microsecond)))
 		}
-		again = min(again, time.Duration(float64(l.rotateAt()-size)/rate))
+		again = min(again, time.Duration(float64(l.rotateAt(e)-size)/rate))
 		e.lastSize, e.lastCheck = size, now
 		return again, nil
 	}
@@ -374,7 +399,11 @@ func (l *Logs) checkRotated(e *logEntry) (again time.Duration, err error) {
 // copy, key.log is truncated without one: a service's old output matters
 // less than room for the event log and for the service's next lines.
 func (l *Logs) rotateLocked(e *logEntry) (dropped int64, err error) {
-	for i := l.opts.MaxFiles - 1; i >= 1; i-- {
+	maxSize, maxFiles := l.maxSize(e), l.maxFiles(e)
+	// Files past MaxFiles (kept under a larger limit before) go.
+	for i := maxFiles + 1; os.Remove(rotated(e.path, i)) == nil; i++ {
+	}
+	for i := maxFiles - 1; i >= 1; i-- {
 		err := os.Rename(rotated(e.path, i), rotated(e.path, i+1))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, err
@@ -390,7 +419,7 @@ func (l *Logs) rotateLocked(e *logEntry) (dropped int64, err error) {
 		return 0, err
 	}
 	size := fi.Size()
-	skip := size - min(size, l.opts.MaxSize)
+	skip := size - min(size, maxSize)
 	if skip > 0 {
 		// Keep whole lines: start after the first line end past the cut.
 		skip = lineStart(src, skip, size)
@@ -401,7 +430,7 @@ func (l *Logs) rotateLocked(e *logEntry) (dropped int64, err error) {
 		header = fmt.Appendf(nil, "[solo: %d bytes of this log were dropped: the service wrote faster than the log could be rotated]\n", skip)
 	}
 	tmp := rotated(e.path, 1) + ".tmp"
-	err = copyRange(tmp, header, src, skip, keep, l.opts.MaxSize)
+	err = copyRange(tmp, header, src, skip, keep, maxSize)
 	if isNoSpace(err) {
 		// No room for the copy: drop it rather than leave the disk full.
 		os.Remove(tmp)
@@ -443,7 +472,7 @@ const fastWriter = 512 << 20
 // MaxSize, so that what a steady writer adds while its rotation is being
 // noticed still fits in a rotated file of MaxSize bytes, and nothing is
 // dropped.
-func (l *Logs) rotateAt() int64 { return l.opts.MaxSize - l.opts.MaxSize/8 }
+func (l *Logs) rotateAt(e *logEntry) int64 { m := l.maxSize(e); return m - m/8 }
 
 func copyRange(path string, header []byte, src *os.File, off, n, limit int64) error {
 	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
@@ -637,13 +666,19 @@ func (l *Logs) tailLocked(e *logEntry, n int, size int64) ([]byte, error) {
 		found bool
 		need  = n
 	)
-	for i := 0; i <= l.opts.MaxFiles; i++ {
+	// Every rotated file there is is read, not only MaxFiles of them: a
+	// key whose limits are not known yet (its service re-adopted, not
+	// opened again) still shows all it kept.
+	for i := 0; ; i++ {
 		path, upTo := e.path, size
 		if i > 0 {
 			path, upTo = rotated(e.path, i), -1
 		}
 		data, lines, err := tailFile(path, need, upTo)
 		if errors.Is(err, fs.ErrNotExist) {
+			if i > 0 {
+				break
+			}
 			continue
 		}
 		if err != nil {

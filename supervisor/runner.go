@@ -41,9 +41,22 @@ type ProcessRunner struct {
 	Argv []string
 	Env  []string // the full environment, KEY=VALUE, without the marker
 	Dir  string
-	// Logs and LogKey name the service's log file.
-	Logs   *Logs
-	LogKey string
+	// Logs and LogKey name the service's log file; LogLimits are its own
+	// rotation limits (zero: the Logs').
+	Logs      *Logs
+	LogKey    string
+	LogLimits LogLimits
+	// Stamper, when set, is the argv of a log stamper: a small process
+	// started with each attempt, reading the service's output from a pipe
+	// and writing it to the log file with each line timestamped ([Stamp]
+	// is its body; the solo binary runs it as `solo _logger`). It runs in
+	// a process group of its own, so the service's stop signals do not
+	// reach it, with an empty environment and no marker, so recovery never
+	// takes it for the service; it ends when the service and everything it
+	// started have closed the pipe. It outlives the daemon as the service
+	// does: a daemon that dies leaves the pipe to the two of them, and the
+	// service neither loses output nor gets SIGPIPE.
+	Stamper []string
 	// Marker, if its Home is set, marks each process: [MarkerEnv] is set
 	// to Marker with the attempt's number as its Attempt.
 	Marker Marker
@@ -60,7 +73,7 @@ var _ Runner = (*ProcessRunner)(nil)
 // few threads instead of blocking a thread each.
 func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error) {
 	release := openSlots.take()
-	out, err := r.Logs.Open(r.LogKey)
+	out, err := r.Logs.OpenLimited(r.LogKey, r.LogLimits)
 	release()
 	if err != nil {
 		return nil, err
@@ -72,8 +85,18 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	if r.Marker.Home != "" {
 		env = append(env[:len(env):len(env)], r.Marker.env(attempt))
 	}
+	opts := StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out}
+	if len(r.Stamper) > 0 {
+		pw, err := r.startStamper(out)
+		if err != nil {
+			return nil, err
+		}
+		// Once the child has its copy, the stamper's pipe is theirs alone.
+		defer pw.Close()
+		opts.Output, opts.ToStamper = pw, true
+	}
 	release = forkSlots.take()
-	p, err := Start(StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out})
+	p, err := Start(opts)
 	release()
 	if err != nil {
 		// Say it where the service's own output goes, so that `solo logs`
@@ -82,6 +105,31 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 		return nil, err
 	}
 	return &processInstance{p: p}, nil
+}
+
+// startStamper starts the log stamper writing to out and returns the write
+// end of its pipe, for the service. The daemon keeps neither end: the
+// stamper reads until every writer is gone. It is reaped through its
+// pidfd, parked in the poller, if the daemon still runs when it ends.
+func (r *ProcessRunner) startStamper(out *os.File) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("log stamper: %w", err)
+	}
+	release := forkSlots.take()
+	sp, err := Start(StartOptions{Argv: r.Stamper, Env: []string{}, Output: out, Input: pr})
+	release()
+	pr.Close()
+	if err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("log stamper: %w", err)
+	}
+	go func() {
+		if _, err := sp.Wait(context.Background()); err == nil {
+			_, _ = sp.Finish()
+		}
+	}()
+	return pw, nil
 }
 
 // slots is a counting semaphore.

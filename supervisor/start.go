@@ -29,6 +29,13 @@ type StartOptions struct {
 	// neither dies of SIGPIPE nor loses output when the daemon dies: a pipe
 	// or socket is refused with [ErrPipeOutput]. Nil means /dev/null.
 	Output *os.File
+	// ToStamper allows Output to be a pipe: the write end of a pipe whose
+	// reader is a log stamper process (see [ProcessRunner.Stamper]), which
+	// outlives the daemon as the service does. The daemon must not hold
+	// the read end.
+	ToStamper bool
+	// Input is the process's stdin; nil means /dev/null.
+	Input *os.File
 }
 
 // Process is one OS process under supervision: either our own child made by
@@ -78,18 +85,22 @@ func Start(opts StartOptions) (*Process, error) {
 	case !filepath.IsAbs(name) && opts.Dir != "":
 		path = filepath.Join(opts.Dir, name)
 	}
-	stdin, err := os.Open(os.DevNull)
-	if err != nil {
-		return fail(err)
+	stdin := opts.Input
+	if stdin == nil {
+		devnull, err := os.Open(os.DevNull)
+		if err != nil {
+			return fail(err)
+		}
+		defer devnull.Close()
+		stdin = devnull
 	}
-	defer stdin.Close()
 	out := opts.Output
 	if out != nil {
 		fi, err := out.Stat()
 		if err != nil {
 			return fail(fmt.Errorf("output: %w", err))
 		}
-		if fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 {
+		if fi.Mode()&(os.ModeNamedPipe|os.ModeSocket) != 0 && !opts.ToStamper {
 			return fail(fmt.Errorf("%w: %s", ErrPipeOutput, out.Name()))
 		}
 	} else {

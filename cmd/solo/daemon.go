@@ -92,8 +92,13 @@ func (a *app) runDaemon(o daemonOptions) error {
 	metrics := api.NewMetrics(reg)
 
 	start := time.Now()
+	stamper, err := stamperArgv()
+	if err != nil {
+		return err
+	}
 	rt, err := solo.Open(context.Background(), solo.Options{
 		DataDir: a.dataDir,
+		Stamper: stamper,
 		Logger:  log,
 		Store:   &eventstore.Options{OnCommit: metrics.ObserveCommit},
 		Version: buildVersion(),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ func (a *app) deployCmd() *cobra.Command {
 		stopTimeout   time.Duration
 		env           []string
 		w             *startWait
+		logMaxSize    string
+		logFiles      int
+		logTimestamps bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME [flags] -- CMD [ARG...]",
@@ -55,6 +59,9 @@ started (not found, a bad interpreter) exits 1 with the reason.`,
 					spec.Env[k] = v
 				}
 			}
+			if err := logFlags(cmd, &spec, logMaxSize, logFiles, logTimestamps); err != nil {
+				return err
+			}
 			wait, err := w.duration()
 			if err != nil {
 				return err
@@ -80,7 +87,35 @@ started (not found, a bad interpreter) exits 1 with the reason.`,
 	f.StringVar(&spec.Dir, "dir", "", "working directory (absolute)")
 	f.StringVar(&spec.StopSignal, "stop-signal", state.DefaultStopSignal, "signal that asks the service to stop")
 	f.DurationVar(&stopTimeout, "stop-timeout", time.Duration(state.DefaultStopTimeout), "time between the stop signal and SIGKILL")
+	f.StringVar(&logMaxSize, "log-max-size", state.DefaultLogMaxSize.String(), "size at which the service's log is rotated: bytes, or with K, M, G, KiB, MiB, GiB")
+	f.IntVar(&logFiles, "log-files", state.DefaultLogFiles, "rotated log files kept")
+	f.BoolVar(&logTimestamps, "log-timestamps", false, "prefix each line of the log with the time it was written (RFC 3339, UTC, ms); needed by logs --since")
 	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// logFlags sets spec.Log from the --log-* flags, if any was given. A bad
+// value is a usage error naming the flag; nothing is sent.
+func logFlags(cmd *cobra.Command, spec *state.Spec, maxSize string, files int, timestamps bool) error {
+	fl := cmd.Flags()
+	if !fl.Changed("log-max-size") && !fl.Changed("log-files") && !fl.Changed("log-timestamps") {
+		return nil
+	}
+	if fl.Changed("log-files") && (files < 1 || files > state.MaxLogFiles) {
+		return usagef(fmt.Errorf("--log-files %d: want 1 to %d", files, state.MaxLogFiles))
+	}
+	l := &state.LogSpec{Files: files, Timestamps: timestamps}
+	size, err := state.ParseByteSize(maxSize)
+	if err != nil {
+		return usagef(fmt.Errorf("--log-max-size: %w", err))
+	}
+	l.MaxSize = size
+	spec.Log = l
+	n := spec.Clone()
+	n.Normalize()
+	if fe := new(state.FieldError); errors.As(n.Validate(), &fe) && strings.HasPrefix(fe.Field, "log.") {
+		return usagef(fmt.Errorf("--log-%s: %s", strings.ReplaceAll(strings.TrimPrefix(fe.Field, "log."), "_", "-"), fe.Problem))
+	}
+	return nil
 }

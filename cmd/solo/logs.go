@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +15,7 @@ func (a *app) logsCmd() *cobra.Command {
 		tenant string
 		follow bool
 		tail   int
+		since  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:               "logs NAME",
@@ -30,12 +33,22 @@ func (a *app) logsCmd() *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, a.timeout)
 				defer cancel()
 			}
+			if cmd.Flags().Changed("since") {
+				if since <= 0 {
+					return usagef(fmt.Errorf("--since %s: want a positive duration such as 10m", since))
+				}
+				if !cmd.Flags().Changed("tail") {
+					tail = -1 // every line since
+				}
+				return c.LogsSince(ctx, tenant, args[0], since, tail, follow, a.stdout)
+			}
 			return c.Logs(ctx, tenant, args[0], tail, follow, a.stdout)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&tenant, "tenant", state.DefaultTenant, "tenant of the service")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing what the service writes")
-	f.IntVar(&tail, "tail", 100, "lines to print from the end")
+	f.IntVar(&tail, "tail", 100, "lines to print from the end (with --since: of the lines since, default all)")
+	f.DurationVar(&since, "since", 0, "only lines written within this long, such as 10m; needs a log with timestamps (deploy --log-timestamps)")
 	return cmd
 }

@@ -78,6 +78,11 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	}
 	row("restart", fmt.Sprintf("%s, at most %d restarts within %s", sp.Restart, sp.MaxRestarts, sp.RestartWindow))
 	row("stop", fmt.Sprintf("%s, then SIGKILL after %s", sp.StopSignal, sp.StopTimeout))
+	stamps := ""
+	if sp.Log.Timestamps {
+		stamps = ", lines timestamped"
+	}
+	row("log", fmt.Sprintf("rotated at %s, %d files kept%s", sp.Log.MaxSize, sp.Log.Files, stamps))
 	row("deployed", since(v.DeployedAt))
 	if len(v.Exits) > 0 {
 		row("last exits", "")

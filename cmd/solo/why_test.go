@@ -18,14 +18,15 @@ import (
 	"github.com/solo-rt/solo/pkg/state"
 )
 
-// waitEvent runs `solo events --service NAME -f --json` from position from
-// and returns the first event of type typ: a test waits on the fact, not on
-// a timer, and the followed, filtered stream is tested on the way.
-func waitEvent(t *testing.T, dir, name string, from uint64, typ state.EventType) eventstore.Envelope {
+// streamUntil runs a streaming CLI command (events -f, logs -f) against
+// dir's daemon and returns the first line of its output for which ok is
+// true: a test waits on the fact, not on a timer. It fails the test if the
+// stream ends first.
+func streamUntil(t *testing.T, dir string, ok func(line string) bool, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, soloBin, "--data-dir", dir, "events", "--service", name, "-f", "--json", "--from", strconv.FormatUint(from, 10))
+	cmd := exec.CommandContext(ctx, soloBin, append([]string{"--data-dir", dir}, args...)...)
 	cmd.Env = cleanEnv()
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -34,16 +35,28 @@ func waitEvent(t *testing.T, dir, name string, from uint64, typ state.EventType)
 	sc := bufio.NewScanner(out)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var env eventstore.Envelope
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &env), sc.Text())
-		require.Equal(t, "default", env.Tenant)
-		require.Equal(t, name, env.Subject, "events --service let another service's event through")
-		if env.Type == string(typ) {
-			return env
+		if ok(sc.Text()) {
+			return sc.Text()
 		}
 	}
-	t.Fatalf("no %s event of %s: %v; daemon:\n%s", typ, name, sc.Err(), dumpDaemon(dir))
-	return eventstore.Envelope{}
+	t.Fatalf("solo %v ended without the line awaited: %v; daemon:\n%s", args, sc.Err(), dumpDaemon(dir))
+	return ""
+}
+
+// waitEvent runs `solo events --service NAME -f --json` from position from
+// and returns the first event of type typ; the followed, filtered stream
+// is tested on the way.
+func waitEvent(t *testing.T, dir, name string, from uint64, typ state.EventType) eventstore.Envelope {
+	t.Helper()
+	var env eventstore.Envelope
+	streamUntil(t, dir, func(line string) bool {
+		env = eventstore.Envelope{}
+		require.NoError(t, json.Unmarshal([]byte(line), &env), line)
+		require.Equal(t, "default", env.Tenant)
+		require.Equal(t, name, env.Subject, "events --service let another service's event through")
+		return env.Type == string(typ)
+	}, "events", "--service", name, "-f", "--json", "--from", strconv.FormatUint(from, 10))
+	return env
 }
 
 // why returns the sentences of `solo why NAME`.

@@ -41,7 +41,9 @@
 //	POST   /v1/services/{tenant}/{name}/restart  ?wait=DUR; 200 wire.DeployResult
 //	POST   /v1/services/{tenant}/{name}/signal   body: wire.SignalRequest; 200 wire.SignalResult; 409 if no live process
 //	POST   /v1/services/{tenant}/{name}/remove   200 wire.RemoveResult; 409 (nothing written) if not stopped
-//	GET    /v1/services/{tenant}/{name}/logs     ?tail=N (default 100, max 100000) &follow=1; text/plain
+//	GET    /v1/services/{tenant}/{name}/logs     ?tail=N (default 100, max 100000) &follow=1 &since=DUR; text/plain
+//	                                             (since: the lines stamped within DUR, all of them unless tail is given;
+//	                                             a log without timestamps is refused, 400 naming since)
 //	GET    /v1/services/{tenant}/{name}/why      ?lines=N (default 20, max 1000); 200 wire.Story (state.Story's sentences)
 //	GET    /v1/events                            ?from=POS &follow=1 &limit=N &tenant=T &service=NAME; NDJSON, or SSE if Accept: text/event-stream
 //	                                             (service: one service's events, read through the store's stream index;

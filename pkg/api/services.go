@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
+	"github.com/solo-rt/solo/supervisor"
 )
 
 // Bounds of the tail query parameter of the logs route.
@@ -301,6 +303,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if v := q.Get("since"); v != "" {
+		return s.logsSince(w, r, key, v, q.Get("tail"), tail, follow)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -332,6 +337,76 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	w.Write(past)
 	return nil
+}
+
+// logsSince sends the lines of key's log stamped within the last since
+// (a Go duration), the last tail of them if tail was given, then, with
+// follow, what comes next. A log without timestamps cannot say when its
+// lines were written: that is refused, saying how to get them.
+func (s *Server) logsSince(w http.ResponseWriter, r *http.Request, key state.Key, v, tailParam string, tail int, follow bool) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return badParam("since", "%q is not a positive duration such as 10m", v)
+	}
+	st, err := s.rt.Status(key.Tenant, key.Name)
+	if err != nil {
+		return sameNotFound(key, err)
+	}
+	if !st.Spec.Log.Timestamps {
+		return badParam("since", "the log of %s has no timestamps to tell when its lines were written; deploy it with --log-timestamps (apply: log: {timestamps: true})", key)
+	}
+	since := time.Now().Add(-d)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if follow {
+		w.WriteHeader(http.StatusOK)
+		fw := &supervisor.SinceWriter{W: &flushWriter{w: w, rc: http.NewResponseController(w)}, Since: since}
+		ctx, cancel := s.streamContext(r)
+		defer cancel()
+		// Everything kept, through the filter; tail does not apply to a
+		// follow from a time.
+		if err := s.followLogs(ctx, key, math.MaxInt32, fw); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("follow logs of %s: %w", key, err)
+		}
+		return nil
+	}
+	past, err := s.rt.Logs(key.Tenant, key.Name, 0)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return sameNotFound(key, err)
+	}
+	var buf bytes.Buffer
+	sw := &supervisor.SinceWriter{W: &buf, Since: since}
+	sw.Write(past)
+	sw.Flush()
+	out := buf.Bytes()
+	if tailParam != "" {
+		out = lastLines(out, tail)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
+	return nil
+}
+
+// lastLines returns the last n lines of b (a last line without '\n'
+// counts).
+func lastLines(b []byte, n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			if n--; n == 0 {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
 }
 
 // followLogs sends the last tail lines of key's log (none if tail is 0),

@@ -173,6 +173,15 @@ func (c *Client) Kill(ctx context.Context, tenant, name string) error {
 // wrapping ctx.Err()) or the daemon ends the stream (an error wrapping
 // io.ErrUnexpectedEOF); without follow it is bounded by Options.Timeout.
 func (c *Client) Logs(ctx context.Context, tenant, name string, tail int, follow bool, w io.Writer) error {
+	return c.LogsSince(ctx, tenant, name, 0, tail, follow, w)
+}
+
+// LogsSince is [Client.Logs] from a time: with since > 0, only the lines
+// written within the last since, the last tail of them if tail >= 0 (a
+// negative tail: all of them). It needs a log with timestamps (a spec with
+// log.timestamps); without, the daemon refuses with an [*APIError] whose
+// Field is "since".
+func (c *Client) LogsSince(ctx context.Context, tenant, name string, since time.Duration, tail int, follow bool, w io.Writer) error {
 	path, err := servicePath(tenant, name, "/logs")
 	if err != nil {
 		return fmt.Errorf("logs: %w", err)
@@ -180,6 +189,9 @@ func (c *Client) Logs(ctx context.Context, tenant, name string, tail int, follow
 	q := url.Values{}
 	if tail >= 0 {
 		q.Set("tail", strconv.Itoa(tail))
+	}
+	if since > 0 {
+		q.Set("since", since.String())
 	}
 	if follow {
 		q.Set("follow", "1")

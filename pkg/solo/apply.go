@@ -347,6 +347,9 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 		if _, err := r.kind(s.Kind); err != nil {
 			return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{Field: "kind", Problem: err.Error()}, ErrUnknownKind)}
 		}
+		if err := r.canStamp(s); err != nil {
+			return nil, &ApplyEntryError{Index: i, Err: err}
+		}
 		if j, dup := seen[s.Key()]; dup {
 			return nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
 				Field: "name", Problem: fmt.Sprintf("%s is also services[%d]; a service may appear once", s.Key(), j),
@@ -639,6 +642,38 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 	"restart_window": func(n *yaml.Node, s *Spec) error { return decodeDuration(n, &s.RestartWindow) },
 	"stop_signal":    func(n *yaml.Node, s *Spec) error { return n.Decode(&s.StopSignal) },
 	"stop_timeout":   func(n *yaml.Node, s *Spec) error { return decodeDuration(n, &s.StopTimeout) },
+	"log":            decodeLog,
+}
+
+// decodeLog reads an apply file's log: {max_size, files, timestamps};
+// max_size as ByteSize reads it ("10MiB", "10M", bytes).
+func decodeLog(n *yaml.Node, s *Spec) error {
+	var raw struct {
+		MaxSize    *string `yaml:"max_size"`
+		Files      int     `yaml:"files"`
+		Timestamps bool    `yaml:"timestamps"`
+	}
+	if n.Kind != yaml.MappingNode && !isNull(n) {
+		return fmt.Errorf("want a mapping with max_size, files, timestamps")
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		switch k := n.Content[j].Value; k {
+		case "max_size", "files", "timestamps":
+		default:
+			return fmt.Errorf("log.%s: unknown field (line %d); known: max_size, files, timestamps", k, n.Content[j].Line)
+		}
+	}
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	l := &state.LogSpec{Files: raw.Files, Timestamps: raw.Timestamps}
+	if raw.MaxSize != nil {
+		if err := l.MaxSize.UnmarshalText([]byte(*raw.MaxSize)); err != nil {
+			return fmt.Errorf("log.%w", err)
+		}
+	}
+	s.Log = l
+	return nil
 }
 
 func decodeDuration(n *yaml.Node, d *state.Duration) error {

@@ -222,6 +222,7 @@ services:
     stop_timeout: 3s
     max_restarts: 0
     restart_window: 2m
+    log: {max_size: 10MiB, files: 5, timestamps: true}
   - name: clock
     kind: clock
     config: {every: 5s, tags: [a, b]}
@@ -240,6 +241,7 @@ services:
 	require.NotNil(t, web.MaxRestarts)
 	assert.Equal(t, 0, *web.MaxRestarts)
 	require.NoError(t, web.Validate())
+	assert.Equal(t, &state.LogSpec{MaxSize: 10 << 20, Files: 5, Timestamps: true}, web.Log)
 	assert.JSONEq(t, `{"every":"5s","tags":["a","b"]}`, string(req.Services[1].Config))
 
 	t.Run("every document is read, as one list", func(t *testing.T) {
@@ -282,6 +284,9 @@ services:
 		{"wrong type names the field", "services:\n  - name: a\n    command: [x]\n  - name: b\n    command: {x: 1}\n", "services[1].command:"},
 		{"bad duration", "services:\n  - name: a\n    command: [x]\n    stop_timeout: soon\n", "services[0].stop_timeout:"},
 		{"entry not a mapping", "services:\n  - web\n", "services[0]:"},
+		{"bad log size", "services:\n  - name: a\n    command: [x]\n    log: {max_size: 10XB}\n", "log.max_size: size \"10XB\""},
+		{"unknown log field", "services:\n  - name: a\n    command: [x]\n    log: {rotate: yes}\n", "log.rotate: unknown field"},
+		{"log not a mapping", "services:\n  - name: a\n    command: [x]\n    log: big\n", "services[0].log: line 4: want a mapping"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

@@ -17,4 +17,6 @@ func TestLayers_agree(t *testing.T) {
 		"the supervisor's fallback stop timeout is the domain's default")
 	assert.Equal(t, state.ReservedEnv, supervisor.MarkerEnv,
 		"a spec may not set the variable the supervisor marks its children with")
+	assert.Equal(t, int64(state.DefaultLogMaxSize), supervisor.DefaultMaxSize, "a spec's default log size is the supervisor's")
+	assert.Equal(t, state.DefaultLogFiles, supervisor.DefaultMaxFiles, "a spec's default log files are the supervisor's")
 }

@@ -29,7 +29,15 @@ type Options struct {
 	// Backoff spaces restarts; see [supervisor.Backoff] for its defaults.
 	Backoff supervisor.Backoff
 	// Logs bounds each service's log files; see [supervisor.LogOptions].
+	// A spec's own log settings (state.LogSpec) override them.
 	Logs supervisor.LogOptions
+	// Stamper is the argv of the log stamper a service whose spec asks
+	// for timestamps is given (see [supervisor.ProcessRunner.Stamper]):
+	// the solo daemon sets it to its own binary and `_logger`. Nil means
+	// none, and such a spec is refused at deploy (field log.timestamps):
+	// a program embedding the runtime sets it to a binary that runs
+	// [supervisor.Stamp] on its stdin and stdout.
+	Stamper []string
 	// Store configures the event store; nil means its defaults.
 	Store *eventstore.Options
 	// SnapshotEvery is the number of events between snapshots. Default

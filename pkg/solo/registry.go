@@ -93,3 +93,12 @@ func (r *Runtime) kind(kind string) (Factory, error) {
 	}
 	return f, nil
 }
+
+// canStamp refuses a spec that asks for timestamps from a runtime without
+// a log stamper, naming the field. Deploy and Apply both ask it.
+func (r *Runtime) canStamp(spec Spec) error {
+	if spec.Log.Stamped() && len(r.opts.Stamper) == 0 {
+		return &state.FieldError{Field: "log.timestamps", Problem: "this runtime has no log stamper (Options.Stamper); the solo daemon has one"}
+	}
+	return nil
+}

@@ -240,11 +240,20 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 		}
 		return cfg, nil
 	}
-	cfg.Runner = &supervisor.ProcessRunner{
+	runner := &supervisor.ProcessRunner{
 		Argv: spec.Command, Env: childEnv(spec.Env), Dir: spec.Dir,
 		Logs: r.logs, LogKey: logKey,
 		Marker: supervisor.Marker{Home: r.home, Tenant: key.Tenant, Name: key.Name, Generation: gen},
 	}
+	if spec.Log != nil {
+		// The spec's own limits; without, the runtime's (Options.Logs).
+		maxSize, files := spec.Log.Limits()
+		runner.LogLimits = supervisor.LogLimits{MaxSize: int64(maxSize), MaxFiles: files}
+	}
+	if spec.Log.Stamped() {
+		runner.Stamper = r.opts.Stamper
+	}
+	cfg.Runner = runner
 	return cfg, nil
 }
 

@@ -72,6 +72,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if _, err := r.kind(spec.Kind); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
+	if err := r.canStamp(spec); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
+	}
 	key := spec.Key()
 	unlock := r.keys.lock(key)
 	defer unlock()

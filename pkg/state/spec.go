@@ -240,6 +240,10 @@ type Spec struct {
 	// the group gets SIGKILL.
 	StopSignal  string   `json:"stop_signal"`
 	StopTimeout Duration `json:"stop_timeout"`
+
+	// Log is how the service's output is kept; nil means the defaults
+	// (see [LogSpec]).
+	Log *LogSpec `json:"log,omitempty"`
 }
 
 // Key returns the service's key.
@@ -296,6 +300,7 @@ func (s *Spec) Normalize() {
 	if s.StopTimeout == 0 {
 		s.StopTimeout = DefaultStopTimeout
 	}
+	s.Log = normalizeLog(s.Log)
 }
 
 // jsonDepth returns how deeply valid JSON nests its objects and arrays,
@@ -345,6 +350,10 @@ func (s Spec) Clone() Spec {
 	if s.MaxRestarts != nil {
 		n := *s.MaxRestarts
 		c.MaxRestarts = &n
+	}
+	if s.Log != nil {
+		l := *s.Log
+		c.Log = &l
 	}
 	return c
 }
@@ -438,7 +447,9 @@ func validEnvKey(k string) bool {
 //   - dir: absolute, no NUL;
 //   - restart a known policy, max_restarts >= 0;
 //   - restart_window and stop_timeout > 0 and <= [MaxDuration];
-//   - stop_signal known to [ParseSignal].
+//   - stop_signal known to [ParseSignal];
+//   - log: max_size from [MinLogMaxSize] to [MaxLogMaxSize], files from 1
+//     to [MaxLogFiles] (the fields are named log.max_size, log.files).
 func (s Spec) Validate() error {
 	n := s.Clone()
 	n.Normalize()
@@ -538,6 +549,12 @@ func (s Spec) Validate() error {
 	}
 	if err := checkDuration(n.StopTimeout); err != "" {
 		return bad("stop_timeout", "%s", err)
+	}
+	if field, problem := checkLog(n.Log); field != "" {
+		return bad(field, "%s", problem)
+	}
+	if n.Kind != "" && n.Log.Stamped() {
+		return bad("log.timestamps", "is only for command services, not kind (an in-process service writes its own lines)")
 	}
 	return nil
 }

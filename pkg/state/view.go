@@ -160,6 +160,8 @@ type SpecView struct {
 	RestartWindow Duration      `json:"restart_window"`
 	StopSignal    string        `json:"stop_signal"`
 	StopTimeout   Duration      `json:"stop_timeout"`
+	// Log is the log's rotation and stamping, defaults filled in.
+	Log LogSpec `json:"log"`
 }
 
 // View returns the spec as a status shows it; it shares nothing with s.
@@ -174,7 +176,14 @@ func (s Spec) View() SpecView {
 		RestartWindow: s.RestartWindow,
 		StopSignal:    s.StopSignal,
 		StopTimeout:   s.StopTimeout,
+		Log:           logView(s.Log),
 	}
+}
+
+// logView is l with the defaults filled in.
+func logView(l *LogSpec) LogSpec {
+	size, files := l.Limits()
+	return LogSpec{MaxSize: size, Files: files, Timestamps: l.Stamped()}
 }
 
 // Status returns the service as `solo status` shows it at time now (which
