@@ -93,7 +93,7 @@ func TestReal_Redis(t *testing.T) {
 	first := runningPID(t, dir, "redis", 0)
 	require.Eventually(t, func() bool { return redisPing(port) }, 60*time.Second, 20*time.Millisecond, "redis never served")
 	// The empty argument is shown as a shell would need it.
-	assert.Contains(t, mustCLI(t, dir, "ls"), "--save ''")
+	assert.Contains(t, mustCLI(t, dir, "status", "redis"), "--save '' --appendonly")
 
 	mustCLI(t, dir, "restart", "redis")
 	second := runningPID(t, dir, "redis", first)
