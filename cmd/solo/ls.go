@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,35 +52,12 @@ func commandText(v state.ServiceView) string {
 	if v.Kind != "" {
 		return "kind:" + v.Kind
 	}
-	s := shellQuote(v.Command)
+	s := state.QuoteCommand(v.Command)
 	if len(s) > 60 {
 		s = s[:57] + "..."
 	}
 	return s
 }
-
-// shellQuote is the one way a command is shown: each argument as a POSIX
-// shell would need it to get it back, so that an empty argument shows as
-// ” and one with spaces or quotes is quoted ("--save ”").
-func shellQuote(argv []string) string {
-	var b strings.Builder
-	for i, arg := range argv {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if arg != "" && strings.Trim(arg, shellSafe) == "" {
-			b.WriteString(arg)
-			continue
-		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(arg, "'", `'\''`))
-		b.WriteByte('\'')
-	}
-	return b.String()
-}
-
-// shellSafe are the bytes an argument may hold and be shown bare.
-const shellSafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-"
 
 // since words how long ago t was, for tables.
 func since(t time.Time) string {

@@ -68,7 +68,7 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	if sp.Kind != "" {
 		row("kind", sp.Kind)
 	} else {
-		row("command", shellQuote(sp.Command))
+		row("command", state.QuoteCommand(sp.Command))
 	}
 	if sp.Dir != "" {
 		row("dir", sp.Dir)

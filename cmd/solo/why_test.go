@@ -97,7 +97,7 @@ func TestCLI_Why(t *testing.T) {
 	mustCLI(t, dir, "kill", "stopme")
 
 	loop := why(t, dir, "loop")
-	assert.True(t, has(loop, "deployed at ", "by a local caller as generation 1: sh -c exit 3"), "%q", loop)
+	assert.True(t, has(loop, "deployed at ", "by a local caller as generation 1: sh -c 'exit 3'"), "%q", loop)
 	assert.True(t, has(loop, "exited with code 3 at ", "restart 1 of 2 within 1m0s follows in"), "%q", loop)
 	assert.True(t, has(loop, "restarted at ", "after exit 3 (restart 2 of 2 within 1m0s; attempt 3)"), "%q", loop)
 	assert.True(t, has(loop, "gave up at ", "after 2 restarts in 1m0s"), "%q", loop)

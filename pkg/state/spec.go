@@ -568,3 +568,27 @@ func checkDuration(d Duration) string {
 	}
 	return ""
 }
+
+// QuoteCommand is the one way a command is shown (ls, status, why, the web
+// view): each argument as a POSIX shell would need it to get it back, so
+// that an empty argument shows as a pair of single quotes and one with
+// spaces or quotes is single-quoted.
+func QuoteCommand(argv []string) string {
+	var b strings.Builder
+	for i, arg := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if arg != "" && strings.Trim(arg, shellSafe) == "" {
+			b.WriteString(arg)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(arg, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}
+
+// shellSafe are the bytes an argument may hold and be shown bare.
+const shellSafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-"

@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/solo-rt/solo/eventstore/event"
@@ -127,7 +126,7 @@ func (t *teller) tell(env event.Envelope) {
 			t.stopping = "deploy"
 		}
 		t.spec, t.gen = p.Spec, p.Generation
-		what := strings.Join(p.Spec.Command, " ")
+		what := QuoteCommand(p.Spec.Command)
 		if p.Spec.Kind != "" {
 			what = "kind " + p.Spec.Kind
 		}
