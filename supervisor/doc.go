@@ -105,8 +105,8 @@
 //   - Log rotation loses the bytes written between copy and truncate, and a
 //     file can overshoot MaxSize by what is written in about one
 //     CheckInterval (see [Logs]). A key's own limits ([Logs.OpenLimited])
-//     hold from its Open on; a re-adopted service, not opened again, is
-//     not watched until its next start.
+//     hold from its Open on; a re-adopted process's log is opened again
+//     for its limits and watch by [ProcessRunner.WatchLog].
 //   - A stamped line carries the time the stamper read its first bytes,
 //     a few microseconds after the service wrote them; a line written in
 //     several writes is stamped once, at its start.

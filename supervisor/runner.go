@@ -107,6 +107,18 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	return &processInstance{p: p}, nil
 }
 
+// WatchLog puts the service's log under watch, with its limits, without
+// starting anything: for a process re-adopted after a daemon restart,
+// which still writes to the file it was given, so that its log is rotated
+// as a started one's is.
+func (r *ProcessRunner) WatchLog() error {
+	f, err := r.Logs.OpenLimited(r.LogKey, r.LogLimits)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // startStamper starts the log stamper writing to out and returns the write
 // end of its pipe, for the service. The daemon keeps neither end: the
 // stamper reads until every writer is gone. It is reaped through its

@@ -74,6 +74,9 @@ func TestCLI_LogSettings(t *testing.T) {
 	require.True(t, ok, "not stamped: %q", first)
 	assert.True(t, strings.HasSuffix(first, "Z tick 1"), "%q", first)
 	assert.WithinDuration(t, time.Now(), ts, time.Minute)
+	// A fast writer with a small log, to see it rotated after a re-adoption.
+	mustCLI(t, dir, "deploy", "spin", "--log-max-size", "4KiB", "--log-files", "1", "--",
+		"sh", "-c", `while :; do echo "spin 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"; sleep 0.02; done`)
 	status := mustCLI(t, dir, "status", "tick")
 	assert.Contains(t, status, "rotated at 64KiB, 2 files kept, lines timestamped")
 
@@ -93,6 +96,15 @@ func TestCLI_LogSettings(t *testing.T) {
 	startDaemon(t, dir)
 	assert.True(t, has(why(t, dir, "tick"), "re-adopted pid "), "the service did not survive the daemon")
 	restarted := time.Now()
+	// The re-adopted writer's log is rotated at its own size, and only one
+	// rotated file is kept.
+	spin := filepath.Join(dir, "logs", "default", "spin.log")
+	require.Eventually(t, func() bool {
+		fi, err := os.Stat(spin + ".1")
+		return err == nil && fi.ModTime().After(restarted)
+	}, 30*time.Second, 10*time.Millisecond, "a re-adopted service's log is not rotated")
+	_, err := os.Stat(spin + ".2")
+	assert.ErrorIs(t, err, os.ErrNotExist)
 	// --since with -f: the lines from a moment ago on, then new ones.
 	line := followFor(t, dir, "tick", func(l string) bool {
 		ts, ok := supervisor.LineTime([]byte(l))

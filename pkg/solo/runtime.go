@@ -216,6 +216,12 @@ func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attemp
 		return err
 	}
 	cfg.Adopted, cfg.AdoptedAttempt, cfg.AdoptedAt = inst, attempt, startedAt
+	if pr, ok := cfg.Runner.(*supervisor.ProcessRunner); ok && inst != nil {
+		// A re-adopted process writes on to its log: rotate it as ours.
+		if err := pr.WatchLog(); err != nil {
+			r.log.Warn("cannot watch a re-adopted service's log; it is not rotated until its next start", "service", svc.Spec.Key().String(), "error", err)
+		}
+	}
 	return r.tree.Add(supervisor.NewService(cfg))
 }
 
