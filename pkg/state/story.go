@@ -54,8 +54,9 @@ type teller struct {
 	// stopping says why the next exit comes: "kill", "restart", "deploy"
 	// or "shutdown"; empty when an exit is the instance's own doing.
 	stopping string
-	// requested: a start or restart was asked for and has not come yet.
-	requested bool
+	// requested: a start or restart was asked for and has not come yet;
+	// booted: the daemon started since the last start.
+	requested, booted bool
 	// lastExit is the index in lines of the last exit that said a
 	// restart follows, -1 when none is pending; pendingAt is when.
 	lastExit  int
@@ -139,8 +140,8 @@ func (t *teller) tell(env event.Envelope) {
 		if p.PID != 0 {
 			pid = fmt.Sprintf("pid %d", p.PID)
 		}
-		requested := t.requested
-		t.requested = false
+		requested, booted := t.requested, t.booted
+		t.requested, t.booted = false, false
 		switch {
 		case requested:
 			t.add(env, "started at %s as %s (generation %d, attempt %d), as requested", when, pid, p.Generation, p.Attempt)
@@ -149,6 +150,8 @@ func (t *teller) tell(env event.Envelope) {
 		case t.lastExitShort != "" && t.lastRestart > 0:
 			t.add(env, "restarted at %s after %s (restart %d of %d within %s; attempt %d), %s",
 				when, t.lastExitShort, t.lastRestart, t.spec.RestartLimit(), t.spec.RestartWindow, p.Attempt, pid)
+		case booted:
+			t.add(env, "started at %s as %s (generation %d, attempt %d) after the daemon restarted", when, pid, p.Generation, p.Attempt)
 		default:
 			t.add(env, "restarted at %s as %s (generation %d, attempt %d)", when, pid, p.Generation, p.Attempt)
 		}
@@ -200,7 +203,7 @@ func (t *teller) tell(env event.Envelope) {
 			t.running = true
 			t.add(env, "re-adopted pid %d at %s %s: it had kept running", p.PID, when, after)
 		default:
-			t.add(env, "started again at %s %s (generation %d)", when, after, p.Generation)
+			t.add(env, "recovered at %s %s: started again (generation %d)", when, after, p.Generation)
 		}
 
 	case RecoveryFailed:
@@ -216,6 +219,7 @@ func (t *teller) tell(env event.Envelope) {
 		// A start after a complete shutdown is clean; any other follows
 		// a crash, and the recoveries after it say so.
 		t.bootClean, t.shutDownClean = t.shutDownClean, false
+		t.booted = true
 		t.add(env, "the daemon started at %s (pid %d)", when, p.PID)
 
 	case ShutdownStarted:

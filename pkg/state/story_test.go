@@ -141,6 +141,7 @@ func TestStory(t *testing.T) {
 		l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, Signal: "SIGTERM", ExitCode: -1, RanFor: Duration(time.Minute)})
 		l.system(ShutdownComplete{})
 		l.system(SystemStarted{PID: 3, Version: "v"})
+		l.start("web", 1, 2, 300)
 		l.add(DefaultTenant, "web", Recovered{How: RecoveryRestarted, PID: 300, DeployPos: 2, Generation: 1})
 		got := texts(Story(l.envs, t0))
 		assert.Equal(t, []string{
@@ -152,7 +153,8 @@ func TestStory(t *testing.T) {
 			"stopped at 03:04:13 by the daemon's shutdown (killed by SIGTERM) after running 1m0s; it comes back when the daemon starts",
 			"the daemon shut down at 03:04:14",
 			"the daemon started at 03:04:15 (pid 3)",
-			"started again at 03:04:16 after the daemon restarted (generation 1)",
+			"started at 03:04:16 as pid 300 (generation 1, attempt 2) after the daemon restarted",
+			"recovered at 03:04:17 after the daemon restarted: started again (generation 1)",
 		}, got)
 	})
 
