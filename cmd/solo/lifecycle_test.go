@@ -229,6 +229,16 @@ func TestCLI_StartFailsAtOnce(t *testing.T) {
 	assert.Equal(t, exitcode.Error, r.code, "%s%s", r.stdout, r.stderr)
 	assert.Contains(t, r.stderr, "no such file or directory")
 
+	// apply waits for each service it creates, and says which did not
+	// start.
+	file := filepath.Join(scripts, "services.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("services:\n  - name: fine\n    command: [sleep, \"1000\"]\n  - name: broken\n    restart: never\n    command: [\""+bad+"\"]\n"), 0o644))
+	r = cli(t, dir, "apply", "-f", file)
+	assert.Equal(t, exitcode.Error, r.code, "%s%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "1 of the services did not start")
+	assert.Contains(t, r.stderr, "default/broken")
+	assert.Equal(t, state.StateRunning, statusOf(t, dir, "fine").State, "apply returned before fine started")
+
 	// --no-wait returns once the deploy is written.
 	r = cli(t, dir, "deploy", "bad2", "--no-wait", "--restart", "never", "--", bad)
 	assert.Equal(t, 0, r.code, r.stderr)

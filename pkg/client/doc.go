@@ -18,7 +18,9 @@
 // # Usage
 //
 //	c, err := client.New(client.Options{Socket: "/home/me/.local/state/solo/solo.sock"})
-//	res, err := c.Deploy(ctx, state.Spec{Name: "web", Command: []string{"./web"}})
+//	res, err := c.DeployWait(ctx, state.Spec{Name: "web", Command: []string{"./web"}}, 5*time.Second)
+//	if res.StartError != "" { ... } // it could not start: why
+//	res, err = c.Restart(ctx, "default", "web", 5*time.Second) // also Start, Kill (stop), Signal, Remove
 //	views, err := c.List(ctx, "")
 //	err = c.Events(ctx, 0, true, func(env event.Envelope) error { ...; return nil })
 //
