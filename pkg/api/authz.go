@@ -267,6 +267,7 @@ var routeScopes = map[string]capability.Scope{
 	"GET /v1/services/{tenant}/{name}":      capability.ScopeRead,
 	"GET /v1/events":                        capability.ScopeRead,
 	"GET /v1/services/{tenant}/{name}/logs": capability.ScopeLogs,
+	"GET /v1/services/{tenant}/{name}/why":  capability.ScopeRead,
 	"POST /v1/services":                     capability.ScopeDeploy,
 	"DELETE /v1/services/{tenant}/{name}":   capability.ScopeKill,
 	// The lifecycle verbs: bringing a service up is deploying it; taking
@@ -301,7 +302,7 @@ var routeScopes = map[string]capability.Scope{
 }
 
 // RouteScope returns the scope a route pattern (as the mux matched it,
-// "METHOD /path") needs: read for listing, status and events; logs for
+// "METHOD /path") needs: read for listing, status, why and events; logs for
 // logs; deploy for deploy, start, restart, apply and recover; kill for
 // kill (stop), signal and remove; admin for
 // tokens, the database and verify, and for any route this table does not

@@ -203,6 +203,17 @@ func matrixEndpoints(victims map[string]string) []endpoint {
 				assert.Contains(t, r.body, `"tenant":"acme"`)
 			}},
 		{name: "logs", scope: capability.ScopeLogs, method: "GET", path: svc("/logs"), body: none, tenantInPath: true, own: 200, other: 404},
+		{name: "why", scope: capability.ScopeRead, method: "GET", path: svc("/why"), body: none, tenantInPath: true, own: 200, other: 404},
+		{name: "events of a service", scope: capability.ScopeRead, method: "GET",
+			path: func(t string) string { return "/v1/events?tenant=" + t + "&service=web" }, body: none,
+			own: 200, other: 200, check: func(t *testing.T, tenant string, own bool, r reply) {
+				if !own {
+					assert.Empty(t, r.body, "another tenant's service's events are left out")
+					return
+				}
+				assert.Contains(t, r.body, `"subject":"web"`)
+				assert.NotContains(t, r.body, `"tenant":"other"`)
+			}},
 		{name: "deploy", scope: capability.ScopeDeploy, method: "POST", path: func(string) string { return "/v1/services" },
 			body: func(t string) string { return `{"tenant":"` + t + `","name":"web","command":["sleep","1000"]}` },
 			own:  200, other: 403},
