@@ -86,11 +86,7 @@ func TestServer_ServiceMetrics(t *testing.T) {
 	assert.Equal(t, -1.0, series(text, "solo_service_last_exit_code")[web], "ended by SIGTERM")
 	assert.NotContains(t, series(text, "solo_service_start_time_seconds"), web)
 
-	ev, err := state.NewEvent("default", "web", state.Removed{Reason: "requested"})
-	require.NoError(t, err)
-	pos, err := f.Runtime.Store().Append(ctx, ev)
-	require.NoError(t, err)
-	require.NoError(t, f.Runtime.Sync(ctx, pos[0]))
+	require.NoError(t, f.Runtime.Remove(ctx, "default", "web"))
 	text = scrape(t, f)
 	promtoolCheck(t, text)
 	for _, m := range []string{"solo_service_up", "solo_service_state", "solo_service_restarts", "solo_service_last_exit_code", "solo_service_ready"} {
