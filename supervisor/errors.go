@@ -95,3 +95,14 @@ func (e *ProcessError) Error() string {
 
 // Unwrap returns e.Err.
 func (e *ProcessError) Unwrap() error { return e.Err }
+
+// Errors about who a process runs as (credential.go).
+var (
+	// ErrUnknownUser is returned by [LookupAccount] for a user that is in
+	// neither the passwd file nor NSS.
+	ErrUnknownUser = errors.New("unknown user")
+
+	// ErrUnknownGroup is returned by [LookupAccount] and [LookupGroup] for a
+	// group that is in neither the group file nor NSS.
+	ErrUnknownGroup = errors.New("unknown group")
+)

@@ -60,6 +60,11 @@ type ProcessRunner struct {
 	// Marker, if its Home is set, marks each process: [MarkerEnv] is set
 	// to Marker with the attempt's number as its Attempt.
 	Marker Marker
+	// Prepare, if set, is called before each attempt with the options
+	// built from Argv, Env and Dir, and may change them: what is read
+	// afresh at every start (an env file, a user's entry) goes here. An
+	// error fails the attempt, as a failed start does; nothing is started.
+	Prepare func(*StartOptions) error
 }
 
 var _ Runner = (*ProcessRunner)(nil)
@@ -81,11 +86,17 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	// The child has its own descriptor once started; ours is closed so the
 	// daemon holds nothing open on a service's output.
 	defer out.Close()
-	env := r.Env
-	if r.Marker.Home != "" {
-		env = append(env[:len(env):len(env)], r.Marker.env(attempt))
+	opts := StartOptions{Argv: r.Argv, Env: r.Env, Dir: r.Dir}
+	if r.Prepare != nil {
+		if err := r.Prepare(&opts); err != nil {
+			fmt.Fprintf(out, "solo: attempt %d could not start: %v\n", attempt, err)
+			return nil, err
+		}
 	}
-	opts := StartOptions{Argv: r.Argv, Env: env, Dir: r.Dir, Output: out}
+	if r.Marker.Home != "" {
+		opts.Env = append(opts.Env[:len(opts.Env):len(opts.Env)], r.Marker.env(attempt))
+	}
+	opts.Output = out
 	if len(r.Stamper) > 0 {
 		pw, err := r.startStamper(out)
 		if err != nil {

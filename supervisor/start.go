@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -15,15 +14,22 @@ import (
 
 // StartOptions describe one OS process to start.
 type StartOptions struct {
-	// Argv is the program and its arguments; Argv[0] is looked up in the
-	// daemon's PATH when it has no slash, and taken relative to Dir when it
-	// is a relative path with a slash. Required.
+	// Argv is the program and its arguments; Argv[0] is resolved by
+	// [LookPath], as run by Credential: looked up in the PATH of Env (the
+	// daemon's if Env has none) when it has no slash, and taken relative to Dir when it is a
+	// relative path with a slash. Required.
 	Argv []string
 	// Env is the full environment, as KEY=VALUE. Nil means the daemon's
 	// own environment; an empty non-nil slice means an empty one.
 	Env []string
 	// Dir is the working directory; empty means the daemon's.
 	Dir string
+	// Credential, if set, is who the process runs as (see [Credential]);
+	// nil means the daemon's own user and groups. Setting one needs root.
+	Credential *Credential
+	// Umask, if set, is the process's file mode creation mask; nil means
+	// the daemon's.
+	Umask *uint32
 	// Output receives both stdout and stderr. It must be a file (see
 	// [Logs.Open]), never a pipe held by the daemon, so that the service
 	// neither dies of SIGPIPE nor loses output when the daemon dies: a pipe
@@ -74,16 +80,18 @@ func Start(opts StartOptions) (*Process, error) {
 	fail := func(err error) (*Process, error) {
 		return nil, fmt.Errorf("start %q: %w", name, err)
 	}
-	path := name
-	switch {
-	case !strings.Contains(name, "/"):
-		p, err := exec.LookPath(name)
-		if err != nil {
-			return fail(err)
+	pathList, ok := envValue(opts.Env, "PATH")
+	if !ok {
+		pathList = os.Getenv("PATH")
+	}
+	path, err := LookPath(name, opts.Dir, pathList, opts.Credential)
+	if err != nil {
+		if opts.Dir != "" {
+			if derr := CheckDir(opts.Dir, opts.Credential); derr != nil {
+				return fail(fmt.Errorf("dir %s: %w", opts.Dir, derr))
+			}
 		}
-		path = p
-	case !filepath.IsAbs(name) && opts.Dir != "":
-		path = filepath.Join(opts.Dir, name)
+		return fail(err)
 	}
 	stdin := opts.Input
 	if stdin == nil {
@@ -111,14 +119,24 @@ func Start(opts StartOptions) (*Process, error) {
 		defer devnull.Close()
 		out = devnull
 	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if c := opts.Credential; c != nil {
+		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
+	}
 	defer childStarting()() // registered before a zombie reaper can look (children.go)
-	proc, err := os.StartProcess(path, opts.Argv, &os.ProcAttr{
+	proc, err := startProcess(path, opts.Argv, &os.ProcAttr{
 		Dir:   opts.Dir,
 		Env:   opts.Env,
 		Files: []*os.File{stdin, out, out},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
+		Sys:   sys,
+	}, opts.Umask)
 	if err != nil {
+		if opts.Dir != "" {
+			// fork/exec blames the program for a chdir that failed.
+			if derr := CheckDir(opts.Dir, opts.Credential); derr != nil {
+				return fail(fmt.Errorf("dir %s: %w", opts.Dir, derr))
+			}
+		}
 		return fail(err)
 	}
 	p, err := takeChild(proc)
@@ -126,6 +144,48 @@ func Start(opts StartOptions) (*Process, error) {
 		return fail(err)
 	}
 	return p, nil
+}
+
+// startProcess is os.StartProcess with an umask of the child's own. The
+// umask belongs to a thread's file-system context, which Go's threads
+// share: setting it for the whole daemon would race with every other
+// start and file the daemon creates. So the fork runs on a goroutine
+// locked to its thread that first unshares its file-system context
+// (CLONE_FS) and sets the umask there; the child inherits that thread's.
+// The goroutine ends still locked, so the runtime ends that thread rather
+// than reuse it with a changed context.
+func startProcess(path string, argv []string, attr *os.ProcAttr, umask *uint32) (*os.Process, error) {
+	if umask == nil {
+		return os.StartProcess(path, argv, attr)
+	}
+	type result struct {
+		p   *os.Process
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			ch <- result{err: fmt.Errorf("umask: unshare the thread's file-system context: %w", err)}
+			return
+		}
+		unix.Umask(int(*umask))
+		p, err := os.StartProcess(path, argv, attr)
+		ch <- result{p, err}
+	}()
+	r := <-ch
+	return r.p, r.err
+}
+
+// envValue returns the value of key in env (KEY=VALUE entries; the last
+// one wins, as in execve's consumers).
+func envValue(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // takeChild turns a just-started child into a Process and releases proc. On

@@ -350,6 +350,9 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 		if err := r.canStamp(s); err != nil {
 			return nil, &ApplyEntryError{Index: i, Err: err}
 		}
+		if err := checkRunnable(s); err != nil {
+			return nil, &ApplyEntryError{Index: i, Err: err}
+		}
 		if j, dup := seen[s.Key()]; dup {
 			return nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
 				Field: "name", Problem: fmt.Sprintf("%s is also services[%d]; a service may appear once", s.Key(), j),

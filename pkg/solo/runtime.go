@@ -248,7 +248,8 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	}
 	runner := &supervisor.ProcessRunner{
 		Argv: spec.Command, Env: childEnv(spec.Env), Dir: spec.Dir,
-		Logs: r.logs, LogKey: logKey,
+		Prepare: prepareLaunch(spec),
+		Logs:    r.logs, LogKey: logKey,
 		Marker: supervisor.Marker{Home: r.home, Tenant: key.Tenant, Name: key.Name, Generation: gen},
 	}
 	if spec.Log != nil {

@@ -501,12 +501,16 @@ func TestRuntime_DeployOutlivesItsCaller(t *testing.T) {
 
 // TestRuntime_NeverStartFails: a --restart never service whose start fails
 // is failed, with the reason, and verify is clean. Before, it stayed
-// "starting" for good and verify said nothing supervised it.
+// "starting" for good and verify said nothing supervised it. (A command
+// that does not exist is refused at deploy; a script whose interpreter is
+// missing passes that check and fails at exec.)
 func TestRuntime_NeverStartFails(t *testing.T) {
 	ctx := context.Background()
 	rt := MustOpen(t, solo.Options{})
 	ev := follow(t, rt, rt.Store().Head()+1)
-	_, err := rt.Deploy(ctx, solo.Spec{Name: "bad", Command: []string{"/nonexistent/bin"}, Restart: state.RestartNever})
+	bin := filepath.Join(t.TempDir(), "bad")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/nonexistent/interpreter\n"), 0o755))
+	_, err := rt.Deploy(ctx, solo.Spec{Name: "bad", Command: []string{bin}, Restart: state.RestartNever})
 	require.NoError(t, err)
 	key := state.Key{Tenant: "default", Name: "bad"}
 	_, p := ev.next(key, state.TypeServiceExited)

@@ -75,6 +75,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := r.canStamp(spec); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
+	if err := checkRunnable(spec); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
+	}
 	key := spec.Key()
 	unlock := r.keys.lock(key)
 	defer unlock()

@@ -225,9 +225,31 @@ type Spec struct {
 	Kind   string          `json:"kind,omitempty"`
 	Config json.RawMessage `json:"config,omitempty"`
 
-	// Env and Dir apply to Command only.
+	// Env and Dir apply to Command only. An empty Dir is the daemon's
+	// working directory (the CLI sends the caller's instead).
 	Env map[string]string `json:"env,omitempty"`
 	Dir string            `json:"dir,omitempty"`
+
+	// Who and where, for Command only; see [Spec.Validate] for the syntax.
+	// The runtime resolves them at deploy (an unknown user, a missing env
+	// file, a directory or command that cannot be used is refused, nothing
+	// written) and again at every start.
+	//
+	// User runs the process as that user (a name or a numeric id) as
+	// runuser does: its uid, its primary group unless Group says another,
+	// its supplementary groups from the group database plus Groups, and
+	// HOME, USER, LOGNAME and SHELL from its passwd entry unless the env
+	// (or an env file) sets them. Empty: the daemon's own user.
+	User   string   `json:"user,omitempty"`
+	Group  string   `json:"group,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	// Umask is the process's file mode creation mask, in octal ("0027");
+	// empty: the daemon's.
+	Umask string `json:"umask,omitempty"`
+	// EnvFile lists env files (absolute paths; see package envfile for the
+	// syntax), read by the daemon at every start, in order, under Env: a
+	// key of Env wins over a file's. Their contents never enter the log.
+	EnvFile []string `json:"env_file,omitempty"`
 
 	Restart RestartPolicy `json:"restart"`
 	// MaxRestarts within RestartWindow before the service is failed. It is a
@@ -281,6 +303,7 @@ func (s *Spec) Normalize() {
 	if len(s.Env) == 0 {
 		s.Env = nil
 	}
+	s.normalizeWho()
 	s.Config = canonicalConfig(s.Config)
 	if s.Restart == "" {
 		s.Restart = DefaultRestart
@@ -347,6 +370,8 @@ func (s Spec) Clone() Spec {
 	c.Command = slices.Clone(s.Command)
 	c.Env = maps.Clone(s.Env)
 	c.Config = slices.Clone(s.Config)
+	c.Groups = slices.Clone(s.Groups)
+	c.EnvFile = slices.Clone(s.EnvFile)
 	if s.MaxRestarts != nil {
 		n := *s.MaxRestarts
 		c.MaxRestarts = &n
@@ -445,6 +470,10 @@ func validEnvKey(k string) bool {
 //   - config: valid JSON, at most [MaxConfigBytes], nesting at most
 //     [MaxConfigDepth] levels;
 //   - dir: absolute, no NUL;
+//   - user, group and each of groups: 1 to [MaxAccountName] bytes, no NUL,
+//     ':', '/', blank or control character; at most [MaxGroups] groups;
+//   - umask: octal, 0000 to 0777;
+//   - env_file: at most [MaxEnvFiles] paths, each absolute, no NUL;
 //   - restart a known policy, max_restarts >= 0;
 //   - restart_window and stop_timeout > 0 and <= [MaxDuration];
 //   - stop_signal known to [ParseSignal];
@@ -507,6 +536,9 @@ func (s Spec) Validate() error {
 		if n.Dir != "" {
 			return bad("dir", "is only for command services, not kind")
 		}
+		if f := n.whoField(); f != "" {
+			return bad(f, "is only for command services, not kind")
+		}
 	}
 	if len(n.Env) > MaxEnvVars {
 		return bad("env", "has %d entries, limit %d", len(n.Env), MaxEnvVars)
@@ -534,6 +566,9 @@ func (s Spec) Validate() error {
 		if !filepath.IsAbs(n.Dir) {
 			return bad("dir", "%q is not an absolute path", n.Dir)
 		}
+	}
+	if err := n.validateWho(); err != nil {
+		return err
 	}
 	if !n.Restart.Valid() {
 		return bad("restart", "unknown policy %q; want always, on-failure or never", n.Restart)

@@ -90,6 +90,9 @@ type ServiceView struct {
 	// Command is set for OS processes, Kind for in-process services.
 	Command []string `json:"command,omitempty"`
 	Kind    string   `json:"kind,omitempty"`
+	// Dir is the working directory of an OS process; empty is the
+	// daemon's.
+	Dir string `json:"dir,omitempty"`
 	// ExitCode and Signal are set when the last instance exited with a known
 	// status.
 	ExitCode *int   `json:"exit_code,omitempty"`
@@ -109,6 +112,7 @@ func (s *Service) View() ServiceView {
 		Restarts:   s.Restarts,
 		Command:    s.Spec.Clone().Command,
 		Kind:       s.Spec.Kind,
+		Dir:        s.Spec.Dir,
 	}
 	if in := s.Instance; in != nil {
 		v.StartError = in.StartError
