@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,11 @@ func (a *app) applyCmd() *cobra.Command {
       restart: always          # always | on-failure | never
       env: {PORT: "8080"}      # optional; also dir, stop_signal, stop_timeout,
                                # max_restarts, restart_window
+      user: www-data           # optional; also group, groups (a list), umask
+      env_file: web.env        # optional; one path or a list
+
+A relative dir or env_file is relative to FILE's directory (to the current one
+for stdin). Without dir a service runs in the daemon's working directory.
 
 A file of several YAML documents ("---") is read whole, as one list; entries
 are numbered across documents, in file order. A new service is created, a
@@ -53,7 +59,16 @@ nothing.`,
 				return usagef(fmt.Errorf("apply needs -f FILE (or -f - for stdin)"))
 			}
 			var in io.Reader = a.stdin
+			base, err := os.Getwd() // stdin's paths are the caller's
+			if err != nil {
+				return fmt.Errorf("apply: the current directory: %w", err)
+			}
 			if file != "-" {
+				abs, err := filepath.Abs(file)
+				if err != nil {
+					return fmt.Errorf("apply: %w", err)
+				}
+				base = filepath.Dir(abs)
 				f, err := os.Open(file)
 				if err != nil {
 					return fmt.Errorf("apply: %w", err)
@@ -65,6 +80,7 @@ nothing.`,
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", file, err)
 			}
+			solo.ResolveApplyPaths(&req, base)
 			req.Prune, req.DryRun = prune, dryRun
 			wait, err := w.duration()
 			if err != nil {

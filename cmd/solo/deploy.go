@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +25,8 @@ func (a *app) deployCmd() *cobra.Command {
 		logMaxSize    string
 		logFiles      int
 		logTimestamps bool
+		envFiles      []string
+		groups        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME [flags] -- CMD [ARG...]",
@@ -31,9 +35,19 @@ func (a *app) deployCmd() *cobra.Command {
 starts; deploying the spec that already runs changes nothing, and a changed spec
 replaces the running instance with a new generation. It then waits (up to
 --wait-timeout) for the first attempt to start: a command that cannot be
-started (not found, a bad interpreter) exits 1 with the reason.`,
+started (not found, a bad interpreter) exits 1 with the reason.
+
+CMD runs in --dir, by default the directory deploy is run from, so ./prog and
+relative paths mean what they mean here. --user runs it as that user, as
+runuser does (its groups, HOME, USER, LOGNAME, SHELL), which needs a daemon
+running as root. --env-file files are read by the daemon at every start (an
+edit applies on the next restart), in order, under --env; their contents never
+enter the log. A command that cannot start as given (not found or not
+executable for the user, in its dir with its PATH), an unknown user or group,
+a missing env file or dir: refused, nothing written.`,
 		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
-  solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py`,
+  solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py
+  solo deploy db --user postgres --env-file /etc/db.env --umask 0077 -- postgres -D /var/lib/db`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			if dash != 1 || len(args) < 2 {
@@ -49,6 +63,9 @@ started (not found, a bad interpreter) exits 1 with the reason.`,
 			}
 			spec.RestartWindow = state.Duration(restartWindow)
 			spec.StopTimeout = state.Duration(stopTimeout)
+			if err := whoFlags(cmd, &spec, groups, envFiles); err != nil {
+				return err
+			}
 			if len(env) > 0 {
 				spec.Env = map[string]string{}
 				for _, kv := range env {
@@ -84,7 +101,12 @@ started (not found, a bad interpreter) exits 1 with the reason.`,
 	f.IntVar(&maxRestarts, "max-restarts", state.DefaultMaxRestarts, "restarts allowed within --restart-window before the service is failed")
 	f.DurationVar(&restartWindow, "restart-window", time.Duration(state.DefaultRestartWindow), "window in which restarts are counted")
 	f.StringArrayVar(&env, "env", nil, "environment variable KEY=VALUE (repeatable)")
-	f.StringVar(&spec.Dir, "dir", "", "working directory (absolute)")
+	f.StringVar(&spec.Dir, "dir", "", "working directory (default: the current one)")
+	f.StringVar(&spec.User, "user", "", "run as this user (name or uid), with its groups, HOME, USER, LOGNAME, SHELL; needs a root daemon")
+	f.StringVar(&spec.Group, "group", "", "primary group (name or gid) instead of the user's")
+	f.StringSliceVar(&groups, "groups", nil, "supplementary groups on top of the user's, comma-separated (repeatable)")
+	f.StringVar(&spec.Umask, "umask", "", "file mode creation mask, octal (e.g. 0027)")
+	f.StringArrayVar(&envFiles, "env-file", nil, "file of KEY=VALUE lines read at every start (repeatable; --env wins)")
 	f.StringVar(&spec.StopSignal, "stop-signal", state.DefaultStopSignal, "signal that asks the service to stop")
 	f.DurationVar(&stopTimeout, "stop-timeout", time.Duration(state.DefaultStopTimeout), "time between the stop signal and SIGKILL")
 	f.StringVar(&logMaxSize, "log-max-size", state.DefaultLogMaxSize.String(), "size at which the service's log is rotated: bytes, or with K, M, G, KiB, MiB, GiB")
@@ -118,4 +140,54 @@ func logFlags(cmd *cobra.Command, spec *state.Spec, maxSize string, files int, t
 		return usagef(fmt.Errorf("--log-%s: %s", strings.ReplaceAll(strings.TrimPrefix(fe.Field, "log."), "_", "-"), fe.Problem))
 	}
 	return nil
+}
+
+// whoFlags fills the who-and-where of spec from deploy's flags: dir (the
+// caller's working directory by default; a relative one is taken from
+// it, as are env files), groups and env files. The spec's own checks
+// (state.Spec.Validate) run in the daemon; a flag that cannot even be
+// read is a usage error here.
+func whoFlags(cmd *cobra.Command, spec *state.Spec, groups, envFiles []string) error {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("deploy: the current directory: %w (pass --dir)", err)
+	}
+	switch {
+	case !cmd.Flags().Changed("dir"):
+		spec.Dir = cwd
+	case spec.Dir == "":
+		return usagef(fmt.Errorf("--dir: empty; omit it for the current directory"))
+	default:
+		spec.Dir = absFrom(cwd, spec.Dir)
+	}
+	for _, g := range groups {
+		if g == "" {
+			return usagef(fmt.Errorf("--groups: an empty group name"))
+		}
+	}
+	spec.Groups = groups
+	for _, f := range envFiles {
+		if f == "" {
+			return usagef(fmt.Errorf("--env-file: empty path"))
+		}
+		spec.EnvFile = append(spec.EnvFile, absFrom(cwd, f))
+	}
+	if cmd.Flags().Changed("umask") && spec.Umask == "" {
+		return usagef(fmt.Errorf("--umask: empty; want octal such as 0027"))
+	}
+	if cmd.Flags().Changed("user") && spec.User == "" {
+		return usagef(fmt.Errorf("--user: empty; omit it to run as the daemon's user"))
+	}
+	if cmd.Flags().Changed("group") && spec.Group == "" {
+		return usagef(fmt.Errorf("--group: empty; omit it for the user's own"))
+	}
+	return nil
+}
+
+// absFrom returns path made absolute against base, cleaned.
+func absFrom(base, path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(base, path)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -511,6 +512,12 @@ const MaxApplyFileBytes = 16 << 20
 //	    env: {PORT: "8080"}      # optional
 //	    dir: /srv/web            # optional; so are stop_signal, stop_timeout,
 //	    max_restarts: 5          # restart_window (durations such as "10s")
+//	    user: www-data           # optional, and group, groups (a list), umask
+//	    env_file: /etc/web.env   # optional; one path or a list
+//
+// A relative dir or env_file is relative to the file's directory once
+// [ResolveApplyPaths] has made it absolute (the CLI does); the runtime
+// refuses a relative one.
 //
 // An in-process service has kind (and config, any YAML value, passed on as
 // JSON) instead of command. Only services is allowed at the top, and only
@@ -645,6 +652,11 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 	"restart_window": func(n *yaml.Node, s *Spec) error { return decodeDuration(n, &s.RestartWindow) },
 	"stop_signal":    func(n *yaml.Node, s *Spec) error { return n.Decode(&s.StopSignal) },
 	"stop_timeout":   func(n *yaml.Node, s *Spec) error { return decodeDuration(n, &s.StopTimeout) },
+	"user":           func(n *yaml.Node, s *Spec) error { return decodeScalar(n, &s.User) },
+	"group":          func(n *yaml.Node, s *Spec) error { return decodeScalar(n, &s.Group) },
+	"groups":         func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.Groups) },
+	"umask":          func(n *yaml.Node, s *Spec) error { return decodeScalar(n, &s.Umask) },
+	"env_file":       func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.EnvFile) },
 	"log":            decodeLog,
 }
 
@@ -677,6 +689,60 @@ func decodeLog(n *yaml.Node, s *Spec) error {
 	}
 	s.Log = l
 	return nil
+}
+
+// decodeScalar takes a scalar's text as written: a umask of 0027 stays
+// "0027" (YAML would read it as the number 23), a user 999 "999".
+func decodeScalar(n *yaml.Node, v *string) error {
+	n = resolveAlias(n)
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return fmt.Errorf("line %d: want a single value", n.Line)
+	}
+	*v = n.Value
+	return nil
+}
+
+// decodeStrings takes one value or a list of them.
+func decodeStrings(n *yaml.Node, v *[]string) error {
+	n = resolveAlias(n)
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		*v = []string{n.Value}
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: want a value or a list of values", n.Line)
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		var s string
+		if err := decodeScalar(c, &s); err != nil {
+			return err
+		}
+		out = append(out, s)
+	}
+	*v = out
+	return nil
+}
+
+// ResolveApplyPaths makes the relative paths of the entries of a decoded
+// apply file absolute against base, the file's directory: dir and each
+// env_file. An absolute path, and an empty dir (the daemon's working
+// directory), are left as they are. Call it between [DecodeApplyFile] and
+// [Runtime.Apply], which refuses a relative path.
+func ResolveApplyPaths(req *ApplyRequest, base string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	for i := range req.Services {
+		s := &req.Services[i]
+		s.Dir = abs(s.Dir)
+		for j, f := range s.EnvFile {
+			s.EnvFile[j] = abs(f)
+		}
+	}
 }
 
 func decodeDuration(n *yaml.Node, d *state.Duration) error {

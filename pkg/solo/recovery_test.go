@@ -57,6 +57,14 @@ func runChild(arg string) {
 				os.Exit(1)
 			}
 			running[name] = true
+		case "deploynobody":
+			spec := sleeper(name)
+			spec.User = "nobody"
+			if _, err := rt.Deploy(ctx, spec); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			running[name] = true
 		case "deployenvi":
 			// A program that clears its environment, marker included, then
 			// says so by writing to the FIFO enviFIFO(dir) (see waitFIFO).
