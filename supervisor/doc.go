@@ -55,7 +55,13 @@
 // # Starting and stopping
 //
 // [Start] puts each service in its own process group with stdin on /dev/null
-// and stdout and stderr on a file. [Stop] is the one stop procedure: stop
+// and stdout and stderr on a file, as the [Credential] it is given (set in
+// the child as runuser does: groups, gid, uid, then the directory) and with
+// its own umask. [LookupAccount] resolves a user as initgroups does;
+// [LookPath] and [CheckDir] tell, before a start, whether a command and a
+// directory can be used by a credential. The log file is opened by the
+// daemon and handed to the child, so a service of any user can write it.
+// [Stop] is the one stop procedure: stop
 // signal to the group, wait up to the timeout, SIGKILL the group, sweep,
 // reap.
 //
@@ -102,6 +108,11 @@
 //   - Something else in the daemon that calls wait(-1) or
 //     [os.Process.Wait] on our children steals their statuses; then the
 //     [Exit] is [Exit.Unknown].
+//   - [LookPath] and [CheckDir] judge by mode bits, owner and group, as
+//     the kernel does without ACLs or capabilities other than root's: an ACL
+//     that grants or denies more is not seen until the start itself.
+//   - An umask costs the start one OS thread: the fork runs on a thread of
+//     its own whose file-system context is unshared, which then ends.
 //   - Log rotation loses the bytes written between copy and truncate, and a
 //     file can overshoot MaxSize by what is written in about one
 //     CheckInterval (see [Logs]). A key's own limits ([Logs.OpenLimited])

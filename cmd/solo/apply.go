@@ -46,7 +46,8 @@ atomic append: all or nothing.
 
 Refused, with nothing written: a bad entry or document (naming its index,
 field and document), a file with no services, a service or field given twice,
-and a --prune that would kill a service while the file creates the same name
+a command that cannot start as given (unknown user or group, missing env file,
+dir or command), and a --prune that would kill a service while the file creates the same name
 in a tenant with no services yet (a misspelt tenant; apply without --prune
 first to create the tenant on purpose). --dry-run prints the plan and writes
 nothing.`,

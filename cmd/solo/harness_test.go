@@ -216,8 +216,15 @@ func cli(t testing.TB, dir string, args ...string) result {
 
 func cliIn(t testing.TB, dir string, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return cliAt(t, dir, "", stdin, args...)
+}
+
+// cliAt runs the real binary in working directory wd ("" for the test's).
+func cliAt(t testing.TB, dir, wd string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(soloBin, append([]string{"--data-dir", dir}, args...)...)
 	cmd.Env = cleanEnv()
+	cmd.Dir = wd
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

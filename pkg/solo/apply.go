@@ -124,7 +124,8 @@ func applyWorkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 // Apply makes the services of req the desired state, declaratively:
 //
 //   - It validates every entry first. A bad entry fails the whole apply
-//     with an [*ApplyEntryError] naming its index and field; a (tenant,
+//     with an [*ApplyEntryError] naming its index and field (a command
+//     that cannot start here included: the check Deploy makes); a (tenant,
 //     name) named twice, an unregistered kind, or a name that belongs to a
 //     kernel session ([ErrReservedName]), too. A prune with no services
 //     fails with [ErrApplyEmpty]. Nothing is written (I9).

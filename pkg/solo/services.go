@@ -57,7 +57,12 @@ func isUnchanged(cur *state.Service, spec Spec, supervised func(state.Key) bool)
 
 // Deploy makes spec the desired state of its service and runs it. It
 // validates spec first: invalid input returns an error naming the field
-// (a [*state.FieldError]) and writes nothing (I9). Otherwise it appends
+// (a [*state.FieldError]) and writes nothing (I9). That includes a command
+// spec that cannot start here: an unknown user or group, a user a daemon
+// not running as root cannot become, an env file that cannot be read or
+// parsed, a dir that is not a directory the user may enter, a command that
+// does not resolve (in that dir, with the service's PATH) to a file the
+// user may execute. An empty Dir is the daemon's working directory. Otherwise it appends
 // service_deployed, fsynced, before it starts anything (I1, I2); a service
 // that already runs is stopped with its own stop procedure and replaced by
 // the new generation. Deploying the spec that already runs is a no-op.
