@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -75,6 +76,22 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	}
 	if len(sp.EnvKeys) > 0 {
 		row("env", strings.Join(sp.EnvKeys, " "))
+	}
+	if len(sp.EnvFile) > 0 {
+		row("env files", strings.Join(sp.EnvFile, " "))
+	}
+	if sp.User != "" || sp.Group != "" || len(sp.Groups) > 0 {
+		who := cmp.Or(sp.User, "(the daemon's user)")
+		if sp.Group != "" {
+			who += ", group " + sp.Group
+		}
+		if len(sp.Groups) > 0 {
+			who += ", groups " + strings.Join(sp.Groups, ",")
+		}
+		row("user", who)
+	}
+	if sp.Umask != "" {
+		row("umask", sp.Umask)
 	}
 	row("restart", fmt.Sprintf("%s, at most %d restarts within %s", sp.Restart, sp.MaxRestarts, sp.RestartWindow))
 	row("stop", fmt.Sprintf("%s, then SIGKILL after %s", sp.StopSignal, sp.StopTimeout))

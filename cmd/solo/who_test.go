@@ -33,10 +33,14 @@ func TestCLI_CallersDirectory(t *testing.T) {
 	assert.Contains(t, mustCLI(t, dir, "logs", "rel"), "in "+wd+" ")
 
 	var v struct {
-		Dir string `json:"dir"`
+		Spec struct {
+			Dir     string   `json:"dir"`
+			EnvFile []string `json:"env_file"`
+		} `json:"spec"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "status", "rel", "--json")), &v))
-	assert.Equal(t, wd, v.Dir)
+	assert.Equal(t, wd, v.Spec.Dir)
+	assert.Equal(t, []string{filepath.Join(wd, "app.env")}, v.Spec.EnvFile)
 	assert.Regexp(t, `dir:\s+`+wd, mustCLI(t, dir, "status", "rel"))
 
 	events := mustCLI(t, dir, "events", "--json")
@@ -48,7 +52,7 @@ func TestCLI_CallersDirectory(t *testing.T) {
 	r = cliAt(t, dir, wd, nil, "deploy", "sub", "--dir", "sub", "--", "../prog")
 	require.Equal(t, 0, r.code, "deploy: %s", r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "status", "sub", "--json")), &v))
-	assert.Equal(t, filepath.Join(wd, "sub"), v.Dir)
+	assert.Equal(t, filepath.Join(wd, "sub"), v.Spec.Dir)
 
 	// Where ./prog is not, the deploy is refused and writes nothing.
 	waitRunning(t, dir, "default/rel", "default/sub") // their starts are written: the log is quiet
@@ -98,6 +102,10 @@ func TestApply_WhoAndWhere(t *testing.T) {
 	}
 
 	waitRunning(t, dir, "default/one", "default/two")
+	status := mustCLI(t, dir, "status", "one")
+	assert.Regexp(t, `user:\s+root, group root, groups adm\n`, status)
+	assert.Regexp(t, `umask:\s+0027\n`, status)
+	assert.Regexp(t, `env files:\s+`+filepath.Join(conf, "a.env")+" "+filepath.Join(conf, "b.env"), status)
 	before := mustCLI(t, dir, "events", "--json")
 	for _, c := range []struct{ entry, says string }{
 		{"user: no-such-user-x", `services[0].user: unknown user "no-such-user-x"`},

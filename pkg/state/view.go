@@ -90,9 +90,6 @@ type ServiceView struct {
 	// Command is set for OS processes, Kind for in-process services.
 	Command []string `json:"command,omitempty"`
 	Kind    string   `json:"kind,omitempty"`
-	// Dir is the working directory of an OS process; empty is the
-	// daemon's.
-	Dir string `json:"dir,omitempty"`
 	// ExitCode and Signal are set when the last instance exited with a known
 	// status.
 	ExitCode *int   `json:"exit_code,omitempty"`
@@ -112,7 +109,6 @@ func (s *Service) View() ServiceView {
 		Restarts:   s.Restarts,
 		Command:    s.Spec.Clone().Command,
 		Kind:       s.Spec.Kind,
-		Dir:        s.Spec.Dir,
 	}
 	if in := s.Instance; in != nil {
 		v.StartError = in.StartError
@@ -166,6 +162,12 @@ type SpecView struct {
 	StopTimeout   Duration      `json:"stop_timeout"`
 	// Log is the log's rotation and stamping, defaults filled in.
 	Log LogSpec `json:"log"`
+	// Who and where: the env files' paths, never their contents.
+	User    string   `json:"user,omitempty"`
+	Group   string   `json:"group,omitempty"`
+	Groups  []string `json:"groups,omitempty"`
+	Umask   string   `json:"umask,omitempty"`
+	EnvFile []string `json:"env_file,omitempty"`
 }
 
 // View returns the spec as a status shows it; it shares nothing with s.
@@ -181,6 +183,11 @@ func (s Spec) View() SpecView {
 		StopSignal:    s.StopSignal,
 		StopTimeout:   s.StopTimeout,
 		Log:           logView(s.Log),
+		User:          s.User,
+		Group:         s.Group,
+		Groups:        slices.Clone(s.Groups),
+		Umask:         s.Umask,
+		EnvFile:       slices.Clone(s.EnvFile),
 	}
 }
 
