@@ -278,8 +278,8 @@ func TestRuntime_WaitStarted(t *testing.T) {
 		before  func()
 		restart state.RestartPolicy
 	}{
-		{name: "notfound", command: []string{"/nonexistent/bin"}, restart: state.RestartNever},
-		{name: "badinterp", command: []string{badInterp}, restart: state.RestartAlways},
+		{name: "badinterp", command: []string{badInterp}, restart: state.RestartNever},
+		{name: "badinterp-always", command: []string{badInterp}, restart: state.RestartAlways},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := rt.Deploy(ctx, solo.Spec{Name: tc.name, Command: tc.command, Restart: tc.restart})
@@ -296,6 +296,15 @@ func TestRuntime_WaitStarted(t *testing.T) {
 			assert.Contains(t, string(logs), "no such file or directory")
 		})
 	}
+	t.Run("a command that does not exist is refused at deploy, nothing written", func(t *testing.T) {
+		head := rt.Store().Head()
+		_, err := rt.Deploy(ctx, solo.Spec{Name: "notfound", Command: []string{"/nonexistent/bin"}, Restart: state.RestartNever})
+		var fe *state.FieldError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "command", fe.Field)
+		assert.Contains(t, err.Error(), "no such file or directory")
+		assert.Equal(t, head, rt.Store().Head())
+	})
 	t.Run("a program removed after its deploy: restart says so", func(t *testing.T) {
 		v := mustStart(t, rt, solo.Spec{Name: "gone", Command: []string{gone}})
 		require.NoError(t, os.Remove(gone))
