@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Credential is who a process runs as: set in the child, as runuser does,
@@ -146,15 +148,18 @@ func loginShell(name string) string {
 
 // Self returns the daemon's own credential (effective uid and gid, and
 // its supplementary groups), the one [LookPath] and [CheckDir] use for a
-// nil credential.
-func Self() Credential {
+// nil credential. It is read once: a daemon does not change who it is.
+// Its Groups are shared; do not modify them.
+func Self() Credential { return self() }
+
+var self = sync.OnceValue(func() Credential {
 	c := Credential{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid())}
 	gs, _ := os.Getgroups()
 	for _, g := range gs {
 		c.Groups = append(c.Groups, uint32(g))
 	}
 	return c
-}
+})
 
 // Permission bits asked of [may].
 const (
@@ -166,14 +171,10 @@ const (
 // as want (a bit of rwx: 4, 2 or 1), by its mode bits as the kernel checks
 // them (no ACLs): root may search any directory and execute a file that
 // has any execute bit.
-func may(cred Credential, fi fs.FileInfo, want uint32) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return false
-	}
-	mode := uint32(fi.Mode().Perm())
+func may(cred Credential, st *unix.Stat_t, want uint32) bool {
+	mode := st.Mode & 0o777
 	if cred.UID == 0 {
-		if fi.IsDir() || want != permExec {
+		if isDir(st) || want != permExec {
 			return true
 		}
 		return mode&0o111 != 0
@@ -188,8 +189,12 @@ func may(cred Credential, fi fs.FileInfo, want uint32) bool {
 }
 
 // searchable returns an error naming the first directory on the way to
-// path (path's own parents, from the root) that cred may not search.
+// path (path's own parents, from the root) that cred may not search. Root
+// may search every directory: nothing is looked at.
 func searchable(path string, cred Credential) error {
+	if cred.UID == 0 {
+		return nil
+	}
 	dir := filepath.Dir(path)
 	var parents []string
 	for d := dir; ; d = filepath.Dir(d) {
@@ -199,11 +204,11 @@ func searchable(path string, cred Credential) error {
 		}
 	}
 	for _, d := range slices.Backward(parents) {
-		fi, err := os.Stat(d)
+		st, err := stat(d)
 		if err != nil {
 			return err
 		}
-		if !may(cred, fi, permSearch) {
+		if !may(cred, &st, permSearch) {
 			return fmt.Errorf("%w: %s may not be searched by uid %d", fs.ErrPermission, d, cred.UID)
 		}
 	}
@@ -215,17 +220,17 @@ func searchable(path string, cred Credential) error {
 // directory above it may be searched. The error names the problem.
 func CheckDir(dir string, cred *Credential) error {
 	c := credOrSelf(cred)
-	fi, err := os.Stat(dir)
+	st, err := stat(dir)
 	if err != nil {
 		return err
 	}
-	if !fi.IsDir() {
+	if !isDir(&st) {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
 	if err := searchable(dir, c); err != nil {
 		return err
 	}
-	if !may(c, fi, permSearch) {
+	if !may(c, &st, permSearch) {
 		return fmt.Errorf("%w: %s may not be entered by uid %d", fs.ErrPermission, dir, c.UID)
 	}
 	return nil
@@ -280,18 +285,31 @@ func LookPath(name, dir, pathList string, cred *Credential) (string, error) {
 
 // executable returns nil if path is a regular file cred may execute.
 func executable(path string, c Credential) error {
-	fi, err := os.Stat(path)
+	st, err := stat(path)
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() || !fi.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%s is not a regular file", path)
 	}
 	if err := searchable(path, c); err != nil {
 		return err
 	}
-	if !may(c, fi, permExec) {
-		return fmt.Errorf("%w: %s is not executable by uid %d (mode %v)", fs.ErrPermission, path, c.UID, fi.Mode().Perm())
+	if !may(c, &st, permExec) {
+		return fmt.Errorf("%w: %s is not executable by uid %d (mode %v)", fs.ErrPermission, path, c.UID, fs.FileMode(st.Mode&0o777))
 	}
 	return nil
 }
+
+// stat is os.Stat into a Stat_t of the caller's: a lookup of a command in
+// a PATH stats several files at every start, and os.Stat allocates a
+// FileInfo for each. The error is an *os.PathError, as os.Stat's.
+func stat(path string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return st, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return st, nil
+}
+
+func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }

@@ -5,23 +5,24 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// fakeInfo is a FileInfo with a chosen mode, owner and group.
+// fakeInfo is a file's mode, owner and group.
 type fakeInfo struct {
 	mode     fs.FileMode
 	uid, gid uint32
 }
 
-func (f fakeInfo) Name() string       { return "f" }
-func (f fakeInfo) Size() int64        { return 0 }
-func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
-func (f fakeInfo) ModTime() time.Time { return time.Time{} }
-func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
-func (f fakeInfo) Sys() any           { return &syscall.Stat_t{Uid: f.uid, Gid: f.gid} }
+func (f fakeInfo) stat() *unix.Stat_t {
+	typ := uint32(unix.S_IFREG)
+	if f.mode.IsDir() {
+		typ = unix.S_IFDIR
+	}
+	return &unix.Stat_t{Mode: typ | uint32(f.mode.Perm()), Uid: f.uid, Gid: f.gid}
+}
 
 // TestMay: execute and search permission by mode bits, as the kernel
 // checks them: the owner's bits for the owner (even when they deny and the
@@ -49,7 +50,7 @@ func TestMay(t *testing.T) {
 		{"root, a closed directory", root, fakeInfo{fs.ModeDir, 5, 5}, true},
 	}
 	for _, tc := range cases {
-		if got := may(tc.cred, tc.fi, permExec); got != tc.want {
+		if got := may(tc.cred, tc.fi.stat(), permExec); got != tc.want {
 			t.Errorf("%s: may = %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/solo-rt/solo/pkg/envfile"
 	"github.com/solo-rt/solo/pkg/state"
@@ -145,33 +146,34 @@ func checkRunnable(spec state.Spec) error {
 	bad := func(field string, err error) error {
 		return &state.FieldError{Field: field, Problem: err.Error()}
 	}
-	self := supervisor.Self()
-	l, err := resolveLaunch(spec, self)
-	if err != nil {
-		var le *launchError
-		if errors.As(err, &le) {
-			return bad(le.field, le.err)
+	var cred *supervisor.Credential // nil: the daemon's own
+	pathList, ok := spec.Env["PATH"]
+	if needsLaunch(spec) {
+		// Only then: a plain spec (the 1,000 of a burst) is checked without
+		// building an environment it does not need.
+		l, err := resolveLaunch(spec, supervisor.Self())
+		if err != nil {
+			var le *launchError
+			if errors.As(err, &le) {
+				return bad(le.field, le.err)
+			}
+			return bad("command", err)
 		}
-		return bad("command", err)
+		cred = l.cred
+		for _, kv := range slices.Backward(l.env) {
+			if v, found := strings.CutPrefix(kv, "PATH="); found {
+				pathList, ok = v, true
+				break
+			}
+		}
 	}
-	cred := l.cred
-	if cred == nil {
-		cred = &self
+	if !ok {
+		pathList = os.Getenv("PATH")
 	}
 	if spec.Dir != "" {
 		if err := supervisor.CheckDir(spec.Dir, cred); err != nil {
 			return bad("dir", err)
 		}
-	}
-	pathList, ok := "", false
-	for _, kv := range slices.Backward(l.env) {
-		if len(kv) >= 5 && kv[:5] == "PATH=" {
-			pathList, ok = kv[5:], true
-			break
-		}
-	}
-	if !ok {
-		pathList = os.Getenv("PATH")
 	}
 	if _, err := supervisor.LookPath(spec.Command[0], spec.Dir, pathList, cred); err != nil {
 		return bad("command", err)
