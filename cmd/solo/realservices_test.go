@@ -161,6 +161,10 @@ http {
 	conf("before")
 	mustCLI(t, dir, "deploy", "nginx", "--", nginx, "-p", work, "-c", filepath.Join(work, "nginx.conf"))
 	master := runningPID(t, dir, "nginx", 0)
+	// nginx writes its process title over its environment, marker
+	// included, so the harness's marker sweep cannot find it: kill its
+	// group (Solo made the master its leader) when the test ends.
+	t.Cleanup(func() { syscall.Kill(-master, syscall.SIGKILL) })
 	require.Eventually(t, func() bool { return strings.Contains(httpGet(port), "before") }, 60*time.Second, 20*time.Millisecond, "nginx never served")
 
 	conf("after")
