@@ -132,7 +132,7 @@ func TestReal_Redis(t *testing.T) {
 func TestReal_NginxReload(t *testing.T) {
 	nginx := need(t, "nginx")
 	dir := dataDir(t)
-	startDaemon(t, dir)
+	d := startDaemon(t, dir)
 	port := freePort(t)
 	work := filepath.Join(dir, "nginx")
 	require.NoError(t, os.Mkdir(work, 0o755))
@@ -182,6 +182,19 @@ http {
 	r := cli(t, dir, "signal", "nginx", "NOSUCH")
 	assert.NotEqual(t, 0, r.code)
 	assert.Contains(t, r.stderr, "NOSUCH")
+
+	// nginx overwrites its environment (its process title), so only the
+	// recorded identity can tell it is ours: a daemon crash re-adopts the
+	// same master, never starts a second nginx beside it.
+	d.kill()
+	startDaemon(t, dir)
+	v = statusOf(t, dir, "nginx")
+	assert.Equal(t, state.StateRunning, v.State)
+	assert.Equal(t, master, v.PID, "nginx was not re-adopted after a daemon crash")
+	assert.Contains(t, httpGet(port), "after")
+	mustCLI(t, dir, "stop", "nginx")
+	assert.False(t, alive(master), "nginx runs after stop")
+	assert.Empty(t, httpGet(port), "something still serves nginx's port after stop")
 }
 
 // TestReal_PostgresAsUser: postgres runs as user postgres, on a data dir
