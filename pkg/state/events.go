@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/solo-rt/solo/eventstore/event"
@@ -64,6 +66,10 @@ var newPayload = map[EventType]func() Payload{
 func (t EventType) Known() bool { _, ok := newPayload[t]; return ok }
 
 func (t EventType) String() string { return string(t) }
+
+// EventTypes returns every type this package decodes, sorted: the names a
+// reader of the API's Server-Sent Events listens to.
+func EventTypes() []EventType { return slices.Sorted(maps.Keys(newPayload)) }
 
 // Payload is the data of one event type. Every payload type has value
 // receivers, so both Deployed and *Deployed are Payloads.
