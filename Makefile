@@ -57,8 +57,9 @@ fuzz-smoke:
 # test-deps installs what the tests need beyond Go, from Debian's packages,
 # when it is missing: ipykernel under /usr/bin/python3 (the kernel session
 # tests), the real daemons the operator tests run under Solo (nginx,
-# redis, postgres), and promtool (package prometheus) that checks the
-# metrics. The tests fail, never skip, without them. It does
+# redis, postgres), promtool (package prometheus) that checks the
+# metrics, and chromium, the headless browser the web view's tests drive.
+# The tests fail, never skip, without them. It does
 # nothing when all are there.
 test-deps:
 	@pkgs=; \
@@ -68,6 +69,7 @@ test-deps:
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
 	command -v pg_isready >/dev/null || pkgs="$$pkgs postgresql-client"; \
 	command -v promtool >/dev/null || pkgs="$$pkgs prometheus"; \
+	command -v chromium >/dev/null || pkgs="$$pkgs chromium"; \
 	if [ -n "$$pkgs" ]; then \
 	  echo "installing$$pkgs for the tests"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \

@@ -56,9 +56,12 @@ func newBrowser(tb testing.TB) *browser {
 	return b
 }
 
-// tab opens another tab of the same browser (the cookies are shared).
-func (b *browser) tab(tb testing.TB) *browser {
-	ctx, cancel := chromedp.NewContext(b.ctx)
+// session opens a tab of the same browser in a browser context of its
+// own, as another person's browser would be: its own cookies, and its own
+// connections (a browser keeps at most 6 HTTP/1.1 connections to a host,
+// and each open page holds one for its live stream).
+func (b *browser) session(tb testing.TB) *browser {
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	tb.Cleanup(cancel)
 	t := &browser{ctx: ctx}
 	require.NoError(tb, t.listen(ctx), "open a tab")

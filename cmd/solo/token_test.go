@@ -26,7 +26,7 @@ var tcpAddrRE = regexp.MustCompile(`serving API on TCP: addr=(\S+)`)
 
 // tcpAddr is the TCP address a daemon started with --listen 127.0.0.1:0
 // logged before it was ready.
-func (d *daemon) tcpAddr(t *testing.T) string {
+func (d *daemon) tcpAddr(t testing.TB) string {
 	t.Helper()
 	m := tcpAddrRE.FindStringSubmatch(d.logs.String())
 	require.NotNil(t, m, "no TCP address in the daemon's logs:\n%s", d.logs)

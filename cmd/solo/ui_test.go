@@ -79,6 +79,11 @@ func TestUI_Browser(t *testing.T) {
 	readOnly := grantToken(t, dir, "default", "read,logs")
 	mustCLI(t, dir, "token", "grant", "--tenant", "other", "--scope", "read", "--json")
 	mustCLI(t, dir, "deploy", "theirs", "--tenant", "other", "--", "sleep", "1000")
+	// A few neighbours in other states, for the screenshots.
+	mustCLI(t, dir, "deploy", "api", "--", "sleep", "1000")
+	mustCLI(t, dir, "deploy", "batch", "--restart", "never", "--", "sh", "-c", "exit 3")
+	mustCLI(t, dir, "deploy", "old-worker", "--", "sleep", "1000")
+	mustCLI(t, dir, "stop", "old-worker")
 
 	b := newBrowser(t)
 	login(t, b, base, admin)

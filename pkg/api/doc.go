@@ -66,6 +66,8 @@
 //	GET    /v1/tasks/{id}                        200 state.Task
 //	GET    /v1/tasks/{id}/output                 ?follow=1; the task's output
 //	POST   /v1/tasks/{id}/cancel                 cancel, interrupting the kernel if it runs; 200 state.Task
+//	GET    /ui/...                               the web view (package webui), in HTML; it calls these routes in-process
+//	                                             with its caller's credential (the login cookie, or the Authorization header)
 //
 // Each /v1 route needs one capability scope when the request carries a
 // token (see [RouteScope] and [NewAuthorizer]); a route not listed there

@@ -38,7 +38,8 @@
 // another site; then the API checks its scope as for any client. A button
 // shows only when [Options.Authorize] says the API would allow its verb.
 // Every page is sent with a Content-Security-Policy that allows only the
-// page's own script and style.
+// page's own script and style. The static assets (/ui/static/) need no
+// credential: they hold no data.
 //
 // # Concurrency
 //
@@ -53,6 +54,10 @@
 //     daemon restart, a page must be reloaded before its buttons work.
 //   - The chart reads the service's whole stream of events to draw its
 //     last hour.
+//   - Over plain HTTP/1.1 a browser keeps at most 6 connections to a host,
+//     and each open page holds one for its live stream (a service's page
+//     two: events and log): past that, further tabs of the same browser
+//     on the same daemon wait. TLS in front (HTTP/2) lifts the limit.
 //   - Readiness and node columns wait for those features' fields in the
 //     service view.
 package webui

@@ -240,8 +240,8 @@ func roundDuration(d time.Duration) string {
 	switch {
 	case d < 0:
 		return "0s"
-	case d < time.Minute:
-		return d.Round(time.Second).String()
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
 	case d < time.Hour:
 		return d.Round(time.Second).String()
 	case d < 48*time.Hour:

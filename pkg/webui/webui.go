@@ -73,6 +73,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"ago":    ago,
 	"join":   strings.Join,
 	"exitOf": exitOf,
+	"dur":    func(d state.Duration) string { return roundDuration(time.Duration(d)) },
 	"uptime": func(t time.Time) string { return since(time.Now(), t) },
 	"eventTypes": func() string {
 		var b strings.Builder

@@ -71,13 +71,17 @@
   // Refreshes are coalesced: an event marks what it touches; one batch
   // runs soon after a quiet spell, at most once a second in a storm.
   function coalescer(run) {
-    let timer = null, last = 0;
+    let timer = null, last = 0, again = false;
     return function kick() {
-      if (timer) return;
+      if (timer) { again = true; return; }
       const wait = Math.max(50, last + 1000 - Date.now());
       timer = setTimeout(async () => {
         last = Date.now();
-        try { await run(); } finally { timer = null; }
+        again = false;
+        try { await run(); } finally {
+          timer = null;
+          if (again) kick();
+        }
       }, wait);
     };
   }
@@ -183,6 +187,7 @@
       pushEvent(events, ev, 200);
       refresh();
     });
+    setInterval(() => tickUptimes(live), 1000);
 
     root.querySelectorAll("button[data-verb]").forEach((b) => {
       b.addEventListener("click", async () => {
