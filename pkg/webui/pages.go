@@ -116,7 +116,10 @@ func (u *UI) servicePage(w http.ResponseWriter, r *http.Request) {
 
 // statusOf reads one service's status and story, as the caller.
 func (u *UI) statusOf(r *http.Request, p *page) error {
-	base := "/v1/services/" + url.PathEscape(r.PathValue("tenant")) + "/" + url.PathEscape(r.PathValue("name"))
+	base, err := servicePath(r)
+	if err != nil {
+		return &apiError{Status: http.StatusBadRequest, Body: wire.ErrorBody{Error: err.Error(), Code: wire.CodeInvalid}}
+	}
 	if err := u.get(r, base, nil, &p.Status); err != nil {
 		return err
 	}
@@ -144,7 +147,11 @@ func (u *UI) serviceLive(w http.ResponseWriter, r *http.Request) {
 // does not see (removed, or another tenant's) answers 404.
 func (u *UI) row(w http.ResponseWriter, r *http.Request) {
 	var v state.ServiceStatus
-	base := "/v1/services/" + url.PathEscape(r.PathValue("tenant")) + "/" + url.PathEscape(r.PathValue("name"))
+	base, err := servicePath(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	if err := u.get(r, base, nil, &v); err != nil {
 		u.fragmentFailed(w, err)
 		return

@@ -304,7 +304,29 @@ func (u *UI) pass(w http.ResponseWriter, r *http.Request, method, path string, q
 // read passes a GET of the page's script to the API route of the same
 // name under /v1.
 func (u *UI) read(w http.ResponseWriter, r *http.Request) {
-	u.pass(w, r, http.MethodGet, "/v1"+strings.TrimPrefix(r.URL.Path, "/ui/api"), r.URL.Query())
+	path, err := servicePath(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, wire.CodeInvalid, err.Error())
+		return
+	}
+	if rest, ok := strings.CutPrefix(r.Pattern, "GET /ui/api/services/{tenant}/{name}"); ok {
+		path += rest
+	}
+	u.pass(w, r, http.MethodGet, path, r.URL.Query())
+}
+
+// servicePath is the API path of the service a request names, its tenant
+// and name checked first (by the domain's rule) so that neither can
+// reach another route.
+func servicePath(r *http.Request) (string, error) {
+	tenant, name := r.PathValue("tenant"), r.PathValue("name")
+	if err := state.ValidName(tenant); err != nil {
+		return "", fmt.Errorf("tenant: %w", err)
+	}
+	if err := state.ValidName(name); err != nil {
+		return "", fmt.Errorf("name: %w", err)
+	}
+	return "/v1/services/" + tenant + "/" + name, nil
 }
 
 // events passes the live stream to the API as Server-Sent Events; a
@@ -340,11 +362,16 @@ func (u *UI) write(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, wire.CodeDenied, err.Error())
 		return
 	}
+	path, err := servicePath(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, wire.CodeInvalid, err.Error())
+		return
+	}
 	q := url.Values{}
 	if verb != "stop" {
 		q.Set("wait", DefaultWriteWait.String())
 	}
-	u.pass(w, r, http.MethodPost, "/v1/services/"+r.PathValue("tenant")+"/"+r.PathValue("name")+"/"+verb, q)
+	u.pass(w, r, http.MethodPost, path+"/"+verb, q)
 }
 
 // writeError writes an error reply in the API's shape.

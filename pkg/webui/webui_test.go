@@ -271,3 +271,21 @@ func TestUI_Escaping(t *testing.T) {
 }
 
 func strconvU(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func TestUI_BadNames(t *testing.T) {
+	fx := newFixture(t)
+	token := fx.csrf(t, fx.acme)
+	before := fx.Runtime.Store().Head()
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/ui/api/services/acme%2F..%2F..%2Fv1%2Ftokens/x"},
+		{"GET", "/ui/api/services/acme/web%2Fwhy"},
+		{"GET", "/ui/row/acme/b%20d"},
+		{"GET", "/ui/services/acme/web%2F..%2Fx"},
+		{"POST", "/ui/api/services/acme/web%2Fstop/restart"},
+	} {
+		w := fx.do(c.method, c.path, fx.acme, http.Header{webui.CSRFHeader: {token}})
+		assert.Equal(t, http.StatusBadRequest, w.Code, "%s %s: %s", c.method, c.path, w.Body.String())
+		assert.Regexp(t, `name|not canonical`, w.Body.String(), c.path)
+	}
+	assert.Equal(t, before, fx.Runtime.Store().Head(), "bad input wrote")
+}
