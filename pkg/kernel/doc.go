@@ -3,8 +3,12 @@
 //
 // It owns:
 //   - connection files ([ConnectionInfo], [NewConnectionInfo],
-//     [WriteConnectionFile], [ReadConnectionFile]): the ports and the HMAC
-//     key a kernel is started with, written atomically with mode 0600;
+//     [WriteConnectionFile], [ReadConnectionFile], [WaitConnectionFile]):
+//     the HMAC key a kernel is started with, written atomically with mode
+//     0600, its ports 0; the kernel binds ports of its own choosing and
+//     writes them back into the file, and [WaitConnectionFile] waits for
+//     that (a port picked by one process and bound later by another could
+//     be taken in between);
 //   - the wire format of a message and its HMAC-SHA256 signature
 //     ([Message], [Signer]): a message whose signature does not verify is
 //     refused ([ErrBadSignature]) before any of it is decoded;
@@ -18,7 +22,7 @@
 //
 // # Usage
 //
-//	info, _ := kernel.ReadConnectionFile(path)
+//	info, err := kernel.WaitConnectionFile(ctx, path) // the kernel's ports
 //	c, err := kernel.Dial(ctx, info, nil)
 //	if err != nil { ... }
 //	defer c.Close()
