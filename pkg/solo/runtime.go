@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/session"
@@ -318,8 +319,25 @@ func (r *Runtime) append(ctx context.Context, key state.Key, p state.Payload, ac
 }
 
 // appendEvent appends ev and waits for it to be folded.
+//
+// A caller whose ctx has ended writes nothing. One that gives up while the
+// append is in flight (a client that times out on a loaded machine) must
+// not leave its outcome unknown: the event may have been written, and a
+// durable intent is carried through (a deploy recorded but not acted on
+// would leave the log and the world disagreeing). So the append is
+// settled with the same event id, without the caller's ctx: the store
+// returns the event's position if it was written, and writes it if not.
 func (r *Runtime) appendEvent(ctx context.Context, ev eventstore.Event) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if ev.ID == (ulid.ULID{}) {
+		ev.ID = r.store.NewID()
+	}
 	pos, err := r.store.Append(ctx, ev)
+	if err != nil && ctx.Err() != nil {
+		pos, err = r.store.Append(context.WithoutCancel(ctx), ev)
+	}
 	if err != nil {
 		return 0, err
 	}

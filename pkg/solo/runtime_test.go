@@ -476,8 +476,21 @@ func TestRuntime_DeployOutlivesItsCaller(t *testing.T) {
 	first := p.(state.Started).PID
 	waitLog(t, rt, "slow", "ready")
 
-	// The caller gives up long before the old instance's stop timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// The caller gives up as soon as its deploy is durable, long before
+	// the old instance's stop timeout: a fact, not a guess at how long the
+	// append takes on a loaded machine. (It may give up while the append
+	// still returns, with its outcome unknown to it: that is settled too.)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	from := rt.Store().Head() + 1
+	go func() {
+		for env := range rt.Events(ctx, from).C() {
+			if env.Type == string(state.TypeServiceDeployed) && env.Subject == key.Name {
+				cancel()
+				return
+			}
+		}
+	}()
 	res, err := rt.Deploy(ctx, slow("2"))
 	cancel()
 	require.NoError(t, err, "a durable deploy must be carried through")
