@@ -467,7 +467,9 @@ func TestRuntime_DeployOutlivesItsCaller(t *testing.T) {
 	ev := follow(t, rt, 0)
 	key := state.Key{Tenant: "default", Name: "slow"}
 	slow := func(v string) solo.Spec {
-		return solo.Spec{Name: "slow", Command: []string{"sh", "-c", "trap '' TERM; echo ready; exec sleep 1000"},
+		// No exec once started: the scan below must not meet the leader
+		// in the middle of an execve, when its marker cannot be read.
+		return solo.Spec{Name: "slow", Command: []string{"sh", "-c", "trap '' TERM; echo ready; sleep 1000 & wait"},
 			Env: map[string]string{"V": v}, StopTimeout: state.Duration(500 * time.Millisecond)}
 	}
 	_, err := rt.Deploy(context.Background(), slow("1"))
