@@ -142,6 +142,14 @@ func EncodeEnvelope(buf []byte, env *Envelope) []byte { return encode(buf, env) 
 // [ErrCorrupt]).
 func DecodeEnvelope(b []byte, env *Envelope) error { return decode(b, env) }
 
+// AppendStreamKey appends the key of the (tenant, subject) stream to buf:
+// length-prefixed tenant and subject, so that no separator can be forged by
+// a name and no stream's key is a prefix of another's. Backends index
+// streams by it.
+func AppendStreamKey(buf []byte, tenant, subject string) []byte {
+	return streamKey(buf, tenant, subject)
+}
+
 // NewSubscription returns a subscription fed by feed, which runs in its own
 // goroutine and sends events on out in position order, never blocking
 // anything but itself. When feed returns, the subscription ends: its

@@ -11,28 +11,30 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// readPage is how many events one read transaction decodes before it is
+// ReadPage is how many events one read transaction decodes before it is
 // closed and the page handed to the caller: a reader that takes its time
-// over each event never holds a transaction open for long.
-const readPage = 512
+// over each event never holds a transaction open for long. Every backend
+// reads in pages of this size ([Paged]).
+const ReadPage = 512
 
 // Read yields the events from position from on, in order, at most limit of
 // them (0 means no limit). It reads in pages, each in its own short read
 // transaction, and sees events committed while it runs. A decode failure is
 // yielded as an error wrapping [ErrCorrupt], and ends the iteration.
 func (s *Store) Read(from uint64, limit int) iter.Seq2[Envelope, error] {
-	return paged(from, limit, s.readPage)
+	return Paged(from, limit, s.readPage)
 }
 
-// paged yields page after page from fetch, which returns at most n events
-// from position from on, until a page comes back short or limit events
-// (0: no limit) have been yielded. It is the one loop behind Read and
+// Paged yields page after page from fetch, which returns at most n events
+// from position from on (n is at most [ReadPage]), until a page comes back
+// short or limit events (0: no limit) have been yielded; a fetch error is
+// yielded and ends it. It is the one loop behind every backend's Read and
 // ReadSubject.
-func paged(from uint64, limit int, fetch func(from uint64, n int) ([]Envelope, error)) iter.Seq2[Envelope, error] {
+func Paged(from uint64, limit int, fetch func(from uint64, n int) ([]Envelope, error)) iter.Seq2[Envelope, error] {
 	return func(yield func(Envelope, error) bool) {
 		next, remaining := max(from, 1), limit
 		for {
-			n := readPage
+			n := ReadPage
 			if limit > 0 {
 				n = min(n, remaining)
 			}
@@ -85,7 +87,7 @@ func (s *Store) readPage(from uint64, n int) (page []Envelope, err error) {
 // the stream, not with the log.
 func (s *Store) ReadSubject(tenant, subject string, from uint64) iter.Seq2[Envelope, error] {
 	prefix := streamKey(nil, tenant, subject)
-	return paged(from, 0, func(from uint64, n int) ([]Envelope, error) {
+	return Paged(from, 0, func(from uint64, n int) ([]Envelope, error) {
 		return s.readSubjectPage(prefix, from, n)
 	})
 }

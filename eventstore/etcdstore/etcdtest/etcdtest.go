@@ -1,0 +1,221 @@
+// Package etcdtest runs real etcd members inside a test process (etcd's
+// server/v3/embed), on 127.0.0.1 and ports the operating system hands out,
+// for the tests and benchmarks of the etcd backend and of what builds on it.
+// It links the etcd server, so only tests may import it.
+package etcdtest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Options configure [Start]. The zero value is a durable cluster with
+// etcd's own limits raised so that one transaction can hold a whole append
+// of [eventstore.DefaultMaxBatch] events.
+type Options struct {
+	// NoFsync skips etcd's fsyncs: faster, for tests that never lose a
+	// machine's power. Benchmarks leave it false.
+	NoFsync bool
+}
+
+// MaxTxnOps and MaxRequestBytes are the members' limits (etcd's defaults
+// are 128 and 1.5 MiB).
+const (
+	MaxTxnOps       = 8192
+	MaxRequestBytes = 16 << 20
+)
+
+// Member is one embedded etcd member.
+type Member struct {
+	Name      string
+	ClientURL string
+	cfg       *embed.Config
+	etcd      *embed.Etcd
+	stopped   bool
+}
+
+// Cluster is a set of members started together.
+type Cluster struct {
+	Members []*Member
+}
+
+// Start starts n members forming one cluster in tb's temporary directory
+// and waits until every one has joined it. They are stopped when tb ends.
+func Start(tb testing.TB, n int, o Options) *Cluster {
+	tb.Helper()
+	c, err := New(tb.TempDir(), n, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// New starts n members forming one cluster, with their data under dir, and
+// waits until every one has joined it. The caller closes it (a cluster
+// shared by the tests of a package lives as long as TestMain).
+func New(dir string, n int, o Options) (*Cluster, error) {
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{}
+	var initial []string
+	for i := 0; i < n; i++ {
+		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i+1, ports[2*i+1]))
+	}
+	for i := 0; i < n; i++ {
+		cfg := embed.NewConfig()
+		cfg.Name = fmt.Sprintf("m%d", i+1)
+		cfg.Dir = filepath.Join(dir, cfg.Name)
+		cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i])}
+		pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = fmt.Sprintf("solo-test-%d", ports[0])
+		// A short election timeout makes a leader change take a fraction
+		// of a second; on a loaded machine it may also cause spurious
+		// ones, which the store must survive anyway.
+		cfg.TickMs, cfg.ElectionMs = 50, 500
+		cfg.MaxTxnOps, cfg.MaxRequestBytes = MaxTxnOps, MaxRequestBytes
+		cfg.QuotaBackendBytes = 8 << 30
+		cfg.UnsafeNoFsync = o.NoFsync
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		m := &Member{Name: cfg.Name, ClientURL: cu.String(), cfg: cfg}
+		c.Members = append(c.Members, m)
+		if m.etcd, err = embed.StartEtcd(cfg); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("start etcd member %s: %w", cfg.Name, err)
+		}
+	}
+	for _, m := range c.Members {
+		if err := m.ready(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// ready waits until m has joined its cluster.
+func (m *Member) ready() error {
+	select {
+	case <-m.etcd.Server.ReadyNotify():
+		return nil
+	case err := <-m.etcd.Err():
+		return fmt.Errorf("etcd member %s: %w", m.Name, err)
+	case <-time.After(60 * time.Second):
+		return fmt.Errorf("etcd member %s did not join its cluster in 60 s", m.Name)
+	}
+}
+
+// Endpoints returns the client URLs of every member, stopped ones included.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, m.ClientURL)
+	}
+	return eps
+}
+
+// Client returns a client of the cluster (every member's endpoint), closed
+// when tb ends.
+func (c *Cluster) Client(tb testing.TB) *clientv3.Client {
+	tb.Helper()
+	return NewClient(tb, c.Endpoints()...)
+}
+
+// NewClient returns a client of the given endpoints, closed when tb ends.
+func NewClient(tb testing.TB, endpoints ...string) *clientv3.Client {
+	tb.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		tb.Fatalf("etcd client: %v", err)
+	}
+	tb.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Leader returns the index of the member that leads the cluster, or -1 when
+// no running member knows one.
+func (c *Cluster) Leader() int {
+	for _, m := range c.Members {
+		if m.stopped {
+			continue
+		}
+		lead := m.etcd.Server.Leader()
+		for j, o := range c.Members {
+			if !o.stopped && uint64(o.etcd.Server.MemberID()) == uint64(lead) {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// Stop stops member i (as a crash of its process would, minus the lost
+// page cache); the others carry on.
+func (c *Cluster) Stop(i int) {
+	m := c.Members[i]
+	if !m.stopped {
+		m.stopped = true
+		m.etcd.Close()
+	}
+}
+
+// Restart starts a stopped member i again on its data directory and
+// addresses, and waits until it is back in the cluster: a quorum must be
+// running once it is.
+func (c *Cluster) Restart(i int) error {
+	m := c.Members[i]
+	if !m.stopped {
+		return nil
+	}
+	e, err := embed.StartEtcd(m.cfg)
+	if err != nil {
+		return fmt.Errorf("restart etcd member %s: %w", m.Name, err)
+	}
+	m.etcd, m.stopped = e, false
+	return m.ready()
+}
+
+// Close stops every member.
+func (c *Cluster) Close() {
+	for i := range c.Members {
+		if c.Members[i].etcd != nil {
+			c.Stop(i)
+		}
+	}
+}
+
+// freePorts asks the operating system for n free TCP ports on 127.0.0.1:
+// it holds them all open at once, so they are distinct, and releases them
+// just before the members bind them.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

@@ -1,0 +1,274 @@
+package etcdstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/eventstore/etcdstore"
+	"github.com/solo-rt/solo/eventstore/etcdstore/etcdtest"
+	"github.com/solo-rt/solo/eventstore/storetest"
+)
+
+// shared is one etcd member for the tests of this package that do not
+// stop members: each test has its own key prefix (newPrefix).
+var shared *etcdtest.Cluster
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "solo-etcdstore-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shared, err = etcdtest.New(dir, 1, etcdtest.Options{NoFsync: true})
+	if err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	shared.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var prefixes atomic.Uint64
+
+// newPrefix is a key prefix no other test uses.
+func newPrefix() string { return fmt.Sprintf("/test/%d/", prefixes.Add(1)) }
+
+// open opens a store on cli under prefix, with the test members' limits,
+// closed when t ends.
+func open(t testing.TB, cli *clientv3.Client, o etcdstore.Options) *etcdstore.Store {
+	t.Helper()
+	o.MaxTxnOps, o.MaxRequestBytes = etcdtest.MaxTxnOps, etcdtest.MaxRequestBytes
+	s, err := etcdstore.Open(cli, &o)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// TestStore_Contract runs the contract every backend of eventstore.Log
+// keeps (package storetest) against the etcd store.
+func TestStore_Contract(t *testing.T) {
+	cli := shared.Client(t)
+	storetest.Run(t, func(t *testing.T, o storetest.Options) eventstore.Log {
+		return open(t, cli, etcdstore.Options{Prefix: newPrefix(), SubscriberBuffer: o.SubscriberBuffer})
+	})
+}
+
+// TestStore_TwoWriters: two stores on two clients share one log. Their
+// positions interleave without gap or duplicate, and of two appends that
+// expect the same stream version exactly one wins.
+func TestStore_TwoWriters(t *testing.T) {
+	ctx := context.Background()
+	prefix := newPrefix()
+	a := open(t, shared.Client(t), etcdstore.Options{Prefix: prefix})
+	b := open(t, shared.Client(t), etcdstore.Options{Prefix: prefix})
+
+	t.Run("expected versions: exactly one of two wins", func(t *testing.T) {
+		const rounds = 50
+		for v := uint64(0); v < rounds; v++ {
+			var wins, conflicts atomic.Int32
+			var wg sync.WaitGroup
+			for _, s := range []*etcdstore.Store{a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					e := storetest.Ev("default", "web", "service_deployed", int(v))
+					e.Expect = eventstore.ExpectVersion(v)
+					_, err := s.Append(ctx, e)
+					switch {
+					case err == nil:
+						wins.Add(1)
+					case errors.Is(err, eventstore.ErrConflict):
+						conflicts.Add(1)
+					default:
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			require.Equal(t, int32(1), wins.Load(), "round %d", v)
+			require.Equal(t, int32(1), conflicts.Load(), "round %d", v)
+		}
+		version, _, err := b.StreamVersion("default", "web")
+		require.NoError(t, err)
+		assert.Equal(t, uint64(rounds), version)
+	})
+
+	t.Run("positions stay gapless and unique", func(t *testing.T) {
+		const each = 200
+		start := a.Head()
+		var mu sync.Mutex
+		got := map[uint64]ulid.ULID{}
+		var wg sync.WaitGroup
+		for w, s := range []*etcdstore.Store{a, b, a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					e := storetest.Ev("default", fmt.Sprintf("w%d", w), "tick", i)
+					e.ID = s.NewID()
+					pos, err := s.Append(ctx, e)
+					if !assert.NoError(t, err) {
+						return
+					}
+					mu.Lock()
+					_, dup := got[pos[0]]
+					got[pos[0]] = e.ID
+					mu.Unlock()
+					assert.False(t, dup, "position %d handed out twice", pos[0])
+				}
+			}()
+		}
+		wg.Wait()
+		require.Len(t, got, 4*each)
+		for _, env := range storetest.ReadAll(t, a, start+1) {
+			assert.Equal(t, got[env.Pos], env.ID, "event %d is not the one acknowledged at it", env.Pos)
+		}
+		assert.Equal(t, start+4*each, b.Head())
+		_, err := a.Check(ctx)
+		require.NoError(t, err)
+	})
+}
+
+// TestStore_LostQuorum runs a log on three members. With one stopped,
+// appends still commit; with two stopped, they fail with ErrUnavailable,
+// naming the endpoints, and nothing is acknowledged that is not committed:
+// with the members back, every acknowledged event is there at its
+// position, and retrying the failed append with its ids writes it once.
+func TestStore_LostQuorum(t *testing.T) {
+	ctx := context.Background()
+	c := etcdtest.Start(t, 3, etcdtest.Options{NoFsync: true})
+	s := open(t, c.Client(t), etcdstore.Options{Prefix: newPrefix(), RequestTimeout: 2 * time.Second})
+
+	acked := map[uint64]ulid.ULID{}
+	appendOne := func(n int) (eventstore.Event, error) {
+		e := storetest.Ev("default", "web", "tick", n)
+		e.ID = s.NewID()
+		pos, err := s.Append(ctx, e)
+		if err == nil {
+			acked[pos[0]] = e.ID
+		}
+		return e, err
+	}
+	for i := 0; i < 10; i++ {
+		_, err := appendOne(i)
+		require.NoError(t, err)
+	}
+
+	follower := (c.Leader() + 1) % 3
+	c.Stop(follower)
+	for i := 10; i < 20; i++ {
+		_, err := appendOne(i)
+		require.NoError(t, err, "one member of three stopped: appends must still commit")
+	}
+
+	c.Stop((follower + 1) % 3)
+	failed, err := appendOne(20)
+	require.ErrorIs(t, err, eventstore.ErrUnavailable, "two members of three stopped: no quorum")
+	assert.Contains(t, err.Error(), c.Members[0].ClientURL, "the error names the endpoints")
+	assert.Equal(t, uint64(1), s.Stats().WriteFailures)
+
+	require.NoError(t, c.Restart(follower))
+	// The outcome of the failed append was unknown: its retry, with the
+	// same id, is written at most once.
+	var pos []uint64
+	require.Eventually(t, func() bool {
+		pos, err = s.Append(ctx, failed)
+		return err == nil
+	}, 60*time.Second, 10*time.Millisecond, "appends do not come back with a quorum: %v", err)
+	acked[pos[0]] = failed.ID
+
+	got := storetest.ReadAll(t, s, 0)
+	require.Len(t, got, len(acked), "an event is missing, or one was written twice")
+	for _, env := range got {
+		assert.Equal(t, acked[env.Pos], env.ID, "event %d", env.Pos)
+	}
+	_, err = s.Check(ctx)
+	require.NoError(t, err)
+}
+
+// TestStore_SubscribeAcrossLeaderChange follows a log on three members
+// while the leader is stopped mid-stream: the subscriber sees every
+// acknowledged event once, in order.
+func TestStore_SubscribeAcrossLeaderChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := etcdtest.Start(t, 3, etcdtest.Options{NoFsync: true})
+	prefix := newPrefix()
+	w := open(t, c.Client(t), etcdstore.Options{Prefix: prefix, RequestTimeout: 2 * time.Second})
+	r := open(t, c.Client(t), etcdstore.Options{Prefix: prefix, RequestTimeout: 2 * time.Second})
+	sub := r.Subscribe(ctx, 1)
+
+	const total = 300
+	var mu sync.Mutex // ids is written by the appender, read by the test
+	ids := make([]ulid.ULID, total)
+	leader := c.Leader()
+	require.GreaterOrEqual(t, leader, 0)
+	appended := make(chan error, 1)
+	halfway := make(chan struct{})
+	go func() {
+		for i := range ids {
+			if i == total/2 {
+				close(halfway)
+			}
+			e := storetest.Ev("default", "web", "tick", i)
+			e.ID = w.NewID()
+			mu.Lock()
+			ids[i] = e.ID
+			mu.Unlock()
+			for { // an unknown outcome is retried with the same id
+				pos, err := w.Append(ctx, e)
+				if err == nil {
+					if pos[0] != uint64(i+1) {
+						appended <- fmt.Errorf("event %d acknowledged at position %d", i, pos[0])
+						return
+					}
+					break
+				}
+				if !errors.Is(err, eventstore.ErrUnavailable) {
+					appended <- err
+					return
+				}
+			}
+		}
+		appended <- nil
+	}()
+	<-halfway
+	c.Stop(leader)
+
+	for i := 0; i < total; {
+		select {
+		case env, ok := <-sub.C():
+			require.True(t, ok, "subscription ended: %v", sub.Err())
+			require.Equal(t, uint64(i+1), env.Pos, "gap, duplicate or reorder")
+			mu.Lock()
+			id := ids[i]
+			mu.Unlock()
+			require.Equal(t, id, env.ID)
+			i++
+		case err := <-appended:
+			require.NoError(t, err)
+			appended = nil // all appended; the rest is still to come
+		case <-ctx.Done():
+			t.Fatalf("timed out after %d of %d events", i, total)
+		}
+	}
+	if appended != nil {
+		require.NoError(t, <-appended)
+	}
+	assert.NotEqual(t, leader, c.Leader(), "no leader change happened: the test proves nothing")
+}
