@@ -150,7 +150,7 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		results = make([]appendResult, len(batch))
 		for i := range results {
-			results[i] = appendResult{err: fmt.Errorf("append: %w", err)}
+			results[i] = appendResult{err: err} // it says "append: ..." already
 		}
 		written = nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,20 @@ func TestStore_TwoWriters(t *testing.T) {
 		version, _, err := b.StreamVersion("default", "web")
 		require.NoError(t, err)
 		assert.Equal(t, uint64(rounds), version)
+	})
+
+	t.Run("an id appended by one is the same event for the other", func(t *testing.T) {
+		e := storetest.Ev("default", "db", "service_deployed", 1)
+		e.ID = a.NewID()
+		first, err := a.Append(ctx, e)
+		require.NoError(t, err)
+		again, err := b.Append(ctx, e, storetest.Ev("default", "db", "service_started", 2))
+		require.NoError(t, err)
+		assert.Equal(t, first[0], again[0])
+		assert.Equal(t, first[0]+1, again[1])
+		e.Type = "service_killed"
+		_, err = b.Append(ctx, e)
+		require.ErrorIs(t, err, eventstore.ErrIDReused)
 	})
 
 	t.Run("positions stay gapless and unique", func(t *testing.T) {
@@ -271,4 +286,54 @@ func TestStore_SubscribeAcrossLeaderChange(t *testing.T) {
 		require.NoError(t, <-appended)
 	}
 	assert.NotEqual(t, leader, c.Leader(), "no leader change happened: the test proves nothing")
+}
+
+// TestOpen_Unreachable: a cluster that does not answer fails Open with
+// ErrUnavailable, naming the endpoints, within the request timeout.
+func TestOpen_Unreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	endpoint := "http://" + l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+	cli := etcdtest.NewClient(t, endpoint)
+	_, err = etcdstore.Open(cli, &etcdstore.Options{Prefix: newPrefix(), RequestTimeout: 500 * time.Millisecond})
+	require.ErrorIs(t, err, eventstore.ErrUnavailable)
+	assert.Contains(t, err.Error(), endpoint)
+}
+
+// TestStore_TxnLimits: on a member that allows 41 operations in a Txn,
+// one Append beyond what a Txn may hold is refused, and a group commit
+// never puts more than that in one Txn (the member would refuse it),
+// however many appenders queue.
+func TestStore_TxnLimits(t *testing.T) {
+	ctx := context.Background()
+	c := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true, MaxTxnOps: 41})
+	s, err := etcdstore.Open(c.Client(t), &etcdstore.Options{Prefix: newPrefix(), MaxTxnOps: 41})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	require.Equal(t, 10, s.MaxBatch())
+
+	evs := make([]eventstore.Event, 11)
+	for i := range evs {
+		evs[i] = storetest.Ev("default", "web", "tick", i)
+	}
+	_, err = s.Append(ctx, evs...)
+	require.ErrorIs(t, err, eventstore.ErrInvalid)
+	assert.Contains(t, err.Error(), "limit 10")
+
+	var wg sync.WaitGroup
+	for a := 0; a < 16; a++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				_, err := s.Append(ctx, evs[:3]...)
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, uint64(16*20*3), s.Head())
+	_, err = s.Check(ctx)
+	require.NoError(t, err)
 }

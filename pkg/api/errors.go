@@ -98,7 +98,8 @@ func classify(err error) (status int, code string) {
 		errors.Is(err, solo.ErrRunning),
 		errors.Is(err, solo.ErrNotRunning):
 		return http.StatusConflict, wire.CodeConflict
-	case errors.Is(err, eventstore.ErrNotWritten):
+	case errors.Is(err, eventstore.ErrNotWritten),
+		errors.Is(err, eventstore.ErrUnavailable):
 		return http.StatusServiceUnavailable, wire.CodeUnavailable
 	case errors.Is(err, solo.ErrShuttingDown),
 		errors.Is(err, solo.ErrClosed),

@@ -40,6 +40,7 @@ func TestClassify(t *testing.T) {
 		{"shutting down", wrap(solo.ErrShuttingDown), 503, wire.CodeUnavailable, ""},
 		{"runtime closed", wrap(solo.ErrClosed), 503, wire.CodeUnavailable, ""},
 		{"store closed", wrap(eventstore.ErrClosed), 503, wire.CodeUnavailable, ""},
+		{"cluster log unavailable", wrap(eventstore.ErrUnavailable), 503, wire.CodeUnavailable, ""},
 		{"client gone", wrap(context.Canceled), 503, wire.CodeUnavailable, ""},
 		{"corrupt", wrap(eventstore.ErrCorrupt), 500, wire.CodeCorrupt, ""},
 		{"anything else", errors.New("disk on fire"), 500, wire.CodeInternal, ""},

@@ -17,6 +17,7 @@ import (
 var forbidden = struct{ exact, prefix []string }{
 	exact: []string{
 		"github.com/solo-rt/solo/eventstore",
+		"github.com/solo-rt/solo/eventstore/etcdstore",
 		"github.com/solo-rt/solo/supervisor",
 		"github.com/solo-rt/solo/recovery",
 		"github.com/solo-rt/solo/capability",
@@ -28,6 +29,7 @@ var forbidden = struct{ exact, prefix []string }{
 	},
 	prefix: []string{
 		"go.etcd.io/bbolt",
+		"go.etcd.io/etcd",
 		"github.com/thejerf/suture",
 		"github.com/go-zeromq",
 		"github.com/prometheus",

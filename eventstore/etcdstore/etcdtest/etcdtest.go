@@ -25,6 +25,8 @@ type Options struct {
 	// NoFsync skips etcd's fsyncs: faster, for tests that never lose a
 	// machine's power. Benchmarks leave it false.
 	NoFsync bool
+	// MaxTxnOps, if set, replaces the members' MaxTxnOps.
+	MaxTxnOps uint
 }
 
 // MaxTxnOps and MaxRequestBytes are the members' limits (etcd's defaults
@@ -88,6 +90,9 @@ func New(dir string, n int, o Options) (*Cluster, error) {
 		// ones, which the store must survive anyway.
 		cfg.TickMs, cfg.ElectionMs = 50, 500
 		cfg.MaxTxnOps, cfg.MaxRequestBytes = MaxTxnOps, MaxRequestBytes
+		if o.MaxTxnOps > 0 {
+			cfg.MaxTxnOps = o.MaxTxnOps
+		}
 		cfg.QuotaBackendBytes = 8 << 30
 		cfg.UnsafeNoFsync = o.NoFsync
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
