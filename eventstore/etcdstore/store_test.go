@@ -201,10 +201,14 @@ func TestStore_LostQuorum(t *testing.T) {
 	// The outcome of the failed append was unknown: its retry, with the
 	// same id, is written at most once.
 	var pos []uint64
-	require.Eventually(t, func() bool {
-		pos, err = s.Append(ctx, failed)
-		return err == nil
-	}, 60*time.Second, 10*time.Millisecond, "appends do not come back with a quorum: %v", err)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		// Each try waits for the cluster up to the request timeout.
+		if pos, err = s.Append(ctx, failed); err == nil {
+			break
+		}
+		require.ErrorIs(t, err, eventstore.ErrUnavailable)
+		require.False(t, time.Now().After(deadline), "appends do not come back with a quorum: %v", err)
+	}
 	acked[pos[0]] = failed.ID
 
 	got := storetest.ReadAll(t, s, 0)
