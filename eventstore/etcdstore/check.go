@@ -48,6 +48,7 @@ func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 	type streamCount struct{ n, last uint64 }
 	byStream := map[string]*streamCount{}
 	ids := map[ulid.ULID]uint64{}
+	var streamOf []string // by pos-1, while positions have no gap
 	var last uint64
 	err = s.scan(ctx, s.k.events, s.k.eventsEnd, rev, false, func(kv *kvType) {
 		env, err := s.decodeEvent(kv)
@@ -70,6 +71,9 @@ func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 			byStream[sk] = c
 		}
 		c.n, c.last = c.n+1, env.Pos
+		if uint64(len(streamOf)) == env.Pos-1 {
+			streamOf = append(streamOf, sk)
+		}
 		rep.Events++
 	})
 	if err != nil {
@@ -109,8 +113,8 @@ func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 			return
 		}
 		sk := string(key[:len(key)-8])
-		if c := byStream[sk]; c == nil || pos > last {
-			add("index: an entry names event %d, which is not in its stream", pos)
+		if pos == 0 || pos > uint64(len(streamOf)) || streamOf[pos-1] != sk {
+			add("index: an entry names event %d, which is missing or of another stream", pos)
 			return
 		}
 		indexed[sk]++
