@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/oklog/ulid/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -20,10 +19,10 @@ const maxProblems = 100
 
 // Check verifies the whole log at one revision, as the bbolt store's Check
 // does: positions 1..head with no gap, every event decodes with a good
-// checksum under its own position, every id and stream index entry points
-// at its event, and the stream heads add up. It reads everything once, in
-// pages, while appends go on; it holds the ids of the log in memory (some
-// 50 bytes an event). Problems come back as a [*eventstore.CheckError].
+// checksum under its own position, its id and stream index entries name it,
+// there are no other entries, and the stream heads add up. It reads
+// everything once, in pages, while appends go on, and holds a count per
+// stream in memory. Problems come back as a [*eventstore.CheckError].
 func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 	var rep eventstore.CheckReport
 	if s.bg.Err() != nil {
@@ -47,81 +46,57 @@ func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 
 	type streamCount struct{ n, last uint64 }
 	byStream := map[string]*streamCount{}
-	ids := map[ulid.ULID]uint64{}
-	var streamOf []string // by pos-1, while positions have no gap
 	var last uint64
-	err = s.scan(ctx, s.k.events, s.k.eventsEnd, rev, false, func(kv *kvType) {
-		env, err := s.decodeEvent(kv)
+	// Events by position, in pages bounded by position (see eventRange);
+	// with each page, its ids and index entries, looked up in Txns.
+	for from := uint64(1); from <= head; from += scanPage {
+		resp, err := s.eventRange(ctx, from, scanPage, rev)
 		if err != nil {
-			add("%v", err)
-			return
+			return rep, fmt.Errorf("check: %w", err)
 		}
-		if env.Pos != last+1 {
-			add("events: gap: event %d follows event %d", env.Pos, last)
+		var page []eventstore.Envelope
+		for _, kv := range resp.Kvs {
+			env, err := s.decodeEvent(kv)
+			if err != nil {
+				add("%v", err)
+				continue
+			}
+			if env.Pos != last+1 {
+				add("events: gap: event %d follows event %d", env.Pos, last)
+			}
+			last = env.Pos
+			sk := stream(env.Tenant, env.Subject)
+			c := byStream[sk]
+			if c == nil {
+				c = &streamCount{}
+				byStream[sk] = c
+			}
+			c.n, c.last = c.n+1, env.Pos
+			rep.Events++
+			page = append(page, env)
 		}
-		last = env.Pos
-		if p, dup := ids[env.ID]; dup {
-			add("events: id %s is on events %d and %d", env.ID, p, env.Pos)
+		if err := s.checkEntries(ctx, page, rev, add); err != nil {
+			return rep, fmt.Errorf("check: %w", err)
 		}
-		ids[env.ID] = env.Pos
-		sk := stream(env.Tenant, env.Subject)
-		c := byStream[sk]
-		if c == nil {
-			c = &streamCount{}
-			byStream[sk] = c
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("check: %w", err)
 		}
-		c.n, c.last = c.n+1, env.Pos
-		if uint64(len(streamOf)) == env.Pos-1 {
-			streamOf = append(streamOf, sk)
-		}
-		rep.Events++
-	})
-	if err != nil {
-		return rep, fmt.Errorf("check: %w", err)
 	}
 	if last != head {
 		add("head: the head key says %d, the last event is %d", head, last)
 	}
-
-	var nids uint64
-	err = s.scan(ctx, s.k.ids, clientv3.GetPrefixRangeEnd(s.k.ids), rev, false, func(kv *kvType) {
-		nids++
-		var id ulid.ULID
-		raw := kv.Key[len(s.k.ids):]
-		if len(raw) != len(id) || len(kv.Value) != 8 {
-			add("ids: malformed entry %q", kv.Key)
-			return
+	// Whatever the pages did not visit: events beyond the head, ids and
+	// index entries of no event.
+	for _, c := range []struct{ name, prefix string }{{"events", s.k.events}, {"ids", s.k.ids}, {"index", s.k.index}} {
+		resp, err := s.get(ctx, c.prefix, rev, clientv3.WithRange(clientv3.GetPrefixRangeEnd(c.prefix)), clientv3.WithCountOnly())
+		if err != nil {
+			return rep, fmt.Errorf("check: %w", err)
 		}
-		copy(id[:], raw)
-		if p := binary.BigEndian.Uint64(kv.Value); ids[id] != p {
-			add("ids: id %s names event %d, which does not carry it", id, p)
+		if uint64(resp.Count) != rep.Events {
+			add("%s: %d entries for %d events", c.name, resp.Count, rep.Events)
 		}
-	})
-	if err != nil {
-		return rep, fmt.Errorf("check: %w", err)
-	}
-	if nids != rep.Events {
-		add("ids: %d entries for %d events", nids, rep.Events)
 	}
 
-	indexed := map[string]uint64{}
-	err = s.scan(ctx, s.k.index, clientv3.GetPrefixRangeEnd(s.k.index), rev, true, func(kv *kvType) {
-		key := kv.Key[len(s.k.index):]
-		pos, ok := keyPos(key)
-		if !ok {
-			add("index: malformed entry %q", kv.Key)
-			return
-		}
-		sk := string(key[:len(key)-8])
-		if pos == 0 || pos > uint64(len(streamOf)) || streamOf[pos-1] != sk {
-			add("index: an entry names event %d, which is missing or of another stream", pos)
-			return
-		}
-		indexed[sk]++
-	})
-	if err != nil {
-		return rep, fmt.Errorf("check: %w", err)
-	}
 	var heads uint64
 	err = s.scan(ctx, s.k.streams, clientv3.GetPrefixRangeEnd(s.k.streams), rev, false, func(kv *kvType) {
 		heads++
@@ -135,8 +110,6 @@ func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 			add("streams: a head (version %d) for a stream with no event", h.version)
 		case h.version != c.n || h.last != c.last:
 			add("streams: a head says version %d, last %d; the log has %d events, last %d", h.version, h.last, c.n, c.last)
-		case indexed[sk] != c.n:
-			add("index: %d entries for a stream of %d events", indexed[sk], c.n)
 		}
 	})
 	if err != nil {
@@ -160,6 +133,38 @@ func (s *Store) Check(ctx context.Context) (eventstore.CheckReport, error) {
 		return rep, &eventstore.CheckError{Problems: problems}
 	}
 	return rep, nil
+}
+
+// checkEntries checks that each event of page has its id entry, naming
+// it, and its stream index entry, at revision rev.
+func (s *Store) checkEntries(ctx context.Context, page []eventstore.Envelope, rev int64, add func(string, ...any)) error {
+	per := max(1, s.opts.MaxTxnOps/2)
+	for len(page) > 0 {
+		chunk := page[:min(per, len(page))]
+		page = page[len(chunk):]
+		ops := make([]clientv3.Op, 0, 2*len(chunk))
+		for _, env := range chunk {
+			ops = append(ops,
+				clientv3.OpGet(s.k.id(env.ID), clientv3.WithRev(rev)),
+				clientv3.OpGet(s.k.indexEntry(stream(env.Tenant, env.Subject), env.Pos), clientv3.WithRev(rev), clientv3.WithKeysOnly()))
+		}
+		tctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+		resp, err := s.cli.Txn(tctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			return s.unavailable("read", err)
+		}
+		for i, env := range chunk {
+			id := resp.Responses[2*i].GetResponseRange().Kvs
+			if len(id) == 0 || len(id[0].Value) != 8 || binary.BigEndian.Uint64(id[0].Value) != env.Pos {
+				add("ids: the id %s of event %d does not name it", env.ID, env.Pos)
+			}
+			if len(resp.Responses[2*i+1].GetResponseRange().Kvs) == 0 {
+				add("index: event %d is not in its stream's index", env.Pos)
+			}
+		}
+	}
+	return nil
 }
 
 // get reads key at revision rev (0: the latest), within the request timeout.
@@ -247,32 +252,28 @@ func (s *Store) copyTo(b *eventstore.Store) error {
 		batch = batch[:0]
 		return err
 	}
-	var scanErr error
-	err = s.scan(ctx, s.k.events, s.k.eventsEnd, rev, false, func(kv *kvType) {
-		if scanErr != nil {
-			return
-		}
-		env, err := s.decodeEvent(kv)
+	head, err := s.decodeHead(hresp.Kvs)
+	if err != nil {
+		return err
+	}
+	for from := uint64(1); from <= head; from += eventstore.DefaultMaxBatch {
+		page, _, err := s.readPage(ctx, from, eventstore.DefaultMaxBatch, rev)
 		if err != nil {
-			scanErr = err
-			return
+			return err
 		}
-		if want := b.Head() + uint64(len(batch)) + 1; env.Pos != want {
-			scanErr = fmt.Errorf("%w: expected event %d, found %d", eventstore.ErrCorrupt, want, env.Pos)
-			return
+		if want := min(eventstore.DefaultMaxBatch, head-from+1); uint64(len(page)) != want {
+			// The copy's positions must be the log's: no event may be skipped.
+			return fmt.Errorf("%w: %d of events %d..%d are missing", eventstore.ErrCorrupt, want-uint64(len(page)), from, from+want-1)
 		}
-		batch = append(batch, eventstore.Event{ID: env.ID, Time: env.Time, Type: env.Type, Tenant: env.Tenant,
-			Subject: env.Subject, Causation: env.Causation, Actor: env.Actor, Data: env.Data})
-		if len(batch) == cap(batch) {
-			scanErr = flush()
+		for _, env := range page {
+			batch = append(batch, eventstore.Event{ID: env.ID, Time: env.Time, Type: env.Type, Tenant: env.Tenant,
+				Subject: env.Subject, Causation: env.Causation, Actor: env.Actor, Data: env.Data})
 		}
-	})
-	if err := errors.Join(err, scanErr); err != nil {
-		return err
+		if err := flush(); err != nil {
+			return err
+		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
+	var scanErr error
 	err = s.scan(ctx, s.k.snaps, s.k.snapsEnd, rev, false, func(kv *kvType) {
 		if scanErr != nil {
 			return

@@ -24,16 +24,29 @@ func (s *Store) Read(from uint64, limit int) iter.Seq2[eventstore.Envelope, erro
 	})
 }
 
-// readPage reads at most n events from position from on, at revision rev
-// (0: the latest), and returns the revision it read at.
-func (s *Store) readPage(ctx context.Context, from uint64, n int, rev int64) ([]eventstore.Envelope, int64, error) {
-	opts := []clientv3.OpOption{clientv3.WithRange(s.k.eventsEnd), clientv3.WithLimit(int64(n))}
+// eventRange reads the event keys of positions [from, from+n) at revision
+// rev (0: the latest). The range is bounded by position, not by a limit:
+// etcd counts every key of a range it serves, so a page of an open range
+// would cost as much as the rest of the log, and reading the log page by
+// page would grow with its square.
+func (s *Store) eventRange(ctx context.Context, from uint64, n int, rev int64) (*clientv3.GetResponse, error) {
+	opts := []clientv3.OpOption{clientv3.WithRange(s.k.event(from + uint64(n)))}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
 	resp, err := s.cli.Get(ctx, s.k.event(from), opts...)
 	if err != nil {
-		return nil, 0, s.unavailable("read", err)
+		return nil, s.unavailable("read", err)
+	}
+	return resp, nil
+}
+
+// readPage reads at most n events from position from on, at revision rev
+// (0: the latest), and returns the revision it read at.
+func (s *Store) readPage(ctx context.Context, from uint64, n int, rev int64) ([]eventstore.Envelope, int64, error) {
+	resp, err := s.eventRange(ctx, from, n, rev)
+	if err != nil {
+		return nil, 0, err
 	}
 	page := make([]eventstore.Envelope, 0, len(resp.Kvs))
 	want := from
