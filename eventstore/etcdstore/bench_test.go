@@ -119,7 +119,9 @@ func appendRates(b *testing.B, s eventstore.Log) (single, group, batch float64) 
 func BenchmarkReplay(b *testing.B) {
 	n := *replayEvents
 	c := etcdtest.Start(b, 1, etcdtest.Options{NoFsync: true})
-	s := open(b, c.Client(b), etcdstore.Options{Prefix: "/replay/"})
+	// Building a big log on a loaded machine: a Txn of 1,024 events may
+	// take longer than the default request timeout.
+	s := open(b, c.Client(b), etcdstore.Options{Prefix: "/replay/", RequestTimeout: 5 * time.Minute})
 	batch := make([]eventstore.Event, eventstore.DefaultMaxBatch)
 	ctx := context.Background()
 	for i := 0; i < n; i += len(batch) {

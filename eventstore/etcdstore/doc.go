@@ -75,6 +75,12 @@
 //     each event being up to four writes (event, id, index, stream head).
 //     With etcd's default --max-txn-ops of 128 that is 31; a cluster
 //     that Solo runs raises it (see Options).
+//   - etcd counts every key of a range it serves, limit or not. Reads of
+//     the log therefore ask for exact windows of positions, never for an
+//     open range with a limit (which would make a replay cost the square of
+//     the log's length). ReadSubject still pages through the rest of its
+//     stream's index: its cost grows with the square of the stream's
+//     length, not the log's.
 //   - A snapshot is one key: it must fit in [Options.MaxRequestBytes].
 //   - Backup writes a bbolt file of the log (see [Store.Backup]); etcd's
 //     own snapshots (etcdctl snapshot save) back up the whole cluster.
