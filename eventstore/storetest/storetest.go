@@ -85,17 +85,20 @@ func ReadAll(tb testing.TB, s eventstore.Log, from uint64) []eventstore.Envelope
 }
 
 // Collect reads n events from sub, failing the test if they are not the
-// positions from, from+1, ...
+// positions from, from+1, ... or if a minute passes without one (on a
+// loaded machine a replicated append may take a while, but not that long).
 func Collect(t *testing.T, sub *eventstore.Subscription, from uint64, n int) {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
+	stalled := time.NewTimer(time.Minute)
+	defer stalled.Stop()
 	for i := 0; i < n; i++ {
 		select {
 		case env, ok := <-sub.C():
 			require.True(t, ok, "subscription ended early: %v", sub.Err())
 			require.Equal(t, from+uint64(i), env.Pos, "gap, duplicate or reorder")
-		case <-deadline:
-			t.Fatalf("timed out after %d of %d events", i, n)
+			stalled.Reset(time.Minute)
+		case <-stalled.C:
+			t.Fatalf("no event for a minute after %d of %d events", i, n)
 		}
 	}
 }
@@ -477,13 +480,15 @@ func testSubscribe(t *testing.T, open Opener) {
 		defer cancel()
 		sub := s.Subscribe(sctx, 1)
 
-		// Append while the subscriber is still catching up.
+		// Append while the subscriber is still catching up: small calls,
+		// so that the switch to live happens among many commits.
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 2000; i++ {
-				if _, err := s.Append(ctx, Ev("default", "db", "tick", i)); err != nil {
+			for i := 0; i < 2000; i += 4 {
+				evs := []eventstore.Event{Ev("default", "db", "tick", i), Ev("default", "db", "tick", i+1), Ev("default", "db", "tick", i+2), Ev("default", "db", "tick", i+3)}
+				if _, err := s.Append(ctx, evs...); err != nil {
 					t.Error(err)
 					return
 				}
