@@ -23,8 +23,12 @@
 //
 // The supervisor speaks its own language of processes: it is given a [Key],
 // a generation and a [Policy], and it reports typed facts, [Started],
-// [Exited] and [GaveUp], each once durable before it acts on the next
-// ([Recorder.Record]). It never builds the domain's events nor reads the
+// [Ready] (when [ServiceConfig.Ready] is set and passes), [Exited] and
+// [GaveUp], each once durable before it acts on the next
+// ([Recorder.Record]). A readiness check runs on a goroutine of its own
+// only from a start until it passes or its deadline; past the deadline the
+// instance is stopped with the one stop procedure and the attempt counts as
+// a failed start. It never builds the domain's events nor reads the
 // log: its owner (the runtime) records each fact as a domain event, and
 // derives the [Policy] from a spec.
 //

@@ -49,6 +49,7 @@ const (
 	FactStarted FactType = iota + 1 // [Started]
 	FactExited                      // [Exited]
 	FactGaveUp                      // [GaveUp]
+	FactReady                       // [Ready], between a Started and its Exited
 )
 
 func (t FactType) String() string {
@@ -57,6 +58,8 @@ func (t FactType) String() string {
 		return "started"
 	case FactExited:
 		return "exited"
+	case FactReady:
+		return "ready"
 	case FactGaveUp:
 		return "gave up"
 	}
@@ -105,6 +108,18 @@ type Exited struct {
 	Restart int
 	Backoff time.Duration
 }
+
+// Ready is reported when an attempt's readiness probe passed (see
+// [ServiceConfig.Ready]), After its start.
+type Ready struct {
+	Generation uint64
+	Attempt    int
+	PID        int
+	After      time.Duration
+}
+
+// Type implements [Fact].
+func (Ready) Type() FactType { return FactReady }
 
 // GaveUp is reported when an attempt ended and starting another would
 // exceed [Policy.MaxRestarts]: the loop ends after it.

@@ -76,6 +76,15 @@ type ServiceConfig struct {
 	Logger hclog.Logger
 	Now    func() time.Time
 	Rand   func() float64
+	// Ready, if set, tells when a started instance is ready: it is called
+	// once per attempt on a goroutine of its own that ends with it, and
+	// returns nil once the instance is ready. ReadyTimeout bounds it: an
+	// instance not ready by then is stopped with the stop procedure, and
+	// its exit recorded as a failed start (Err "not ready within ..."),
+	// after which the policy applies. A re-adopted instance is probed too
+	// (from AdoptedAt) unless the owner leaves Ready nil for it.
+	Ready        func(ctx context.Context, inst Instance) error
+	ReadyTimeout time.Duration
 }
 
 // Service runs one (tenant, name) under suture: it starts an instance,
@@ -207,8 +216,17 @@ func (s *Service) loop(ctx context.Context) error {
 		}
 		if inst != nil {
 			var err error
-			exit, err = inst.Wait(ctx)
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			waitCtx, notReady, readyDone := s.awaitReady(ctx, inst, gen, attempt, started)
+			exit, err = inst.Wait(waitCtx)
+			readyDone()
+			if cause := context.Cause(waitCtx); ctx.Err() == nil && errors.Is(cause, errNotReady) {
+				res, serr := s.stop(inst)
+				exit, failure = res.Exit, notReady()
+				if serr != nil {
+					exit, failure = Exit{Unknown: true}, fmt.Errorf("%v; stop failed: %w", failure, serr)
+				}
+				err = nil
+			} else if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				res, err := s.stop(inst)
 				if err != nil {
 					// The stop failed (a process stuck past SIGKILL, or one
@@ -255,6 +273,47 @@ func (s *Service) loop(ctx context.Context) error {
 			return nil
 		}
 		attempt++
+	}
+}
+
+// errNotReady is the cause a wait is cut short with when the readiness
+// deadline passes.
+var errNotReady = errors.New("not ready")
+
+// awaitReady starts the readiness probe of a freshly started instance, if
+// the loop has one: it returns the context to wait on (cancelled with
+// errNotReady at the deadline), the error to record then, and a function
+// that ends the probe and returns once its goroutine has (so that a Ready
+// fact is never recorded after the exit).
+func (s *Service) awaitReady(ctx context.Context, inst Instance, gen uint64, attempt int, started time.Time) (context.Context, func() error, func()) {
+	if s.cfg.Ready == nil {
+		return ctx, nil, func() {}
+	}
+	waitCtx, cancelWait := context.WithCancelCause(ctx)
+	probeCtx, cancelProbe := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	done := make(chan struct{})
+	var probeErr error
+	go func() {
+		defer close(done)
+		probeErr = s.cfg.Ready(probeCtx, inst)
+		if probeErr == nil {
+			after := s.cfg.Now().Sub(started)
+			if err := s.record(context.WithoutCancel(ctx), Ready{Generation: gen, Attempt: attempt, PID: inst.Identity().PID, After: after}); err != nil {
+				s.cfg.Logger.Error("recording readiness", "service", s.cfg.Key.String(), "error", err)
+			}
+			return
+		}
+		if probeCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			cancelWait(errNotReady)
+		}
+	}()
+	notReady := func() error {
+		return fmt.Errorf("not ready within %s: %v", s.cfg.ReadyTimeout, probeErr)
+	}
+	return waitCtx, notReady, func() {
+		cancelProbe()
+		<-done
+		cancelWait(nil)
 	}
 }
 

@@ -25,6 +25,9 @@ func (a *app) deployCmd() *cobra.Command {
 		logMaxSize    string
 		logFiles      int
 		logTimestamps bool
+		ready         state.ReadySpec
+		readyExec     string
+		readyTimeout  time.Duration
 		envFiles      []string
 		groups        []string
 	)
@@ -44,9 +47,16 @@ running as root. --env-file files are read by the daemon at every start (an
 edit applies on the next restart), in order, under --env; their contents never
 enter the log. A command that cannot start as given (not found or not
 executable for the user, in its dir with its PATH), an unknown user or group,
-a missing env file or dir: refused, nothing written.`,
+a missing env file or dir: refused, nothing written.
+
+With --ready-http, --ready-tcp, --ready-exec or --notify the service stays
+"starting" until the probe passes (service_ready is recorded); one not ready
+within --ready-timeout is stopped and counts as a failed start. deploy
+returns once the process started; watch readiness with ls, status or why.`,
 		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
   solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py
+  solo deploy api --ready-http http://127.0.0.1:8080/healthz -- ./api
+  solo deploy db --notify --ready-timeout 2m -- ./db-written-for-systemd
   solo deploy db --user postgres --env-file /etc/db.env --umask 0077 -- postgres -D /var/lib/db`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
@@ -77,6 +87,13 @@ a missing env file or dir: refused, nothing written.`,
 				}
 			}
 			if err := logFlags(cmd, &spec, logMaxSize, logFiles, logTimestamps); err != nil {
+				return err
+			}
+			ready.Exec, ready.Timeout = nil, state.Duration(readyTimeout)
+			if readyExec != "" {
+				ready.Exec = strings.Fields(readyExec)
+			}
+			if err := readyFlags(cmd, &spec, &ready); err != nil {
 				return err
 			}
 			wait, err := w.duration()
@@ -112,6 +129,11 @@ a missing env file or dir: refused, nothing written.`,
 	f.StringVar(&logMaxSize, "log-max-size", state.DefaultLogMaxSize.String(), "size at which the service's log is rotated: bytes, or with K, M, G, KiB, MiB, GiB")
 	f.IntVar(&logFiles, "log-files", state.DefaultLogFiles, "rotated log files kept")
 	f.BoolVar(&logTimestamps, "log-timestamps", false, "prefix each line of the log with the time it was written (RFC 3339, UTC, ms); needed by logs --since")
+	f.StringVar(&ready.HTTP, "ready-http", "", "ready once a GET of this URL answers 2xx or 3xx")
+	f.StringVar(&ready.TCP, "ready-tcp", "", "ready once HOST:PORT accepts a connection")
+	f.StringVar(&readyExec, "ready-exec", "", "ready once this command (split on blanks, no shell) exits 0")
+	f.BoolVar(&ready.Notify, "notify", false, "ready once the service sends READY=1 to $NOTIFY_SOCKET (systemd notify protocol)")
+	f.DurationVar(&readyTimeout, "ready-timeout", 0, "time to become ready before the start counts as failed (default 1m)")
 	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -190,4 +212,32 @@ func absFrom(base, path string) string {
 		return filepath.Clean(path)
 	}
 	return filepath.Join(base, path)
+}
+
+// readyFlags sets spec.Ready from the --ready-* and --notify flags, if any
+// was given. A bad value is a usage error naming the flag; nothing is sent.
+func readyFlags(cmd *cobra.Command, spec *state.Spec, r *state.ReadySpec) error {
+	fl := cmd.Flags()
+	names := map[string]string{"ready.http": "--ready-http", "ready.tcp": "--ready-tcp", "ready.exec": "--ready-exec", "ready.timeout": "--ready-timeout", "ready": "--ready-http|--ready-tcp|--ready-exec|--notify"}
+	any := false
+	for _, f := range []string{"ready-http", "ready-tcp", "ready-exec", "notify", "ready-timeout"} {
+		any = any || fl.Changed(f)
+	}
+	if !any {
+		return nil
+	}
+	if fl.Changed("ready-timeout") && r.Timeout <= 0 {
+		return usagef(fmt.Errorf("--ready-timeout %s: must be > 0", r.Timeout))
+	}
+	if fl.Changed("ready-exec") && r.Exec == nil {
+		r.Exec = []string{}
+	}
+	rs := *r
+	spec.Ready = &rs
+	n := spec.Clone()
+	n.Normalize()
+	if fe := new(state.FieldError); errors.As(n.Validate(), &fe) && names[fe.Field] != "" {
+		return usagef(fmt.Errorf("%s: %s", names[fe.Field], fe.Problem))
+	}
+	return nil
 }

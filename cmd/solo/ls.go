@@ -29,16 +29,23 @@ func (a *app) lsCmd() *cobra.Command {
 				return a.printJSON(views)
 			}
 			tw := a.table()
-			fmt.Fprintln(tw, "TENANT\tNAME\tGEN\tSTATE\tPID\tRESTARTS\tSTARTED\tCOMMAND")
+			fmt.Fprintln(tw, "TENANT\tNAME\tGEN\tSTATE\tREADY\tPID\tRESTARTS\tSTARTED\tCOMMAND")
 			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,
-					pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,
+					readyText(v.Ready), pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant (default: every tenant)")
 	return cmd
+}
+
+func readyText(ready bool) string {
+	if ready {
+		return "yes"
+	}
+	return "no"
 }
 
 func pidText(pid int) string {

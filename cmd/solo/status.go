@@ -63,6 +63,12 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	if v.Uptime > 0 {
 		row("uptime", v.Uptime.Std().Round(time.Second).String())
 	}
+	if v.Readiness != "" {
+		row("readiness", v.Readiness)
+	}
+	if v.NotifyStatus != "" {
+		row("notify status", v.NotifyStatus)
+	}
 	row("restarts", fmt.Sprint(v.Restarts))
 	row("started", since(v.StartedAt))
 	sp := v.Spec

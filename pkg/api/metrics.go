@@ -32,7 +32,8 @@ import (
 //     none runs), solo_service_last_exit_code (of the newest recorded exit;
 //     -1 for one ended by a signal or that could not start, absent before
 //     the first exit or when its status is unknown), and
-//     solo_service_ready (1 while it runs, until readiness probes say more);
+//     solo_service_ready (1 while an instance runs and is ready: its ready
+//     probe passed, or it has none);
 //   - solo_event_subscribers: live event subscriptions, at scrape time;
 //   - solo_events_appended_total and solo_append_commit_seconds: fed by
 //     [Metrics.ObserveCommit];
@@ -206,7 +207,7 @@ func newServiceDescs() serviceDescs {
 		restarts:  prometheus.NewDesc("solo_service_restarts", "Restarts of the service's current generation after its instance ended on its own.", l, nil),
 		startTime: prometheus.NewDesc("solo_service_start_time_seconds", "Start time of the running instance, in seconds since the epoch.", l, nil),
 		lastExit:  prometheus.NewDesc("solo_service_last_exit_code", "Exit code of the service's last recorded exit; -1 if a signal ended it or it could not start.", l, nil),
-		ready:     prometheus.NewDesc("solo_service_ready", "1 while the service is ready (for now: while it runs), else 0.", l, nil),
+		ready:     prometheus.NewDesc("solo_service_ready", "1 while the service runs and is ready (its ready probe passed, or it has none), else 0.", l, nil),
 	}
 }
 
@@ -226,7 +227,11 @@ func (d serviceDescs) collect(ch chan<- prometheus.Metric, f state.Figures) {
 		up = 1
 	}
 	gauge(d.up, up)
-	gauge(d.ready, up)
+	ready := 0.0
+	if f.Ready {
+		ready = 1
+	}
+	gauge(d.ready, ready)
 	for _, st := range allStates {
 		v := 0.0
 		if st == f.State {

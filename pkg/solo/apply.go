@@ -659,6 +659,43 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 	"umask":          func(n *yaml.Node, s *Spec) error { return decodeScalar(n, &s.Umask) },
 	"env_file":       func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.EnvFile) },
 	"log":            decodeLog,
+	"ready":          decodeReady,
+}
+
+// decodeReady reads an apply file's ready: {http: URL} or {tcp: HOST:PORT}
+// or {exec: [CMD, ARG...]} or {notify: true}, with an optional timeout;
+// [state.Spec.Validate] checks the values.
+func decodeReady(n *yaml.Node, s *Spec) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a mapping with one of http, tcp, exec, notify and an optional timeout")
+	}
+	r := &state.ReadySpec{}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		var err error
+		switch k.Value {
+		case "http":
+			err = decodeScalar(v, &r.HTTP)
+		case "tcp":
+			err = decodeScalar(v, &r.TCP)
+		case "exec":
+			err = decodeStrings(v, &r.Exec)
+			if err == nil && r.Exec == nil {
+				r.Exec = []string{}
+			}
+		case "notify":
+			err = v.Decode(&r.Notify)
+		case "timeout":
+			err = decodeDuration(v, &r.Timeout)
+		default:
+			return fmt.Errorf("ready.%s: unknown field (line %d); known: http, tcp, exec, notify, timeout", k.Value, k.Line)
+		}
+		if err != nil {
+			return fmt.Errorf("ready.%s: %w", k.Value, err)
+		}
+	}
+	s.Ready = r
+	return nil
 }
 
 // decodeLog reads an apply file's log: {max_size, files, timestamps};

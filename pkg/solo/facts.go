@@ -49,6 +49,8 @@ func factEvent(f supervisor.Fact) (state.Payload, error) {
 			p.Error = f.Err.Error()
 		}
 		return p, nil
+	case supervisor.Ready:
+		return state.Ready{Generation: f.Generation, Attempt: f.Attempt, PID: f.PID, After: state.Duration(f.After)}, nil
 	case supervisor.GaveUp:
 		return state.Failed{Generation: f.Generation, Restarts: f.Restarts, Window: state.Duration(f.Window)}, nil
 	}

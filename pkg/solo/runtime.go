@@ -27,13 +27,16 @@ import (
 // Runtime is an open Solo: the event log, the world folded from it, and the
 // supervisor tree that makes the world run. See the package doc.
 type Runtime struct {
-	opts  Options
-	log   hclog.Logger
-	svlog hclog.Logger // the service loops' logger
-	store *eventstore.Store
-	logs  *supervisor.Logs
-	tree  *supervisor.Tree
-	home  string // absolute data dir, part of every child's marker
+	// notifiers holds the notify socket of each notify service's latest
+	// attempt (*probe.Notify by state.Key).
+	notifiers sync.Map
+	opts      Options
+	log       hclog.Logger
+	svlog     hclog.Logger // the service loops' logger
+	store     *eventstore.Store
+	logs      *supervisor.Logs
+	tree      *supervisor.Tree
+	home      string // absolute data dir, part of every child's marker
 
 	// force is cancelled when stops must not wait any longer (the end of a
 	// shutdown's grace).
@@ -217,6 +220,9 @@ func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attemp
 		return err
 	}
 	cfg.Adopted, cfg.AdoptedAttempt, cfg.AdoptedAt = inst, attempt, startedAt
+	if inst != nil && svc.IsReady() {
+		cfg.Ready = nil // its readiness is recorded: nothing to probe
+	}
 	if pr, ok := cfg.Runner.(*supervisor.ProcessRunner); ok && inst != nil {
 		// A re-adopted process writes on to its log: rotate it as ours.
 		if err := pr.WatchLog(); err != nil {
@@ -262,6 +268,11 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 		runner.Stamper = r.opts.Stamper
 	}
 	cfg.Runner = runner
+	if spec.Ready != nil {
+		if err := r.readiness(&cfg, runner, spec); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
 }
 

@@ -167,7 +167,11 @@ func (r *Runtime) Status(tenant, name string) (ServiceStatus, error) {
 	if !ok {
 		return ServiceStatus{}, fmt.Errorf("status %s: %w", key, ErrNotFound)
 	}
-	return s.Status(r.opts.Now()), nil
+	st := s.Status(r.opts.Now())
+	if s.Spec.Ready != nil && s.Spec.Ready.Notify {
+		st.NotifyStatus = r.notifyStatus(key)
+	}
+	return st, nil
 }
 
 // Events follows the log from position from (0 or 1 for all of it): the

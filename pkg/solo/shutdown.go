@@ -74,6 +74,7 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 	if err := r.tree.StopAll(bg); err != nil {
 		r.log.Error("stopping services", "error", err)
 	}
+	r.closeNotifiers()
 	for _, s := range loops {
 		if st, ok := s.LastStop(); ok {
 			res.Stopped++

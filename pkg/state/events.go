@@ -21,6 +21,7 @@ type EventType string
 const (
 	TypeServiceDeployed         EventType = "service_deployed"
 	TypeServiceStarted          EventType = "service_started"
+	TypeServiceReady            EventType = "service_ready"
 	TypeServiceExited           EventType = "service_exited"
 	TypeServiceFailed           EventType = "service_failed"
 	TypeServiceKilled           EventType = "service_killed"
@@ -44,6 +45,7 @@ const (
 var newPayload = map[EventType]func() Payload{
 	TypeServiceDeployed:         func() Payload { return new(Deployed) },
 	TypeServiceStarted:          func() Payload { return new(Started) },
+	TypeServiceReady:            func() Payload { return new(Ready) },
 	TypeServiceExited:           func() Payload { return new(Exited) },
 	TypeServiceFailed:           func() Payload { return new(Failed) },
 	TypeServiceKilled:           func() Payload { return new(Killed) },
@@ -95,6 +97,15 @@ type Started struct {
 	PID        int    `json:"pid"`
 	StartTicks uint64 `json:"start_ticks,omitempty"`
 	BootID     string `json:"boot_id,omitempty"`
+}
+
+// Ready (service_ready) says an instance passed its readiness probe
+// (spec.ready), After its start.
+type Ready struct {
+	Generation uint64   `json:"generation"`
+	Attempt    int      `json:"attempt"`
+	PID        int      `json:"pid"`
+	After      Duration `json:"after"`
 }
 
 // Exited (service_exited) is the observed end of an instance. Signal is the
@@ -274,6 +285,7 @@ type ShutdownComplete struct {
 func (Deployed) EventType() EventType         { return TypeServiceDeployed }
 func (Started) EventType() EventType          { return TypeServiceStarted }
 func (Exited) EventType() EventType           { return TypeServiceExited }
+func (Ready) EventType() EventType            { return TypeServiceReady }
 func (Failed) EventType() EventType           { return TypeServiceFailed }
 func (Killed) EventType() EventType           { return TypeServiceKilled }
 func (Recovered) EventType() EventType        { return TypeServiceRecovered }
@@ -415,6 +427,8 @@ func deref(p Payload) Payload {
 	case *Deployed:
 		return *v
 	case *Started:
+		return *v
+	case *Ready:
 		return *v
 	case *Exited:
 		return *v

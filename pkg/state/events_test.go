@@ -20,6 +20,7 @@ func samplePayloads() []Payload {
 	return []Payload{
 		Deployed{Spec: spec, Generation: 3},
 		Started{Generation: 3, Attempt: 2, PID: 1234, StartTicks: 98765, BootID: "b0b"},
+		Ready{Generation: 3, Attempt: 2, PID: 1234, After: Duration(1500 * time.Millisecond)},
 		Exited{Generation: 3, PID: 1234, Attempt: 2, ExitCode: 0, Signal: "SIGKILL", RanFor: Duration(1500 * time.Millisecond), Unknown: true},
 		Failed{Generation: 3, Restarts: 5, Window: Duration(time.Minute)},
 		Killed{Reason: "operator"},
@@ -74,6 +75,8 @@ func pointerTo(p Payload) Payload {
 	case Deployed:
 		return &v
 	case Started:
+		return &v
+	case Ready:
 		return &v
 	case Exited:
 		return &v

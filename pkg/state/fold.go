@@ -189,6 +189,18 @@ type Instance struct {
 	// StartError is set for an attempt that could not be started (its
 	// PID is 0): why.
 	StartError string `json:"start_error,omitempty"`
+	// Ready is set by its service_ready (a spec with a ready probe), After
+	// its start.
+	Ready      bool     `json:"ready,omitempty"`
+	ReadyAfter Duration `json:"ready_after,omitempty"`
+}
+
+// instance is s's instance; nil for no service or no instance.
+func (s *Service) instance() *Instance {
+	if s == nil {
+		return nil
+	}
+	return s.Instance
 }
 
 // beginPos is where the instance begins in the log: its service_started,
@@ -483,6 +495,11 @@ func (w *World) applyService(env event.Envelope) error {
 			svc.Failed, svc.FailedPos = false, 0
 		}
 		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
+
+	case Ready:
+		if in := svc.instance(); in != nil && in.Generation == p.Generation && in.Attempt == p.Attempt && !in.Exited {
+			in.Ready, in.ReadyAfter = true, p.After
+		}
 
 	case Exited:
 		if svc == nil {

@@ -640,12 +640,12 @@ func TestService_View(t *testing.T) {
 
 	b, err := json.Marshal(mustService(t, w, "web").View())
 	require.NoError(t, err)
-	require.JSONEq(t, `{"tenant":"default","name":"web","generation":1,"state":"running","pid":100,
+	require.JSONEq(t, `{"tenant":"default","name":"web","generation":1,"state":"running","ready":true,"pid":100,
 		"restarts":0,"started_at":"2026-01-02T03:04:07Z","command":["/bin/sleep","1000"]}`, string(b))
 
 	b, err = json.Marshal(mustService(t, w, "cron").View())
 	require.NoError(t, err)
-	require.JSONEq(t, `{"tenant":"default","name":"cron","generation":1,"state":"starting","pid":0,
+	require.JSONEq(t, `{"tenant":"default","name":"cron","generation":1,"state":"starting","ready":false,"pid":0,
 		"restarts":0,"kind":"ticker"}`, string(b))
 }
 

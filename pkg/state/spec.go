@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -266,6 +268,103 @@ type Spec struct {
 	// Log is how the service's output is kept; nil means the defaults
 	// (see [LogSpec]).
 	Log *LogSpec `json:"log,omitempty"`
+
+	// Ready says when an instance is ready; nil: as soon as it runs. Until
+	// then the service is starting (see [ReadySpec]).
+	Ready *ReadySpec `json:"ready,omitempty"`
+}
+
+// ReadySpec is a readiness probe: exactly one of HTTP (a GET answered 2xx or
+// 3xx), TCP ("HOST:PORT" accepts a connection), Exec (a command, no shell,
+// exits 0) and Notify (the service sends READY=1 to $NOTIFY_SOCKET, the
+// systemd notify protocol). An instance not ready within Timeout (zero:
+// [DefaultReadyTimeout], at most [MaxReadyTimeout]) is a failed start: it is
+// stopped and its restart policy applies.
+type ReadySpec struct {
+	HTTP    string   `json:"http,omitempty"`
+	TCP     string   `json:"tcp,omitempty"`
+	Exec    []string `json:"exec,omitempty"`
+	Notify  bool     `json:"notify,omitempty"`
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Readiness timeouts.
+const (
+	DefaultReadyTimeout = Duration(60 * time.Second)
+	MaxReadyTimeout     = Duration(time.Hour)
+)
+
+// Deadline is how long an instance has to become ready.
+func (r *ReadySpec) Deadline() time.Duration {
+	if r.Timeout == 0 {
+		return DefaultReadyTimeout.Std()
+	}
+	return r.Timeout.Std()
+}
+
+// check returns the field and problem of the first bad part of r.
+func (r *ReadySpec) check(kind string) (field, problem string) {
+	set := 0
+	for _, on := range []bool{r.HTTP != "", r.TCP != "", r.Exec != nil, r.Notify} {
+		if on {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		return "ready", "sets no probe; set one of http, tcp, exec or notify"
+	case set > 1:
+		return "ready", "sets more than one probe; set one of http, tcp, exec or notify"
+	case kind != "":
+		return "ready", "is only for command services, not kind"
+	}
+	if r.HTTP != "" {
+		u, err := url.Parse(r.HTTP)
+		switch {
+		case err != nil:
+			return "ready.http", fmt.Sprintf("%q is not a URL: %v", r.HTTP, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return "ready.http", fmt.Sprintf("%q: scheme must be http or https", r.HTTP)
+		case u.Hostname() == "":
+			return "ready.http", fmt.Sprintf("%q has no host", r.HTTP)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return "ready.http", fmt.Sprintf("%q: port must be 1 to 65535", r.HTTP)
+			}
+		}
+	}
+	if r.TCP != "" {
+		host, port, err := net.SplitHostPort(r.TCP)
+		if err != nil {
+			return "ready.tcp", fmt.Sprintf("%q: want HOST:PORT", r.TCP)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "ready.tcp", fmt.Sprintf("%q: port must be 1 to 65535", r.TCP)
+		}
+		if host == "" {
+			return "ready.tcp", fmt.Sprintf("%q has no host", r.TCP)
+		}
+	}
+	if r.Exec != nil {
+		if len(r.Exec) == 0 || r.Exec[0] == "" {
+			return "ready.exec", "argv[0] is empty"
+		}
+		for i, a := range r.Exec {
+			if strings.IndexByte(a, 0) >= 0 {
+				return "ready.exec", fmt.Sprintf("argv[%d] contains a NUL byte", i)
+			}
+		}
+	}
+	if r.Timeout != 0 {
+		if r.Timeout < 0 {
+			return "ready.timeout", fmt.Sprintf("is %s, must be > 0", r.Timeout)
+		}
+		if r.Timeout > MaxReadyTimeout {
+			return "ready.timeout", fmt.Sprintf("is %s, limit %s", r.Timeout, MaxReadyTimeout)
+		}
+	}
+	return "", ""
 }
 
 // Key returns the service's key.
@@ -380,6 +479,11 @@ func (s Spec) Clone() Spec {
 		l := *s.Log
 		c.Log = &l
 	}
+	if s.Ready != nil {
+		r := *s.Ready
+		r.Exec = slices.Clone(s.Ready.Exec)
+		c.Ready = &r
+	}
 	return c
 }
 
@@ -477,6 +581,9 @@ func validEnvKey(k string) bool {
 //   - restart a known policy, max_restarts >= 0;
 //   - restart_window and stop_timeout > 0 and <= [MaxDuration];
 //   - stop_signal known to [ParseSignal];
+//   - ready: exactly one probe, command services only; http an http(s) URL
+//     with a host, tcp HOST:PORT with a port from 1 to 65535, exec a
+//     non-empty argv; timeout > 0 and <= [MaxReadyTimeout] when set;
 //   - log: max_size from [MinLogMaxSize] to [MaxLogMaxSize], files from 1
 //     to [MaxLogFiles] (the fields are named log.max_size, log.files).
 func (s Spec) Validate() error {
@@ -587,6 +694,11 @@ func (s Spec) Validate() error {
 	}
 	if field, problem := checkLog(n.Log); field != "" {
 		return bad(field, "%s", problem)
+	}
+	if n.Ready != nil {
+		if field, problem := n.Ready.check(n.Kind); field != "" {
+			return bad(field, "%s", problem)
+		}
 	}
 	if n.Kind != "" && n.Log.Stamped() {
 		return bad("log.timestamps", "is only for command services, not kind (an in-process service writes its own lines)")

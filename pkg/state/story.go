@@ -157,6 +157,9 @@ func (t *teller) tell(env event.Envelope) {
 		}
 		t.lastExitShort, t.lastRestart = "", 0
 
+	case Ready:
+		t.add(env, "ready after %s at %s (pid %d)", span(p.After), when, p.PID)
+
 	case Exited:
 		t.exited(env, p, when)
 

@@ -27,6 +27,8 @@ const (
 //   - killed: not desired (killed after the latest deploy);
 //   - failed: a service_failed of the current generation and no start since;
 //   - starting: no instance yet;
+//   - starting: the instance of the current generation runs but its
+//     readiness probe has not passed yet (see [Service.IsReady]);
 //   - running: the instance has not exited, whatever its generation (an
 //     older generation still running after a redeploy is running: it serves
 //     until the supervisor replaces it);
@@ -44,6 +46,8 @@ func (s *Service) State() State {
 		return StateFailed
 	case in == nil:
 		return StateStarting
+	case !in.Exited && !s.IsReady():
+		return StateStarting
 	case !in.Exited:
 		return StateRunning
 	case in.InShutdown:
@@ -59,6 +63,20 @@ func (s *Service) State() State {
 		return StateExited
 	}
 	return StateBackoff
+}
+
+// IsReady reports whether the service's instance runs and is ready: at
+// once without a ready probe, after its service_ready with one. An
+// instance of an older generation still running counts as ready.
+func (s *Service) IsReady() bool {
+	in := s.Instance
+	switch {
+	case in == nil || in.Exited:
+		return false
+	case s.Spec.Ready == nil || in.Generation != s.Generation:
+		return true
+	}
+	return in.Ready
 }
 
 // ShouldRun reports whether the log says the service should be running:
@@ -80,6 +98,8 @@ type ServiceView struct {
 	Name       string `json:"name"`
 	Generation uint64 `json:"generation"`
 	State      State  `json:"state"`
+	// Ready: an instance runs and is ready (see [Service.IsReady]).
+	Ready bool `json:"ready"`
 	// PID is the live instance's pid; 0 when none runs (or for an in-process
 	// service).
 	PID      int `json:"pid"`
@@ -106,6 +126,7 @@ func (s *Service) View() ServiceView {
 		Name:       s.Name,
 		Generation: s.Generation,
 		State:      s.State(),
+		Ready:      s.IsReady(),
 		Restarts:   s.Restarts,
 		Command:    s.Spec.Clone().Command,
 		Kind:       s.Spec.Kind,
@@ -146,6 +167,13 @@ type ServiceStatus struct {
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	Restart       int       `json:"restart,omitempty"`
 	RestartLimit  int       `json:"restart_limit,omitempty"`
+	// Readiness says how the running instance became ready, or what it is
+	// waiting for: "ready after 1.5s", "waiting for READY=1 on
+	// NOTIFY_SOCKET"; empty when none runs.
+	Readiness string `json:"readiness,omitempty"`
+	// NotifyStatus is the latest STATUS= a notify service sent (kept in
+	// memory, not in the log).
+	NotifyStatus string `json:"notify_status,omitempty"`
 }
 
 // SpecView is a spec as a status shows it: everything but the values of
@@ -168,6 +196,8 @@ type SpecView struct {
 	Groups  []string `json:"groups,omitempty"`
 	Umask   string   `json:"umask,omitempty"`
 	EnvFile []string `json:"env_file,omitempty"`
+	// Ready is the readiness probe, if any.
+	Ready *ReadySpec `json:"ready,omitempty"`
 }
 
 // View returns the spec as a status shows it; it shares nothing with s.
@@ -183,6 +213,7 @@ func (s Spec) View() SpecView {
 		StopSignal:    s.StopSignal,
 		StopTimeout:   s.StopTimeout,
 		Log:           logView(s.Log),
+		Ready:         s.Clone().Ready,
 		User:          s.User,
 		Group:         s.Group,
 		Groups:        slices.Clone(s.Groups),
@@ -232,11 +263,40 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 	if s.RecoveryError != "" && st.State != StateRunning {
 		st.Reason = cmp.Or(st.Reason+"; ", "") + "recovery failed: " + s.RecoveryError
 	}
+	if in != nil && !in.Exited {
+		st.Readiness = s.readiness()
+	}
 	if st.State == StateBackoff && instanceExit && last.Restart > 0 {
 		st.NextAttemptAt = last.NextAttemptAt()
 		st.Restart, st.RestartLimit = last.Restart, s.Spec.RestartLimit()
 	}
 	return st
+}
+
+// readiness describes the running instance's readiness.
+func (s *Service) readiness() string {
+	r, in := s.Spec.Ready, s.Instance
+	switch {
+	case r == nil || in.Generation != s.Generation:
+		return "ready (no probe)"
+	case in.Ready:
+		return "ready after " + span(in.ReadyAfter)
+	}
+	return fmt.Sprintf("waiting for %s (deadline %s)", r.Describe(), Duration(r.Deadline()))
+}
+
+// Describe names the probe: "GET http://...", "a connection to
+// HOST:PORT", "`CMD ...` to exit 0", "READY=1 on NOTIFY_SOCKET".
+func (r *ReadySpec) Describe() string {
+	switch {
+	case r.HTTP != "":
+		return "GET " + r.HTTP + " to answer 2xx/3xx"
+	case r.TCP != "":
+		return "a connection to " + r.TCP
+	case r.Exec != nil:
+		return "`" + QuoteCommand(r.Exec) + "` to exit 0"
+	}
+	return "READY=1 on NOTIFY_SOCKET"
 }
 
 // Describe says how the instance ended, in a few words: "exited with code
@@ -249,6 +309,8 @@ func (e ExitRecord) Describe() string {
 		return "ended, status unknown: " + e.Error
 	case e.Unknown:
 		return "ended, status unknown (a re-adopted process)"
+	case e.Signal != "" && e.Error != "":
+		return "killed by " + e.Signal + ": " + e.Error
 	case e.Signal != "":
 		return "killed by " + e.Signal
 	case e.Error != "":
@@ -263,6 +325,7 @@ type Figures struct {
 	Tenant, Name string
 	State        State
 	Restarts     int
+	Ready        bool
 	// StartedAt is when the running instance started; zero when none runs.
 	StartedAt time.Time
 	// LastExit is the newest of [Service.Exits], if HasExit.
@@ -272,7 +335,7 @@ type Figures struct {
 
 // Figures returns the service's figures.
 func (s *Service) Figures() Figures {
-	f := Figures{Tenant: s.Tenant, Name: s.Name, State: s.State(), Restarts: s.Restarts}
+	f := Figures{Tenant: s.Tenant, Name: s.Name, State: s.State(), Restarts: s.Restarts, Ready: s.IsReady()}
 	if in := s.Instance; in != nil && !in.Exited {
 		f.StartedAt = in.StartedAt
 	}

@@ -1,0 +1,120 @@
+// Package probe tells whether a service is ready: an HTTP GET that answers
+// 2xx or 3xx, a TCP connect, a short-lived command that exits 0, or the
+// systemd notify protocol (a unixgram socket the service sends READY=1 to).
+//
+// A probe is a function of a context: it returns nil when the service is
+// ready, an error saying why not otherwise. [Until] repeats one on a timer
+// until it passes or its context ends; nothing here runs while no probe is
+// asked for. It knows nothing of Solo.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Func is one probe: nil means ready.
+type Func func(ctx context.Context) error
+
+// Interval is how long [Until] waits between two failed probes.
+const Interval = 200 * time.Millisecond
+
+// Attempt is the longest one probe may take.
+const Attempt = 2 * time.Second
+
+// Until runs probe every interval, each try bounded by [Attempt], until it
+// passes (nil) or ctx ends (ctx's error, with the last probe's). It holds a
+// timer between tries, never a busy loop.
+func Until(ctx context.Context, interval time.Duration, probe Func) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%w (last probe: %v)", context.Cause(ctx), last)
+			}
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, Attempt)
+		last = probe(pctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		t.Reset(interval)
+	}
+}
+
+// client is shared by every HTTP probe; it follows no redirect (a 3xx
+// answer is ready) and keeps no idle connection.
+var client = &http.Client{
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// HTTP returns a probe that GETs url: ready on 2xx or 3xx.
+func HTTP(url string) Func {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// TCP returns a probe that connects to addr ("HOST:PORT").
+func TCP(addr string) Func {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// Exec returns a probe that runs argv (no shell) with env and dir, in a
+// process group of its own: ready when it exits 0. When the probe's context
+// ends first, the whole group is killed and reaped, so nothing of it is
+// left behind.
+func Exec(argv, env []string, dir string) Func {
+	return func(ctx context.Context) error {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env, cmd.Dir = env, dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			return errors.New("probe command timed out and was killed")
+		}
+	}
+}
