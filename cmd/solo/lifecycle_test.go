@@ -59,7 +59,7 @@ func TestCLI_Lifecycle(t *testing.T) {
 	v := statusOf(t, dir, "web")
 	assert.Equal(t, state.StateKilled, v.State)
 	assert.True(t, v.StartedAt.IsZero(), "a stopped service shows a start time")
-	assert.Regexp(t, `(?m)^default\s+web\s+1\s+killed\s+-\s+0\s+-\s+sleep 1000$`, mustCLI(t, dir, "ls"))
+	assert.Regexp(t, `(?m)^default\s+web\s+1\s+killed\s+no\s+-\s+0\s+-\s+sleep 1000$`, mustCLI(t, dir, "ls"))
 	d.kill()
 	d = startDaemon(t, dir)
 	assert.Equal(t, state.StateKilled, statusOf(t, dir, "web").State, "a stopped service came back after a daemon SIGKILL")
