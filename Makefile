@@ -17,7 +17,7 @@ run: build
 	wait $$pid
 
 test: test-deps
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # test-stress runs the whole suite twice while two CPU-bound loops keep
 # both cores busy, as on a shared, loaded machine: a test that waits on time
