@@ -15,10 +15,15 @@ const (
 	ScopeDeploy Scope = "deploy" // deploy and apply services
 	ScopeKill   Scope = "kill"   // kill services
 	ScopeAdmin  Scope = "admin"  // everything in the tenant, tokens included
+	// ScopeSecrets sets, lists and removes the tenant's secrets (never
+	// reads a value back). It is last in the canonical order, after admin,
+	// so that the stored bits of older tokens keep their meaning.
+	ScopeSecrets Scope = "secrets"
 )
 
 // allScopes is the canonical order: bit i of a scopeSet is allScopes[i].
-var allScopes = [...]Scope{ScopeRead, ScopeLogs, ScopeDeploy, ScopeKill, ScopeAdmin}
+// Append only: the bits are stored.
+var allScopes = [...]Scope{ScopeRead, ScopeLogs, ScopeDeploy, ScopeKill, ScopeAdmin, ScopeSecrets}
 
 // Scopes returns every scope, in canonical order.
 func Scopes() []Scope { return append([]Scope(nil), allScopes[:]...) }
@@ -41,7 +46,7 @@ func ParseScope(s string) (Scope, error) {
 	if sc := Scope(s); sc.Valid() {
 		return sc, nil
 	}
-	return "", fmt.Errorf("%w: unknown scope %q (want one of read, logs, deploy, kill, admin)", ErrInvalid, s)
+	return "", fmt.Errorf("%w: unknown scope %q (want one of read, logs, deploy, kill, admin, secrets)", ErrInvalid, s)
 }
 
 // ParseScopes parses a comma-separated list such as "read,logs", as the

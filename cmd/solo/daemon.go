@@ -31,6 +31,7 @@ type daemonOptions struct {
 
 	requireToken bool          // the socket needs a token too
 	maxTokenTTL  time.Duration // longest ttl a grant may ask for
+	vaultKeyFile string        // the vault's key file; "" for <data-dir>/vault.key
 }
 
 func (a *app) daemonCmd() *cobra.Command {
@@ -52,6 +53,7 @@ with --listen, on TCP. SIGTERM or SIGINT drains it: services stop in parallel wi
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error")
 	f.BoolVar(&o.requireToken, "require-token", false, "require a token on the unix socket too (TCP always requires one)")
 	f.DurationVar(&o.maxTokenTTL, "max-token-ttl", capability.DefaultMaxTTL, "longest ttl a token grant may ask for")
+	f.StringVar(&o.vaultKeyFile, "vault-key-file", "", "the vault's key file: 32 bytes, mode 0600, made on first use (default <data-dir>/vault.key); a systemd credential or a mounted Kubernetes Secret works")
 	f.StringVar(&o.python, "python", session.DefaultPython, "interpreter that runs kernel sessions (needs ipykernel)")
 	return cmd
 }
@@ -62,6 +64,13 @@ func (a *app) runDaemon(o daemonOptions) error {
 	}
 	if o.maxTokenTTL <= 0 {
 		return usagef(fmt.Errorf("--max-token-ttl %s: want a positive duration", o.maxTokenTTL))
+	}
+	if o.vaultKeyFile != "" {
+		p, err := filepath.Abs(o.vaultKeyFile)
+		if err != nil {
+			return usagef(fmt.Errorf("--vault-key-file: %w", err))
+		}
+		o.vaultKeyFile = p
 	}
 	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
@@ -103,8 +112,9 @@ func (a *app) runDaemon(o daemonOptions) error {
 		Store:   &eventstore.Options{OnCommit: metrics.ObserveCommit},
 		Version: buildVersion(),
 
-		MaxTokenTTL: o.maxTokenTTL,
-		Python:      o.python,
+		MaxTokenTTL:  o.maxTokenTTL,
+		VaultKeyFile: o.vaultKeyFile,
+		Python:       o.python,
 		// The daemon owns its process: after a large apply it hands the
 		// burst's memory back (a library leaves that to its host).
 		ReleaseMemoryAfterApply: true,

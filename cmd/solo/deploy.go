@@ -29,6 +29,7 @@ func (a *app) deployCmd() *cobra.Command {
 		readyExec     string
 		readyTimeout  time.Duration
 		envFiles      []string
+		envSecrets    []string
 		groups        []string
 	)
 	cmd := &cobra.Command{
@@ -45,7 +46,9 @@ relative paths mean what they mean here. --user runs it as that user, as
 runuser does (its groups, HOME, USER, LOGNAME, SHELL), which needs a daemon
 running as root. --env-file files are read by the daemon at every start (an
 edit applies on the next restart), in order, under --env; their contents never
-enter the log. A command that cannot start as given (not found or not
+enter the log. --env-secret KEY=NAME sets KEY to the secret NAME of the vault
+(solo secret set), read at every start; a secret that does not exist is
+refused at deploy. A command that cannot start as given (not found or not
 executable for the user, in its dir with its PATH), an unknown user or group,
 a missing env file or dir: refused, nothing written.
 
@@ -86,6 +89,11 @@ returns once the process started; watch readiness with ls, status or why.`,
 					spec.Env[k] = v
 				}
 			}
+			es, err := parseEnvSecrets(envSecrets)
+			if err != nil {
+				return err
+			}
+			spec.EnvSecrets = es
 			if err := logFlags(cmd, &spec, logMaxSize, logFiles, logTimestamps); err != nil {
 				return err
 			}
@@ -124,6 +132,7 @@ returns once the process started; watch readiness with ls, status or why.`,
 	f.StringSliceVar(&groups, "groups", nil, "supplementary groups on top of the user's, comma-separated (repeatable)")
 	f.StringVar(&spec.Umask, "umask", "", "file mode creation mask, octal (e.g. 0027)")
 	f.StringArrayVar(&envFiles, "env-file", nil, "file of KEY=VALUE lines read at every start (repeatable; --env wins)")
+	f.StringArrayVar(&envSecrets, "env-secret", nil, "KEY=NAME: set KEY to the vault's secret NAME at every start (repeatable; see solo secret)")
 	f.StringVar(&spec.StopSignal, "stop-signal", state.DefaultStopSignal, "signal that asks the service to stop")
 	f.DurationVar(&stopTimeout, "stop-timeout", time.Duration(state.DefaultStopTimeout), "time between the stop signal and SIGKILL")
 	f.StringVar(&logMaxSize, "log-max-size", state.DefaultLogMaxSize.String(), "size at which the service's log is rotated: bytes, or with K, M, G, KiB, MiB, GiB")

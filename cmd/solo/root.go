@@ -87,6 +87,7 @@ and remove services with the other commands.`,
 		a.execCmd(),
 		a.taskCmd(),
 		a.tokenCmd(),
+		a.secretCmd(),
 	)
 	return root
 }

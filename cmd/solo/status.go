@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +87,13 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	}
 	if len(sp.EnvFile) > 0 {
 		row("env files", strings.Join(sp.EnvFile, " "))
+	}
+	if len(sp.EnvSecrets) > 0 {
+		var refs []string
+		for _, k := range slices.Sorted(maps.Keys(sp.EnvSecrets)) {
+			refs = append(refs, k+"="+sp.EnvSecrets[k])
+		}
+		row("env secrets", strings.Join(refs, " "))
 	}
 	if sp.User != "" || sp.Group != "" || len(sp.Groups) > 0 {
 		who := cmp.Or(sp.User, "(the daemon's user)")

@@ -285,6 +285,11 @@ var routeScopes = map[string]capability.Scope{
 	"POST /v1/apply":                            capability.ScopeDeploy,
 	"POST /v1/recover":                          capability.ScopeDeploy,
 	"POST /v1/verify":                           capability.ScopeAdmin,
+	// The vault: setting, listing and removing secrets (no route reads a
+	// value back).
+	"PUT /v1/secrets/{tenant}/{name}":    capability.ScopeSecrets,
+	"GET /v1/secrets":                    capability.ScopeSecrets,
+	"DELETE /v1/secrets/{tenant}/{name}": capability.ScopeSecrets,
 	// Kernel sessions: running code is as strong as deploying it.
 	"GET /v1/sessions":                        capability.ScopeRead,
 	"GET /v1/sessions/{tenant}/{name}":        capability.ScopeRead,
@@ -304,7 +309,7 @@ var routeScopes = map[string]capability.Scope{
 // RouteScope returns the scope a route pattern (as the mux matched it,
 // "METHOD /path") needs: read for listing, status, why and events; logs for
 // logs; deploy for deploy, start, restart, apply and recover; kill for
-// kill (stop), signal and remove; admin for
+// kill (stop), signal and remove; secrets for the vault; admin for
 // tokens, the database and verify, and for any route this table does not
 // know, so that a new route fails closed until it is given its scope.
 func RouteScope(pattern string) capability.Scope {

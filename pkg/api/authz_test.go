@@ -258,6 +258,27 @@ func matrixEndpoints(victims map[string]string) []endpoint {
 			}},
 		{name: "token revoke", scope: capability.ScopeAdmin, method: "DELETE", path: func(t string) string { return "/v1/tokens/" + victims[t] }, body: none,
 			own: 200, other: 404},
+		{name: "secret set", scope: capability.ScopeSecrets, method: "PUT", path: func(t string) string { return "/v1/secrets/" + t + "/db" },
+			body: func(string) string { return `{"value":"bWF0cml4LXZhbHVl"}` }, tenantInPath: true, own: 200, other: 404,
+			check: func(t *testing.T, tenant string, own bool, r reply) {
+				assert.NotContains(t, r.body, "bWF0cml4LXZhbHVl", "no value in a reply")
+			}},
+		{name: "secret ls", scope: capability.ScopeSecrets, method: "GET", path: func(t string) string { return "/v1/secrets?tenant=" + t }, body: none,
+			own: 200, other: 200, check: func(t *testing.T, tenant string, own bool, r reply) {
+				var views []wire.SecretView
+				require.NoError(t, json.Unmarshal([]byte(r.body), &views))
+				if !own {
+					assert.Empty(t, views, "another tenant's secrets are invisible")
+					return
+				}
+				require.NotEmpty(t, views)
+				for _, v := range views {
+					assert.Equal(t, tenant, v.Tenant)
+				}
+				assert.NotContains(t, r.body, "bWF0cml4LXZhbHVl", "no value in a listing")
+			}},
+		{name: "secret rm", scope: capability.ScopeSecrets, method: "DELETE", path: func(t string) string { return "/v1/secrets/" + t + "/old" },
+			body: none, tenantInPath: true, own: 200, ownOr: 404, other: 404},
 	}
 }
 
@@ -277,6 +298,10 @@ func TestAuthorizer_Matrix(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.NoError(t, f.Runtime.Kill(ctx, tenant, "gone"))
+		for _, name := range []string{"db", "old"} {
+			_, err := f.Runtime.Secrets().Set(ctx, tenant, name, []byte("matrix-value"), false)
+			require.NoError(t, err)
+		}
 	}
 	victims := map[string]string{}
 	for _, tenant := range []string{"acme", "other"} {
@@ -328,6 +353,12 @@ func TestAuthorizer_Matrix(t *testing.T) {
 	toks := f.Runtime.Tokens().List("other")
 	require.Len(t, toks, 1, "no token was granted in the other tenant")
 	assert.False(t, toks[0].Revoked(), "nor revoked there")
+	secrets, err := f.Runtime.Secrets().List("other")
+	require.NoError(t, err)
+	require.Len(t, secrets, 2, "no secret of the other tenant was removed")
+	for _, m := range secrets {
+		assert.Equal(t, uint64(1), m.Version, "nor set")
+	}
 }
 
 // TestAuthorizer_Listeners checks which listener needs what: TCP always a

@@ -88,15 +88,17 @@ func classify(err error) (status int, code string) {
 		errors.Is(err, state.ErrInvalidName),
 		errors.Is(err, solo.ErrUnknownKind),
 		errors.Is(err, solo.ErrBadSignal),
+		errors.Is(err, solo.ErrInvalidSecret),
 		errors.Is(err, eventstore.ErrInvalid):
 		return http.StatusBadRequest, wire.CodeInvalid
 	case errors.Is(err, errDenied):
 		return http.StatusForbidden, wire.CodeDenied
-	case errors.Is(err, solo.ErrNotFound), errors.Is(err, errNoRoute), errors.Is(err, recovery.ErrNotDesired):
+	case errors.Is(err, solo.ErrNotFound), errors.Is(err, solo.ErrSecretNotFound), errors.Is(err, errNoRoute), errors.Is(err, recovery.ErrNotDesired):
 		return http.StatusNotFound, wire.CodeNotFound
 	case errors.Is(err, eventstore.ErrConflict),
 		errors.Is(err, solo.ErrRunning),
-		errors.Is(err, solo.ErrNotRunning):
+		errors.Is(err, solo.ErrNotRunning),
+		errors.Is(err, solo.ErrVaultKeyMissing):
 		return http.StatusConflict, wire.CodeConflict
 	case errors.Is(err, eventstore.ErrNotWritten),
 		errors.Is(err, eventstore.ErrUnavailable):

@@ -90,9 +90,10 @@ func New(rt *solo.Runtime, opts Options) *Server {
 	s := &Server{rt: rt, opts: opts, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux()}
 	s.streams, s.cancelStream = context.WithCancel(context.Background())
 	s.routes()
-	s.tokenRoutes() // tokens.go
-	s.applyRoutes() // apply.go
-	s.uiRoutes()    // ui.go
+	s.tokenRoutes()  // tokens.go
+	s.secretRoutes() // secrets.go
+	s.applyRoutes()  // apply.go
+	s.uiRoutes()     // ui.go
 	return s
 }
 

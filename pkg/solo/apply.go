@@ -352,7 +352,7 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 		if err := r.canStamp(s); err != nil {
 			return nil, &ApplyEntryError{Index: i, Err: err}
 		}
-		if err := checkRunnable(s); err != nil {
+		if err := checkRunnable(s, r.secrets); err != nil {
 			return nil, &ApplyEntryError{Index: i, Err: err}
 		}
 		if j, dup := seen[s.Key()]; dup {
@@ -510,7 +510,8 @@ const MaxApplyFileBytes = 16 << 20
 //	    tenant: default          # optional
 //	    command: ["sleep", "3600"]
 //	    restart: always          # always | on-failure | never
-//	    env: {PORT: "8080"}      # optional
+//	    env: {PORT: "8080"}      # optional; a value {secret: NAME} is the
+//	                             # vault's secret NAME, read at every start
 //	    dir: /srv/web            # optional; so are stop_signal, stop_timeout,
 //	    max_restarts: 5          # restart_window (durations such as "10s")
 //	    user: www-data           # optional, and group, groups (a list), umask
@@ -646,7 +647,7 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 		s.Config = b
 		return nil
 	},
-	"env":            func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Env) },
+	"env":            decodeEnv,
 	"dir":            func(n *yaml.Node, s *Spec) error { return n.Decode(&s.Dir) },
 	"restart":        func(n *yaml.Node, s *Spec) error { return n.Decode((*string)(&s.Restart)) },
 	"max_restarts":   func(n *yaml.Node, s *Spec) error { return n.Decode(&s.MaxRestarts) },
@@ -695,6 +696,46 @@ func decodeReady(n *yaml.Node, s *Spec) error {
 		}
 	}
 	s.Ready = r
+	return nil
+}
+
+// decodeEnv reads an apply file's env: each value a string, or
+// {secret: NAME} for a secret of the vault (into EnvSecrets).
+func decodeEnv(n *yaml.Node, s *Spec) error {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: want a mapping of KEY: value or KEY: {secret: NAME}", n.Line)
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j].Value, resolveAlias(n.Content[j+1])
+		if v.Kind != yaml.MappingNode {
+			var val string
+			if err := v.Decode(&val); err != nil {
+				return fmt.Errorf("env.%s: %w", k, err)
+			}
+			if s.Env == nil {
+				s.Env = map[string]string{}
+			}
+			s.Env[k] = val
+			continue
+		}
+		var ref struct {
+			Secret string `yaml:"secret"`
+		}
+		if len(v.Content) != 2 || v.Content[0].Value != "secret" {
+			return fmt.Errorf("env.%s (line %d): a mapping must be {secret: NAME}", k, v.Line)
+		}
+		if err := v.Decode(&ref); err != nil {
+			return fmt.Errorf("env.%s: %w", k, err)
+		}
+		if s.EnvSecrets == nil {
+			s.EnvSecrets = map[string]string{}
+		}
+		s.EnvSecrets[k] = ref.Secret
+	}
 	return nil
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // launch is how a command service starts at one moment: who it runs as,
-// its whole environment (its env files read now), its umask.
+// its whole environment (its env files and secrets read now), its umask.
 type launch struct {
 	env   []string
 	cred  *supervisor.Credential // nil: the daemon's own
@@ -36,17 +36,19 @@ func (e *launchError) Unwrap() error { return e.err }
 // start: it names a user, groups, an umask or env files. A spec without
 // them runs with a fixed environment built once (see childEnv).
 func needsLaunch(spec state.Spec) bool {
-	return spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 || spec.Umask != "" || len(spec.EnvFile) > 0
+	return spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 || spec.Umask != "" || len(spec.EnvFile) > 0 || len(spec.EnvSecrets) > 0
 }
 
 // resolveLaunch is the one reading of a command spec's who and where: the
 // account of its user (or the daemon's, for a group alone), whether this
 // daemon may run as it (self is the daemon's own credential: one not
 // running as root runs services only as itself), its env files in order,
-// and the environment they make (see launchEnv). checkRunnable uses it
-// before anything is written; every start uses it again, so an edited env
-// file or a changed passwd entry applies at the next start.
-func resolveLaunch(spec state.Spec, self supervisor.Credential) (launch, error) {
+// its secrets from sec (the runtime's vault), and the environment they
+// make (see launchEnv). checkRunnable uses it before anything is written;
+// every start uses it again, so an edited env file, a rotated secret or a
+// changed passwd entry applies at the next start; a secret removed, or a
+// vault whose key file is gone, fails the start with its reason.
+func resolveLaunch(spec state.Spec, self supervisor.Credential, sec *Secrets) (launch, error) {
 	var l launch
 	var acct *supervisor.Account
 	if spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 {
@@ -97,7 +99,15 @@ func resolveLaunch(spec state.Spec, self supervisor.Credential) (launch, error) 
 		}
 		l.umask = &m
 	}
-	l.env = launchEnv(spec.Env, acct, vars)
+	var secrets [][2]string
+	if len(spec.EnvSecrets) > 0 {
+		vs, err := sec.values(spec)
+		if err != nil {
+			return l, &launchError{"env_secrets", err}
+		}
+		secrets = vs
+	}
+	l.env = launchEnv(spec.Env, acct, vars, secrets)
 	return l, nil
 }
 
@@ -138,8 +148,9 @@ func mayRunAs(a supervisor.Account, spec state.Spec, self supervisor.Credential)
 // parse, its dir is a directory the user may enter, and its command
 // resolves, as execve would in that dir with the service's PATH (from env
 // and env files, else the daemon's), to a file the user may execute. An
-// error is a [*state.FieldError] naming the field. A kind spec passes.
-func checkRunnable(spec state.Spec) error {
+// error is a [*state.FieldError] naming the field. The secrets it names
+// exist in sec and open. A kind spec passes.
+func checkRunnable(spec state.Spec, sec *Secrets) error {
 	if len(spec.Command) == 0 {
 		return nil
 	}
@@ -151,7 +162,7 @@ func checkRunnable(spec state.Spec) error {
 	if needsLaunch(spec) {
 		// Only then: a plain spec (the 1,000 of a burst) is checked without
 		// building an environment it does not need.
-		l, err := resolveLaunch(spec, supervisor.Self())
+		l, err := resolveLaunch(spec, supervisor.Self(), sec)
 		if err != nil {
 			var le *launchError
 			if errors.As(err, &le) {
@@ -183,12 +194,12 @@ func checkRunnable(spec state.Spec) error {
 
 // prepareLaunch returns the Prepare of a command spec's runner when it
 // needs one (see needsLaunch): it resolves the spec at every start.
-func prepareLaunch(spec state.Spec) func(*supervisor.StartOptions) error {
+func prepareLaunch(spec state.Spec, sec *Secrets) func(*supervisor.StartOptions) error {
 	if !needsLaunch(spec) {
 		return nil
 	}
 	return func(o *supervisor.StartOptions) error {
-		l, err := resolveLaunch(spec, supervisor.Self())
+		l, err := resolveLaunch(spec, supervisor.Self(), sec)
 		if err != nil {
 			return err
 		}
@@ -200,9 +211,10 @@ func prepareLaunch(spec state.Spec) func(*supervisor.StartOptions) error {
 // launchEnv builds a child's environment in layers, a later one replacing
 // a key of an earlier: the variables the daemon passes on (inherited),
 // then HOME, USER, LOGNAME and SHELL of acct (as runuser sets them) if it
-// is set, then the env files' in order, then the spec's env.
-func launchEnv(spec map[string]string, acct *supervisor.Account, files []envfile.Var) []string {
-	if acct == nil && len(files) == 0 {
+// is set, then the env files' in order, then the spec's env, then its
+// secrets (a key of the spec's env is never a secret's: see Spec.Validate).
+func launchEnv(spec map[string]string, acct *supervisor.Account, files []envfile.Var, secrets [][2]string) []string {
+	if acct == nil && len(files) == 0 && len(secrets) == 0 {
 		return childEnv(spec)
 	}
 	idx := map[string]int{}
@@ -233,6 +245,9 @@ func launchEnv(spec map[string]string, acct *supervisor.Account, files []envfile
 	}
 	for _, k := range sortedKeys(spec) {
 		set(k, spec[k])
+	}
+	for _, kv := range secrets {
+		set(kv[0], kv[1])
 	}
 	return env
 }

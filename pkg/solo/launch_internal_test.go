@@ -57,7 +57,7 @@ func TestLaunchEnv(t *testing.T) {
 	t.Setenv("SOLO_TOKEN", "never-passed")
 	acct := &supervisor.Account{Name: "pg", Home: "/var/lib/pg", Shell: "/bin/bash"}
 	files := []envfile.Var{{Key: "PATH", Value: "/file/bin"}, {Key: "A", Value: "1"}, {Key: "A", Value: "2"}, {Key: "USER", Value: "fromfile"}}
-	env := launchEnv(map[string]string{"LOGNAME": "spec", "B": "3"}, acct, files)
+	env := launchEnv(map[string]string{"LOGNAME": "spec", "B": "3"}, acct, files, nil)
 	got := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -76,7 +76,7 @@ func TestLaunchEnv(t *testing.T) {
 		t.Error("a daemon variable that is not inherited reached the child")
 	}
 	// Without an account or files it is the fixed environment of childEnv.
-	if plain := launchEnv(map[string]string{"B": "3"}, nil, nil); !slices.Equal(plain, childEnv(map[string]string{"B": "3"})) {
+	if plain := launchEnv(map[string]string{"B": "3"}, nil, nil, nil); !slices.Equal(plain, childEnv(map[string]string{"B": "3"})) {
 		t.Errorf("launchEnv without layers = %q", plain)
 	}
 }

@@ -70,4 +70,9 @@ type Options struct {
 	// capability.DefaultSweepInterval. Expired tokens are refused at once
 	// whatever it is.
 	TokenSweepInterval time.Duration
+	// VaultKeyFile is the vault's key file (see [Runtime.Secrets] and
+	// package vault): 32 bytes, mode 0600. Default vault.key in DataDir,
+	// made on first use. A key file with other permissions or another
+	// length fails Open.
+	VaultKeyFile string
 }

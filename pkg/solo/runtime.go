@@ -51,6 +51,7 @@ type Runtime struct {
 
 	recovered recovery.Report  // what the start-up pass did
 	sessions  *session.Manager // kernel sessions, started after recovery (sessions.go)
+	secrets   *Secrets         // the vault (secrets.go)
 	tokens    *Tokens          // capability tokens, restored at Open (tokens.go)
 
 	closeOnce sync.Once
@@ -132,6 +133,10 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	r.force, r.forceCancel = context.WithCancel(context.Background())
 	r.world = newFollower(store, world, opts.SnapshotEvery, opts.Logger)
 	if err := r.openTokens(ctx); err != nil {
+		r.abort()
+		return nil, fmt.Errorf("open solo: %w", err)
+	}
+	if err := r.openVault(); err != nil {
 		r.abort()
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
@@ -255,7 +260,7 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	}
 	runner := &supervisor.ProcessRunner{
 		Argv: spec.Command, Env: childEnv(spec.Env), Dir: spec.Dir,
-		Prepare: prepareLaunch(spec),
+		Prepare: prepareLaunch(spec, r.secrets),
 		Logs:    r.logs, LogKey: logKey,
 		Marker: supervisor.Marker{Home: r.home, Tenant: key.Tenant, Name: key.Name, Generation: gen},
 	}

@@ -80,7 +80,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := r.canStamp(spec); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
-	if err := checkRunnable(spec); err != nil {
+	if err := checkRunnable(spec, r.secrets); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
 	key := spec.Key()

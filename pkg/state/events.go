@@ -35,6 +35,8 @@ const (
 	TypeDriftFixed              EventType = "drift_fixed"
 	TypeTokenGranted            EventType = "token_granted"
 	TypeTokenRevoked            EventType = "token_revoked"
+	TypeSecretSet               EventType = "secret_set"
+	TypeSecretRemoved           EventType = "secret_removed"
 	TypeSystemStarted           EventType = "system_started"
 	TypeShutdownStarted         EventType = "system_shutdown_started"
 	TypeShutdownComplete        EventType = "system_shutdown_complete"
@@ -59,6 +61,8 @@ var newPayload = map[EventType]func() Payload{
 	TypeDriftFixed:              func() Payload { return new(DriftFixed) },
 	TypeTokenGranted:            func() Payload { return new(TokenGranted) },
 	TypeTokenRevoked:            func() Payload { return new(TokenRevoked) },
+	TypeSecretSet:               func() Payload { return new(SecretSet) },
+	TypeSecretRemoved:           func() Payload { return new(SecretRemoved) },
 	TypeSystemStarted:           func() Payload { return new(SystemStarted) },
 	TypeShutdownStarted:         func() Payload { return new(ShutdownStarted) },
 	TypeShutdownComplete:        func() Payload { return new(ShutdownComplete) },
@@ -258,6 +262,19 @@ type TokenRevoked struct {
 	ID string `json:"id"`
 }
 
+// SecretSet (secret_set) records a new version of a secret of the
+// event's tenant. It never holds the value, nor a hash of it.
+type SecretSet struct {
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+}
+
+// SecretRemoved (secret_removed) records the removal of a secret.
+type SecretRemoved struct {
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+}
+
 // SystemStarted (system_started) is appended by each daemon start.
 type SystemStarted struct {
 	Version string `json:"version"`
@@ -298,6 +315,8 @@ func (DriftFound) EventType() EventType       { return TypeDriftFound }
 func (DriftFixed) EventType() EventType       { return TypeDriftFixed }
 func (TokenGranted) EventType() EventType     { return TypeTokenGranted }
 func (TokenRevoked) EventType() EventType     { return TypeTokenRevoked }
+func (SecretSet) EventType() EventType        { return TypeSecretSet }
+func (SecretRemoved) EventType() EventType    { return TypeSecretRemoved }
 func (SystemStarted) EventType() EventType    { return TypeSystemStarted }
 func (ShutdownStarted) EventType() EventType  { return TypeShutdownStarted }
 func (ShutdownComplete) EventType() EventType { return TypeShutdownComplete }
@@ -455,6 +474,10 @@ func deref(p Payload) Payload {
 	case *TokenGranted:
 		return *v
 	case *TokenRevoked:
+		return *v
+	case *SecretSet:
+		return *v
+	case *SecretRemoved:
 		return *v
 	case *SystemStarted:
 		return *v

@@ -34,6 +34,8 @@ func samplePayloads() []Payload {
 		DriftFixed{Kind: DriftRunningKilled, PID: 99, Action: "SIGKILL to group"},
 		TokenGranted{ID: "tok_1", Tenant: "default", Scopes: []string{"deploy"}, Services: []string{"web"}, ExpiresAt: t0},
 		TokenRevoked{ID: "tok_1"},
+		SecretSet{Name: "db-password", Version: 2},
+		SecretRemoved{Name: "db-password", Version: 2},
 		SystemStarted{Version: "v1.2.3", PID: 1, BootID: "b0b"},
 		ShutdownStarted{Reason: "SIGTERM", Grace: Duration(10 * time.Second)},
 		ShutdownComplete{ExitCode: 143, Stopped: 3, Forced: 1},
@@ -103,6 +105,10 @@ func pointerTo(p Payload) Payload {
 	case TokenGranted:
 		return &v
 	case TokenRevoked:
+		return &v
+	case SecretSet:
+		return &v
+	case SecretRemoved:
 		return &v
 	case SystemStarted:
 		return &v

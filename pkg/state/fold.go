@@ -591,7 +591,7 @@ func (w *World) applyService(env event.Envelope) error {
 		s.Complete, s.CompletePos, s.CompleteAt = true, env.Pos, at
 		s.ExitCode, s.Stopped, s.Forced = p.ExitCode, p.Stopped, p.Forced
 
-	case Signalled, DriftFound, DriftFixed, TokenGranted, TokenRevoked:
+	case Signalled, DriftFound, DriftFixed, TokenGranted, TokenRevoked, SecretSet, SecretRemoved:
 		// Not part of the service world; readers of those decode the log.
 	}
 	w.pos = env.Pos

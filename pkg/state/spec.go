@@ -252,6 +252,12 @@ type Spec struct {
 	// syntax), read by the daemon at every start, in order, under Env: a
 	// key of Env wins over a file's. Their contents never enter the log.
 	EnvFile []string `json:"env_file,omitempty"`
+	// EnvSecrets maps an environment variable to the name of a secret of
+	// the service's tenant in the runtime's vault. The runtime reads the
+	// secret at every start (a rotated secret reaches the next start) and
+	// sets the variable over the env files' and Env's; only the names
+	// enter the log, never a value. A key may not also be in Env.
+	EnvSecrets map[string]string `json:"env_secrets,omitempty"`
 
 	Restart RestartPolicy `json:"restart"`
 	// MaxRestarts within RestartWindow before the service is failed. It is a
@@ -402,6 +408,9 @@ func (s *Spec) Normalize() {
 	if len(s.Env) == 0 {
 		s.Env = nil
 	}
+	if len(s.EnvSecrets) == 0 {
+		s.EnvSecrets = nil
+	}
 	s.normalizeWho()
 	s.Config = canonicalConfig(s.Config)
 	if s.Restart == "" {
@@ -468,6 +477,7 @@ func (s Spec) Clone() Spec {
 	c := s
 	c.Command = slices.Clone(s.Command)
 	c.Env = maps.Clone(s.Env)
+	c.EnvSecrets = maps.Clone(s.EnvSecrets)
 	c.Config = slices.Clone(s.Config)
 	c.Groups = slices.Clone(s.Groups)
 	c.EnvFile = slices.Clone(s.EnvFile)
@@ -640,6 +650,9 @@ func (s Spec) Validate() error {
 		if n.Env != nil {
 			return bad("env", "is only for command services, not kind")
 		}
+		if n.EnvSecrets != nil {
+			return bad("env_secrets", "is only for command services, not kind")
+		}
 		if n.Dir != "" {
 			return bad("dir", "is only for command services, not kind")
 		}
@@ -665,6 +678,22 @@ func (s Spec) Validate() error {
 	}
 	if total > MaxEnvBytes {
 		return bad("env", "is %d bytes, limit %d", total, MaxEnvBytes)
+	}
+	if len(n.EnvSecrets) > MaxEnvVars {
+		return bad("env_secrets", "has %d entries, limit %d", len(n.EnvSecrets), MaxEnvVars)
+	}
+	for _, k := range slices.Sorted(maps.Keys(n.EnvSecrets)) {
+		switch {
+		case !validEnvKey(k):
+			return bad("env_secrets", "key %q must match ^[A-Za-z_][A-Za-z0-9_]*$", k)
+		case k == ReservedEnv:
+			return bad("env_secrets", "key %s is reserved by solo", k)
+		case hasKey(n.Env, k):
+			return bad("env_secrets", "key %s is also in env; keep one", k)
+		}
+		if p := nameProblem(n.EnvSecrets[k]); p != "" {
+			return bad("env_secrets", "secret name of %s: %s", k, p)
+		}
 	}
 	if n.Dir != "" {
 		if strings.IndexByte(n.Dir, 0) >= 0 {
@@ -739,3 +768,5 @@ func QuoteCommand(argv []string) string {
 
 // shellSafe are the bytes an argument may hold and be shown bare.
 const shellSafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-"
+
+func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }

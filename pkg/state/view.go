@@ -198,6 +198,9 @@ type SpecView struct {
 	EnvFile []string `json:"env_file,omitempty"`
 	// Ready is the readiness probe, if any.
 	Ready *ReadySpec `json:"ready,omitempty"`
+	// EnvSecrets maps a variable to the name of the secret it takes:
+	// names only, never a value.
+	EnvSecrets map[string]string `json:"env_secrets,omitempty"`
 }
 
 // View returns the spec as a status shows it; it shares nothing with s.
@@ -219,6 +222,7 @@ func (s Spec) View() SpecView {
 		Groups:        slices.Clone(s.Groups),
 		Umask:         s.Umask,
 		EnvFile:       slices.Clone(s.EnvFile),
+		EnvSecrets:    maps.Clone(s.EnvSecrets),
 	}
 }
 
