@@ -56,6 +56,9 @@
 //	POST   /v1/tokens                            body: wire.TokenRequest; 201 wire.TokenGrant, the plaintext shown once
 //	GET    /v1/tokens                            200 [wire.TokenView], never a secret
 //	DELETE /v1/tokens/{id}                       revoke; 200 wire.TokenView
+//	PUT    /v1/secrets/{tenant}/{name}           body: wire.SecretSetRequest; 200 wire.SecretSetReply (version, users)
+//	GET    /v1/secrets                           ?tenant=T; 200 [wire.SecretView]: names, versions, times, never a value
+//	DELETE /v1/secrets/{tenant}/{name}           200 wire.SecretView
 //	GET    /v1/sessions                          200 [wire.SessionView]: kernel sessions
 //	POST   /v1/sessions                          body: wire.CreateSessionRequest; 200 wire.SessionView
 //	GET    /v1/sessions/{tenant}/{name}          200 wire.SessionView

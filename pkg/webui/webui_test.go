@@ -205,7 +205,7 @@ func TestUI_TenantFiltering(t *testing.T) {
 	w := fx.do("GET", "/ui/", fx.acme, nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.Contains(t, w.Body.String(), `data-key="acme/web"`)
-	assert.NotContains(t, w.Body.String(), "secret")
+	assert.NotContains(t, w.Body.String(), "other/secret", "another tenant's service is not listed")
 	for _, p := range []string{"/ui/services/other/secret", "/ui/row/other/secret", "/ui/services/other/secret/live", "/ui/api/services/other/secret", "/ui/api/services/other/secret/logs"} {
 		w := fx.do("GET", p, fx.acme, nil)
 		assert.Equal(t, http.StatusNotFound, w.Code, p)
