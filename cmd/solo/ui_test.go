@@ -163,6 +163,27 @@ func TestUI_Browser(t *testing.T) {
 		assert.Zero(t, n, "the log became elements")
 	})
 
+	t.Run("the event stream, live and filtered", func(t *testing.T) {
+		b.must(t,
+			chromedp.Navigate(base+"/ui/events"),
+			waitJS(`document.querySelector('#events li[data-service="xss"][data-type="service_started"]') !== null`),
+			chromedp.SendKeys(chromedp.CSS("#ev-service"), "web"),
+			waitJS(`document.querySelector('#events li[data-service="xss"]').hidden`),
+		)
+		visible, err := eval[[]string](b, `Array.from(document.querySelectorAll("#events li")).filter(li => !li.hidden).map(li => li.dataset.service)`)
+		require.NoError(t, err)
+		require.NotEmpty(t, visible)
+		for _, s := range visible {
+			assert.Equal(t, "web", s)
+		}
+		// A new event arrives live, and the filter applies to it.
+		mustCLI(t, dir, "signal", "web", "WINCH")
+		b.must(t, waitJS(`(li => li && !li.hidden)(document.querySelector('#events li[data-type="service_signalled"]'))`))
+		n, err := eval[int](b, `document.querySelectorAll('#events li[data-service="theirs"]').length`)
+		require.NoError(t, err)
+		assert.Zero(t, n, "another tenant's events appear")
+	})
+
 	t.Run("read-only token: no working write button, forged POST refused", func(t *testing.T) {
 		b.must(t, chromedp.Navigate(base+"/ui/"))
 		b.must(t, chromedp.Click(chromedp.CSS(`form.logout button`)), chromedp.WaitVisible(chromedp.CSS("#token")))
