@@ -289,3 +289,31 @@ func TestUI_BadNames(t *testing.T) {
 	}
 	assert.Equal(t, before, fx.Runtime.Store().Head(), "bad input wrote")
 }
+
+// TestUI_SocketOwnerIsAdmin: over the unix socket, with no token, the
+// owner sees every tenant, as in the API.
+func TestUI_SocketOwnerIsAdmin(t *testing.T) {
+	var authz *api.Authorizer
+	f := apitest.MustServe(t, apitest.Options{API: api.Options{
+		Authorize: func(r *http.Request) (api.Principal, error) { return authz.Authorize(r) },
+	}})
+	authz = api.NewAuthorizer(f.Runtime.Tokens(), api.AuthorizerOptions{})
+	for _, tenant := range []string{"acme", "other"} {
+		_, err := f.Runtime.Deploy(context.Background(), state.Spec{Tenant: tenant, Name: "web", Command: []string{"sleep", "1000"}})
+		require.NoError(t, err)
+	}
+	res, err := f.HTTP().Get(f.URL("/ui/"))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	assert.Contains(t, string(body), `data-key="acme/web"`)
+	assert.Contains(t, string(body), `data-key="other/web"`)
+
+	res, err = f.HTTP().Get(f.URL("/ui/services/other/web"))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, _ = io.ReadAll(res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	assert.Contains(t, string(body), `data-verb="restart"`, "the owner may write")
+}
