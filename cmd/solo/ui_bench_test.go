@@ -141,6 +141,7 @@ func BenchmarkUI_LiveStorm(b *testing.B) {
 		for _, tab := range tabs {
 			tab.must(b, waitJS(fmt.Sprintf(`(r => r && r.dataset.pid === "%d")(document.querySelector('tr[data-key="default/svc-0099"]'))`, res.Service.PID)))
 		}
+		chromedp.Cancel(br.ctx) // the next round starts with no page open
 		b.ReportMetric(idleRate, "restarts/s-no-page")
 		b.ReportMetric(openRate, "restarts/s-10-pages")
 		b.ReportMetric(idle, "%cpu-no-page")
