@@ -117,7 +117,7 @@ func TestUI_Browser(t *testing.T) {
 		require.NotZero(t, st.PID)
 		require.NoError(t, syscall.Kill(st.PID, syscall.SIGKILL))
 		b.must(t, waitJS(fmt.Sprintf(
-			`(r => r && r.dataset.restarts === "1" && r.dataset.state === "running" && r.dataset.pid !== "%d")(document.querySelector('tr[data-key="default/web"]'))`, st.PID)))
+			`(r => r && r.dataset.restarts === "1" && r.dataset.state === "running" && r.dataset.ready === "true" && r.dataset.pid !== "%d")(document.querySelector('tr[data-key="default/web"]'))`, st.PID)))
 		after := statusOf(t, dir, "web")
 		assert.Equal(t, 1, after.Restarts)
 		text, err := eval[string](b, `document.querySelector('tr[data-key="default/web"] .pid').textContent`)

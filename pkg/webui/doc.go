@@ -16,7 +16,7 @@
 //
 // # Routes
 //
-//	GET  /ui/                              the services (sortable, filterable by name and state), live
+//	GET  /ui/                              the services: state, ready, pid, uptime, restarts, last exit; sortable, filterable by name and state; live
 //	GET  /ui/services/{tenant}/{name}      one service: status, last exits, story (solo why), chart of the last hour, log tail, buttons
 //	GET  /ui/events                        the event stream, live, filterable by service and type
 //	GET  /ui/login, POST /ui/login         a form that takes a token and keeps it in a cookie
@@ -58,6 +58,5 @@
 //     and each open page holds one for its live stream (a service's page
 //     two: events and log): past that, further tabs of the same browser
 //     on the same daemon wait. TLS in front (HTTP/2) lifts the limit.
-//   - Readiness and node columns wait for those features' fields in the
-//     service view.
+//   - The node column waits for cluster mode's field in the service view.
 package webui
