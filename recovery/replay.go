@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/solo-rt/solo/cgroup"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -322,7 +323,7 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 	for _, s := range d.Strays {
 		detail := fmt.Sprintf("marked %s generation %d attempt %d, found at start", s.Key(), s.Marker.Generation, s.Marker.Attempt)
 		emit(state.DriftFound{Kind: state.DriftStranger, PID: s.Identity.PID, Detail: detail})
-		if err := stopObserved(ctx, s, sig, timeout); err != nil {
+		if err := stopObserved(ctx, s, sig, timeout, strayCgroup(r.target, svc, s.Key())); err != nil {
 			o.err = errors.Join(o.err, fmt.Errorf("stop stray %d: %w", s.Identity.PID, err))
 			continue
 		}
@@ -419,15 +420,53 @@ func closeRecorded(svc *state.Service, why string) (state.Exited, bool) {
 }
 
 // stopObserved stops a marked process through the one stop procedure, after
-// re-checking its identity. One already gone is not an error.
-func stopObserved(ctx context.Context, o Observation, sig syscall.Signal, timeout time.Duration) error {
+// re-checking its identity. One already gone is not an error. With cg set,
+// the stop ends with everything in that cgroup (see [strayCgroup]).
+func stopObserved(ctx context.Context, o Observation, sig syscall.Signal, timeout time.Duration, cg *cgroup.Group) error {
 	p, err := supervisor.Adopt(o.Identity)
 	if errors.Is(err, supervisor.ErrNoProcess) || errors.Is(err, supervisor.ErrNotSameProcess) {
-		return nil
+		return cgroupGone(ctx, cg)
 	}
 	if err != nil {
 		return err
 	}
+	defer p.Close()
+	if err := p.Contain(cg); err != nil {
+		return err
+	}
 	_, err = supervisor.Stop(ctx, p, sig, timeout)
 	return err
+}
+
+// cgroupGone kills what is left in cg, if set: the escapees of a stray
+// that is itself gone.
+func cgroupGone(ctx context.Context, cg *cgroup.Group) error {
+	if cg == nil {
+		return nil
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), supervisor.KillWait)
+	defer cancel()
+	return cg.Kill(kctx)
+}
+
+// Container is implemented by a [Target] whose services run in cgroups
+// of their own. Recovery uses cgroup membership as well as the marker: a
+// process that escaped its service's process group, and even dropped the
+// marker, is still in the service's cgroup.
+type Container interface {
+	// Cgroup is the existing cgroup of a service, or nil if it has none.
+	Cgroup(key state.Key) *cgroup.Group
+}
+
+// strayCgroup is the cgroup to empty with a stray of key: the service's,
+// when the log says the service must not run at all (killed, removed,
+// unknown), so that nothing of it is left; nil when the service should
+// run, for its cgroup holds the instance that must stay, or when t has no
+// cgroups.
+func strayCgroup(t Target, svc *state.Service, key state.Key) *cgroup.Group {
+	c, ok := t.(Container)
+	if !ok || (svc != nil && svc.ShouldRun()) {
+		return nil
+	}
+	return c.Cgroup(key)
 }

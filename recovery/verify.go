@@ -307,7 +307,7 @@ func fixFinding(ctx context.Context, t VerifyTarget, f Finding, svc *state.Servi
 	var what string
 	switch f.Kind {
 	case state.DriftStranger, state.DriftRunningKilled:
-		if err := stopObserved(ctx, *f.obs, sig, timeout); err != nil {
+		if err := stopObserved(ctx, *f.obs, sig, timeout, strayCgroup(t, svc, state.Key{Tenant: f.Tenant, Name: f.Name})); err != nil {
 			return events, "", err
 		}
 		what = "stopped"

@@ -61,13 +61,18 @@
 // [Start] puts each service in its own process group with stdin on /dev/null
 // and stdout and stderr on a file, as the [Credential] it is given (set in
 // the child as runuser does: groups, gid, uid, then the directory) and with
-// its own umask. [LookupAccount] resolves a user as initgroups does;
-// [LookPath] and [CheckDir] tell, before a start, whether a command and a
-// directory can be used by a credential. The log file is opened by the
-// daemon and handed to the child, so a service of any user can write it.
-// [Stop] is the one stop procedure: stop
-// signal to the group, wait up to the timeout, SIGKILL the group, sweep,
-// reap.
+// its own umask, and, given the service's cgroup ([StartOptions.Cgroup],
+// package cgroup), in that cgroup from its first instruction.
+// [LookupAccount] resolves a user as initgroups does; [LookPath] and
+// [CheckDir] tell, before a start, whether a command and a directory can be
+// used by a credential. The log file is opened by the daemon and handed to
+// the child, so a service of any user can write it. [Stop] is the one stop
+// procedure: stop signal to the group, wait up to the timeout, SIGKILL the
+// group, sweep, reap. The sweep ([Process.Finish]) also kills everything
+// left in the service's cgroup and waits until it is empty, so that a
+// child that left the process group (setsid, a double fork) ends with the
+// service; a re-adopted process is given its cgroup by [Process.Contain].
+// An exit during which the cgroup's OOM kill count rose is [Exit.OOM].
 //
 // # Log files
 //
@@ -106,9 +111,9 @@
 //     its real parent (init or a subreaper) reaps it.
 //   - A re-adopted process that does not lead its own process group is
 //     signalled alone; it has no group to sweep.
-//   - A service that moves itself to another process group or session
-//     escapes the group sweep; find it by its SOLO_SERVICE environment
-//     marker ([ReadEnvVar]).
+//   - Without a cgroup, a service that moves itself to another process
+//     group or session escapes the group sweep; find it by its
+//     SOLO_SERVICE environment marker ([ReadEnvVar]).
 //   - Something else in the daemon that calls wait(-1) or
 //     [os.Process.Wait] on our children steals their statuses; then the
 //     [Exit] is [Exit.Unknown].

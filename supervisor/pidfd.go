@@ -27,6 +27,9 @@ type Exit struct {
 	// a daemon restart), so its status went to its real parent: only the
 	// fact that it exited is known.
 	Unknown bool
+	// OOM is true when the kernel's OOM killer ended a process of the
+	// service's cgroup during its run: the memory limit was reached.
+	OOM bool
 }
 
 // Success reports whether the process is known to have exited with status 0.

@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/solo-rt/solo/cgroup"
 )
 
 // Runner starts the instances of one service: a new OS process, or a new
@@ -65,6 +67,12 @@ type ProcessRunner struct {
 	// afresh at every start (an env file, a user's entry) goes here. An
 	// error fails the attempt, as a failed start does; nothing is started.
 	Prepare func(*StartOptions) error
+	// Cgroup, if set, makes (or finds) the service's cgroup, with its
+	// limits: every attempt runs in it, and its end kills everything left
+	// in it (see [StartOptions.Cgroup]). It is called before each attempt,
+	// in the log file's stage (creating a cgroup is file-system work too),
+	// and by [ProcessRunner.Contain]. An error fails the attempt.
+	Cgroup func() (*cgroup.Group, error)
 }
 
 var _ Runner = (*ProcessRunner)(nil)
@@ -79,6 +87,13 @@ var _ Runner = (*ProcessRunner)(nil)
 func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error) {
 	release := openSlots.take()
 	out, err := r.Logs.OpenLimited(r.LogKey, r.LogLimits)
+	var cg *cgroup.Group
+	if err == nil && r.Cgroup != nil {
+		if cg, err = r.Cgroup(); err != nil {
+			fmt.Fprintf(out, "solo: attempt %d could not start: %v\n", attempt, err)
+			out.Close()
+		}
+	}
 	release()
 	if err != nil {
 		return nil, err
@@ -86,7 +101,7 @@ func (r *ProcessRunner) Start(ctx context.Context, attempt int) (Instance, error
 	// The child has its own descriptor once started; ours is closed so the
 	// daemon holds nothing open on a service's output.
 	defer out.Close()
-	opts := StartOptions{Argv: r.Argv, Env: r.Env, Dir: r.Dir}
+	opts := StartOptions{Argv: r.Argv, Env: r.Env, Dir: r.Dir, Cgroup: cg}
 	if r.Prepare != nil {
 		if err := r.Prepare(&opts); err != nil {
 			fmt.Fprintf(out, "solo: attempt %d could not start: %v\n", attempt, err)
@@ -128,6 +143,21 @@ func (r *ProcessRunner) WatchLog() error {
 		return err
 	}
 	return f.Close()
+}
+
+// Contain puts a re-adopted instance ([AdoptedInstance]) in the service's
+// cgroup before its loop takes it (see [Process.Contain]); other instances
+// are returned as they are.
+func (r *ProcessRunner) Contain(inst Instance) (Instance, error) {
+	pi, ok := inst.(*processInstance)
+	if !ok || r.Cgroup == nil {
+		return inst, nil
+	}
+	g, err := r.Cgroup()
+	if err != nil {
+		return inst, err
+	}
+	return inst, pi.p.Contain(g)
 }
 
 // startStamper starts the log stamper writing to out and returns the write

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/solo-rt/solo/cgroup"
 )
 
 // StartOptions describe one OS process to start.
@@ -42,6 +44,10 @@ type StartOptions struct {
 	ToStamper bool
 	// Input is the process's stdin; nil means /dev/null.
 	Input *os.File
+	// Cgroup, if set, is the service's cgroup: the process is in it from
+	// its first instruction ([cgroup.Group.Enter]), and [Process.Finish]
+	// kills whatever is left in it.
+	Cgroup *cgroup.Group
 }
 
 // Process is one OS process under supervision: either our own child made by
@@ -62,6 +68,10 @@ type Process struct {
 	watch  *Watch
 	leader bool // leads its own process group
 	child  bool // made by Start: we reap it and learn its status
+	// cg is the service's cgroup, or nil; oomBase its OOM kill count when
+	// the process started or was adopted.
+	cg      *cgroup.Group
+	oomBase uint64
 }
 
 // Start starts a process in its own process group (pgid = pid) with stdin
@@ -123,13 +133,21 @@ func Start(opts StartOptions) (*Process, error) {
 	if c := opts.Credential; c != nil {
 		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
 	}
+	var oomBase uint64
+	if opts.Cgroup != nil {
+		n, err := opts.Cgroup.OOMKills()
+		if err != nil {
+			return fail(err)
+		}
+		oomBase = n
+	}
 	defer childStarting()() // registered before a zombie reaper can look (children.go)
 	proc, err := startProcess(path, opts.Argv, &os.ProcAttr{
 		Dir:   opts.Dir,
 		Env:   opts.Env,
 		Files: []*os.File{stdin, out, out},
 		Sys:   sys,
-	}, opts.Umask)
+	}, opts.Umask, opts.Cgroup)
 	if err != nil {
 		if opts.Dir != "" {
 			// fork/exec blames the program for a chdir that failed.
@@ -143,19 +161,23 @@ func Start(opts StartOptions) (*Process, error) {
 	if err != nil {
 		return fail(err)
 	}
+	p.cg, p.oomBase = opts.Cgroup, oomBase
 	return p, nil
 }
 
-// startProcess is os.StartProcess with an umask of the child's own. The
-// umask belongs to a thread's file-system context, which Go's threads
-// share: setting it for the whole daemon would race with every other
-// start and file the daemon creates. So the fork runs on a goroutine
-// locked to its thread that first unshares its file-system context
-// (CLONE_FS) and sets the umask there; the child inherits that thread's.
-// The goroutine ends still locked, so the runtime ends that thread rather
-// than reuse it with a changed context.
-func startProcess(path string, argv []string, attr *os.ProcAttr, umask *uint32) (*os.Process, error) {
-	if umask == nil {
+// startProcess is os.StartProcess with an umask of the child's own and in
+// the service's cgroup. The umask belongs to a thread's file-system
+// context, which Go's threads share: setting it for the whole daemon would
+// race with every other start and file the daemon creates. So the fork
+// runs on a goroutine locked to its thread that first unshares its
+// file-system context (CLONE_FS) and sets the umask there; the child
+// inherits that thread's. The goroutine then ends still locked, so the
+// runtime ends that thread rather than reuse it with a changed context.
+// The same thread enters the cgroup before the fork ([cgroup.Group.Enter])
+// and leaves it after; it is given back to the runtime only if it had no
+// umask to set and left the cgroup.
+func startProcess(path string, argv []string, attr *os.ProcAttr, umask *uint32, cg *cgroup.Group) (*os.Process, error) {
+	if umask == nil && cg == nil {
 		return os.StartProcess(path, argv, attr)
 	}
 	type result struct {
@@ -164,13 +186,30 @@ func startProcess(path string, argv []string, attr *os.ProcAttr, umask *uint32) 
 	}
 	ch := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			ch <- result{err: fmt.Errorf("umask: unshare the thread's file-system context: %w", err)}
-			return
+		runtime.LockOSThread()
+		reusable := umask == nil
+		if umask != nil {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				ch <- result{err: fmt.Errorf("umask: unshare the thread's file-system context: %w", err)}
+				return
+			}
+			unix.Umask(int(*umask))
 		}
-		unix.Umask(int(*umask))
+		leave := func() error { return nil }
+		if cg != nil {
+			var err error
+			if leave, err = cg.Enter(attr.Sys); err != nil {
+				ch <- result{err: err}
+				return
+			}
+		}
 		p, err := os.StartProcess(path, argv, attr)
+		if leave() != nil {
+			reusable = false
+		}
+		if reusable {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{p, err}
 	}()
 	r := <-ch
@@ -290,7 +329,44 @@ func (p *Process) Finish() (Exit, error) {
 			return Exit{}, err
 		}
 	}
-	return p.watch.Reap()
+	var oom bool
+	if p.cg != nil {
+		// What escaped the group (setsid, a double fork) is still in the
+		// cgroup: it ends with the service.
+		ctx, cancel := context.WithTimeout(context.Background(), KillWait)
+		err := p.cg.Kill(ctx)
+		cancel()
+		if err != nil {
+			return Exit{}, err
+		}
+		n, err := p.cg.OOMKills()
+		if err != nil {
+			return Exit{}, err
+		}
+		oom = n > p.oomBase
+	}
+	exit, err := p.watch.Reap()
+	if err == nil && oom {
+		exit.OOM = true
+	}
+	return exit, err
+}
+
+// Contain makes g the cgroup of a process re-adopted after a daemon
+// restart, before it is shared: its escaped children are still in g, and
+// [Process.Finish] (so [Stop]) kills them with it. A nil g changes
+// nothing. Calling it on a process made by [Start], or after the process
+// is shared, is a mistake.
+func (p *Process) Contain(g *cgroup.Group) error {
+	if g == nil {
+		return nil
+	}
+	n, err := g.OOMKills()
+	if err != nil {
+		return err
+	}
+	p.cg, p.oomBase = g, n
+	return nil
 }
 
 // Close releases the pidfd. It does not reap; see [Watch.Close].

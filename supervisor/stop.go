@@ -42,10 +42,12 @@ type StopResult struct {
 //     through the process's pidfd;
 //  2. wait up to timeout (zero means [DefaultStopTimeout]) for the leader to
 //     exit, parked on its [Watch];
-//  3. if it has not exited, send SIGKILL to the group and wait again, up to
-//     [KillWait];
+//  3. if it has not exited, send SIGKILL to the group, and with a cgroup
+//     to everything in it, waiting until it is empty; then wait for the
+//     leader, up to [KillWait];
 //  4. [Process.Finish]: SIGKILL what is left of the group (the leader is a
-//     zombie, so the group id is still ours), then reap the leader.
+//     zombie, so the group id is still ours) and of the cgroup, then reap
+//     the leader.
 //
 // A process that does not lead its own group (adopted only) is signalled
 // alone. If the process is already gone, Stop returns its exit and no error.
@@ -89,7 +91,7 @@ func Stop(ctx context.Context, p *Process, sig syscall.Signal, timeout time.Dura
 			return fail(err)
 		} else if !done {
 			res.Forced = true
-			if err := p.signalStop(syscall.SIGKILL); err != nil {
+			if err := p.forceStop(ctx); err != nil {
 				return fail(err)
 			}
 			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), KillWait)
@@ -110,6 +112,21 @@ func Stop(ctx context.Context, p *Process, sig syscall.Signal, timeout time.Dura
 	res.Exit = exit
 	res.Took = time.Since(began)
 	return res, nil
+}
+
+// forceStop SIGKILLs the process group, and with a cgroup everything in
+// it, waiting until the cgroup is empty (which also ends a process left
+// frozen by a daemon that died while it killed the cgroup).
+func (p *Process) forceStop(ctx context.Context) error {
+	if err := p.signalStop(syscall.SIGKILL); err != nil {
+		return err
+	}
+	if p.cg == nil {
+		return nil
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), KillWait)
+	defer cancel()
+	return p.cg.Kill(kctx)
 }
 
 // signalStop signals the group (or the process alone if it leads none); a

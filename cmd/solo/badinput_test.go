@@ -56,6 +56,12 @@ func TestCLI_BadInput(t *testing.T) {
 		{[]string{"deploy", "web2", "--env-file", "/nonexistent/app.env", "--", "true"}, exitcode.Error, "env_file: env file /nonexistent/app.env: open: no such file"},
 		{[]string{"deploy", "web2", "--env-file", "", "--", "true"}, exitcode.Usage, "--env-file"},
 		{[]string{"deploy", "web2", "--stop-signal", "SIGNOPE", "--", "true"}, exitcode.Error, "stop_signal"},
+		{[]string{"deploy", "web2", "--memory-max", "12 potatoes", "--", "true"}, exitcode.Usage, "--memory-max"},
+		{[]string{"deploy", "web2", "--memory-max", "512KiB", "--", "true"}, exitcode.Usage, "--memory-max: is 512KiB, at least 1MiB"},
+		{[]string{"deploy", "web2", "--cpu", "-1", "--", "true"}, exitcode.Usage, "--cpu"},
+		{[]string{"deploy", "web2", "--cpu", "NaN", "--", "true"}, exitcode.Usage, "--cpu"},
+		{[]string{"deploy", "web2", "--cpu", "half", "--", "true"}, exitcode.Usage, "--cpu"},
+		{[]string{"deploy", "web2", "--pids-max", "-3", "--", "true"}, exitcode.Usage, "--pids-max"},
 		{[]string{"status", "ghost"}, exitcode.NotFound, "not found"},
 		{[]string{"kill", "ghost"}, exitcode.NotFound, "not found"},
 		{[]string{"logs", "ghost"}, exitcode.NotFound, "not found"},
@@ -85,6 +91,11 @@ func TestCLI_BadInput(t *testing.T) {
 		{[]byte(`{"name": "x", "command": [`), http.StatusBadRequest},
 		{[]byte(`{"name": "x", "command": ["true"], "surprise": 1}`), http.StatusBadRequest},
 		{append(append([]byte(`{"name": "`), bytes.Repeat([]byte("x"), 2<<20)...), `"}`...), http.StatusRequestEntityTooLarge},
+		{[]byte(`{"name": "x", "command": ["true"], "memory_max": "12 potatoes"}`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "memory_max": 1000}`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "cpu": -0.5}`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "cpu": "half"}`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "pids_max": -1}`), http.StatusBadRequest},
 	} {
 		resp, err := hc.Post("http://solo/v1/services", "application/json", bytes.NewReader(c.body))
 		require.NoError(t, err)

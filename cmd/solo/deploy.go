@@ -25,6 +25,7 @@ func (a *app) deployCmd() *cobra.Command {
 		logMaxSize    string
 		logFiles      int
 		logTimestamps bool
+		memoryMax     string
 		ready         state.ReadySpec
 		readyExec     string
 		readyTimeout  time.Duration
@@ -104,6 +105,9 @@ returns once the process started; watch readiness with ls, status or why.`,
 			if err := readyFlags(cmd, &spec, &ready); err != nil {
 				return err
 			}
+			if err := limitFlags(&spec, memoryMax); err != nil {
+				return err
+			}
 			wait, err := w.duration()
 			if err != nil {
 				return err
@@ -143,6 +147,9 @@ returns once the process started; watch readiness with ls, status or why.`,
 	f.StringVar(&readyExec, "ready-exec", "", "ready once this command (split on blanks, no shell) exits 0")
 	f.BoolVar(&ready.Notify, "notify", false, "ready once the service sends READY=1 to $NOTIFY_SOCKET (systemd notify protocol)")
 	f.DurationVar(&readyTimeout, "ready-timeout", 0, "time to become ready before the start counts as failed (default 1m)")
+	f.StringVar(&memoryMax, "memory-max", "", "most memory the service's processes may use together, past which the OOM killer ends one: bytes, or with K, M, G, KiB, MiB, GiB (at least 1MiB; needs cgroups)")
+	f.Float64Var(&spec.CPU, "cpu", 0, "share of CPU time in cores, such as 0.5 (needs cgroups)")
+	f.Int64Var(&spec.PIDsMax, "pids-max", 0, "most processes and threads the service may have (needs cgroups)")
 	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -247,6 +254,28 @@ func readyFlags(cmd *cobra.Command, spec *state.Spec, r *state.ReadySpec) error 
 	n.Normalize()
 	if fe := new(state.FieldError); errors.As(n.Validate(), &fe) && names[fe.Field] != "" {
 		return usagef(fmt.Errorf("%s: %s", names[fe.Field], fe.Problem))
+	}
+	return nil
+}
+
+// limitFlags sets spec.MemoryMax from --memory-max and checks the limit
+// flags (--memory-max, --cpu, --pids-max) with the spec's own rule. A bad
+// value is a usage error naming the flag; nothing is sent.
+func limitFlags(spec *state.Spec, memoryMax string) error {
+	if memoryMax != "" {
+		size, err := state.ParseByteSize(memoryMax)
+		if err != nil {
+			return usagef(fmt.Errorf("--memory-max: %w", err))
+		}
+		spec.MemoryMax = state.MemorySize(size)
+	}
+	n := spec.Clone()
+	n.Normalize()
+	if fe := new(state.FieldError); errors.As(n.Validate(), &fe) {
+		switch fe.Field {
+		case "memory_max", "cpu", "pids_max":
+			return usagef(fmt.Errorf("--%s: %s", strings.ReplaceAll(fe.Field, "_", "-"), fe.Problem))
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/solo-rt/solo/cgroup"
 	"github.com/solo-rt/solo/eventstore"
 )
 
@@ -48,6 +49,9 @@ func dataDir(t testing.TB) string {
 	dir, err := os.MkdirTemp("", "solo-e2e-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// After the daemons' cleanups: a drain keeps the services' empty
+	// cgroups for their next start.
+	t.Cleanup(func() { cgroup.Open(dir).Prune() })
 	return dir
 }
 

@@ -115,6 +115,9 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 		stamps = ", lines timestamped"
 	}
 	row("log", fmt.Sprintf("rotated at %s, %d files kept%s", sp.Log.MaxSize, sp.Log.Files, stamps))
+	if l := limitsText(sp); l != "" {
+		row("limits", l)
+	}
 	row("deployed", since(v.DeployedAt))
 	if len(v.Exits) > 0 {
 		row("last exits", "")
@@ -128,3 +131,19 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 
 // clock is a time of day as the CLI prints it, in UTC.
 func clock(t time.Time) string { return t.UTC().Format("15:04:05") }
+
+// limitsText is a spec's limits in words ("memory 64MiB, cpu 0.5 cores,
+// pids 100"), or "" if it has none.
+func limitsText(sp state.SpecView) string {
+	var parts []string
+	if sp.MemoryMax != 0 {
+		parts = append(parts, "memory "+sp.MemoryMax.String())
+	}
+	if sp.CPU != 0 {
+		parts = append(parts, fmt.Sprintf("cpu %g cores", sp.CPU))
+	}
+	if sp.PIDsMax != 0 {
+		parts = append(parts, fmt.Sprintf("pids %d", sp.PIDsMax))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -355,6 +355,9 @@ func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
 		if err := checkRunnable(s, r.secrets); err != nil {
 			return nil, &ApplyEntryError{Index: i, Err: err}
 		}
+		if err := r.canContain(s); err != nil {
+			return nil, &ApplyEntryError{Index: i, Err: err}
+		}
 		if j, dup := seen[s.Key()]; dup {
 			return nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
 				Field: "name", Problem: fmt.Sprintf("%s is also services[%d]; a service may appear once", s.Key(), j),

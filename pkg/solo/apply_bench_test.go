@@ -40,7 +40,9 @@ func BenchmarkRuntime_Apply1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		// As the daemon runs it (ReleaseMemoryAfterApply); SOLO_BENCH_KEEP=1
 		// measures a library host that leaves its memory alone.
-		rt, err := solo.Open(ctx, solo.Options{DataDir: b.TempDir(), ReleaseMemoryAfterApply: os.Getenv("SOLO_BENCH_KEEP") == ""})
+		dir := b.TempDir()
+		pruneCgroups(b, dir)
+		rt, err := solo.Open(ctx, solo.Options{DataDir: dir, ReleaseMemoryAfterApply: os.Getenv("SOLO_BENCH_KEEP") == ""})
 		require.NoError(b, err)
 		sub := rt.Events(ctx, rt.Store().Head()+1)
 

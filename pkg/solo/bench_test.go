@@ -50,7 +50,9 @@ func BenchmarkRuntime_1000Services(b *testing.B) {
 	const n, callers = 1000, 16
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
-		rt, err := solo.Open(ctx, solo.Options{DataDir: b.TempDir()})
+		dir := b.TempDir()
+		pruneCgroups(b, dir)
+		rt, err := solo.Open(ctx, solo.Options{DataDir: dir})
 		require.NoError(b, err)
 		sub := rt.Events(ctx, rt.Store().Head()+1)
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/solo-rt/solo/cgroup"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
 )
@@ -33,6 +34,9 @@ func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "solo-example-")
 	defer os.RemoveAll(dir)
+	// A drain keeps the services' (empty) cgroups for their next start;
+	// an installation that goes away removes them.
+	defer cgroup.Open(dir).Prune()
 
 	reg := solo.NewRegistry()
 	reg.Register("ticker", func(cfg json.RawMessage, log io.Writer) (solo.GoService, error) {

@@ -48,6 +48,9 @@ func factEvent(f supervisor.Fact) (state.Payload, error) {
 		if f.Err != nil {
 			p.Error = f.Err.Error()
 		}
+		if f.Exit.OOM {
+			p.Reason = state.ExitOOM
+		}
 		return p, nil
 	case supervisor.Ready:
 		return state.Ready{Generation: f.Generation, Attempt: f.Attempt, PID: f.PID, After: state.Duration(f.After)}, nil

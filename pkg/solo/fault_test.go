@@ -116,6 +116,7 @@ func TestRuntime_DiskFull(t *testing.T) {
 func TestRuntime_DiskFullShutdown(t *testing.T) {
 	ctx := context.Background()
 	dir := tmpfs.Mount(t, 16<<20)
+	pruneCgroups(t, dir)
 	rt, err := solo.Open(ctx, solo.Options{DataDir: dir, Backoff: fastBackoff})
 	require.NoError(t, err)
 	ev := follow(t, rt, rt.Store().Head()+1)
@@ -165,6 +166,7 @@ func TestOpen_LogMissing(t *testing.T) {
 	// Without such processes, a missing log is a new installation.
 	require.NoError(t, orphan.Process.Kill())
 	orphan.Wait()
+	pruneCgroups(t, dir)
 	rt, err := solo.Open(context.Background(), solo.Options{DataDir: dir})
 	require.NoError(t, err)
 	require.NoError(t, rt.Close(context.Background()))

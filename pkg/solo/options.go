@@ -1,6 +1,7 @@
 package solo
 
 import (
+	"github.com/solo-rt/solo/cgroup"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,6 +39,16 @@ type Options struct {
 	// a program embedding the runtime sets it to a binary that runs
 	// [supervisor.Stamp] on its stdin and stdout.
 	Stamper []string
+	// Cgroups makes the services' cgroups (see package cgroup). Nil means
+	// cgroup.Open(DataDir): each OS-process service in its own cgroup
+	// under the installation's, where the host allows it; where it does
+	// not, the runtime logs one warning at Open, contains services by
+	// process group only, and refuses a spec with limits (memory_max,
+	// cpu, pids_max). cgroup.Disabled turns containment off. A service's
+	// cgroup is removed when the service is stopped or removed; a drain
+	// leaves the (empty) cgroups of the services that come back at the next
+	// start, and [cgroup.Manager.Prune] removes them.
+	Cgroups *cgroup.Manager
 	// Store configures the event store; nil means its defaults.
 	Store *eventstore.Options
 	// SnapshotEvery is the number of events between snapshots. Default

@@ -3,6 +3,7 @@ package solo
 import (
 	"context"
 	"fmt"
+	"github.com/solo-rt/solo/cgroup"
 	"time"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -53,7 +54,18 @@ func (r *Runtime) Recover(ctx context.Context, tenant, name string, dryRun bool)
 // recoveryTarget is the runtime as recovery sees it.
 type recoveryTarget struct{ r *Runtime }
 
-var _ recovery.VerifyTarget = recoveryTarget{}
+var (
+	_ recovery.VerifyTarget = recoveryTarget{}
+	_ recovery.Container    = recoveryTarget{}
+)
+
+func (t recoveryTarget) Cgroup(key state.Key) *cgroup.Group {
+	g, err := t.r.cg.Load(key.Tenant, key.Name)
+	if err != nil {
+		return nil
+	}
+	return g
+}
 
 func (t recoveryTarget) World() *state.World { return t.r.world.clone() }
 

@@ -405,6 +405,7 @@ func TestRecovery_PanickingStartFailsAlone(t *testing.T) {
 	// The deadline only bounds a failure: a hung Open fails the test.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	pruneCgroups(t, dir)
 	rt, err := solo.Open(ctx, solo.Options{DataDir: dir, Registry: reg})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -102,3 +102,12 @@ func (r *Runtime) canStamp(spec Spec) error {
 	}
 	return nil
 }
+
+// canContain refuses a spec that asks for limits from a runtime that makes
+// no cgroups, naming the field and why. Deploy and Apply both ask it.
+func (r *Runtime) canContain(spec Spec) error {
+	if !spec.HasLimits() || r.cg.Available() {
+		return nil
+	}
+	return &state.FieldError{Field: spec.LimitField(), Problem: fmt.Sprintf("limits need cgroups, and this daemon has none (%v); run it as root on a host with the memory, cpu and pids controllers, or deploy without limits", r.cg.Reason())}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/solo-rt/solo/cgroup"
 	"io"
 	"io/fs"
 	"os"
@@ -37,6 +38,7 @@ type Runtime struct {
 	logs      *supervisor.Logs
 	tree      *supervisor.Tree
 	home      string // absolute data dir, part of every child's marker
+	cg        *cgroup.Manager
 
 	// force is cancelled when stops must not wait any longer (the end of a
 	// shutdown's grace).
@@ -129,6 +131,13 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		home:  home,
 
 		faults: fl,
+	}
+	r.cg = opts.Cgroups
+	if r.cg == nil {
+		r.cg = cgroup.Open(home)
+	}
+	if !r.cg.Available() {
+		opts.Logger.Warn("services are contained by process group only, and specs with limits are refused: no cgroups", "reason", r.cg.Reason())
 	}
 	r.force, r.forceCancel = context.WithCancel(context.Background())
 	r.world = newFollower(store, world, opts.SnapshotEvery, opts.Logger)
@@ -224,7 +233,6 @@ func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attemp
 	if err != nil {
 		return err
 	}
-	cfg.Adopted, cfg.AdoptedAttempt, cfg.AdoptedAt = inst, attempt, startedAt
 	if inst != nil && svc.IsReady() {
 		cfg.Ready = nil // its readiness is recorded: nothing to probe
 	}
@@ -233,7 +241,12 @@ func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attemp
 		if err := pr.WatchLog(); err != nil {
 			r.log.Warn("cannot watch a re-adopted service's log; it is not rotated until its next start", "service", svc.Spec.Key().String(), "error", err)
 		}
+		// Its escaped children are in its cgroup: they end with it.
+		if inst, err = pr.Contain(inst); err != nil {
+			r.log.Warn("cannot read a re-adopted service's cgroup; its escaped children may outlive it", "service", svc.Spec.Key().String(), "error", err)
+		}
 	}
+	cfg.Adopted, cfg.AdoptedAttempt, cfg.AdoptedAt = inst, attempt, startedAt
 	return r.tree.Add(supervisor.NewService(cfg))
 }
 
@@ -271,6 +284,10 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	}
 	if spec.Log.Stamped() {
 		runner.Stamper = r.opts.Stamper
+	}
+	if r.cg.Available() {
+		limits := cgroup.Limits{MemoryMax: int64(spec.MemoryMax), CPU: spec.CPU, PIDsMax: spec.PIDsMax}
+		runner.Cgroup = func() (*cgroup.Group, error) { return r.cg.Create(key.Tenant, key.Name, limits) }
 	}
 	cfg.Runner = runner
 	if spec.Ready != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/solo-rt/solo/cgroup"
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/solo"
@@ -43,6 +44,12 @@ func MustOpen(tb testing.TB, opts solo.Options) *solo.Runtime {
 	tb.Cleanup(func() {
 		rt.Close(context.Background())
 		checkLog(tb, opts.DataDir)
+		if opts.Cgroups == nil {
+			// A drain leaves the empty cgroups of the services that come
+			// back; none may hold a process.
+			cgroup.Open(opts.DataDir).Prune()
+			assertNoCgroups(tb, opts.DataDir)
+		}
 	})
 	return rt
 }
@@ -413,6 +420,7 @@ func TestRuntime_GoService(t *testing.T) {
 func TestRuntime_ShutdownIsNotAKill(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	pruneCgroups(t, dir)
 	rt, err := solo.Open(ctx, solo.Options{DataDir: dir, Backoff: fastBackoff})
 	require.NoError(t, err)
 	ev := follow(t, rt, 0)

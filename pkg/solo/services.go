@@ -83,6 +83,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := checkRunnable(spec, r.secrets); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
+	if err := r.canContain(spec); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
+	}
 	key := spec.Key()
 	unlock := r.keys.lock(key)
 	defer unlock()
@@ -139,7 +142,17 @@ func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
 	if err := r.tree.Stop(context.WithoutCancel(ctx), loopKey(key)); err != nil {
 		return fmt.Errorf("kill %s: %w", key, err)
 	}
+	r.dropCgroup(ctx, key)
 	return nil
+}
+
+// dropCgroup removes the cgroup of a service that is down (killing what may
+// be left in it); a failure is logged, and the cgroup is made again at the
+// next start.
+func (r *Runtime) dropCgroup(ctx context.Context, key state.Key) {
+	if err := r.cg.Remove(context.WithoutCancel(ctx), key.Tenant, key.Name); err != nil {
+		r.log.Warn("cannot remove a stopped service's cgroup", "service", key.String(), "error", err)
+	}
 }
 
 // List returns the services of tenant ("" for every tenant), sorted by

@@ -192,6 +192,7 @@ func (r *Runtime) Remove(ctx context.Context, tenant, name string) error {
 	if _, err := r.append(ctx, key, state.Removed{Reason: reasonRequested}, actorFrom(ctx)); err != nil {
 		return fmt.Errorf("remove %s: %w", key, err)
 	}
+	r.dropCgroup(ctx, key)
 	return nil
 }
 

@@ -326,6 +326,7 @@ func TestRuntime_WaitStarted(t *testing.T) {
 func TestRuntime_ShutdownIsNotARestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	pruneCgroups(t, dir)
 	rt, err := solo.Open(ctx, solo.Options{DataDir: dir})
 	require.NoError(t, err)
 	v := mustStart(t, rt, sleeper("web"))

@@ -134,7 +134,14 @@ type Exited struct {
 	// it records the exit, so the log says when the next attempt comes.
 	Restart int      `json:"restart,omitempty"`
 	Backoff Duration `json:"backoff,omitempty"`
+	// Reason says why the instance ended when the kernel, not the service,
+	// decided it: [ExitOOM] when the OOM killer ended a process of the
+	// service's cgroup (its memory_max was reached).
+	Reason string `json:"reason,omitempty"`
 }
+
+// ExitOOM is the [Exited] reason of an instance the OOM killer ended.
+const ExitOOM = "oom"
 
 // Failed (service_failed) says the restart limit was reached: Restarts
 // within Window. The service stays down until deployed again or recovered.

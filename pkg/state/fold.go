@@ -138,6 +138,9 @@ type ExitRecord struct {
 	// exit. Zero when it did not restart.
 	Restart int      `json:"restart,omitempty"`
 	Backoff Duration `json:"backoff,omitempty"`
+	// Reason is the kernel's reason, when it ended the instance:
+	// [ExitOOM].
+	Reason string `json:"reason,omitempty"`
 }
 
 // NextAttemptAt is when the supervisor said it would start the next
@@ -604,5 +607,6 @@ func exitRecord(pos uint64, at time.Time, gen uint64, p Exited, inShutdown bool)
 		Pos: pos, At: at, Generation: gen, Attempt: p.Attempt, PID: p.PID,
 		ExitCode: p.ExitCode, Signal: p.Signal, Unknown: p.Unknown, RanFor: p.RanFor,
 		Error: p.Error, InShutdown: inShutdown, Restart: p.Restart, Backoff: p.Backoff,
+		Reason: p.Reason,
 	}
 }

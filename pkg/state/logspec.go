@@ -71,32 +71,54 @@ func (b ByteSize) String() string {
 	return strconv.FormatInt(int64(b), 10) + "B"
 }
 
-// UnmarshalJSON accepts an integer or a string (see [ByteSize]).
-func (b *ByteSize) UnmarshalJSON(data []byte) error {
+// UnmarshalJSON accepts an integer or a string (see [ByteSize]); its
+// errors name the field log.max_size, where a ByteSize is decoded.
+func (b *ByteSize) UnmarshalJSON(data []byte) error { return b.decodeJSON("max_size", data) }
+
+// UnmarshalText accepts what [ParseByteSize] does (for flags).
+func (b *ByteSize) UnmarshalText(text []byte) error { return b.decodeText("max_size", text) }
+
+// decodeJSON is the body of UnmarshalJSON, with errors naming field.
+func (b *ByteSize) decodeJSON(field string, data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {
-			return fmt.Errorf("max_size: %w", err)
+			return fmt.Errorf("%s: %w", field, err)
 		}
-		return b.UnmarshalText([]byte(s))
+		return b.decodeText(field, []byte(s))
 	}
 	var n int64
 	if err := json.Unmarshal(data, &n); err != nil {
-		return fmt.Errorf("max_size: want a number of bytes or a string such as \"10MiB\", got %.20s", data)
+		return fmt.Errorf("%s: want a number of bytes or a string such as \"10MiB\", got %.20s", field, data)
 	}
 	*b = ByteSize(n)
 	return nil
 }
 
-// UnmarshalText accepts what [ParseByteSize] does (for YAML and flags).
-func (b *ByteSize) UnmarshalText(text []byte) error {
+func (b *ByteSize) decodeText(field string, text []byte) error {
 	v, err := ParseByteSize(string(text))
 	if err != nil {
-		return fmt.Errorf("max_size: %w", err)
+		return fmt.Errorf("%s: %w", field, err)
 	}
 	*b = v
 	return nil
+}
+
+// MemorySize is a [ByteSize] for a spec's memory_max: the same forms,
+// with decoding errors that name memory_max.
+type MemorySize ByteSize
+
+func (m MemorySize) String() string { return ByteSize(m).String() }
+
+// UnmarshalJSON accepts what [ByteSize.UnmarshalJSON] does.
+func (m *MemorySize) UnmarshalJSON(data []byte) error {
+	return (*ByteSize)(m).decodeJSON("memory_max", data)
+}
+
+// UnmarshalText accepts what [ParseByteSize] does.
+func (m *MemorySize) UnmarshalText(text []byte) error {
+	return (*ByteSize)(m).decodeText("memory_max", text)
 }
 
 // normalizeLog fills the defaults into l, and returns nil for a LogSpec

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -278,6 +279,60 @@ type Spec struct {
 	// Ready says when an instance is ready; nil: as soon as it runs. Until
 	// then the service is starting (see [ReadySpec]).
 	Ready *ReadySpec `json:"ready,omitempty"`
+
+	// Limits of a Command service, held by its cgroup; zero means none.
+	// MemoryMax is the most memory its processes may use together (at
+	// least [MinMemoryMax]; past it the kernel's OOM killer ends one, and
+	// the exit is recorded with the reason "oom"); CPU is a share of CPU
+	// time in cores (0.5: half a core; [MinCPU] to [MaxCPU]); PIDsMax is
+	// the most processes and threads it may have.
+	MemoryMax MemorySize `json:"memory_max,omitempty"`
+	CPU       float64    `json:"cpu,omitempty"`
+	PIDsMax   int64      `json:"pids_max,omitempty"`
+}
+
+// Bounds of a spec's limits.
+const (
+	MinMemoryMax MemorySize = 1 << 20
+	MinCPU                  = 0.01
+	MaxCPU                  = 1024
+)
+
+// HasLimits reports whether the spec asks for a memory, CPU or pids limit.
+func (s Spec) HasLimits() bool { return s.LimitField() != "" }
+
+// LimitField names the first limit the spec sets (memory_max, cpu,
+// pids_max), for an error about its limits; "" if it sets none.
+func (s Spec) LimitField() string {
+	switch {
+	case s.MemoryMax != 0:
+		return "memory_max"
+	case s.CPU != 0:
+		return "cpu"
+	case s.PIDsMax != 0:
+		return "pids_max"
+	}
+	return ""
+}
+
+// checkLimits is the one check of a spec's limits: the field at fault and
+// the problem, or "".
+func checkLimits(s Spec) (field, problem string) {
+	switch {
+	case s.MemoryMax < 0:
+		return "memory_max", fmt.Sprintf("is %d, must be positive (or 0 for no limit)", s.MemoryMax)
+	case s.MemoryMax != 0 && s.MemoryMax < MinMemoryMax:
+		return "memory_max", fmt.Sprintf("is %s, at least %s", s.MemoryMax, MinMemoryMax)
+	case math.IsNaN(s.CPU) || s.CPU < 0 || s.CPU > MaxCPU:
+		return "cpu", fmt.Sprintf("is %v, want cores between %v and %v, such as 0.5 (or 0 for no limit)", s.CPU, MinCPU, MaxCPU)
+	case s.CPU != 0 && s.CPU < MinCPU:
+		return "cpu", fmt.Sprintf("is %v, at least %v of a core", s.CPU, MinCPU)
+	case s.PIDsMax < 0:
+		return "pids_max", fmt.Sprintf("is %d, must be positive (or 0 for no limit)", s.PIDsMax)
+	case s.Kind != "" && s.HasLimits():
+		return s.LimitField(), "is only for command services, not kind (an in-process service shares the daemon's cgroup)"
+	}
+	return "", ""
 }
 
 // ReadySpec is a readiness probe: exactly one of HTTP (a GET answered 2xx or
@@ -722,6 +777,9 @@ func (s Spec) Validate() error {
 		return bad("stop_timeout", "%s", err)
 	}
 	if field, problem := checkLog(n.Log); field != "" {
+		return bad(field, "%s", problem)
+	}
+	if field, problem := checkLimits(n); field != "" {
 		return bad(field, "%s", problem)
 	}
 	if n.Ready != nil {

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"regexp"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ func TestSpec_Validate(t *testing.T) {
 			s.RestartWindow = Duration(24 * time.Hour)
 			s.StopSignal = "int"
 			s.StopTimeout = Duration(time.Millisecond)
+			s.MemoryMax, s.CPU, s.PIDsMax = MinMemoryMax, MinCPU, 1
 		}, ""},
 		{"name with slash", func(s *Spec) { s.Name = "a/b" }, "name"},
 		{"name with control char", func(s *Spec) { s.Name = "web\x01" }, "name"},
@@ -80,6 +82,14 @@ func TestSpec_Validate(t *testing.T) {
 		{"negative max_restarts", func(s *Spec) { n := -1; s.MaxRestarts = &n }, "max_restarts"},
 		{"negative restart_window", func(s *Spec) { s.RestartWindow = -1 }, "restart_window"},
 		{"restart_window over 24h", func(s *Spec) { s.RestartWindow = MaxDuration + 1 }, "restart_window"},
+		{"memory_max under 1MiB", func(s *Spec) { s.MemoryMax = MinMemoryMax - 1 }, "memory_max"},
+		{"negative memory_max", func(s *Spec) { s.MemoryMax = -1 }, "memory_max"},
+		{"negative cpu", func(s *Spec) { s.CPU = -0.5 }, "cpu"},
+		{"cpu too small", func(s *Spec) { s.CPU = MinCPU / 2 }, "cpu"},
+		{"cpu too big", func(s *Spec) { s.CPU = MaxCPU + 1 }, "cpu"},
+		{"cpu infinite", func(s *Spec) { s.CPU = math.Inf(1) }, "cpu"},
+		{"negative pids_max", func(s *Spec) { s.PIDsMax = -1 }, "pids_max"},
+		{"limits with kind", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.PIDsMax = 10 }, "pids_max"},
 		{"negative stop_timeout", func(s *Spec) { s.StopTimeout = Duration(-time.Second) }, "stop_timeout"},
 	}
 	for _, tc := range cases {

@@ -265,7 +265,7 @@ func detailPart(d string) string {
 // exited tells one service_exited.
 func (t *teller) exited(env event.Envelope, p Exited, when string) {
 	t.running = false
-	e := ExitRecord{PID: p.PID, ExitCode: p.ExitCode, Signal: p.Signal, Unknown: p.Unknown, Error: p.Error}
+	e := ExitRecord{PID: p.PID, ExitCode: p.ExitCode, Signal: p.Signal, Unknown: p.Unknown, Error: p.Error, Reason: p.Reason}
 	t.lastExitShort, t.lastRestart = shortExit(e), p.Restart
 	stopping := t.stopping
 	t.stopping = ""
@@ -324,6 +324,8 @@ func shortExit(e ExitRecord) string {
 		return "a failed start"
 	case e.Unknown:
 		return "an exit of unknown status"
+	case e.Reason == ExitOOM:
+		return "an OOM kill"
 	case e.Signal != "":
 		return e.Signal
 	}

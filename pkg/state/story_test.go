@@ -25,6 +25,17 @@ func TestStory(t *testing.T) {
 	limit := 3
 	crashing := Spec{Name: "web", Command: []string{"./web", "--port", "80"}, MaxRestarts: &limit}
 
+	t.Run("an OOM kill is told as one", func(t *testing.T) {
+		l := newTestLog(t)
+		l.deploySpec(crashing, 1)
+		l.start("web", 1, 1, 100)
+		l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, ExitCode: -1, Signal: "SIGKILL", Reason: ExitOOM, RanFor: Duration(time.Second), Restart: 1, Backoff: Duration(200 * time.Millisecond)})
+		l.start("web", 1, 2, 101)
+		got := texts(Story(l.envs, t0.Add(time.Hour)))
+		require.Len(t, got, 4, "%q", got)
+		assert.Equal(t, "killed by the OOM killer (SIGKILL): its memory_max was reached at 03:04:08 after running 1s; restart 1 of 3 within 1m0s follows in 200ms", got[2])
+		assert.Contains(t, got[3], "after an OOM kill")
+	})
 	t.Run("crash loop: each exit, its restart and the limit", func(t *testing.T) {
 		l := newTestLog(t)
 		l.deploySpec(crashing, 1)

@@ -201,6 +201,10 @@ type SpecView struct {
 	// EnvSecrets maps a variable to the name of the secret it takes:
 	// names only, never a value.
 	EnvSecrets map[string]string `json:"env_secrets,omitempty"`
+	// The limits; zero: none.
+	MemoryMax MemorySize `json:"memory_max,omitempty"`
+	CPU       float64    `json:"cpu,omitempty"`
+	PIDsMax   int64      `json:"pids_max,omitempty"`
 }
 
 // View returns the spec as a status shows it; it shares nothing with s.
@@ -223,6 +227,9 @@ func (s Spec) View() SpecView {
 		Umask:         s.Umask,
 		EnvFile:       slices.Clone(s.EnvFile),
 		EnvSecrets:    maps.Clone(s.EnvSecrets),
+		MemoryMax:     s.MemoryMax,
+		CPU:           s.CPU,
+		PIDsMax:       s.PIDsMax,
 	}
 }
 
@@ -315,6 +322,10 @@ func (e ExitRecord) Describe() string {
 		return "ended, status unknown (a re-adopted process)"
 	case e.Signal != "" && e.Error != "":
 		return "killed by " + e.Signal + ": " + e.Error
+	case e.Reason == ExitOOM && e.Signal != "":
+		return "killed by the OOM killer (" + e.Signal + "): its memory_max was reached"
+	case e.Reason == ExitOOM:
+		return fmt.Sprintf("exited with code %d after the OOM killer ended one of its processes: its memory_max was reached", e.ExitCode)
 	case e.Signal != "":
 		return "killed by " + e.Signal
 	case e.Error != "":

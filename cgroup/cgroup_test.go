@@ -1,0 +1,92 @@
+package cgroup
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mustManager opens a Manager for a fresh data dir and prunes its cgroups
+// when the test ends. It fails the test where cgroups cannot be made: the
+// development and CI machines run as root with cgroup v1 controllers.
+func mustManager(t *testing.T) *Manager {
+	t.Helper()
+	m := Open(t.TempDir())
+	if !m.Available() {
+		t.Fatalf("no cgroups: %v", m.Reason())
+	}
+	t.Cleanup(func() {
+		m.Prune()
+		for _, top := range []string{filepath.Join(Mountpoint, "memory"), Mountpoint} {
+			if _, err := os.Stat(filepath.Join(top, m.Root())); err == nil {
+				t.Errorf("cgroup %s left behind in %s", m.Root(), top)
+			}
+		}
+	})
+	return m
+}
+
+// startIn starts argv in g and returns the command, reaped at cleanup.
+func startIn(t *testing.T, g *Group, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := g.Start(cmd.SysProcAttr, cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+func TestRootName(t *testing.T) {
+	a, b := RootName("/var/lib/solo"), RootName("/var/lib/solo2")
+	if a == b {
+		t.Fatalf("two data dirs share the root %s", a)
+	}
+	if a != RootName("/var/lib/solo/") || len(a) != len("solo-")+16 {
+		t.Fatalf("RootName = %q: not stable or not solo-<16 hex>", a)
+	}
+}
+
+// TestGroup_KillEscaped: a child that left its process group with setsid is
+// still in the service's cgroup, and Kill ends it.
+func TestGroup_KillEscaped(t *testing.T) {
+	m := mustManager(t)
+	g, err := m.Create("t1", "esc", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := startIn(t, g, "sh", "-c", `setsid sh -c 'echo $$ > `+dir+`/esc; exec sleep 3001' & exec sleep 3002`)
+	escaped := waitPIDFile(t, filepath.Join(dir, "esc"))
+	pids, err := g.PIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pids, cmd.Process.Pid) || !slices.Contains(pids, escaped) {
+		t.Fatalf("cgroup holds %v; want the leader %d and the escaped %d", pids, cmd.Process.Pid, escaped)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The leader is our child and stays unreaped (a zombie) while Kill
+	// runs, as under the supervisor, which reaps only after the sweep.
+	if err := g.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(escaped, 0); err == nil {
+		if st, _ := os.ReadFile("/proc/" + itoa(escaped) + "/stat"); len(st) > 0 && !isZombie(st) {
+			t.Fatalf("escaped process %d still runs", escaped)
+		}
+	}
+	if err := m.Remove(ctx, "t1", "esc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Load("t1", "esc"); !os.IsNotExist(err) && err == nil {
+		t.Fatal("the removed cgroup still loads")
+	}
+}
