@@ -13,6 +13,7 @@ import (
 
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/vault"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 func (a *app) secretCmd() *cobra.Command {
@@ -130,16 +131,9 @@ func (a *app) secretLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(views)
-			}
-			tw := a.table()
-			fmt.Fprintln(tw, "TENANT\tNAME\tVERSION\tCREATED\tUPDATED")
-			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Version,
-					v.Created.Local().Format(time.RFC3339), v.Updated.Local().Format(time.RFC3339))
-			}
-			return tw.Flush()
+			return printList(a, views, "TENANT\tNAME\tVERSION\tCREATED\tUPDATED", func(v wire.SecretView) []any {
+				return []any{v.Tenant, v.Name, v.Version, v.Created.Local().Format(time.RFC3339), v.Updated.Local().Format(time.RFC3339)}
+			})
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant (default: \"default\", or your token's)")
