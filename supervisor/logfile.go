@@ -419,18 +419,19 @@ func (l *Logs) rotateLocked(e *logEntry) (dropped int64, err error) {
 		return 0, err
 	}
 	size := fi.Size()
-	skip := size - min(size, maxSize)
-	if skip > 0 {
+	var skip int64
+	var header []byte
+	if size > maxSize {
+		// The header that tells of the drop counts against MaxSize too;
+		// its length with size as the count is an upper bound.
+		room := max(0, maxSize-int64(len(droppedHeader(size))))
 		// Keep whole lines: start after the first line end past the cut.
-		skip = lineStart(src, skip, size)
+		skip = lineStart(src, size-room, size)
+		header = droppedHeader(skip)
 	}
 	keep := size - skip
-	var header []byte
-	if skip > 0 {
-		header = fmt.Appendf(nil, "[solo: %d bytes of this log were dropped: the service wrote faster than the log could be rotated]\n", skip)
-	}
 	tmp := rotated(e.path, 1) + ".tmp"
-	err = copyRange(tmp, header, src, skip, keep, maxSize)
+	err = copyRange(tmp, header, src, skip, keep, maxSize-int64(len(header)))
 	if isNoSpace(err) {
 		// No room for the copy: drop it rather than leave the disk full.
 		os.Remove(tmp)
@@ -457,9 +458,12 @@ func (l *Logs) rotateLocked(e *logEntry) (dropped int64, err error) {
 	return skip, nil
 }
 
-// copyRange writes header, then n bytes of src from offset off, to a new
-// file at path, then what follows them while the copy stays within limit
-// bytes.
+// droppedHeader is the line at the head of key.log.1 that says how many
+// older bytes a rotation dropped.
+func droppedHeader(n int64) []byte {
+	return fmt.Appendf(nil, "[solo: %d bytes of this log were dropped: the service wrote faster than the log could be rotated]\n", n)
+}
+
 // fastWriter is the write rate, in bytes a second, that the watcher assumes
 // a growing log may reach before it looks again: its pause after a batch
 // is no longer than the time such a writer needs to reach the rotation
@@ -474,6 +478,9 @@ const fastWriter = 512 << 20
 // dropped.
 func (l *Logs) rotateAt(e *logEntry) int64 { m := l.maxSize(e); return m - m/8 }
 
+// copyRange writes header, then n bytes of src from offset off, to a new
+// file at path, then what follows them while the copy stays within limit
+// bytes (the header not counted).
 func copyRange(path string, header []byte, src *os.File, off, n, limit int64) error {
 	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -82,6 +83,35 @@ func TestSinceWriter(t *testing.T) {
 	w.Write([]byte(stamp(1, "old") + strings.TrimSuffix(stamp(4, "unended"), "\n")))
 	require.NoError(t, w.Flush())
 	assert.Equal(t, strings.TrimSuffix(stamp(4, "unended"), "\n"), out.String(), "an unended last line that passes")
+}
+
+// A rotation that must drop bytes still keeps key.log.1 within MaxSize,
+// counting the line that tells of the drop: a file of 41 lines of 100
+// bytes under a MaxSize of 4 KiB once became 4,099 bytes.
+func TestLogs_DroppedHeaderWithinMaxSize(t *testing.T) {
+	const maxSize = 4 << 10
+	l, err := NewLogs(t.TempDir(), LogOptions{})
+	require.NoError(t, err)
+	defer l.Close()
+	line := strings.Repeat("x", 99) + "\n"
+	for _, lines := range []int{41, 45, 80, 1000} {
+		key := fmt.Sprintf("t/lines%d", lines)
+		f, err := l.OpenLimited(key, LogLimits{MaxSize: maxSize, MaxFiles: 1})
+		require.NoError(t, err)
+		_, err = f.WriteString(strings.Repeat(line, lines))
+		f.Close()
+		require.NoError(t, err)
+		require.NoError(t, l.Check(key))
+		b, err := os.ReadFile(rotated(l.Path(key), 1))
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(b), maxSize, "%d lines", lines)
+		first, rest, _ := strings.Cut(string(b), "\n")
+		assert.True(t, strings.HasPrefix(first, "[solo: ") && strings.HasPrefix(rest, line), "%d lines: key.log.1 starts %.120q, want the dropped-bytes line, then whole lines", lines, b)
+		var dropped int
+		_, err = fmt.Sscanf(first, "[solo: %d bytes", &dropped)
+		require.NoError(t, err)
+		assert.Equal(t, lines*len(line), dropped+len(rest), "%d lines: dropped plus kept is not what was written", lines)
+	}
 }
 
 // A key's own limits rotate it at its own size and keep its own number of

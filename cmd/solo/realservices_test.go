@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,22 @@ func redisPing(port int) bool {
 
 // httpGet fetches http://127.0.0.1:port/ and returns its body, "" on any
 // error.
+// childrenOf lists the children of pid, from the kernel's list of each
+// of its threads' children.
+func childrenOf(pid int) []int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var out []int
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 func httpGet(port int) string {
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
 	if err != nil {
@@ -167,9 +184,21 @@ http {
 	t.Cleanup(func() { syscall.Kill(-master, syscall.SIGKILL) })
 	require.Eventually(t, func() bool { return strings.Contains(httpGet(port), "before") }, 60*time.Second, 20*time.Millisecond, "nginx never served")
 
+	// A reload starts new workers and lets the old ones finish: until
+	// they have exited, a request may still reach one and be answered
+	// from the old configuration. The reload is done when they are gone.
+	oldWorkers := childrenOf(master)
+	require.NotEmpty(t, oldWorkers, "nginx's master has no workers")
 	conf("after")
 	mustCLI(t, dir, "signal", "nginx", "HUP")
-	require.Eventually(t, func() bool { return strings.Contains(httpGet(port), "after") }, 60*time.Second, 20*time.Millisecond, "nginx did not reload its configuration")
+	require.Eventually(t, func() bool {
+		for _, w := range oldWorkers {
+			if slices.Contains(childrenOf(master), w) {
+				return false
+			}
+		}
+		return strings.Contains(httpGet(port), "after")
+	}, 60*time.Second, 20*time.Millisecond, "nginx did not reload its configuration")
 	b, err := os.ReadFile(errorLog)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "reconfiguring", "nginx's log does not say it reloaded")
