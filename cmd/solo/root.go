@@ -88,6 +88,7 @@ and remove services with the other commands.`,
 		a.taskCmd(),
 		a.tokenCmd(),
 		a.secretCmd(),
+		a.tenantCmd(),
 	)
 	return root
 }

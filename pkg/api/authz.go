@@ -290,6 +290,10 @@ var routeScopes = map[string]capability.Scope{
 	"PUT /v1/secrets/{tenant}/{name}":    capability.ScopeSecrets,
 	"GET /v1/secrets":                    capability.ScopeSecrets,
 	"DELETE /v1/secrets/{tenant}/{name}": capability.ScopeSecrets,
+	// Tenant policies: the local admin only (see tenantRoutes).
+	"PUT /v1/tenants/{id}": capability.ScopeAdmin,
+	"GET /v1/tenants/{id}": capability.ScopeAdmin,
+	"GET /v1/tenants":      capability.ScopeAdmin,
 	// Kernel sessions: running code is as strong as deploying it.
 	"GET /v1/sessions":                        capability.ScopeRead,
 	"GET /v1/sessions/{tenant}/{name}":        capability.ScopeRead,

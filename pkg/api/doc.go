@@ -59,6 +59,9 @@
 //	PUT    /v1/secrets/{tenant}/{name}           body: wire.SecretSetRequest; 200 wire.SecretSetReply (version, users)
 //	GET    /v1/secrets                           ?tenant=T; 200 [wire.SecretView]: names, versions, times, never a value
 //	DELETE /v1/secrets/{tenant}/{name}           200 wire.SecretView
+//	PUT    /v1/tenants/{id}                      body: wire.TenantSetRequest (the fields to change); 200 wire.TenantView; local admin only
+//	GET    /v1/tenants/{id}                      200 wire.TenantView: policy and dynamic user; local admin only
+//	GET    /v1/tenants                           200 [wire.TenantView]; local admin only
 //	GET    /v1/sessions                          200 [wire.SessionView]: kernel sessions
 //	POST   /v1/sessions                          body: wire.CreateSessionRequest; 200 wire.SessionView
 //	GET    /v1/sessions/{tenant}/{name}          200 wire.SessionView

@@ -86,6 +86,7 @@ func classify(err error) (status int, code string) {
 	case errors.Is(err, errBadRequest),
 		errors.Is(err, state.ErrInvalidSpec),
 		errors.Is(err, state.ErrInvalidName),
+		errors.Is(err, state.ErrInvalidPolicy),
 		errors.Is(err, solo.ErrUnknownKind),
 		errors.Is(err, solo.ErrBadSignal),
 		errors.Is(err, solo.ErrInvalidSecret),
@@ -124,6 +125,7 @@ func errorBody(err error) (int, wire.ErrorBody) {
 	}
 	var (
 		fe    *state.FieldError
+		po    *state.PolicyError
 		pe    *fieldError
 		ce    *eventstore.CheckError
 		typed *json.UnmarshalTypeError
@@ -131,6 +133,8 @@ func errorBody(err error) (int, wire.ErrorBody) {
 	switch {
 	case errors.As(err, &fe):
 		body.Field = fe.Field
+	case errors.As(err, &po):
+		body.Field = po.Field
 	case errors.As(err, &pe):
 		body.Field = pe.Field
 	case errors.As(err, &typed):

@@ -92,6 +92,7 @@ func New(rt *solo.Runtime, opts Options) *Server {
 	s.routes()
 	s.tokenRoutes()  // tokens.go
 	s.secretRoutes() // secrets.go
+	s.tenantRoutes() // tenants.go
 	s.applyRoutes()  // apply.go
 	s.uiRoutes()     // ui.go
 	return s

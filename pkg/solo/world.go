@@ -271,3 +271,25 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// tenant returns a copy of one tenant's record.
+func (f *follower) tenant(name string) (state.Tenant, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.w.Tenant(name)
+	if !ok {
+		return state.Tenant{}, false
+	}
+	return *t.Clone(), true
+}
+
+// tenants returns copies of every tenant's record, sorted by name.
+func (f *follower) tenants() []state.Tenant {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []state.Tenant
+	for _, t := range f.w.Tenants() {
+		out = append(out, *t.Clone())
+	}
+	return out
+}

@@ -12,6 +12,10 @@ var (
 	// whose spec is invalid.
 	ErrInvalidSpec = errors.New("invalid spec")
 
+	// ErrInvalidPolicy is returned, wrapped in a [*PolicyError], for a
+	// tenant policy that is refused.
+	ErrInvalidPolicy = errors.New("invalid tenant policy")
+
 	// ErrInvalidName is returned by [ValidName] for a string that is not a
 	// valid service name, tenant or kind (see [NamePattern]).
 	ErrInvalidName = errors.New("invalid name")
@@ -58,6 +62,21 @@ func (e *FieldError) Error() string {
 
 // Unwrap returns [ErrInvalidSpec].
 func (e *FieldError) Unwrap() error { return ErrInvalidSpec }
+
+// PolicyError names the field of a [TenantPolicy] that is refused: its
+// syntax ([TenantPolicy.Validate]) or, from the runtime, an account that
+// does not exist here or is root. It wraps [ErrInvalidPolicy].
+type PolicyError struct {
+	Field   string // "users" or "groups"
+	Problem string // what is wrong, naming the user or group
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("invalid tenant policy: %s: %s", e.Field, e.Problem)
+}
+
+// Unwrap returns [ErrInvalidPolicy].
+func (e *PolicyError) Unwrap() error { return ErrInvalidPolicy }
 
 // DecodeError tells which stored envelope failed to decode. It wraps
 // [ErrUnknownType] or [ErrBadPayload] (and, for the latter, the JSON error).

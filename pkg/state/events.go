@@ -17,7 +17,8 @@ type EventType string
 
 // The event types of Solo. Service events have the service's tenant and name
 // as their envelope's tenant and subject; token events the token's tenant
-// and id; system events an empty tenant and subject.
+// and id; tenant events the tenant as both; system events an empty tenant
+// and subject.
 const (
 	TypeServiceDeployed         EventType = "service_deployed"
 	TypeServiceStarted          EventType = "service_started"
@@ -37,6 +38,8 @@ const (
 	TypeTokenRevoked            EventType = "token_revoked"
 	TypeSecretSet               EventType = "secret_set"
 	TypeSecretRemoved           EventType = "secret_removed"
+	TypeTenantPolicySet         EventType = "tenant_policy_set"
+	TypeTenantUserAllocated     EventType = "tenant_user_allocated"
 	TypeSystemStarted           EventType = "system_started"
 	TypeShutdownStarted         EventType = "system_shutdown_started"
 	TypeShutdownComplete        EventType = "system_shutdown_complete"
@@ -63,6 +66,8 @@ var newPayload = map[EventType]func() Payload{
 	TypeTokenRevoked:            func() Payload { return new(TokenRevoked) },
 	TypeSecretSet:               func() Payload { return new(SecretSet) },
 	TypeSecretRemoved:           func() Payload { return new(SecretRemoved) },
+	TypeTenantPolicySet:         func() Payload { return new(TenantPolicySet) },
+	TypeTenantUserAllocated:     func() Payload { return new(TenantUserAllocated) },
 	TypeSystemStarted:           func() Payload { return new(SystemStarted) },
 	TypeShutdownStarted:         func() Payload { return new(ShutdownStarted) },
 	TypeShutdownComplete:        func() Payload { return new(ShutdownComplete) },
@@ -485,6 +490,10 @@ func deref(p Payload) Payload {
 	case *SecretSet:
 		return *v
 	case *SecretRemoved:
+		return *v
+	case *TenantPolicySet:
+		return *v
+	case *TenantUserAllocated:
 		return *v
 	case *SystemStarted:
 		return *v

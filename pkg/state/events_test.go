@@ -36,6 +36,8 @@ func samplePayloads() []Payload {
 		TokenRevoked{ID: "tok_1"},
 		SecretSet{Name: "db-password", Version: 2},
 		SecretRemoved{Name: "db-password", Version: 2},
+		TenantPolicySet{TenantPolicy{Users: []string{"nobody", "1001"}, Groups: []string{"web"}}},
+		TenantUserAllocated{UID: 61200, GID: 61200},
 		SystemStarted{Version: "v1.2.3", PID: 1, BootID: "b0b"},
 		ShutdownStarted{Reason: "SIGTERM", Grace: Duration(10 * time.Second)},
 		ShutdownComplete{ExitCode: 143, Stopped: 3, Forced: 1},
@@ -109,6 +111,10 @@ func pointerTo(p Payload) Payload {
 	case SecretSet:
 		return &v
 	case SecretRemoved:
+		return &v
+	case TenantPolicySet:
+		return &v
+	case TenantUserAllocated:
 		return &v
 	case SystemStarted:
 		return &v

@@ -33,6 +33,7 @@ type World struct {
 	boot     *Boot
 	shutdown *Shutdown
 	sessions *Sessions // kernel sessions and their tasks, folded alongside
+	tenants  map[string]*Tenant
 }
 
 // Boot is the last system_started.
@@ -336,6 +337,12 @@ func (w *World) Clone() *World {
 	if w.sessions != nil {
 		c.sessions = w.sessions.Clone()
 	}
+	for n, t := range w.tenants {
+		if c.tenants == nil {
+			c.tenants = map[string]*Tenant{}
+		}
+		c.tenants[n] = t.Clone()
+	}
 	if w.boot != nil {
 		b := *w.boot
 		c.boot = &b
@@ -593,6 +600,9 @@ func (w *World) applyService(env event.Envelope) error {
 		s := w.shutdown
 		s.Complete, s.CompletePos, s.CompleteAt = true, env.Pos, at
 		s.ExitCode, s.Stopped, s.Forced = p.ExitCode, p.Stopped, p.Forced
+
+	case TenantPolicySet, TenantUserAllocated:
+		w.applyTenant(env, p)
 
 	case Signalled, DriftFound, DriftFixed, TokenGranted, TokenRevoked, SecretSet, SecretRemoved:
 		// Not part of the service world; readers of those decode the log.

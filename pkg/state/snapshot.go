@@ -16,6 +16,9 @@ type snapshot struct {
 	Boot     *Boot      `json:"boot,omitempty"`
 	Shutdown *Shutdown  `json:"shutdown,omitempty"`
 	Sessions *Sessions  `json:"sessions,omitempty"`
+	// Tenants came after version 3 began; a version 3 snapshot without
+	// them was taken before any tenant event existed.
+	Tenants []*Tenant `json:"tenants,omitempty"`
 }
 
 // MarshalSnapshot encodes w as JSON, services sorted, so that equal worlds
@@ -28,6 +31,7 @@ func (w *World) MarshalSnapshot() ([]byte, error) {
 		Boot:     w.boot,
 		Shutdown: w.shutdown,
 		Sessions: w.Sessions(),
+		Tenants:  w.Tenants(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("marshal snapshot: %w", err)
@@ -56,6 +60,15 @@ func UnmarshalSnapshot(b []byte) (*World, error) {
 	w.pos, w.boot, w.shutdown = s.Pos, s.Boot, s.Shutdown
 	if s.Sessions != nil {
 		w.sessions = s.Sessions
+	}
+	for i, t := range s.Tenants {
+		if t == nil {
+			return nil, fmt.Errorf("unmarshal snapshot: %w: tenant %d is null", ErrBadSnapshot, i)
+		}
+		if w.tenants == nil {
+			w.tenants = map[string]*Tenant{}
+		}
+		w.tenants[t.Name] = t
 	}
 	for i, svc := range s.Services {
 		if svc == nil {
