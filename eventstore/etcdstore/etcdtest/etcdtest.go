@@ -2,13 +2,26 @@
 // server/v3/embed), on 127.0.0.1 and ports the operating system hands out,
 // for the tests and benchmarks of the etcd backend and of what builds on it.
 // It links the etcd server, so only tests may import it.
+//
+// # Partitions
+//
+// With [Options.Proxied], each member advertises the address of a
+// [tcpproxy.Proxy] in front of its peer listener, so that all traffic
+// between members passes through proxies, and [Cluster.Isolate] cuts one
+// member off from the others (both ways) until [Cluster.Heal]. [Peers] is
+// the same for members a test runs in other processes (`solo daemon
+// --cluster --etcd-embed`): give each one's proxy address as its
+// advertised peer URL, and [RaftSender] as the proxies' [tcpproxy.Options.Sender].
 package etcdtest
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +29,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/solo-rt/solo/internal/tcpproxy"
 )
 
 // Options configure [Start]. The zero value is a durable cluster with
@@ -27,6 +42,9 @@ type Options struct {
 	NoFsync bool
 	// MaxTxnOps, if set, replaces the members' MaxTxnOps.
 	MaxTxnOps uint
+	// Proxied routes the traffic between members through proxies, for
+	// [Cluster.Isolate].
+	Proxied bool
 }
 
 // MaxTxnOps and MaxRequestBytes are the members' limits (etcd's defaults
@@ -48,6 +66,8 @@ type Member struct {
 // Cluster is a set of members started together.
 type Cluster struct {
 	Members []*Member
+	// Peers holds the proxies between members ([Options.Proxied]).
+	Peers *Peers
 }
 
 // Start starts n members forming one cluster in tb's temporary directory
@@ -71,9 +91,27 @@ func New(dir string, n int, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{}
+	// advertised[i] is where the others reach member i: its peer
+	// listener, or its proxy.
+	advertised := make([]url.URL, n)
+	for i := range advertised {
+		advertised[i] = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])}
+	}
+	if o.Proxied {
+		c.Peers = &Peers{}
+		for i := range advertised {
+			p, err := tcpproxy.New("127.0.0.1:0", advertised[i].Host, &tcpproxy.Options{Sender: RaftSender})
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			c.Peers.Proxies = append(c.Peers.Proxies, p)
+			advertised[i].Host = p.Addr()
+		}
+	}
 	var initial []string
 	for i := 0; i < n; i++ {
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i+1, ports[2*i+1]))
+		initial = append(initial, fmt.Sprintf("m%d=%s", i+1, advertised[i].String()))
 	}
 	for i := 0; i < n; i++ {
 		cfg := embed.NewConfig()
@@ -82,7 +120,7 @@ func New(dir string, n int, o Options) (*Cluster, error) {
 		cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i])}
 		pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])}
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{advertised[i]}
 		cfg.InitialCluster = strings.Join(initial, ",")
 		cfg.InitialClusterToken = fmt.Sprintf("solo-test-%d", ports[0])
 		// A short election timeout makes a leader change take a fraction
@@ -107,6 +145,9 @@ func New(dir string, n int, o Options) (*Cluster, error) {
 		if err := m.ready(); err != nil {
 			c.Close()
 			return nil, err
+		}
+		if c.Peers != nil {
+			c.Peers.IDs = append(c.Peers.IDs, uint64(m.etcd.Server.MemberID()))
 		}
 	}
 	return c, nil
@@ -194,14 +235,26 @@ func (c *Cluster) Restart(i int) error {
 	return m.ready()
 }
 
-// Close stops every member.
+// Close stops every member, then the proxies.
 func (c *Cluster) Close() {
 	for i := range c.Members {
 		if c.Members[i].etcd != nil {
 			c.Stop(i)
 		}
 	}
+	if c.Peers != nil {
+		for _, p := range c.Peers.Proxies {
+			p.Close()
+		}
+	}
 }
+
+// Isolate cuts member i off from every other member, both ways, until
+// [Cluster.Heal]; its clients still reach it. It needs [Options.Proxied].
+func (c *Cluster) Isolate(i int) { c.Peers.Isolate(i) }
+
+// Heal undoes [Cluster.Isolate] of member i.
+func (c *Cluster) Heal(i int) { c.Peers.Heal(i) }
 
 // freePorts asks the operating system for n free TCP ports on 127.0.0.1:
 // it holds them all open at once, so they are distinct, and releases them
@@ -223,4 +276,66 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Peers are the proxies in front of the peer listeners of a cluster's
+// members, Proxies[i] in front of the member whose id is IDs[i] (etcd's
+// member id, as the MemberList of a client gives it).
+type Peers struct {
+	Proxies []*tcpproxy.Proxy
+	IDs     []uint64
+}
+
+// Isolate cuts member i off from every other member: its own proxy drops
+// and refuses every connection (nobody reaches it), and every other proxy
+// those member i opens (it reaches nobody). Dropping one direction only
+// would not do: etcd sends through whichever connection still works.
+func (p *Peers) Isolate(i int) {
+	p.Proxies[i].Cut()
+	for j, q := range p.Proxies {
+		if j != i {
+			q.CutFrom(memberID(p.IDs[i]))
+		}
+	}
+}
+
+// Heal undoes [Peers.Isolate] of member i; the members reconnect by
+// themselves.
+func (p *Peers) Heal(i int) {
+	p.Proxies[i].Heal()
+	for j, q := range p.Proxies {
+		if j != i {
+			q.HealFrom(memberID(p.IDs[i]))
+		}
+	}
+}
+
+// memberID is etcd's text form of a member id (types.ID.String), as in the
+// X-Server-From header.
+func memberID(id uint64) string { return strconv.FormatUint(id, 16) }
+
+// RaftSender names the etcd member that opened a peer connection, from
+// the X-Server-From header etcd's peer transport puts on every request
+// (its raft streams and its pipeline); "" for any other connection. It
+// only peeks, for [tcpproxy.Options.Sender].
+func RaftSender(r *bufio.Reader) string {
+	const limit = 4 << 10 // bufio.Reader's default size: a peek cannot see more
+	for n := 1; n <= limit; n = r.Buffered() + 1 {
+		if _, err := r.Peek(n); err != nil {
+			return ""
+		}
+		b, _ := r.Peek(r.Buffered())
+		end := bytes.Index(b, []byte("\r\n\r\n"))
+		if end < 0 {
+			continue
+		}
+		for _, line := range bytes.Split(b[:end], []byte("\r\n")) {
+			k, v, ok := bytes.Cut(line, []byte(":"))
+			if ok && strings.EqualFold(string(k), "X-Server-From") {
+				return string(bytes.TrimSpace(v))
+			}
+		}
+		return ""
+	}
+	return ""
 }
