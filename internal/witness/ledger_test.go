@@ -71,7 +71,7 @@ func TestLedger_MaxLiveCountsAtOneInstant(t *testing.T) {
 
 	// A fourth inside all of b's life and a's end: three at once.
 	record(t, l, reports("s", "n4", 4, 1, 950*ms, 960*ms))
-	assert.Equal(t, 3, l.State(3000*ms).Services["s"].MaxLive)
+	assert.Equal(t, 3, l.State(3000 * ms).Services["s"].MaxLive)
 }
 
 func TestLedger_Fences(t *testing.T) {
@@ -81,7 +81,7 @@ func TestLedger_Fences(t *testing.T) {
 			reports("s", "n1", 1, 5, 0, 1000*ms),
 			reports("s", "n1", 2, 5, 1100*ms, 2000*ms), // restarted in place
 			reports("s", "n2", 3, 9, 2100*ms, 3000*ms))
-		assert.Empty(t, l.State(3000*ms).Services["s"].FenceRegressions)
+		assert.Empty(t, l.State(3000 * ms).Services["s"].FenceRegressions)
 	})
 	t.Run("a lower fence after a higher one", func(t *testing.T) {
 		l := NewLedger(time.Second)
@@ -125,14 +125,14 @@ func TestLedger_Live(t *testing.T) {
 	// A datagram sent before the death but received after it is not
 	// after death.
 	require.NoError(t, l.Record(Report{Service: "s", Node: "n2", PID: 2, Fence: 2, Seq: 10, At: 2000 * ms}))
-	assert.Equal(t, 1, l.State(2100*ms).Services["s"].AfterDeath)
+	assert.Equal(t, 1, l.State(2100 * ms).Services["s"].AfterDeath)
 }
 
 func TestLedger_Missing(t *testing.T) {
 	l := NewLedger(time.Second)
 	rs := reports("s", "n1", 1, 1, 0, 900*ms) // seq 1..10
 	record(t, l, rs[:3], rs[5:])              // 4 and 5 lost
-	assert.Equal(t, uint64(2), l.State(900*ms).Services["s"].Missing)
+	assert.Equal(t, uint64(2), l.State(900 * ms).Services["s"].Missing)
 }
 
 func TestLedger_BadInput(t *testing.T) {

@@ -33,8 +33,12 @@ func TestServer_ReportsAndQueries(t *testing.T) {
 
 	sctx, stop := context.WithCancel(ctx)
 	sent := make(chan error, 2)
-	go func() { sent <- Send(sctx, s.Addrs().Report, Report{Service: "default/web", Node: "n1", PID: 101, Fence: 3}, 10*time.Millisecond) }()
-	st, err := c.Wait(ctx, func(st State) bool { return st.Services["default/web"].Instances != nil && st.Services["default/web"].Instances[0].Reports >= 3 })
+	go func() {
+		sent <- Send(sctx, s.Addrs().Report, Report{Service: "default/web", Node: "n1", PID: 101, Fence: 3}, 10*time.Millisecond)
+	}()
+	st, err := c.Wait(ctx, func(st State) bool {
+		return st.Services["default/web"].Instances != nil && st.Services["default/web"].Instances[0].Reports >= 3
+	})
 	require.NoError(t, err)
 	ss := st.Services["default/web"]
 	assert.Equal(t, 1, ss.MaxLive)
@@ -42,7 +46,9 @@ func TestServer_ReportsAndQueries(t *testing.T) {
 	assert.Equal(t, Instance{Node: "n1", PID: 101, Fence: 3}, Instance{Node: ss.Live[0].Node, PID: ss.Live[0].PID, Fence: ss.Live[0].Fence})
 
 	// A second instance while the first reports: two at once.
-	go func() { sent <- Send(sctx, s.Addrs().Report, Report{Service: "default/web", Node: "n2", PID: 202, Fence: 4}, 10*time.Millisecond) }()
+	go func() {
+		sent <- Send(sctx, s.Addrs().Report, Report{Service: "default/web", Node: "n2", PID: 202, Fence: 4}, 10*time.Millisecond)
+	}()
 	st, err = c.Wait(ctx, func(st State) bool { return st.Services["default/web"].MaxLive == 2 })
 	require.NoError(t, err)
 	assert.NotEmpty(t, st.Services["default/web"].Overlaps)
