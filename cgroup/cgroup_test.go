@@ -90,3 +90,39 @@ func TestGroup_KillEscaped(t *testing.T) {
 		t.Fatal("the removed cgroup still loads")
 	}
 }
+
+// TestGroup_KillNested: a process that moved itself into a cgroup it made
+// below the service's is still the service's: PIDs lists it, Kill ends it
+// and Remove takes both cgroups away.
+func TestGroup_KillNested(t *testing.T) {
+	m := mustManager(t)
+	g, err := m.Create("t1", "nest", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(Mountpoint, "freezer", g.Path(), "sub")
+	dir := t.TempDir()
+	cmd := startIn(t, g, "sh", "-c", `sh -c 'mkdir `+sub+` && echo $$ > `+sub+`/cgroup.procs && echo $$ > `+dir+`/nested && exec sleep 3001' & exec sleep 3002`)
+	nested := waitPIDFile(t, filepath.Join(dir, "nested"))
+	pids, err := g.PIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pids, cmd.Process.Pid) || !slices.Contains(pids, nested) {
+		t.Fatalf("cgroup holds %v; want the leader %d and the nested %d", pids, cmd.Process.Pid, nested)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.ReadFile("/proc/" + itoa(nested) + "/stat"); len(st) > 0 && !isZombie(st) {
+		t.Fatalf("nested process %d still runs", nested)
+	}
+	if err := m.Remove(ctx, "t1", "nest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sub); !os.IsNotExist(err) {
+		t.Fatalf("the nested cgroup %s is left: %v", sub, err)
+	}
+}
