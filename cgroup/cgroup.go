@@ -500,18 +500,13 @@ func procsUnder(dir string, pids []int) ([]int, error) {
 			pids = append(pids, pid)
 		}
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return pids, nil
-	}
+	subs, err := subdirs(dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if pids, err = procsUnder(filepath.Join(dir, e.Name()), pids); err != nil {
-				return nil, err
-			}
+	for _, sub := range subs {
+		if pids, err = procsUnder(filepath.Join(dir, sub), pids); err != nil {
+			return nil, err
 		}
 	}
 	return pids, nil
@@ -648,6 +643,68 @@ func (g *Group) Delete() error {
 		return fmt.Errorf("cgroup %s: delete: %w", g.path, err)
 	}
 	return nil
+}
+
+// Ref names a service's cgroup.
+type Ref struct{ Tenant, Name string }
+
+// Members lists the processes in every service cgroup of the installation
+// that holds any (those below a service's cgroup included), by service.
+// The calling process is left out: a daemon thread is in a service's
+// cgroup for the instant it forks a child there (see [Group.Enter]). On
+// v1 the freezer hierarchy, which every service's cgroup joins, is read.
+func (m *Manager) Members() (map[Ref][]int, error) {
+	var top string
+	switch m.version {
+	case V1:
+		top = filepath.Join(Mountpoint, string(cgroup1.Freezer), m.root)
+	case V2:
+		top = filepath.Join(Mountpoint, m.root)
+	default:
+		return nil, nil
+	}
+	out := map[Ref][]int{}
+	tenants, err := subdirs(top)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", m.root, err)
+	}
+	self := os.Getpid()
+	for _, tenant := range tenants {
+		names, err := subdirs(filepath.Join(top, tenant))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s/%s: %w", m.root, tenant, err)
+		}
+		for _, name := range names {
+			pids, err := procsUnder(filepath.Join(top, tenant, name), nil)
+			if err != nil {
+				return nil, fmt.Errorf("cgroup %s: %w", m.Path(tenant, name), err)
+			}
+			pids = slices.DeleteFunc(pids, func(pid int) bool { return pid == self })
+			if len(pids) > 0 {
+				out[Ref{Tenant: tenant, Name: name}] = pids
+			}
+		}
+	}
+	return out, nil
+}
+
+// subdirs lists the directories in dir; a dir that does not exist has
+// none.
+func subdirs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }
 
 // Prune removes every empty cgroup of the installation, deepest first, and

@@ -71,6 +71,16 @@ func TestGroup_KillEscaped(t *testing.T) {
 	if !slices.Contains(pids, cmd.Process.Pid) || !slices.Contains(pids, escaped) {
 		t.Fatalf("cgroup holds %v; want the leader %d and the escaped %d", pids, cmd.Process.Pid, escaped)
 	}
+	if _, err := m.Create("t1", "empty", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	members, err := m.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := members[Ref{Tenant: "t1", Name: "esc"}]; len(members) != 1 || len(got) != 2 || !slices.Contains(got, escaped) {
+		t.Fatalf("Members() = %v; want only t1/esc, with the leader and the escaped %d", members, escaped)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The leader is our child and stays unreaped (a zombie) while Kill

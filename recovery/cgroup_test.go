@@ -12,12 +12,15 @@ import (
 // containerTarget is a fakeTarget whose services have cgroups.
 type containerTarget struct {
 	*fakeTarget
-	groups map[state.Key]*cgroup.Group
+	groups  map[state.Key]*cgroup.Group
+	members map[state.Key][]int
 }
 
 var _ Container = containerTarget{}
 
 func (c containerTarget) Cgroup(key state.Key) *cgroup.Group { return c.groups[key] }
+
+func (c containerTarget) Members() (map[state.Key][]int, error) { return c.members, nil }
 
 // TestStrayCgroup: a stray's whole cgroup is emptied only when its service
 // must not run at all; the cgroup of a service that runs holds its live

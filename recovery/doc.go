@@ -4,15 +4,18 @@
 //
 // It owns the decisions: which recorded process to re-adopt, what to start,
 // which marked processes are strays to stop. [Plan] and [Compare] are pure
-// functions of the folded world and of the marked processes alive now (found
-// by [Scan] through the SOLO_SERVICE marker), so each rule has a table test.
+// functions of the folded world and of the processes alive now that are
+// provably ours: found by [Scan] through the SOLO_SERVICE marker, and, where
+// services run in cgroups ([Container]), by being in a service's cgroup
+// (see [Observation.MemberOf]), so each rule has a table test.
 // The runtime carries the decisions out through [Target].
 //
 // It must never append service_deployed (I6), never start a service the log
 // does not say should run (I5), never leave two instances of one service
 // running (I3: strays are stopped before anything starts), and never signal
-// a process that does not carry this installation's marker (I4: every stop
-// re-checks pid, start time and boot id through a pidfd).
+// a process that neither carries this installation's marker nor is in one of
+// its services' cgroups (I4: every stop re-checks pid, start time and boot
+// id through a pidfd).
 //
 // # Restore
 //
@@ -29,6 +32,9 @@
 //   - A process forked by a dying daemon that has not yet called exec
 //     carries the daemon's environment, not its marker, for a few
 //     microseconds; a scan in that instant would miss it.
-//   - A service that clears its own environment, or moves to another
-//     process group, escapes the scan's grouping.
+//   - Without cgroups, a process that clears its own environment, or
+//     moves to another process group, escapes the scan's grouping. With
+//     them, its cgroup still ties it to its service; which instance it
+//     came from it cannot say, so while the service runs it is taken as
+//     the running instance's.
 package recovery

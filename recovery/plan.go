@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/solo-rt/solo/pkg/state"
@@ -67,7 +68,10 @@ type Decision struct {
 //   - Should not run: nothing is started.
 //
 // In both cases every other marked process of the key is a stray, and so is
-// every marked process of a key the log does not know. Strays are provably
+// every marked process of a key the log does not know. With cgroups, a
+// process in the service's cgroup is one of its processes even without a
+// marker: a stray unless it belongs to the instance kept
+// ([Observation.MemberOf]). Strays are provably
 // ours (the marker names this installation) and are stopped.
 func Plan(w *state.World, live []Observation, hasKind func(string) bool) []Decision {
 	byKey := map[state.Key][]Observation{}
@@ -169,6 +173,13 @@ func decide(svc *state.Service, obs []Observation, hasKind func(string) bool) (D
 		if keep == nil || o.Identity != keep.Identity {
 			d.Strays = append(d.Strays, o)
 		}
+	}
+	if keep != nil {
+		// What escaped the kept instance's group is still in its cgroup:
+		// it ends with the instance, it is not a stray.
+		d.Strays = slices.DeleteFunc(d.Strays, func(o Observation) bool {
+			return o.MemberOf(keep.Marker.Generation, keep.Marker.Attempt)
+		})
 	}
 	d.CloseRecorded = rec != nil && !rec.Exited && !recordedAlive
 	d.Strays = sortObs(d.Strays)

@@ -71,6 +71,11 @@ func TestPlan(t *testing.T) {
 	recycled.Identity.StartTicks = 999 // same pid, another process
 	child := obs("web", 1, 1, 101)
 	child.PGID = 100 // a child of pid 100, which is gone
+	inCgroup := func(o Observation) Observation { o.InCgroup = true; return o }
+	unmarked := func(name string, pid int) Observation {
+		return Observation{Identity: supervisor.Identity{PID: pid, StartTicks: uint64(pid) * 10, BootID: "boot"}, PGID: pid,
+			InCgroup: true, Unmarked: true, Marker: supervisor.Marker{Home: home, Tenant: "default", Name: name}}
+	}
 
 	cases := []struct {
 		name  string
@@ -100,6 +105,42 @@ func TestPlan(t *testing.T) {
 			world: fold(t, deployed("web", 1)),
 			live:  []Observation{obs("web", 1, 1, 200)},
 			want:  []expect{{Action: ActionReadopt, Attempt: 1, Unrecorded: true, adopt: 200}},
+		},
+		{
+			name:  "cgroups: an escapee with the kept instance's marker, or with none, is the instance's",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:  []Observation{inCgroup(obs("web", 1, 1, 100)), inCgroup(obs("web", 1, 1, 150)), unmarked("web", 160)},
+			want:  []expect{{Action: ActionReadopt, Attempt: 1, adopt: 100}},
+		},
+		{
+			name:  "cgroups: outside the cgroup, an escapee is a second instance, a stray",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:  []Observation{inCgroup(obs("web", 1, 1, 100)), obs("web", 1, 1, 150)},
+			want:  []expect{{Action: ActionReadopt, Attempt: 1, adopt: 100, strays: []int{150}}},
+		},
+		{
+			name:  "cgroups: an older attempt in the cgroup is a stray",
+			world: fold(t, deployed("web", 1), started("web", 1, 2, 100)),
+			live:  []Observation{inCgroup(obs("web", 1, 2, 100)), inCgroup(obs("web", 1, 1, 150))},
+			want:  []expect{{Action: ActionReadopt, Attempt: 2, adopt: 100, strays: []int{150}}},
+		},
+		{
+			name:  "cgroups: an unmarked leftover of a dead instance is a stray, then the restart",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:  []Observation{unmarked("web", 160)},
+			want:  []expect{{Action: ActionRestart, Attempt: 2, CloseRecorded: true, strays: []int{160}}},
+		},
+		{
+			name:  "cgroups: an unmarked process of a killed service is stopped",
+			world: fold(t, deployed("web", 1), started("web", 1, 1, 100), step{"web", state.Exited{Generation: 1, PID: 100, Attempt: 1}}, step{"web", state.Killed{Reason: "requested"}}),
+			live:  []Observation{unmarked("web", 160)},
+			want:  []expect{{Action: ActionStop, strays: []int{160}}},
+		},
+		{
+			name:  "cgroups: an unmarked process in the cgroup of a service the log does not know is stopped",
+			world: fold(t),
+			live:  []Observation{unmarked("web", 170)},
+			want:  []expect{{Action: ActionStop, strays: []int{170}}},
 		},
 		{
 			name:  "two instances of one service: keep the recorded one, stop the other",

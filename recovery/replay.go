@@ -156,7 +156,7 @@ func (r *Replayer) run(ctx context.Context) (Report, error) {
 	defer cancel()
 
 	world := r.target.World()
-	live, err := Observe(r.target.Home(), world)
+	live, err := observeAll(r.target, world)
 	if err != nil {
 		return Report{}, err
 	}
@@ -456,6 +456,9 @@ func cgroupGone(ctx context.Context, cg *cgroup.Group) error {
 type Container interface {
 	// Cgroup is the existing cgroup of a service, or nil if it has none.
 	Cgroup(key state.Key) *cgroup.Group
+	// Members lists the processes in each service's cgroup that holds
+	// any (see [cgroup.Manager.Members]).
+	Members() (map[state.Key][]int, error)
 }
 
 // strayCgroup is the cgroup to empty with a stray of key: the service's,

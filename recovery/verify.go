@@ -38,7 +38,9 @@ type Finding struct {
 //     touched.
 //   - running_killed: a service that should not run still has its process.
 //   - stranger: a marked process that neither a live record nor a loop
-//     accounts for.
+//     accounts for; or, with cgroups, a process without a marker in the
+//     cgroup of a service that should not run, or whose instance neither
+//     runs nor has a loop (see [cgroupMember]).
 //
 // A recorded instance that is gone while a loop supervises its service is
 // not drift: the loop holds that instance's pidfd, sees the exit, sweeps
@@ -61,7 +63,8 @@ type Finding struct {
 func Compare(w *state.World, live []Observation, current map[int]supervisor.Identity, supervised func(state.Key) bool) []Finding {
 	var out []Finding
 	accounted := map[supervisor.Identity]bool{}
-	groups := map[int]bool{} // process groups whose members a record accounts for
+	groups := map[int]bool{}                   // process groups whose members a record accounts for
+	running := map[state.Key]*state.Instance{} // services that should run, with their recorded instance alive
 	for _, svc := range w.Services() {
 		key := state.Key{Tenant: svc.Tenant, Name: svc.Name}
 		add := func(kind state.DriftKind, pid int, obs *Observation, format string, args ...any) {
@@ -79,6 +82,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 			switch {
 			case alive != nil && svc.ShouldRun():
 				accounted[id] = true
+				running[key] = rec
 			case alive != nil:
 				accounted[id] = true
 				add(state.DriftRunningKilled, rec.PID, alive, "service is %s but pid %d still runs", svc.State(), rec.PID)
@@ -103,11 +107,15 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		groups[id.PID] = true
 	}
 	for i, o := range live {
-		if accounted[o.Identity] || (!o.Leader() && groups[o.PGID]) || inFlight(w, o, live, supervised) {
+		if accounted[o.Identity] || (!o.Leader() && groups[o.PGID]) || inFlight(w, o, live, supervised) || cgroupMember(o, running, supervised) {
 			continue
 		}
+		detail := fmt.Sprintf("marked generation %d attempt %d, and no record accounts for it", o.Marker.Generation, o.Marker.Attempt)
+		if o.Unmarked {
+			detail = "in the service's cgroup without a marker, and no running instance accounts for it"
+		}
 		out = append(out, Finding{Kind: state.DriftStranger, Tenant: o.Marker.Tenant, Name: o.Marker.Name, PID: o.Identity.PID,
-			Detail: fmt.Sprintf("marked generation %d attempt %d, and no record accounts for it", o.Marker.Generation, o.Marker.Attempt), obs: &live[i]})
+			Detail: detail, obs: &live[i]})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -120,6 +128,18 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		return a.PID < b.PID
 	})
 	return out
+}
+
+// cgroupMember reports whether o, in its service's cgroup, belongs to the
+// service's running instance ([Observation.MemberOf]). A process without
+// a marker also belongs to a service whose instance is gone while its
+// loop runs: the loop's end of that instance empties the cgroup, and its
+// next start may be forking into it right now.
+func cgroupMember(o Observation, running map[state.Key]*state.Instance, supervised func(state.Key) bool) bool {
+	if in := running[o.Key()]; in != nil {
+		return o.MemberOf(in.Generation, in.Attempt)
+	}
+	return o.InCgroup && o.Unmarked && supervised(o.Key())
 }
 
 // inFlight reports whether o belongs to the start a live loop is making
@@ -181,7 +201,8 @@ type VerifyReport struct {
 // strangers and running_killed processes are stopped (they are provably
 // ours), a service that should run and does not is restarted, and a
 // recorded instance that is gone or not ours has its exit recorded. It never
-// signals a process that does not carry our marker.
+// signals a process that neither carries our marker nor is in one of our
+// services' cgroups.
 func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error) {
 	first, err := verifyPass(t)
 	if err != nil {
@@ -275,7 +296,7 @@ func findingKey(f Finding) string {
 
 func verifyPass(t VerifyTarget) ([]Finding, error) {
 	w := t.World()
-	live, err := Observe(t.Home(), w)
+	live, err := observeAll(t, w)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,11 @@ func TestCompare(t *testing.T) {
 	recycled.Identity.StartTicks = 999 // pid 100 again, another (marked) process
 	all := func(state.Key) bool { return true }
 	none := func(state.Key) bool { return false }
+	inCgroup := func(o Observation) Observation { o.InCgroup = true; return o }
+	unmarked := func(name string, pid int) Observation {
+		return Observation{Identity: supervisor.Identity{PID: pid, StartTicks: uint64(pid) * 10, BootID: "boot"}, PGID: pid,
+			InCgroup: true, Unmarked: true, Marker: supervisor.Marker{Home: home, Tenant: "default", Name: name}}
+	}
 
 	type finding struct {
 		Kind state.DriftKind
@@ -44,6 +49,49 @@ func TestCompare(t *testing.T) {
 			live:       []Observation{obs("web", 1, 1, 100), obs("api", 1, 1, 200)},
 			current:    map[int]supervisor.Identity{100: obs("web", 1, 1, 100).Identity, 200: obs("api", 1, 1, 200).Identity},
 			supervised: all,
+		},
+		{
+			name:       "cgroups: the running instance's escapees, marked as it or unmarked, are its own",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:       []Observation{inCgroup(obs("web", 1, 1, 100)), inCgroup(obs("web", 1, 1, 150)), unmarked("web", 160)},
+			current:    map[int]supervisor.Identity{100: obs("web", 1, 1, 100).Identity},
+			supervised: all,
+		},
+		{
+			name:       "no cgroups: an escapee that leads its own group beside the instance is a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100)),
+			live:       []Observation{obs("web", 1, 1, 100), obs("web", 1, 1, 150)},
+			current:    map[int]supervisor.Identity{100: obs("web", 1, 1, 100).Identity},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 150}},
+		},
+		{
+			name:       "cgroups: an older attempt in the running service's cgroup is a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 2, 100)),
+			live:       []Observation{inCgroup(obs("web", 1, 2, 100)), inCgroup(obs("web", 1, 1, 150))},
+			current:    map[int]supervisor.Identity{100: obs("web", 1, 2, 100).Identity},
+			supervised: all,
+			want:       []finding{{state.DriftStranger, "web", 150}},
+		},
+		{
+			name:       "cgroups: unmarked processes of a killed service and of an unknown one are strangers",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail, killed),
+			live:       []Observation{unmarked("web", 160), unmarked("ghost", 170)},
+			supervised: none,
+			want:       []finding{{state.DriftStranger, "ghost", 170}, {state.DriftStranger, "web", 160}},
+		},
+		{
+			name:       "cgroups: an unmarked process of a supervised service between instances is its loop's",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{unmarked("web", 160)},
+			supervised: all,
+		},
+		{
+			name:       "cgroups: an unmarked process of a service nothing supervises is a stranger",
+			world:      fold(t, deployed("web", 1), started("web", 1, 1, 100), exitedFail),
+			live:       []Observation{unmarked("web", 160)},
+			supervised: none,
+			want:       []finding{{state.DriftNotRunning, "web", 0}, {state.DriftStranger, "web", 160}},
 		},
 		{
 			name:       "empty world, nothing alive",

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,6 +94,9 @@ func TestCLI_SetsidEscape(t *testing.T) {
 		startDaemon(t, dir)
 		mustCLI(t, dir, "deploy", "esc", "--", "sh", "-c", escape)
 		pids := waitEscaped(t, dir, "esc")
+		// The escapee carries the instance's marker and is in its cgroup:
+		// it is part of the service, not a stranger for verify to stop.
+		mustCLI(t, dir, "verify")
 		mustCLI(t, dir, "kill", "esc")
 		assertGone(t, pids)
 	})
@@ -124,8 +128,41 @@ func TestCLI_SetsidEscape(t *testing.T) {
 		st := mustCLI(t, dir, "status", "esc")
 		require.Regexp(t, fmt.Sprintf(`pid:\s+%d\n`, leader), st, "recovery did not re-adopt the service")
 		require.False(t, isZombie(escapee), "the escapee died before the kill")
+		// Re-adopted, the service's unmarked escapee is its own, not a
+		// stranger.
+		mustCLI(t, dir, "verify")
 		mustCLI(t, dir, "kill", "esc")
 		assertGone(t, []int{leader, escapee})
+	})
+	t.Run("the instance dies while the daemon is down", func(t *testing.T) {
+		// The escapee dropped the marker and outlives its instance while
+		// no daemon runs: only the cgroup says it is a leftover. Recovery
+		// stops it before it starts the new instance in that cgroup.
+		dir := dataDir(t)
+		cleanCgroups(t, dir, "esc")
+		pidFile := filepath.Join(dir, "escapee")
+		d := startDaemon(t, dir)
+		mustCLI(t, dir, "deploy", "esc", "--restart", "always", "--", "sh", "-c",
+			`setsid env -u SOLO_SERVICE sh -c 'echo $$ > `+pidFile+`.tmp; mv `+pidFile+`.tmp `+pidFile+`; exec sleep 3001' & exec sleep 3002`)
+		var escapee int
+		require.Eventually(t, func() bool {
+			b, err := os.ReadFile(pidFile)
+			return err == nil && len(b) > 0 && func() bool { _, err := fmt.Sscan(string(b), &escapee); return err == nil }()
+		}, 30*time.Second, 10*time.Millisecond, "the escapee never ran")
+		leader := statusOf(t, dir, "esc").PID
+		require.NotZero(t, leader)
+		require.NoError(t, os.Remove(pidFile))
+		d.kill()
+		require.NoError(t, syscall.Kill(leader, syscall.SIGKILL))
+		require.Eventually(t, func() bool { return isZombie(leader) }, 30*time.Second, 10*time.Millisecond, "the instance did not die")
+		startDaemon(t, dir)
+		assert.True(t, isZombie(escapee), "the escapee of an instance that died while the daemon was down outlived recovery")
+		// The new instance's own escapee is a member, not a stranger.
+		require.Eventually(t, func() bool { _, err := os.Stat(pidFile); return err == nil }, 30*time.Second, 10*time.Millisecond, "the new instance's escapee never ran")
+		v := statusOf(t, dir, "esc")
+		assert.NotEqual(t, leader, v.PID)
+		assert.Contains(t, mustCLI(t, dir, "events", "--service", "esc"), "drift_found")
+		mustCLI(t, dir, "verify")
 	})
 }
 

@@ -67,6 +67,18 @@ func (t recoveryTarget) Cgroup(key state.Key) *cgroup.Group {
 	return g
 }
 
+func (t recoveryTarget) Members() (map[state.Key][]int, error) {
+	members, err := t.r.cg.Members()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[state.Key][]int, len(members))
+	for ref, pids := range members {
+		out[state.Key{Tenant: ref.Tenant, Name: ref.Name}] = pids
+	}
+	return out, nil
+}
+
 func (t recoveryTarget) World() *state.World { return t.r.world.clone() }
 
 func (t recoveryTarget) Home() string { return t.r.home }
