@@ -232,7 +232,7 @@ func (r *Replayer) supervise(ctx context.Context, o outcome) error {
 	svc, id := o.svc, o.inst.Identity()
 	res, stopErr := o.inst.Stop(context.WithoutCancel(ctx), svc.Spec.Signal(), svc.Spec.StopTimeout.Std())
 	ex := state.Exited{Generation: svc.Generation, PID: id.PID, Attempt: o.attempt, ExitCode: res.Exit.Code,
-		Signal: exitSignal(res.Exit), Error: "stopped: " + err.Error()}
+		Signal: state.SignalName(res.Exit.Signal), Error: "stopped: " + err.Error()}
 	if stopErr != nil {
 		ex = state.Exited{Generation: svc.Generation, PID: id.PID, Attempt: o.attempt, Unknown: true,
 			Error: fmt.Sprintf("stop after %v: %v", err, stopErr)}
@@ -264,13 +264,6 @@ func try(fn func() error) (err error) {
 }
 
 func panicError(p any) error { return fmt.Errorf("%w: %v", ErrPanic, p) }
-
-func exitSignal(e supervisor.Exit) string {
-	if e.Signal == 0 {
-		return ""
-	}
-	return state.SignalName(e.Signal)
-}
 
 // appendAll records events in commits of at most one store batch.
 func (r *Replayer) appendAll(ctx context.Context, events []eventstore.Event) error {

@@ -23,7 +23,7 @@ func servicePolicy(spec state.Spec) supervisor.Policy {
 	restart := spec.Restart
 	return supervisor.Policy{
 		Restart: func(e supervisor.Exit) bool {
-			return restart.ShouldRestart(e.Code, exitSignal(e), e.Unknown)
+			return restart.ShouldRestart(e.Code, state.SignalName(e.Signal), e.Unknown)
 		},
 		MaxRestarts: spec.RestartLimit(),
 		Window:      spec.RestartWindow.Std(),
@@ -42,7 +42,7 @@ func factEvent(f supervisor.Fact) (state.Payload, error) {
 	case supervisor.Exited:
 		p := state.Exited{
 			Generation: f.Generation, PID: f.PID, Attempt: f.Attempt, ExitCode: f.Exit.Code,
-			Signal: exitSignal(f.Exit), RanFor: state.Duration(f.RanFor), Unknown: f.Exit.Unknown,
+			Signal: state.SignalName(f.Exit.Signal), RanFor: state.Duration(f.RanFor), Unknown: f.Exit.Unknown,
 			Restart: f.Restart, Backoff: state.Duration(f.Backoff),
 		}
 		if f.Err != nil {
@@ -69,13 +69,4 @@ func (r *Runtime) recordFact(ctx context.Context, key supervisor.Key, f supervis
 		return err
 	}
 	return r.observe(ctx, state.Key{Tenant: key.Tenant, Name: key.Name}, p)
-}
-
-// exitSignal is the name of the signal that ended e, as [state.Exited]
-// records it: empty if none.
-func exitSignal(e supervisor.Exit) string {
-	if e.Signal == 0 {
-		return ""
-	}
-	return state.SignalName(e.Signal)
 }

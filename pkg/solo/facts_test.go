@@ -85,7 +85,7 @@ func TestServicePolicy(t *testing.T) {
 	for _, restart := range []state.RestartPolicy{state.RestartAlways, state.RestartOnFailure, state.RestartNever, ""} {
 		p := servicePolicy(state.Spec{Restart: restart})
 		for _, e := range exits {
-			assert.Equal(t, restart.ShouldRestart(e.Code, exitSignal(e), e.Unknown), p.Restart(e), "%q after %v", restart, e)
+			assert.Equal(t, restart.ShouldRestart(e.Code, state.SignalName(e.Signal), e.Unknown), p.Restart(e), "%q after %v", restart, e)
 		}
 	}
 	assert.True(t, servicePolicy(state.Spec{Restart: state.RestartOnFailure}).Restart(supervisor.Exit{Unknown: true}), "an unknown end is a failure")

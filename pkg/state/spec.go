@@ -199,8 +199,12 @@ func canonicalSignal(name string) (string, bool) {
 }
 
 // SignalName returns the conventional name of sig, such as "SIGKILL", or
-// "SIG<n>" for one it does not know. Use it to fill [Exited.Signal].
+// "SIG<n>" for one it does not know, and "" for 0 (no signal). Use it to
+// fill [Exited.Signal].
 func SignalName(sig syscall.Signal) string {
+	if sig == 0 {
+		return ""
+	}
 	for name, s := range signals {
 		if s == sig {
 			return name

@@ -201,6 +201,7 @@ func TestDuration_UnmarshalJSON(t *testing.T) {
 func TestSignalName(t *testing.T) {
 	require.Equal(t, "SIGKILL", SignalName(syscall.SIGKILL))
 	require.Equal(t, "SIGSEGV", SignalName(syscall.SIGSEGV))
+	require.Empty(t, SignalName(0), "no signal has no name: an exit by a code records none")
 	require.Equal(t, "SIG77", SignalName(syscall.Signal(77)))
 	for name, sig := range signals {
 		got, err := ParseSignal(name)
