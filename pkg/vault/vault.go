@@ -22,6 +22,15 @@
 // other services) and answers [ErrKeyMissing] to every read and set;
 // [Vault.Remove] and [Vault.List] still work.
 //
+// # Opened values
+//
+// [Vault.Get] keeps each value it opens in memory, so that the next start
+// of a service that names it reads neither the database nor the cipher.
+// The copy is exact: every change of a value goes through [Vault.Set] or
+// [Vault.Remove], which drop it (solo.db is the daemon's alone while it
+// runs). The values are never logged, and the cache is gone with the
+// Vault.
+//
 // No error of this package quotes a value.
 package vault
 
@@ -83,8 +92,20 @@ type Vault struct {
 	keyPath string
 	now     func() time.Time
 
-	mu   sync.Mutex
+	mu   sync.RWMutex
 	aead cipher.AEAD // nil: no key yet, or its file is gone
+	// opened holds the values Get opened, by tenant and name; changes
+	// counts the Sets and Removes, so that a Get that read the database
+	// before one of them does not keep what it read.
+	opened  map[secretKey]openedValue
+	changes uint64
+}
+
+type secretKey struct{ tenant, name string }
+
+type openedValue struct {
+	value []byte
+	meta  Meta
 }
 
 // Open opens the vault in db (creating its bucket), with its key in the
@@ -95,7 +116,7 @@ func Open(db *bbolt.DB, keyPath string, now func() time.Time) (*Vault, error) {
 	if now == nil {
 		now = time.Now
 	}
-	v := &Vault{db: db, keyPath: keyPath, now: now}
+	v := &Vault{db: db, keyPath: keyPath, now: now, opened: map[secretKey]openedValue{}}
 	if !db.IsReadOnly() {
 		if err := db.Update(func(tx *bbolt.Tx) error {
 			_, err := tx.CreateBucketIfNotExists(bucketVault)
@@ -199,6 +220,7 @@ func (v *Vault) Set(tenant, name string, value []byte) (Meta, error) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.forget(tenant, name)
 	var m Meta
 	err := v.db.Update(func(tx *bbolt.Tx) error {
 		if v.aead == nil {
@@ -276,10 +298,19 @@ func getRecord(tb *bbolt.Bucket, name string) (record, bool, error) {
 }
 
 // Get returns the current value of tenant's secret name and its version:
-// [ErrNotFound] if there is none, [ErrKeyMissing] if its key is gone.
+// [ErrNotFound] if there is none, [ErrKeyMissing] if its key is gone. The
+// value is the caller's to keep (a copy of the one kept in memory: see
+// "Opened values").
 func (v *Vault) Get(tenant, name string) ([]byte, Meta, error) {
+	k := secretKey{tenant, name}
+	v.mu.RLock()
+	o, ok := v.opened[k]
+	a, changes := v.aead, v.changes
+	v.mu.RUnlock()
+	if ok {
+		return slices.Clone(o.value), o.meta, nil
+	}
 	var r record
-	var ok bool
 	err := v.db.View(func(tx *bbolt.Tx) error {
 		var err error
 		r, ok, err = getRecord(tx.Bucket(bucketVault).Bucket([]byte(tenant)), name)
@@ -291,9 +322,6 @@ func (v *Vault) Get(tenant, name string) ([]byte, Meta, error) {
 	if !ok {
 		return nil, Meta{}, notFound(name)
 	}
-	v.mu.Lock()
-	a := v.aead
-	v.mu.Unlock()
 	if a == nil {
 		return nil, Meta{}, v.missing()
 	}
@@ -305,7 +333,18 @@ func (v *Vault) Get(tenant, name string) ([]byte, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, fmt.Errorf("vault: secret %s does not open with the key in %s (another key, or a damaged record)", name, v.keyPath)
 	}
+	v.mu.Lock()
+	if v.changes == changes {
+		v.opened[k] = openedValue{value: slices.Clone(value), meta: r.Meta}
+	}
+	v.mu.Unlock()
 	return value, r.Meta, nil
+}
+
+// forget drops the opened value of tenant's secret name; v.mu is held.
+func (v *Vault) forget(tenant, name string) {
+	delete(v.opened, secretKey{tenant, name})
+	v.changes++
 }
 
 // Lookup returns the description of tenant's secret name, without opening
@@ -347,6 +386,7 @@ func (v *Vault) List(tenant string) ([]Meta, error) {
 func (v *Vault) Remove(tenant, name string) (Meta, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.forget(tenant, name)
 	var m Meta
 	err := v.db.Update(func(tx *bbolt.Tx) error {
 		tb := tx.Bucket(bucketVault).Bucket([]byte(tenant))
@@ -366,7 +406,7 @@ func (v *Vault) Remove(tenant, name string) (Meta, error) {
 // HasKey reports whether the vault has its key (false: none made yet, or
 // its file is gone).
 func (v *Vault) HasKey() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	return v.aead != nil
 }

@@ -2,8 +2,10 @@ package vault_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,4 +150,55 @@ func TestAnotherKeyDoesNotOpen(t *testing.T) {
 	_, _, err = v.Get("alpha", "db")
 	require.Error(t, err)
 	require.False(t, strings.Contains(err.Error(), "pw"))
+}
+
+// TestGet_NeverStaleAfterSet rotates a secret while readers open it: once
+// a Set (or Remove) has returned, no Get answers what it replaced, even
+// from a read that began before it (the opened values kept in memory).
+func TestGet_NeverStaleAfterSet(t *testing.T) {
+	dir := t.TempDir()
+	v, err := vault.Open(openDB(t, dir), filepath.Join(dir, "vault.key"), nil)
+	require.NoError(t, err)
+	_, err = v.Set("alpha", "db", []byte("v1"))
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				val, m, err := v.Get("alpha", "db")
+				if err != nil && !strings.Contains(err.Error(), "not found") {
+					done <- err
+					return
+				}
+				if err == nil && string(val) != "v"+strconv.FormatUint(m.Version, 10) {
+					done <- fmt.Errorf("version %d opened as %q", m.Version, val)
+					return
+				}
+			}
+		}()
+	}
+	for i := 2; i <= 50; i++ {
+		m, err := v.Set("alpha", "db", []byte("v"+strconv.Itoa(i)))
+		require.NoError(t, err)
+		val, gm, err := v.Get("alpha", "db")
+		require.NoError(t, err)
+		require.Equal(t, m.Version, gm.Version, "a Get after a Set answers the new version")
+		require.Equal(t, "v"+strconv.FormatUint(m.Version, 10), string(val))
+	}
+	_, err = v.Remove("alpha", "db")
+	require.NoError(t, err)
+	_, _, err = v.Get("alpha", "db")
+	require.ErrorIs(t, err, vault.ErrNotFound, "a removed secret is not answered from memory")
+	close(stop)
+	for range 4 {
+		require.NoError(t, <-done)
+	}
 }
