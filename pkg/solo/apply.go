@@ -203,10 +203,14 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	var events []eventstore.Event
 	actor := actorFrom(ctx)
 	next := r.world.nextGenerations(keys)
+	creates := map[string]int{} // new services, by tenant: what the quotas count
 	for _, s := range specs {
 		key := s.Key()
 		it := ApplyItem{Tenant: key.Tenant, Name: key.Name}
 		cur, ok := r.world.service(key.Tenant, key.Name)
+		if !ok {
+			creates[key.Tenant]++
+		}
 		switch {
 		case ok && r.unchanged(cur, s):
 			it.Action, it.Generation, it.State = ApplyUnchanged, cur.Generation, cur.State()
@@ -254,6 +258,12 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	if limit := r.maxBatch(); len(events) > limit {
 		return ApplyResult{}, fmt.Errorf("apply: %w: %d events (deploys and prunes), limit %d", ErrApplyTooLarge, len(events), limit)
 	}
+	// Over a quota, the whole apply is refused (a dry run says so too).
+	admitted, err := r.admit(ctx, state.QuotaServices, creates)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply: %w", err)
+	}
+	defer admitted()
 	if req.DryRun || len(events) == 0 {
 		return plan, nil
 	}
@@ -266,7 +276,9 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	plan.FirstPos, plan.LastPos = pos[0], pos[len(pos)-1]
 	// Durable: whatever the caller does now, the effects must follow.
 	ctx = context.WithoutCancel(ctx)
-	if err := r.world.wait(ctx, plan.LastPos); err != nil {
+	err = r.world.wait(ctx, plan.LastPos)
+	admitted() // folded: the next check counts them
+	if err != nil {
 		return plan, fmt.Errorf("apply: %w", err)
 	}
 	j := 0

@@ -71,10 +71,24 @@
 //   - Close (or Shutdown) drains in order and is not a kill: the next Open
 //     brings the services back, re-adopting those still alive (I5).
 //
+// # Quotas
+//
+// [Options.Quotas] bound what each tenant holds: its services, its live
+// kernel sessions, their queued tasks (0: no limit, the default). A write
+// that would go over (a deploy or apply of new services, a session's
+// creation, a task's submission) is refused with a [*state.QuotaError]
+// before anything is written; an apply is refused whole. The check takes
+// the tenant's lock of that quota and holds it until the write is folded,
+// so two writes cannot both take the last place. The writes of a context
+// marked [AsOperator] (the API marks the local admin's) are never refused:
+// the operator is trusted, tenants are limited.
+//
 // # Concurrency
 //
 // A [Runtime] is safe for concurrent use. Deploys and kills of the same
-// service are serialised; those of different services run in parallel.
+// service are serialised; those of different services run in parallel,
+// except the check and append of new services of one tenant under a quota
+// (see "Quotas"), which are serialised per tenant, never across tenants.
 //
 // One follower goroutine is the only subscriber that folds the log: it
 // applies each envelope to the world (services and kernel sessions), then

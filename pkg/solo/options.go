@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
 )
 
@@ -86,4 +87,9 @@ type Options struct {
 	// made on first use. A key file with other permissions or another
 	// length fails Open.
 	VaultKeyFile string
+	// Quotas are the operator's limits of what each tenant may hold at
+	// once: services, live kernel sessions, queued tasks (see
+	// [Runtime.Limits] and quota.go). Zero fields mean no limit, the
+	// default; a negative one fails Open.
+	Quotas state.Limits
 }

@@ -48,6 +48,7 @@ type Runtime struct {
 	world    *follower
 	faults   *faults // can the log be written? (storefault.go)
 	keys     keyedMutex
+	quotas   keyedMutex  // a tenant's lock of one quota, by Key{Tenant, quota name} (quota.go)
 	draining atomic.Bool // a shutdown began: writes are refused
 	closed   atomic.Bool
 
@@ -70,6 +71,9 @@ type Runtime struct {
 func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("open solo: Options.DataDir is required")
+	}
+	if err := checkQuotas(opts.Quotas); err != nil {
+		return nil, err
 	}
 	home, err := filepath.Abs(opts.DataDir)
 	if err != nil {

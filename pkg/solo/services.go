@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
 )
@@ -90,11 +91,21 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	unlock := r.keys.lock(key)
 	defer unlock()
 
-	if cur, ok := r.world.service(key.Tenant, key.Name); ok && r.unchanged(cur, spec) {
+	cur, exists := r.world.service(key.Tenant, key.Name)
+	if exists && r.unchanged(cur, spec) {
 		return DeployResult{Service: cur.View()}, nil
+	}
+	adding := map[string]int{}
+	if !exists && !session.IsService(key.Name) {
+		adding[key.Tenant] = 1 // a new service, not a session's kernel (counted as the session)
+	}
+	admitted, err := r.admit(ctx, state.QuotaServices, adding)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
 	gen := r.world.nextGeneration(key.Tenant, key.Name)
 	pos, err := r.append(ctx, key, state.Deployed{Spec: spec, Generation: gen}, actorFrom(ctx))
+	admitted() // folded: the next check counts it
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}

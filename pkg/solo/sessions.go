@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"syscall"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -53,6 +55,24 @@ func (h sessionHost) Append(ctx context.Context, key state.Key, ps ...state.Payl
 	if err := h.r.writable(); err != nil {
 		return 0, err
 	}
+	// A new session, or a task queued: the tenant's quota first (held
+	// until the write is folded, so that the next check counts it).
+	adding := map[string]map[string]int{}
+	for _, p := range ps {
+		switch p.(type) {
+		case state.SessionCreated:
+			adding[state.QuotaSessions] = map[string]int{key.Tenant: 1}
+		case state.TaskSubmitted:
+			adding[state.QuotaTasks] = map[string]int{key.Tenant: 1}
+		}
+	}
+	for _, quota := range slices.Sorted(maps.Keys(adding)) {
+		admitted, err := h.r.admit(ctx, quota, adding[quota])
+		if err != nil {
+			return 0, err
+		}
+		defer admitted()
+	}
 	events := make([]eventstore.Event, len(ps))
 	for i, p := range ps {
 		ev, err := state.NewEvent(key.Tenant, key.Name, p)
@@ -66,7 +86,13 @@ func (h sessionHost) Append(ctx context.Context, key state.Key, ps ...state.Payl
 	if err != nil {
 		return 0, err
 	}
-	return pos[len(pos)-1], nil
+	last := pos[len(pos)-1]
+	if len(adding) > 0 {
+		if err := h.r.world.wait(context.WithoutCancel(ctx), last); err != nil {
+			return last, err
+		}
+	}
+	return last, nil
 }
 
 // ReadSessions reads the sessions from the runtime's world: the manager

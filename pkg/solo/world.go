@@ -244,6 +244,13 @@ func (f *follower) readSessions(fn func(*state.Sessions)) {
 	fn(f.w.Sessions())
 }
 
+// usage counts what tenant holds against its quotas.
+func (f *follower) usage(tenant string) state.Usage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Usage(tenant)
+}
+
 // position is the position of the last envelope folded.
 func (f *follower) position() uint64 {
 	f.mu.Lock()
