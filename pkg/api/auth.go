@@ -50,8 +50,14 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
+// withPrincipal puts p on ctx, with its actor; an unconfined principal
+// (the local admin) is the operator, whom no tenant quota binds (see
+// [solo.AsOperator]).
 func withPrincipal(ctx context.Context, p Principal) context.Context {
 	ctx = context.WithValue(ctx, principalKey{}, p)
+	if p.admin() {
+		ctx = solo.AsOperator(ctx)
+	}
 	return solo.WithActor(ctx, p.Actor)
 }
 

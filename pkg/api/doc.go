@@ -79,6 +79,22 @@
 // token (see [RouteScope] and [NewAuthorizer]); a route not listed there
 // needs admin, so a new route fails closed.
 //
+// # Limits
+//
+// A confined principal (a token) is limited; the local admin never is.
+// Right after authorisation, before the handler reads anything, the
+// request takes one from its token's and its tenant's token buckets
+// ([Options.Rates]); the runtime's tenant quotas (services, sessions,
+// queued tasks: see package solo) are checked where each write is
+// decided. Over either, the reply is 429 with code limited, the limit's
+// name in "limit" (rate_per_token, rate_per_tenant, max_services,
+// max_sessions, max_tasks) and a message that names it, and Retry-After
+// in seconds: when the bucket has a request again, 5 s for a task queue,
+// 60 s for a count of services or sessions (which only a removal frees).
+// Nothing was written; the refusal is counted in solo_api_rejected_total
+// by tenant and limit. Idle buckets (full again) are dropped, so their
+// number stays bounded by the principals recently active.
+//
 // Every error is a [wire.ErrorBody], {"error": "...", "code": "..."}, with
 // the status of its code (see wire's Code constants), for unknown routes (404
 // not_found) and wrong methods (405 invalid, with Allow) too. A path that

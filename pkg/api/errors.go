@@ -66,8 +66,11 @@ func classify(err error) (status int, code string) {
 	var (
 		auth     *AuthError
 		tooLarge *http.MaxBytesError
+		limited  *limitedError
 	)
 	switch {
+	case errors.As(err, &limited):
+		return http.StatusTooManyRequests, wire.CodeLimited
 	case errors.As(err, &auth):
 		status = auth.Status
 		if status == 0 {
@@ -83,6 +86,8 @@ func classify(err error) (status int, code string) {
 		return status, code
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, wire.CodeTooLarge
+	case errors.Is(err, state.ErrQuota):
+		return http.StatusTooManyRequests, wire.CodeLimited
 	case errors.Is(err, errBadRequest),
 		errors.Is(err, state.ErrInvalidSpec),
 		errors.Is(err, state.ErrInvalidName),
@@ -142,6 +147,9 @@ func errorBody(err error) (int, wire.ErrorBody) {
 	}
 	if errors.As(err, &ce) {
 		body.Problems = ce.Problems
+	}
+	if _, limit, _, ok := limitOf(err); ok {
+		body.Limit = limit
 	}
 	return status, body
 }

@@ -42,6 +42,10 @@ import (
 //     labelled by route pattern ("unmatched" for no route), so the label
 //     set stays bounded;
 //   - solo_auth_failures_total: requests that [Options.Authorize] refused;
+//   - solo_api_rejected_total{tenant,limit}: requests refused by a limit,
+//     nothing done: a tenant's quota (max_services, max_sessions,
+//     max_tasks) or a request rate (rate_per_tenant, rate_per_token); the
+//     label sets are bounded by the tenants and the five limits;
 //   - solo_store_writable (1 or 0), solo_store_write_failures_total and
 //     solo_store_pending_facts: whether the event log can be written (a
 //     full disk makes it 0), the commits the file system refused, and the
@@ -62,6 +66,7 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	requestTime  *prometheus.HistogramVec
 	authFailures prometheus.Counter
+	rejections   *prometheus.CounterVec
 
 	servicesDesc    *prometheus.Desc
 	svc             serviceDescs
@@ -106,6 +111,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "solo_auth_failures_total",
 			Help: "Requests refused by authorisation.",
 		}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "solo_api_rejected_total",
+			Help: "Requests refused by a tenant's quota or a request rate, by tenant and limit.",
+		}, []string{"tenant", "limit"}),
 		servicesDesc:    prometheus.NewDesc("solo_services", "Services by state.", []string{"state"}, nil),
 		svc:             newServiceDescs(),
 		subscribersDesc: prometheus.NewDesc("solo_event_subscribers", "Live subscriptions to the event log.", nil, nil),
@@ -113,7 +122,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		writeFailDesc:   prometheus.NewDesc("solo_store_write_failures_total", "Commits of the event log that the file system refused.", nil, nil),
 		pendingDesc:     prometheus.NewDesc("solo_store_pending_facts", "Facts about running services waiting for the event log to be writable.", nil, nil),
 	}
-	cs := []prometheus.Collector{m.appended, m.commit, m.requests, m.requestTime, m.authFailures, (*runtimeCollector)(m)}
+	cs := []prometheus.Collector{m.appended, m.commit, m.requests, m.requestTime, m.authFailures, m.rejections, (*runtimeCollector)(m)}
 	reg.MustRegister(cs...)
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		m.gatherer = g
@@ -142,6 +151,8 @@ func (m *Metrics) observeRequest(route string, status int, took time.Duration) {
 }
 
 func (m *Metrics) authFailure() { m.authFailures.Inc() }
+
+func (m *Metrics) rejected(tenant, limit string) { m.rejections.WithLabelValues(tenant, limit).Inc() }
 
 func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})

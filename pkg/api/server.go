@@ -52,6 +52,12 @@ type Options struct {
 	// ShutdownTimeout is how long [Server.Serve] lets requests in flight
 	// finish once its context ends. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Rates limit the /v1 requests of each tenant and each token (see
+	// [RateLimits]); checked right after authorisation, before the
+	// handler reads anything. Default (zero): no limit.
+	Rates RateLimits
+	// Now is the rate limiters' clock. Default time.Now.
+	Now func() time.Time
 }
 
 // Server is Solo's HTTP API over one [solo.Runtime]. See the package doc.
@@ -62,6 +68,7 @@ type Server struct {
 	metrics *Metrics
 	mux     *http.ServeMux
 	ready   atomic.Bool
+	rates   *rateGate
 
 	// streams ends every long-lived reply (followed events and logs) when
 	// a Serve begins its shutdown: http.Server.Shutdown waits for idle
@@ -86,8 +93,11 @@ func New(rt *solo.Runtime, opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	opts.Metrics.rt.CompareAndSwap(nil, rt) // bind, unless the daemon already did
-	s := &Server{rt: rt, opts: opts, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux()}
+	s := &Server{rt: rt, opts: opts, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux(), rates: newRateGate(opts.Rates, opts.Now)}
 	s.streams, s.cancelStream = context.WithCancel(context.Background())
 	s.routes()
 	s.tokenRoutes()  // tokens.go
@@ -172,6 +182,10 @@ func (s *Server) handle(pattern string, auth bool, h handlerFunc) {
 				s.fail(w, r, err)
 				return
 			}
+			if err := s.rates.allow(p); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 			r = r.WithContext(withPrincipal(r.Context(), p))
 		}
 		if err := h(w, r); err != nil {
@@ -187,7 +201,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Debug("request failed after its reply began", "method", r.Method, "route", r.Pattern, "error", err)
 		return
 	}
-	authHeaders(w, err) // WWW-Authenticate, Retry-After (authz.go)
+	authHeaders(w, err)  // WWW-Authenticate, Retry-After (authz.go)
+	limitHeaders(w, err) // Retry-After (limits.go)
+	if tenant, limit, _, ok := limitOf(err); ok {
+		s.metrics.rejected(tenant, limit)
+	}
 	status := writeJSONError(w, err)
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "status", status, "error", err)

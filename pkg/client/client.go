@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,14 +211,25 @@ func (c *Client) fail(ctx context.Context, method, path string, err error) error
 func readAPIError(resp *http.Response) *APIError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var eb wire.ErrorBody
+	retry := retryAfter(resp.Header.Get("Retry-After"))
 	if err := json.Unmarshal(b, &eb); err == nil && eb.Code != "" {
-		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error, Field: eb.Field, Problems: eb.Problems}
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error, Field: eb.Field, Problems: eb.Problems, Limit: eb.Limit, RetryAfter: retry}
 	}
 	msg := strings.TrimSpace(string(b))
 	if msg == "" {
 		msg = resp.Status
 	}
-	return &APIError{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: msg}
+	return &APIError{Status: resp.StatusCode, Code: codeOf(resp.StatusCode), Message: msg, RetryAfter: retry}
+}
+
+// retryAfter reads a Retry-After header in seconds (the only form the
+// daemon sends); 0 if absent or in another form.
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // codeOf is the code of a status, for replies that carry none.
@@ -235,6 +247,8 @@ func codeOf(status int) string {
 		return wire.CodeConflict
 	case http.StatusRequestEntityTooLarge:
 		return wire.CodeTooLarge
+	case http.StatusTooManyRequests:
+		return wire.CodeLimited
 	case http.StatusServiceUnavailable:
 		return wire.CodeUnavailable
 	}

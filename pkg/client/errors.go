@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
@@ -26,6 +27,11 @@ type APIError struct {
 	Field string
 	// Problems lists what a failed database check found.
 	Problems []string
+	// Limit names the limit a 429 went over (a quota such as
+	// max_services, or a rate such as rate_per_token), when the daemon said.
+	Limit string
+	// RetryAfter is the daemon's Retry-After, 0 if it sent none.
+	RetryAfter time.Duration
 }
 
 // Error returns the message followed by the code, e.g.
@@ -45,6 +51,15 @@ func IsNotFound(err error) bool {
 func IsDenied(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden)
+}
+
+// IsLimited reports whether err is a 429 reply: over a tenant's quota or
+// a request rate (or, for an unauthenticated source, too many failed
+// authentications). Nothing was done; [APIError.RetryAfter] says when to
+// try again. A CLI maps it to exit code 6.
+func IsLimited(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests
 }
 
 // IsInvalid reports whether err refuses the request as malformed or

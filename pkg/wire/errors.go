@@ -12,6 +12,7 @@ const (
 	CodeConflict     = "conflict"     // 409: an expected version did not match, or the service's state forbids the request (remove of a running service, signal of one with no process)
 	CodeTooLarge     = "too_large"    // 413: the body is over the server's limit
 	CodeThrottled    = "throttled"    // 429: the source failed to authenticate too often; Retry-After says when to try again
+	CodeLimited      = "limited"      // 429: over a tenant's quota or a request rate (ErrorBody.Limit names it); nothing was done; Retry-After says when to try again
 	CodeUnavailable  = "unavailable"  // 503: shutting down, closed, not ready, or the event log cannot be written (disk full)
 	CodeCorrupt      = "corrupt"      // 500: the event log is damaged
 	CodeInternal     = "internal"     // 500: anything else
@@ -27,6 +28,10 @@ type ErrorBody struct {
 	Field string `json:"field,omitempty"`
 	// Problems lists what a failed check found (code corrupt).
 	Problems []string `json:"problems,omitempty"`
+	// Limit names the limit a request went over (code limited): a quota
+	// (max_services, max_sessions, max_tasks) or a rate (rate_per_tenant,
+	// rate_per_token).
+	Limit string `json:"limit,omitempty"`
 }
 
 // Media types of the API's replies beyond JSON.
