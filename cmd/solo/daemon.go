@@ -19,6 +19,7 @@ import (
 	"github.com/solo-rt/solo/pkg/api"
 	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/solo"
+	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/shutdown"
 )
 
@@ -32,7 +33,28 @@ type daemonOptions struct {
 	requireToken bool          // the socket needs a token too
 	maxTokenTTL  time.Duration // longest ttl a grant may ask for
 	vaultKeyFile string        // the vault's key file; "" for <data-dir>/vault.key
+
+	quotas state.Limits   // per tenant; 0: no limit
+	rates  api.RateLimits // per tenant and per token; 0: no limit
 }
+
+// Defaults of the daemon's limits. A tenant is a party the operator hands
+// tokens to; the local admin is never limited. The quotas keep one tenant
+// from taking the host: 1,000 services is the scale a daemon is measured
+// at (a thousand starting at once), 16 kernel sessions are some 1 GiB of
+// Python, 1,000 queued tasks an hour of short cells. The rates are far
+// above what a person at the CLI or the web view makes (a page refreshes
+// on events, coalesced, a few requests a second at most), and well under
+// what one client in a loop makes.
+const (
+	defaultMaxServices = 1000
+	defaultMaxSessions = 16
+	defaultMaxTasks    = 1000
+	defaultTenantRate  = 100 // requests/s
+	defaultTenantBurst = 200
+	defaultTokenRate   = 50
+	defaultTokenBurst  = 100
+)
 
 func (a *app) daemonCmd() *cobra.Command {
 	var o daemonOptions
@@ -55,6 +77,13 @@ with --listen, on TCP. SIGTERM or SIGINT drains it: services stop in parallel wi
 	f.DurationVar(&o.maxTokenTTL, "max-token-ttl", capability.DefaultMaxTTL, "longest ttl a token grant may ask for")
 	f.StringVar(&o.vaultKeyFile, "vault-key-file", "", "the vault's key file: 32 bytes, mode 0600, made on first use (default <data-dir>/vault.key); a systemd credential or a mounted Kubernetes Secret works")
 	f.StringVar(&o.python, "python", session.DefaultPython, "interpreter that runs kernel sessions (needs ipykernel)")
+	f.IntVar(&o.quotas.Services, "max-services-per-tenant", defaultMaxServices, "most services a tenant may hold, stopped ones included (0: no limit; the local admin is never limited)")
+	f.IntVar(&o.quotas.Sessions, "max-sessions-per-tenant", defaultMaxSessions, "most live kernel sessions a tenant may hold (0: no limit)")
+	f.IntVar(&o.quotas.Tasks, "max-tasks-per-tenant", defaultMaxTasks, "most queued tasks a tenant's sessions may hold (0: no limit)")
+	f.Float64Var((*float64)(&o.rates.Tenant), "rate-per-tenant", defaultTenantRate, "API requests per second a tenant's tokens may make together (0: no limit)")
+	f.IntVar(&o.rates.TenantBurst, "burst-per-tenant", defaultTenantBurst, "API requests a tenant's tokens may make at once, above --rate-per-tenant")
+	f.Float64Var((*float64)(&o.rates.Token), "rate-per-token", defaultTokenRate, "API requests per second one token may make (0: no limit)")
+	f.IntVar(&o.rates.TokenBurst, "burst-per-token", defaultTokenBurst, "API requests one token may make at once, above --rate-per-token")
 	return cmd
 }
 
@@ -64,6 +93,9 @@ func (a *app) runDaemon(o daemonOptions) error {
 	}
 	if o.maxTokenTTL <= 0 {
 		return usagef(fmt.Errorf("--max-token-ttl %s: want a positive duration", o.maxTokenTTL))
+	}
+	if err := checkLimits(o.quotas, o.rates); err != nil {
+		return err
 	}
 	if o.vaultKeyFile != "" {
 		p, err := filepath.Abs(o.vaultKeyFile)
@@ -115,6 +147,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 		MaxTokenTTL:  o.maxTokenTTL,
 		VaultKeyFile: o.vaultKeyFile,
 		Python:       o.python,
+		Quotas:       o.quotas,
 		// The daemon owns its process: after a large apply it hands the
 		// burst's memory back (a library leaves that to its host).
 		ReleaseMemoryAfterApply: true,
@@ -124,7 +157,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 	}
 	metrics.Bind(rt)
 	authz := api.NewAuthorizer(rt.Tokens(), api.AuthorizerOptions{RequireToken: o.requireToken, Logger: log.Named("auth")})
-	srv := api.New(rt, api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize})
+	srv := api.New(rt, api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize, Rates: o.rates})
 
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
@@ -158,6 +191,34 @@ func (a *app) runDaemon(o daemonOptions) error {
 	})
 	stopServing()
 	a.exit = code
+	return nil
+}
+
+// checkLimits refuses negative quotas and rates, and a rate without a
+// burst, naming the flag: a usage error, before anything is opened.
+func checkLimits(q state.Limits, r api.RateLimits) error {
+	for _, c := range []struct {
+		flag string
+		v    float64
+	}{
+		{"--max-services-per-tenant", float64(q.Services)},
+		{"--max-sessions-per-tenant", float64(q.Sessions)},
+		{"--max-tasks-per-tenant", float64(q.Tasks)},
+		{"--rate-per-tenant", float64(r.Tenant)},
+		{"--burst-per-tenant", float64(r.TenantBurst)},
+		{"--rate-per-token", float64(r.Token)},
+		{"--burst-per-token", float64(r.TokenBurst)},
+	} {
+		if c.v < 0 {
+			return usagef(fmt.Errorf("%s %v: must be 0 (no limit) or more", c.flag, c.v))
+		}
+	}
+	if r.Tenant > 0 && r.TenantBurst == 0 {
+		return usagef(fmt.Errorf("--rate-per-tenant %v needs --burst-per-tenant of at least 1", float64(r.Tenant)))
+	}
+	if r.Token > 0 && r.TokenBurst == 0 {
+		return usagef(fmt.Errorf("--rate-per-token %v needs --burst-per-token of at least 1", float64(r.Token)))
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/exitcode"
@@ -29,6 +30,8 @@ func exitCode(err error) int {
 		return exitcode.NotFound
 	case client.IsDenied(err):
 		return exitcode.Denied
+	case client.IsLimited(err):
+		return exitcode.Limited
 	}
 	return exitcode.Error
 }
@@ -37,6 +40,10 @@ func exitCode(err error) int {
 func message(err error) string {
 	if errors.Is(err, client.ErrUnreachable) {
 		return err.Error() + "\nis `solo daemon` running? Start it, or point --socket/--addr (SOLO_SOCKET/SOLO_ADDR) at it."
+	}
+	var ae *client.APIError
+	if client.IsLimited(err) && errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return fmt.Sprintf("%s\nnothing was done; retry in %s", err, ae.RetryAfter)
 	}
 	return err.Error()
 }
