@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // MaxSocketPath is the longest path a unix socket may have on Linux.
@@ -17,8 +18,9 @@ const MaxSocketPath = 107
 // Notify is the daemon's end of the systemd notify protocol for one
 // service: a unixgram socket at a path the service gets as NOTIFY_SOCKET.
 // It honours READY=1 (see [Notify.Ready]), STATUS= (see [Notify.Status]) and
-// MAINPID= (passed to the check given to [Listen]). One goroutine reads it
-// while it is open.
+// MAINPID= (passed to the check given to [Listen]), WATCHDOG=1 and
+// WATCHDOG=trigger (see [Notify.Watchdog]). One goroutine reads it while it
+// is open.
 type Notify struct {
 	path  string
 	conn  *net.UnixConn
@@ -28,6 +30,7 @@ type Notify struct {
 	mu      sync.Mutex
 	status  string
 	mainPID int
+	dog     *watchdog // armed by Watchdog
 }
 
 // Listen opens the socket at path, replacing a stale one. checkMainPID, if
@@ -74,6 +77,13 @@ func (n *Notify) read(check func(int) error, refused func(error)) {
 				if string(val) == "1" {
 					n.once.Do(func() { close(n.ready) })
 				}
+			case "WATCHDOG":
+				n.mu.Lock()
+				dog := n.dog
+				n.mu.Unlock()
+				if dog != nil {
+					dog.message(string(val))
+				}
 			case "STATUS":
 				n.mu.Lock()
 				n.status = string(val)
@@ -105,6 +115,90 @@ func (n *Notify) Ready(ctx context.Context) error {
 	case <-ctx.Done():
 		return errors.New("no READY=1 on NOTIFY_SOCKET yet")
 	}
+}
+
+// WatchdogEnv is the environment a service gets for a watchdog of d, as
+// systemd sets it: WATCHDOG_USEC, the microseconds within which it must
+// send WATCHDOG=1 (sd_watchdog_enabled reads it). WATCHDOG_PID is left
+// unset: the child's pid is not known before it is forked, and
+// sd_watchdog_enabled takes an unset WATCHDOG_PID as "this process".
+func WatchdogEnv(d time.Duration) string {
+	return "WATCHDOG_USEC=" + strconv.FormatInt(d.Microseconds(), 10)
+}
+
+// Watchdog arms the watchdog, systemd's WatchdogSec: from now, each
+// WATCHDOG=1 the service sends gives it d more; when d passes without
+// one, or the service sends WATCHDOG=trigger, report(false, why) is called
+// once and the watchdog ends. The first WATCHDOG=1 calls report(true,
+// nil). stop disarms it and returns once report can no longer be called;
+// it is idempotent. A Notify has one watchdog at a time: arming another
+// replaces it.
+func (n *Notify) Watchdog(d time.Duration, report func(healthy bool, reason error)) (stop func()) {
+	dog := &watchdog{d: d, report: report}
+	dog.mu.Lock()
+	dog.timer = time.AfterFunc(d, func() {
+		dog.fail(fmt.Errorf("no WATCHDOG=1 within %s", d))
+	})
+	dog.mu.Unlock()
+	n.mu.Lock()
+	n.dog = dog
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		if n.dog == dog {
+			n.dog = nil
+		}
+		n.mu.Unlock()
+		dog.stop()
+	}
+}
+
+// watchdog is one armed watchdog; its mutex is held while it reports, so
+// that stop returns only once no report is under way.
+type watchdog struct {
+	d      time.Duration
+	report func(bool, error)
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	done    bool
+	healthy bool
+}
+
+func (w *watchdog) message(val string) {
+	switch val {
+	case "1":
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.done {
+			return
+		}
+		w.timer.Reset(w.d)
+		if !w.healthy {
+			w.healthy = true
+			w.report(true, nil)
+		}
+	case "trigger":
+		w.fail(errors.New("WATCHDOG=trigger: the service asked to be restarted"))
+	}
+}
+
+func (w *watchdog) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return
+	}
+	w.done = true
+	w.timer.Stop()
+	w.report(false, err)
+}
+
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	w.timer.Stop()
 }
 
 // Status is the latest STATUS= the service sent, and MAINPID= it gave

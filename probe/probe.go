@@ -1,21 +1,29 @@
-// Package probe tells whether a service is ready: an HTTP GET that answers
-// 2xx or 3xx, a TCP connect, a short-lived command that exits 0, or the
-// systemd notify protocol (a unixgram socket the service sends READY=1 to).
+// Package probe tells whether a service is ready and whether it stays
+// healthy: an HTTP GET that answers 2xx or 3xx ([HTTP]), a TCP connect
+// ([TCP]), or the systemd notify protocol (a unixgram socket the service
+// sends READY=1 and WATCHDOG=1 to: [Notify]). An exec probe is the
+// caller's own [Func] (Solo runs it as the service's child, in its
+// cgroup).
 //
 // A probe is a function of a context: it returns nil when the service is
 // ready, an error saying why not otherwise. [Until] repeats one on a timer
-// until it passes or its context ends; nothing here runs while no probe is
-// asked for. It knows nothing of Solo.
+// until it passes or its context ends (readiness); a [Checker] runs the
+// health checks of many services on timers, with bounded concurrency, and
+// reports only changes of health; [Notify.Watchdog] restarts nothing
+// itself but reports a missed WATCHDOG=1. Nothing here runs while no probe
+// is asked for. It knows nothing of Solo.
+//
+// An HTTP probe keeps no idle connection: a health probe every 10 s would
+// otherwise hold a descriptor in the daemon and a connection in each
+// service for good, which most servers close after a few idle seconds
+// anyway; a loopback connect per try costs less than that.
 package probe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
-	"syscall"
 	"time"
 )
 
@@ -91,30 +99,5 @@ func TCP(addr string) Func {
 			return err
 		}
 		return c.Close()
-	}
-}
-
-// Exec returns a probe that runs argv (no shell) with env and dir, in a
-// process group of its own: ready when it exits 0. When the probe's context
-// ends first, the whole group is killed and reaped, so nothing of it is
-// left behind.
-func Exec(argv, env []string, dir string) Func {
-	return func(ctx context.Context) error {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env, cmd.Dir = env, dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			return err
-		case <-ctx.Done():
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			return errors.New("probe command timed out and was killed")
-		}
 	}
 }

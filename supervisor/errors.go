@@ -44,6 +44,11 @@ var (
 	// when Close was called.
 	ErrWatchClosed = errors.New("watch closed")
 
+	// ErrUnhealthy is wrapped by the Err of the [Exited] of an attempt the
+	// loop stopped because its health check failed for good (see
+	// [ServiceConfig.Health]), with the check's last error.
+	ErrUnhealthy = errors.New("unhealthy")
+
 	// ErrNoArgv is returned by [Start] when [StartOptions.Argv] is empty.
 	ErrNoArgv = errors.New("empty argv")
 

@@ -50,6 +50,7 @@ const (
 	FactExited                      // [Exited]
 	FactGaveUp                      // [GaveUp]
 	FactReady                       // [Ready], between a Started and its Exited
+	FactHealth                      // [Health], between a Started and its Exited
 )
 
 func (t FactType) String() string {
@@ -60,6 +61,8 @@ func (t FactType) String() string {
 		return "exited"
 	case FactReady:
 		return "ready"
+	case FactHealth:
+		return "health"
 	case FactGaveUp:
 		return "gave up"
 	}
@@ -120,6 +123,20 @@ type Ready struct {
 
 // Type implements [Fact].
 func (Ready) Type() FactType { return FactReady }
+
+// Health is reported when a ready attempt's health changed (see
+// [ServiceConfig.Health]): Healthy once a check passed, not healthy with
+// Reason when it failed for good, after which the loop stops the attempt.
+type Health struct {
+	Generation uint64
+	Attempt    int
+	PID        int
+	Healthy    bool
+	Reason     error
+}
+
+// Type implements [Fact].
+func (Health) Type() FactType { return FactHealth }
 
 // GaveUp is reported when an attempt ended and starting another would
 // exceed [Policy.MaxRestarts]: the loop ends after it.

@@ -85,6 +85,16 @@ type ServiceConfig struct {
 	// (from AdoptedAt) unless the owner leaves Ready nil for it.
 	Ready        func(ctx context.Context, inst Instance) error
 	ReadyTimeout time.Duration
+	// Health, if set, watches each attempt once it is ready (at its start
+	// without Ready, and a re-adopted one at once): called once per
+	// attempt, it returns a function that ends the watch and returns only
+	// once report can no longer be called. The watch calls report on each
+	// change of the attempt's health, never per check: healthy once a
+	// check passed; not healthy, with the reason, once it failed for good.
+	// The loop records each as a [Health] fact; after a failure it stops
+	// the attempt with the stop procedure and records its exit with an Err
+	// wrapping [ErrUnhealthy], after which the policy applies.
+	Health func(inst Instance, report func(healthy bool, reason error)) (stop func())
 }
 
 // Service runs one (tenant, name) under suture: it starts an instance,
@@ -219,9 +229,12 @@ func (s *Service) loop(ctx context.Context) error {
 			waitCtx, notReady, readyDone := s.awaitReady(ctx, inst, gen, attempt, started)
 			exit, err = inst.Wait(waitCtx)
 			readyDone()
-			if cause := context.Cause(waitCtx); ctx.Err() == nil && errors.Is(cause, errNotReady) {
+			if cause := context.Cause(waitCtx); ctx.Err() == nil && (errors.Is(cause, errNotReady) || errors.Is(cause, ErrUnhealthy)) {
 				res, serr := s.stop(inst)
-				exit, failure = res.Exit, notReady()
+				exit, failure = res.Exit, cause
+				if errors.Is(cause, errNotReady) {
+					failure = notReady()
+				}
 				if serr != nil {
 					exit, failure = Exit{Unknown: true}, fmt.Errorf("%v; stop failed: %w", failure, serr)
 				}
@@ -281,15 +294,51 @@ func (s *Service) loop(ctx context.Context) error {
 var errNotReady = errors.New("not ready")
 
 // awaitReady starts the readiness probe of a freshly started instance, if
-// the loop has one: it returns the context to wait on (cancelled with
-// errNotReady at the deadline), the error to record then, and a function
-// that ends the probe and returns once its goroutine has (so that a Ready
-// fact is never recorded after the exit).
+// the loop has one, then its health watch (see [ServiceConfig.Health]): it
+// returns the context to wait on (cancelled with errNotReady at the
+// readiness deadline, with an error wrapping ErrUnhealthy when the health
+// check fails for good), the error to record at the deadline, and a
+// function that ends the probe and the watch and returns once neither can
+// report any more (so that no Ready or Health fact is recorded after the
+// exit).
 func (s *Service) awaitReady(ctx context.Context, inst Instance, gen uint64, attempt int, started time.Time) (context.Context, func() error, func()) {
-	if s.cfg.Ready == nil {
+	if s.cfg.Ready == nil && s.cfg.Health == nil {
 		return ctx, nil, func() {}
 	}
 	waitCtx, cancelWait := context.WithCancelCause(ctx)
+	var stopHealth func()
+	watch := func() {
+		if s.cfg.Health == nil {
+			return
+		}
+		pid := inst.Identity().PID
+		// Several checks may report (a probe and a watchdog): a change is
+		// recorded once, and nothing after the failure.
+		var mu sync.Mutex
+		known, was, failed := false, false, false
+		stopHealth = s.cfg.Health(inst, func(healthy bool, reason error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if failed || (known && was == healthy) {
+				return
+			}
+			known, was, failed = true, healthy, !healthy
+			f := Health{Generation: gen, Attempt: attempt, PID: pid, Healthy: healthy, Reason: reason}
+			if err := s.record(context.WithoutCancel(ctx), f); err != nil {
+				s.cfg.Logger.Error("recording health", "service", s.cfg.Key.String(), "error", err)
+			}
+			if !healthy {
+				cancelWait(fmt.Errorf("%w: %v", ErrUnhealthy, reason))
+			}
+		})
+	}
+	if s.cfg.Ready == nil {
+		watch()
+		return waitCtx, nil, func() {
+			stopHealth()
+			cancelWait(nil)
+		}
+	}
 	probeCtx, cancelProbe := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	done := make(chan struct{})
 	var probeErr error
@@ -300,6 +349,9 @@ func (s *Service) awaitReady(ctx context.Context, inst Instance, gen uint64, att
 			after := s.cfg.Now().Sub(started)
 			if err := s.record(context.WithoutCancel(ctx), Ready{Generation: gen, Attempt: attempt, PID: inst.Identity().PID, After: after}); err != nil {
 				s.cfg.Logger.Error("recording readiness", "service", s.cfg.Key.String(), "error", err)
+			}
+			if probeCtx.Err() == nil {
+				watch()
 			}
 			return
 		}
@@ -313,6 +365,9 @@ func (s *Service) awaitReady(ctx context.Context, inst Instance, gen uint64, att
 	return waitCtx, notReady, func() {
 		cancelProbe()
 		<-done
+		if stopHealth != nil {
+			stopHealth()
+		}
 		cancelWait(nil)
 	}
 }

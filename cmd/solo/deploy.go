@@ -22,6 +22,7 @@ func (a *app) deployCmd() *cobra.Command {
 		stopTimeout   time.Duration
 		env           []string
 		w             *startWait
+		health        *healthFlags
 		logMaxSize    string
 		logFiles      int
 		logTimestamps bool
@@ -56,11 +57,19 @@ a missing env file or dir: refused, nothing written.
 With --ready-http, --ready-tcp, --ready-exec or --notify the service stays
 "starting" until the probe passes (service_ready is recorded); one not ready
 within --ready-timeout is stopped and counts as a failed start. deploy
-returns once the process started; watch readiness with ls, status or why.`,
+returns once the process started; watch readiness with ls, status or why.
+
+With --health-http, --health-tcp or --health-exec the ready service is probed
+every --health-interval (10s); after --health-retries (3) failures in a row it
+is stopped as unhealthy and its restart policy applies. A notify service with
+--watchdog must send WATCHDOG=1 at least that often (it gets WATCHDOG_USEC).
+Changes of health are recorded (service_health) and shown by ls, status, why.`,
 		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
   solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py
   solo deploy api --ready-http http://127.0.0.1:8080/healthz -- ./api
   solo deploy db --notify --ready-timeout 2m -- ./db-written-for-systemd
+  solo deploy api --ready-http http://127.0.0.1:8080/ --health-http http://127.0.0.1:8080/healthz --health-interval 5s -- ./api
+  solo deploy db --notify --watchdog 30s -- ./db-written-for-systemd
   solo deploy db --user postgres --env-file /etc/db.env --umask 0077 -- postgres -D /var/lib/db`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
@@ -108,6 +117,9 @@ returns once the process started; watch readiness with ls, status or why.`,
 			if err := limitFlags(&spec, memoryMax); err != nil {
 				return err
 			}
+			if err := health.apply(cmd, &spec); err != nil {
+				return err
+			}
 			wait, err := w.duration()
 			if err != nil {
 				return err
@@ -150,6 +162,7 @@ returns once the process started; watch readiness with ls, status or why.`,
 	f.StringVar(&memoryMax, "memory-max", "", "most memory the service's processes may use together, past which the OOM killer ends one: bytes, or with K, M, G, KiB, MiB, GiB (at least 1MiB; needs cgroups)")
 	f.Float64Var(&spec.CPU, "cpu", 0, "share of CPU time in cores, such as 0.5 (needs cgroups)")
 	f.Int64Var(&spec.PIDsMax, "pids-max", 0, "most processes and threads the service may have (needs cgroups)")
+	health = addHealthFlags(cmd)
 	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

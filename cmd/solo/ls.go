@@ -32,7 +32,7 @@ func (a *app) lsCmd() *cobra.Command {
 			fmt.Fprintln(tw, "TENANT\tNAME\tGEN\tSTATE\tREADY\tPID\tRESTARTS\tSTARTED\tCOMMAND")
 			for _, v := range views {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,
-					readyText(v.Ready), pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
+					readyText(v), pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
 			}
 			return tw.Flush()
 		},
@@ -41,8 +41,13 @@ func (a *app) lsCmd() *cobra.Command {
 	return cmd
 }
 
-func readyText(ready bool) string {
-	if ready {
+// readyText is the READY column: yes, no, or unhealthy for a ready
+// instance whose health check failed (it is being restarted).
+func readyText(v state.ServiceView) string {
+	switch {
+	case v.Healthy != nil && !*v.Healthy:
+		return "unhealthy"
+	case v.Ready:
 		return "yes"
 	}
 	return "no"

@@ -71,6 +71,14 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	if v.NotifyStatus != "" {
 		row("notify status", v.NotifyStatus)
 	}
+	if v.Health != "" {
+		row("health", v.Health)
+	} else if v.Spec.Health != nil {
+		row("health", v.Spec.Health.Describe())
+	}
+	if !v.LastUnhealthy.IsZero() {
+		row("last unhealthy", fmt.Sprintf("%s (%s): %s", since(v.LastUnhealthy), clock(v.LastUnhealthy), v.UnhealthyReason))
+	}
 	row("restarts", fmt.Sprint(v.Restarts))
 	row("started", since(v.StartedAt))
 	sp := v.Spec

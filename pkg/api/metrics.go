@@ -33,7 +33,11 @@ import (
 //     -1 for one ended by a signal or that could not start, absent before
 //     the first exit or when its status is unknown), and
 //     solo_service_ready (1 while an instance runs and is ready: its ready
-//     probe passed, or it has none);
+//     probe passed, or it has none), and for a service with a health
+//     check solo_service_healthy (1 while its running instance's last
+//     recorded health is healthy, 0 otherwise);
+//   - solo_probe_failures_total: health probe tries that failed, of every
+//     service (a failure counts here before it makes a service unhealthy);
 //   - solo_event_subscribers: live event subscriptions, at scrape time;
 //   - solo_events_appended_total and solo_append_commit_seconds: fed by
 //     [Metrics.ObserveCommit];
@@ -73,6 +77,7 @@ type Metrics struct {
 	subscribersDesc *prometheus.Desc
 	writableDesc    *prometheus.Desc
 	writeFailDesc   *prometheus.Desc
+	probeFailDesc   *prometheus.Desc
 	pendingDesc     *prometheus.Desc
 }
 
@@ -120,6 +125,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		subscribersDesc: prometheus.NewDesc("solo_event_subscribers", "Live subscriptions to the event log.", nil, nil),
 		writableDesc:    prometheus.NewDesc("solo_store_writable", "1 if the event log can be written, 0 while the file system refuses (a full disk).", nil, nil),
 		writeFailDesc:   prometheus.NewDesc("solo_store_write_failures_total", "Commits of the event log that the file system refused.", nil, nil),
+		probeFailDesc:   prometheus.NewDesc("solo_probe_failures_total", "Health probe tries that failed, of every service.", nil, nil),
 		pendingDesc:     prometheus.NewDesc("solo_store_pending_facts", "Facts about running services waiting for the event log to be writable.", nil, nil),
 	}
 	cs := []prometheus.Collector{m.appended, m.commit, m.requests, m.requestTime, m.authFailures, m.rejections, (*runtimeCollector)(m)}
@@ -174,6 +180,7 @@ func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.subscribersDesc
 	ch <- c.writableDesc
 	ch <- c.writeFailDesc
+	ch <- c.probeFailDesc
 	ch <- c.pendingDesc
 }
 
@@ -202,12 +209,13 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.writableDesc, prometheus.GaugeValue, writable)
 	ch <- prometheus.MustNewConstMetric(c.writeFailDesc, prometheus.CounterValue, float64(rt.StoreWriteFailures()))
+	ch <- prometheus.MustNewConstMetric(c.probeFailDesc, prometheus.CounterValue, float64(rt.ProbeFailures()))
 	ch <- prometheus.MustNewConstMetric(c.pendingDesc, prometheus.GaugeValue, float64(fault.Pending))
 }
 
 // serviceDescs are the per-service metrics, labelled tenant and name.
 type serviceDescs struct {
-	up, state, restarts, startTime, lastExit, ready *prometheus.Desc
+	up, state, restarts, startTime, lastExit, ready, healthy *prometheus.Desc
 }
 
 func newServiceDescs() serviceDescs {
@@ -219,11 +227,12 @@ func newServiceDescs() serviceDescs {
 		startTime: prometheus.NewDesc("solo_service_start_time_seconds", "Start time of the running instance, in seconds since the epoch.", l, nil),
 		lastExit:  prometheus.NewDesc("solo_service_last_exit_code", "Exit code of the service's last recorded exit; -1 if a signal ended it or it could not start.", l, nil),
 		ready:     prometheus.NewDesc("solo_service_ready", "1 while the service runs and is ready (its ready probe passed, or it has none), else 0.", l, nil),
+		healthy:   prometheus.NewDesc("solo_service_healthy", "For a service with a health check: 1 while its running instance is healthy, else 0.", l, nil),
 	}
 }
 
 func (d serviceDescs) describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{d.up, d.state, d.restarts, d.startTime, d.lastExit, d.ready} {
+	for _, desc := range []*prometheus.Desc{d.up, d.state, d.restarts, d.startTime, d.lastExit, d.ready, d.healthy} {
 		ch <- desc
 	}
 }
@@ -243,6 +252,13 @@ func (d serviceDescs) collect(ch chan<- prometheus.Metric, f state.Figures) {
 		ready = 1
 	}
 	gauge(d.ready, ready)
+	if f.Checked {
+		healthy := 0.0
+		if f.Health == state.Healthy {
+			healthy = 1
+		}
+		gauge(d.healthy, healthy)
+	}
 	for _, st := range allStates {
 		v := 0.0
 		if st == f.State {

@@ -676,6 +676,7 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 	"env_file":       func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.EnvFile) },
 	"log":            decodeLog,
 	"ready":          decodeReady,
+	"health":         decodeHealth,
 }
 
 // decodeReady reads an apply file's ready: {http: URL} or {tcp: HOST:PORT}
@@ -711,6 +712,56 @@ func decodeReady(n *yaml.Node, s *Spec) error {
 		}
 	}
 	s.Ready = r
+	return nil
+}
+
+// decodeHealth reads an apply file's health: {http: URL} or {tcp:
+// HOST:PORT} or {exec: [CMD, ARG...]}, with optional interval, timeout,
+// retries, and/or watchdog; [state.Spec.Validate] checks the values. An
+// explicit zero (interval: 0s, retries: 0) is refused here: the spec
+// reads zero as the default, which is not what such a line says.
+func decodeHealth(n *yaml.Node, s *Spec) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a mapping with one of http, tcp, exec, and optional interval, timeout, retries, watchdog")
+	}
+	h := &state.HealthSpec{}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		var err error
+		var d *state.Duration
+		switch k.Value {
+		case "http":
+			err = decodeScalar(v, &h.HTTP)
+		case "tcp":
+			err = decodeScalar(v, &h.TCP)
+		case "exec":
+			err = decodeStrings(v, &h.Exec)
+			if err == nil && h.Exec == nil {
+				h.Exec = []string{}
+			}
+		case "interval":
+			d = &h.Interval
+		case "timeout":
+			d = &h.Timeout
+		case "watchdog":
+			d = &h.Watchdog
+		case "retries":
+			if err = v.Decode(&h.Retries); err == nil && h.Retries < 1 {
+				err = fmt.Errorf("is %d, must be at least 1", h.Retries)
+			}
+		default:
+			return fmt.Errorf("health.%s: unknown field (line %d); known: http, tcp, exec, interval, timeout, retries, watchdog", k.Value, k.Line)
+		}
+		if d != nil {
+			if err = decodeDuration(v, d); err == nil && *d <= 0 {
+				err = fmt.Errorf("is %s, must be > 0", *d)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("health.%s: %w", k.Value, err)
+		}
+	}
+	s.Health = h
 	return nil
 }
 

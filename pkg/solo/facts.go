@@ -2,7 +2,9 @@ package solo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
@@ -51,13 +53,38 @@ func factEvent(f supervisor.Fact) (state.Payload, error) {
 		if f.Exit.OOM {
 			p.Reason = state.ExitOOM
 		}
+		if errors.Is(f.Err, supervisor.ErrUnhealthy) {
+			p.Reason, p.Error = state.ExitUnhealthy, shortReason(p.Error)
+		}
 		return p, nil
 	case supervisor.Ready:
 		return state.Ready{Generation: f.Generation, Attempt: f.Attempt, PID: f.PID, After: state.Duration(f.After)}, nil
+	case supervisor.Health:
+		p := state.Health{Generation: f.Generation, Attempt: f.Attempt, PID: f.PID, Healthy: f.Healthy}
+		if f.Reason != nil {
+			p.Reason = shortReason(f.Reason.Error())
+		}
+		return p, nil
 	case supervisor.GaveUp:
 		return state.Failed{Generation: f.Generation, Restarts: f.Restarts, Window: state.Duration(f.Window)}, nil
 	}
 	return nil, fmt.Errorf("record: unknown fact %T", f)
+}
+
+// maxReason is the longest health reason a service_health keeps: a probe's
+// error (an HTTP status line, a dial error) in a few words, not a page.
+const maxReason = 200
+
+// shortReason is s cut to maxReason bytes, on a rune boundary.
+func shortReason(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // recordFact is the loops' [supervisor.Recorder]: it records each fact as

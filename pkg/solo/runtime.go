@@ -21,6 +21,7 @@ import (
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/session"
 	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/probe"
 	"github.com/solo-rt/solo/recovery"
 	"github.com/solo-rt/solo/supervisor"
 )
@@ -31,14 +32,16 @@ type Runtime struct {
 	// notifiers holds the notify socket of each notify service's latest
 	// attempt (*probe.Notify by state.Key).
 	notifiers sync.Map
-	opts      Options
-	log       hclog.Logger
-	svlog     hclog.Logger // the service loops' logger
-	store     *eventstore.Store
-	logs      *supervisor.Logs
-	tree      *supervisor.Tree
-	home      string // absolute data dir, part of every child's marker
-	cg        *cgroup.Manager
+	// checker runs every service's health probes (ready.go).
+	checker *probe.Checker
+	opts    Options
+	log     hclog.Logger
+	svlog   hclog.Logger // the service loops' logger
+	store   *eventstore.Store
+	logs    *supervisor.Logs
+	tree    *supervisor.Tree
+	home    string // absolute data dir, part of every child's marker
+	cg      *cgroup.Manager
 
 	// force is cancelled when stops must not wait any longer (the end of a
 	// shutdown's grace).
@@ -134,7 +137,8 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		svlog: opts.Logger.Named("service"),
 		home:  home,
 
-		faults: fl,
+		faults:  fl,
+		checker: probe.NewChecker(0),
 	}
 	r.cg = opts.Cgroups
 	if r.cg == nil {
@@ -294,10 +298,12 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 		runner.Cgroup = func() (*cgroup.Group, error) { return r.cg.Create(key.Tenant, key.Name, limits) }
 	}
 	cfg.Runner = runner
+	var notifier notifierFunc
 	if spec.Ready != nil {
-		if err := r.readiness(&cfg, runner, spec); err != nil {
-			return cfg, err
-		}
+		notifier = r.readiness(&cfg, runner, spec)
+	}
+	if spec.Health != nil {
+		r.health(&cfg, runner, spec, notifier)
 	}
 	return cfg, nil
 }

@@ -23,6 +23,7 @@ const (
 	TypeServiceDeployed         EventType = "service_deployed"
 	TypeServiceStarted          EventType = "service_started"
 	TypeServiceReady            EventType = "service_ready"
+	TypeServiceHealth           EventType = "service_health"
 	TypeServiceExited           EventType = "service_exited"
 	TypeServiceFailed           EventType = "service_failed"
 	TypeServiceKilled           EventType = "service_killed"
@@ -51,6 +52,7 @@ var newPayload = map[EventType]func() Payload{
 	TypeServiceDeployed:         func() Payload { return new(Deployed) },
 	TypeServiceStarted:          func() Payload { return new(Started) },
 	TypeServiceReady:            func() Payload { return new(Ready) },
+	TypeServiceHealth:           func() Payload { return new(Health) },
 	TypeServiceExited:           func() Payload { return new(Exited) },
 	TypeServiceFailed:           func() Payload { return new(Failed) },
 	TypeServiceKilled:           func() Payload { return new(Killed) },
@@ -117,6 +119,20 @@ type Ready struct {
 	After      Duration `json:"after"`
 }
 
+// Health (service_health) is a change of a ready instance's health
+// (spec.health), recorded only when it changes, never per probe: Healthy
+// once its first probe passes; not healthy when its probe failed its
+// retries in a row or its watchdog expired (Reason says which, with the
+// last probe's error), after which the instance is stopped and its exit
+// recorded with the reason [ExitUnhealthy].
+type Health struct {
+	Generation uint64 `json:"generation"`
+	Attempt    int    `json:"attempt"`
+	PID        int    `json:"pid"`
+	Healthy    bool   `json:"healthy"`
+	Reason     string `json:"reason,omitempty"`
+}
+
 // Exited (service_exited) is the observed end of an instance. Signal is the
 // name of the signal that ended it (see [SignalName]), empty if it exited.
 // Unknown means the status could not be observed (a re-adopted process).
@@ -141,12 +157,17 @@ type Exited struct {
 	Backoff Duration `json:"backoff,omitempty"`
 	// Reason says why the instance ended when the kernel, not the service,
 	// decided it: [ExitOOM] when the OOM killer ended a process of the
-	// service's cgroup (its memory_max was reached).
+	// service's cgroup (its memory_max was reached); [ExitUnhealthy] when
+	// Solo stopped it because its health check failed.
 	Reason string `json:"reason,omitempty"`
 }
 
 // ExitOOM is the [Exited] reason of an instance the OOM killer ended.
 const ExitOOM = "oom"
+
+// ExitUnhealthy is the [Exited] reason of an instance stopped because its
+// health check failed (see [Health]).
+const ExitUnhealthy = "unhealthy"
 
 // Failed (service_failed) says the restart limit was reached: Restarts
 // within Window. The service stays down until deployed again or recovered.
@@ -315,6 +336,7 @@ func (Deployed) EventType() EventType         { return TypeServiceDeployed }
 func (Started) EventType() EventType          { return TypeServiceStarted }
 func (Exited) EventType() EventType           { return TypeServiceExited }
 func (Ready) EventType() EventType            { return TypeServiceReady }
+func (Health) EventType() EventType           { return TypeServiceHealth }
 func (Failed) EventType() EventType           { return TypeServiceFailed }
 func (Killed) EventType() EventType           { return TypeServiceKilled }
 func (Recovered) EventType() EventType        { return TypeServiceRecovered }
@@ -460,6 +482,8 @@ func deref(p Payload) Payload {
 	case *Started:
 		return *v
 	case *Ready:
+		return *v
+	case *Health:
 		return *v
 	case *Exited:
 		return *v

@@ -21,6 +21,7 @@ func samplePayloads() []Payload {
 		Deployed{Spec: spec, Generation: 3},
 		Started{Generation: 3, Attempt: 2, PID: 1234, StartTicks: 98765, BootID: "b0b"},
 		Ready{Generation: 3, Attempt: 2, PID: 1234, After: Duration(1500 * time.Millisecond)},
+		Health{Generation: 3, Attempt: 2, PID: 1234, Healthy: false, Reason: "GET http://127.0.0.1:8080/: 500 Internal Server Error"},
 		Exited{Generation: 3, PID: 1234, Attempt: 2, ExitCode: 0, Signal: "SIGKILL", RanFor: Duration(1500 * time.Millisecond), Unknown: true},
 		Failed{Generation: 3, Restarts: 5, Window: Duration(time.Minute)},
 		Killed{Reason: "operator"},
@@ -85,6 +86,8 @@ func pointerTo(p Payload) Payload {
 	case Exited:
 		return &v
 	case Failed:
+		return &v
+	case Health:
 		return &v
 	case Killed:
 		return &v

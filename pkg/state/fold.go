@@ -112,6 +112,12 @@ type Service struct {
 	// generation, oldest first: a small ring, so that a status can say how
 	// the service ended lately without reading the log.
 	Exits []ExitRecord `json:"exits,omitempty"`
+
+	// UnhealthyAt and UnhealthyReason are the last service_health that
+	// found an instance unhealthy, of any instance: the last failure a
+	// status shows after the restart it caused.
+	UnhealthyAt     time.Time `json:"unhealthy_at,omitzero"`
+	UnhealthyReason string    `json:"unhealthy_reason,omitempty"`
 }
 
 // MaxExits is how many exits a [Service] keeps in Exits.
@@ -139,8 +145,8 @@ type ExitRecord struct {
 	// exit. Zero when it did not restart.
 	Restart int      `json:"restart,omitempty"`
 	Backoff Duration `json:"backoff,omitempty"`
-	// Reason is the kernel's reason, when it ended the instance:
-	// [ExitOOM].
+	// Reason is why it ended when the service did not decide it:
+	// [ExitOOM], [ExitUnhealthy].
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -197,7 +203,20 @@ type Instance struct {
 	// its start.
 	Ready      bool     `json:"ready,omitempty"`
 	ReadyAfter Duration `json:"ready_after,omitempty"`
+	// Health is its last service_health (a spec with a health check):
+	// empty until the first, and HealthAt when it was recorded.
+	Health   HealthState `json:"health,omitempty"`
+	HealthAt time.Time   `json:"health_at,omitzero"`
 }
+
+// HealthState is an instance's health as its service_health events say.
+type HealthState string
+
+// Health states; an instance not yet probed has none ("").
+const (
+	Healthy   HealthState = "healthy"
+	Unhealthy HealthState = "unhealthy"
+)
 
 // instance is s's instance; nil for no service or no instance.
 func (s *Service) instance() *Instance {
@@ -509,6 +528,17 @@ func (w *World) applyService(env event.Envelope) error {
 	case Ready:
 		if in := svc.instance(); in != nil && in.Generation == p.Generation && in.Attempt == p.Attempt && !in.Exited {
 			in.Ready, in.ReadyAfter = true, p.After
+		}
+
+	case Health:
+		in := svc.instance()
+		if in == nil || in.Generation != p.Generation || in.Attempt != p.Attempt || in.Exited {
+			break
+		}
+		in.Health, in.HealthAt = Healthy, at
+		if !p.Healthy {
+			in.Health = Unhealthy
+			svc.UnhealthyAt, svc.UnhealthyReason = at, p.Reason
 		}
 
 	case Exited:

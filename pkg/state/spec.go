@@ -284,6 +284,10 @@ type Spec struct {
 	// then the service is starting (see [ReadySpec]).
 	Ready *ReadySpec `json:"ready,omitempty"`
 
+	// Health watches a ready instance; nil: it is never probed again once
+	// ready (see [HealthSpec]).
+	Health *HealthSpec `json:"health,omitempty"`
+
 	// Limits of a Command service, held by its cgroup; zero means none.
 	// MemoryMax is the most memory its processes may use together (at
 	// least [MinMemoryMax]; past it the kernel's OOM killer ends one, and
@@ -383,43 +387,8 @@ func (r *ReadySpec) check(kind string) (field, problem string) {
 	case kind != "":
 		return "ready", "is only for command services, not kind"
 	}
-	if r.HTTP != "" {
-		u, err := url.Parse(r.HTTP)
-		switch {
-		case err != nil:
-			return "ready.http", fmt.Sprintf("%q is not a URL: %v", r.HTTP, err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			return "ready.http", fmt.Sprintf("%q: scheme must be http or https", r.HTTP)
-		case u.Hostname() == "":
-			return "ready.http", fmt.Sprintf("%q has no host", r.HTTP)
-		}
-		if p := u.Port(); p != "" {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				return "ready.http", fmt.Sprintf("%q: port must be 1 to 65535", r.HTTP)
-			}
-		}
-	}
-	if r.TCP != "" {
-		host, port, err := net.SplitHostPort(r.TCP)
-		if err != nil {
-			return "ready.tcp", fmt.Sprintf("%q: want HOST:PORT", r.TCP)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return "ready.tcp", fmt.Sprintf("%q: port must be 1 to 65535", r.TCP)
-		}
-		if host == "" {
-			return "ready.tcp", fmt.Sprintf("%q has no host", r.TCP)
-		}
-	}
-	if r.Exec != nil {
-		if len(r.Exec) == 0 || r.Exec[0] == "" {
-			return "ready.exec", "argv[0] is empty"
-		}
-		for i, a := range r.Exec {
-			if strings.IndexByte(a, 0) >= 0 {
-				return "ready.exec", fmt.Sprintf("argv[%d] contains a NUL byte", i)
-			}
-		}
+	if field, problem := r.checkProbe("ready"); field != "" {
+		return field, problem
 	}
 	if r.Timeout != 0 {
 		if r.Timeout < 0 {
@@ -427,6 +396,140 @@ func (r *ReadySpec) check(kind string) (field, problem string) {
 		}
 		if r.Timeout > MaxReadyTimeout {
 			return "ready.timeout", fmt.Sprintf("is %s, limit %s", r.Timeout, MaxReadyTimeout)
+		}
+	}
+	return "", ""
+}
+
+// HealthSpec is a liveness check of a ready instance: a probe (one of
+// HTTP, TCP, Exec, as in [ReadySpec]) run every Interval, each try bounded
+// by Timeout, the instance restarted as unhealthy after Retries failures in
+// a row; and/or, for a notify service, Watchdog: the longest the service
+// may go without sending WATCHDOG=1 (systemd's WatchdogSec; the service
+// gets it as WATCHDOG_USEC). Zero Interval, Timeout, Retries mean
+// [DefaultHealthInterval], [DefaultHealthTimeout], [DefaultHealthRetries].
+type HealthSpec struct {
+	HTTP     string   `json:"http,omitempty"`
+	TCP      string   `json:"tcp,omitempty"`
+	Exec     []string `json:"exec,omitempty"`
+	Interval Duration `json:"interval,omitempty"`
+	Timeout  Duration `json:"timeout,omitempty"`
+	Retries  int      `json:"retries,omitempty"`
+	Watchdog Duration `json:"watchdog,omitempty"`
+}
+
+// Health check defaults and bounds.
+const (
+	DefaultHealthInterval = Duration(10 * time.Second)
+	DefaultHealthTimeout  = Duration(2 * time.Second)
+	DefaultHealthRetries  = 3
+	MaxHealthRetries      = 100
+	// MinHealthInterval is the shortest interval and watchdog: a probe
+	// more often than that is load, not a check.
+	MinHealthInterval = Duration(10 * time.Millisecond)
+)
+
+// HasProbe reports whether h runs a probe (http, tcp or exec).
+func (h *HealthSpec) HasProbe() bool { return h.HTTP != "" || h.TCP != "" || h.Exec != nil }
+
+// Every is the probe's interval, its try's timeout and the failures in a
+// row that make the instance unhealthy, defaults filled in.
+func (h *HealthSpec) Every() (interval, timeout time.Duration, retries int) {
+	interval, timeout, retries = DefaultHealthInterval.Std(), DefaultHealthTimeout.Std(), DefaultHealthRetries
+	if h.Interval != 0 {
+		interval = h.Interval.Std()
+	}
+	if h.Timeout != 0 {
+		timeout = h.Timeout.Std()
+	} else if timeout > interval {
+		timeout = interval
+	}
+	if h.Retries != 0 {
+		retries = h.Retries
+	}
+	return interval, timeout, retries
+}
+
+// check returns the field and problem of the first bad part of h; ready is
+// the spec's readiness (a watchdog needs notify).
+func (h *HealthSpec) check(kind string, ready *ReadySpec) (field, problem string) {
+	set := 0
+	for _, on := range []bool{h.HTTP != "", h.TCP != "", h.Exec != nil} {
+		if on {
+			set++
+		}
+	}
+	switch {
+	case set == 0 && h.Watchdog == 0:
+		return "health", "sets no probe; set one of http, tcp, exec (or watchdog, for a notify service)"
+	case set > 1:
+		return "health", "sets more than one probe; set one of http, tcp or exec"
+	case kind != "":
+		return "health", "is only for command services, not kind"
+	}
+	p := ReadySpec{HTTP: h.HTTP, TCP: h.TCP, Exec: h.Exec}
+	if field, problem := p.checkProbe("health"); field != "" {
+		return field, problem
+	}
+	interval, timeout, _ := h.Every()
+	switch {
+	case h.Interval < 0 || (h.Interval != 0 && h.Interval < MinHealthInterval) || h.Interval > MaxDuration:
+		return "health.interval", fmt.Sprintf("is %s, want %s to %s", h.Interval, MinHealthInterval, MaxDuration)
+	case h.Timeout < 0:
+		return "health.timeout", fmt.Sprintf("is %s, must be > 0", h.Timeout)
+	case timeout > interval:
+		return "health.timeout", fmt.Sprintf("is %s, above the interval %s; a try must end before the next", Duration(timeout), Duration(interval))
+	case h.Retries < 0 || h.Retries > MaxHealthRetries:
+		return "health.retries", fmt.Sprintf("is %d, want 1 to %d", h.Retries, MaxHealthRetries)
+	case h.Watchdog < 0 || (h.Watchdog != 0 && h.Watchdog < MinHealthInterval) || h.Watchdog > MaxDuration:
+		return "health.watchdog", fmt.Sprintf("is %s, want %s to %s", h.Watchdog, MinHealthInterval, MaxDuration)
+	case h.Watchdog != 0 && (ready == nil || !ready.Notify):
+		return "health.watchdog", "needs a notify service (ready: {notify: true}, --notify): WATCHDOG=1 comes on its NOTIFY_SOCKET"
+	case set == 0 && (h.Interval != 0 || h.Timeout != 0 || h.Retries != 0):
+		return "health", "sets interval, timeout or retries but no probe; set one of http, tcp or exec"
+	}
+	return "", ""
+}
+
+// checkProbe checks the http, tcp and exec of a probe, naming the fields
+// under prefix (ready, health).
+func (r *ReadySpec) checkProbe(prefix string) (field, problem string) {
+	if r.HTTP != "" {
+		u, err := url.Parse(r.HTTP)
+		switch {
+		case err != nil:
+			return prefix + ".http", fmt.Sprintf("%q is not a URL: %v", r.HTTP, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return prefix + ".http", fmt.Sprintf("%q: scheme must be http or https", r.HTTP)
+		case u.Hostname() == "":
+			return prefix + ".http", fmt.Sprintf("%q has no host", r.HTTP)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return prefix + ".http", fmt.Sprintf("%q: port must be 1 to 65535", r.HTTP)
+			}
+		}
+	}
+	if r.TCP != "" {
+		host, port, err := net.SplitHostPort(r.TCP)
+		if err != nil {
+			return prefix + ".tcp", fmt.Sprintf("%q: want HOST:PORT", r.TCP)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return prefix + ".tcp", fmt.Sprintf("%q: port must be 1 to 65535", r.TCP)
+		}
+		if host == "" {
+			return prefix + ".tcp", fmt.Sprintf("%q has no host", r.TCP)
+		}
+	}
+	if r.Exec != nil {
+		if len(r.Exec) == 0 || r.Exec[0] == "" {
+			return prefix + ".exec", "argv[0] is empty"
+		}
+		for i, a := range r.Exec {
+			if strings.IndexByte(a, 0) >= 0 {
+				return prefix + ".exec", fmt.Sprintf("argv[%d] contains a NUL byte", i)
+			}
 		}
 	}
 	return "", ""
@@ -553,6 +656,11 @@ func (s Spec) Clone() Spec {
 		r.Exec = slices.Clone(s.Ready.Exec)
 		c.Ready = &r
 	}
+	if s.Health != nil {
+		h := *s.Health
+		h.Exec = slices.Clone(s.Health.Exec)
+		c.Health = &h
+	}
 	return c
 }
 
@@ -653,6 +761,10 @@ func validEnvKey(k string) bool {
 //   - ready: exactly one probe, command services only; http an http(s) URL
 //     with a host, tcp HOST:PORT with a port from 1 to 65535, exec a
 //     non-empty argv; timeout > 0 and <= [MaxReadyTimeout] when set;
+//   - health: at most one probe (as ready's), or a watchdog, command
+//     services only; interval and watchdog from [MinHealthInterval] to
+//     [MaxDuration]; timeout > 0 and not above the interval; retries 1 to
+//     [MaxHealthRetries]; watchdog only with ready.notify;
 //   - log: max_size from [MinLogMaxSize] to [MaxLogMaxSize], files from 1
 //     to [MaxLogFiles] (the fields are named log.max_size, log.files).
 func (s Spec) Validate() error {
@@ -788,6 +900,11 @@ func (s Spec) Validate() error {
 	}
 	if n.Ready != nil {
 		if field, problem := n.Ready.check(n.Kind); field != "" {
+			return bad(field, "%s", problem)
+		}
+	}
+	if n.Health != nil {
+		if field, problem := n.Health.check(n.Kind, n.Ready); field != "" {
 			return bad(field, "%s", problem)
 		}
 	}

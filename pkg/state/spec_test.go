@@ -43,6 +43,27 @@ func TestSpec_Validate(t *testing.T) {
 			s.StopTimeout = Duration(time.Millisecond)
 			s.MemoryMax, s.CPU, s.PIDsMax = MinMemoryMax, MinCPU, 1
 		}, ""},
+		{"health http", func(s *Spec) {
+			s.Health = &HealthSpec{HTTP: "http://127.0.0.1:8080/healthz", Interval: Duration(time.Second), Timeout: Duration(time.Second), Retries: 2}
+		}, ""},
+		{"health watchdog with notify", func(s *Spec) {
+			s.Ready = &ReadySpec{Notify: true}
+			s.Health = &HealthSpec{Watchdog: Duration(time.Second), TCP: "localhost:1"}
+		}, ""},
+		{"health none", func(s *Spec) { s.Health = &HealthSpec{} }, "health"},
+		{"health two probes", func(s *Spec) { s.Health = &HealthSpec{HTTP: "http://a/", TCP: "a:1"} }, "health"},
+		{"health bad URL", func(s *Spec) { s.Health = &HealthSpec{HTTP: "ftp://a/"} }, "health.http"},
+		{"health port 0", func(s *Spec) { s.Health = &HealthSpec{TCP: "127.0.0.1:0"} }, "health.tcp"},
+		{"health empty exec", func(s *Spec) { s.Health = &HealthSpec{Exec: []string{}} }, "health.exec"},
+		{"health interval negative", func(s *Spec) { s.Health = &HealthSpec{TCP: "a:1", Interval: -1} }, "health.interval"},
+		{"health interval tiny", func(s *Spec) { s.Health = &HealthSpec{TCP: "a:1", Interval: Duration(time.Millisecond)} }, "health.interval"},
+		{"health timeout above interval", func(s *Spec) {
+			s.Health = &HealthSpec{TCP: "a:1", Interval: Duration(time.Second), Timeout: Duration(2 * time.Second)}
+		}, "health.timeout"},
+		{"health default timeout above a short interval", func(s *Spec) { s.Health = &HealthSpec{TCP: "a:1", Interval: Duration(time.Second)} }, ""},
+		{"health retries negative", func(s *Spec) { s.Health = &HealthSpec{TCP: "a:1", Retries: -1} }, "health.retries"},
+		{"health watchdog without notify", func(s *Spec) { s.Health = &HealthSpec{Watchdog: Duration(time.Second)} }, "health.watchdog"},
+		{"health on kind", func(s *Spec) { s.Command = nil; s.Kind = "ticker"; s.Health = &HealthSpec{TCP: "a:1"} }, "health"},
 		{"name with slash", func(s *Spec) { s.Name = "a/b" }, "name"},
 		{"name with control char", func(s *Spec) { s.Name = "web\x01" }, "name"},
 		{"name uppercase", func(s *Spec) { s.Name = "Web" }, "name"},

@@ -160,6 +160,13 @@ func (t *teller) tell(env event.Envelope) {
 	case Ready:
 		t.add(env, "ready after %s at %s (pid %d)", span(p.After), when, p.PID)
 
+	case Health:
+		if p.Healthy {
+			t.add(env, "healthy at %s (pid %d): its health check passed", when, p.PID)
+		} else {
+			t.add(env, "unhealthy at %s (pid %d): %s; stopping it to restart", when, p.PID, p.Reason)
+		}
+
 	case Exited:
 		t.exited(env, p, when)
 

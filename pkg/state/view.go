@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -79,6 +80,17 @@ func (s *Service) IsReady() bool {
 	return in.Ready
 }
 
+// HealthOf is the running instance's health: empty when no instance of the
+// current generation runs, the spec has no health check, or none was
+// recorded yet.
+func (s *Service) HealthOf() HealthState {
+	in := s.Instance
+	if in == nil || in.Exited || s.Spec.Health == nil || in.Generation != s.Generation {
+		return ""
+	}
+	return in.Health
+}
+
 // ShouldRun reports whether the log says the service should be running:
 // desired, not failed, and not ended for good under its restart policy.
 // It is the one rule the Replayer, the Verifier, recover and the runtime
@@ -100,6 +112,9 @@ type ServiceView struct {
 	State      State  `json:"state"`
 	// Ready: an instance runs and is ready (see [Service.IsReady]).
 	Ready bool `json:"ready"`
+	// Healthy is the running instance's health (see [Service.HealthOf]):
+	// omitted while unknown (no health check, not probed yet).
+	Healthy *bool `json:"healthy,omitempty"`
 	// PID is the live instance's pid; 0 when none runs (or for an in-process
 	// service).
 	PID      int `json:"pid"`
@@ -130,6 +145,10 @@ func (s *Service) View() ServiceView {
 		Restarts:   s.Restarts,
 		Command:    s.Spec.Clone().Command,
 		Kind:       s.Spec.Kind,
+	}
+	if h := s.HealthOf(); h != "" {
+		ok := h == Healthy
+		v.Healthy = &ok
 	}
 	if in := s.Instance; in != nil {
 		v.StartError = in.StartError
@@ -174,6 +193,13 @@ type ServiceStatus struct {
 	// NotifyStatus is the latest STATUS= a notify service sent (kept in
 	// memory, not in the log).
 	NotifyStatus string `json:"notify_status,omitempty"`
+	// Health says the running instance's health and since when: "healthy
+	// since ...", "not probed yet (GET ... every 10s)"; empty without a
+	// health check or an instance. LastUnhealthy is the last time an
+	// instance was found unhealthy, and why (it was restarted then).
+	Health          string    `json:"health,omitempty"`
+	LastUnhealthy   time.Time `json:"last_unhealthy,omitzero"`
+	UnhealthyReason string    `json:"unhealthy_reason,omitempty"`
 }
 
 // SpecView is a spec as a status shows it: everything but the values of
@@ -198,6 +224,8 @@ type SpecView struct {
 	EnvFile []string `json:"env_file,omitempty"`
 	// Ready is the readiness probe, if any.
 	Ready *ReadySpec `json:"ready,omitempty"`
+	// Health is the health check, if any.
+	Health *HealthSpec `json:"health,omitempty"`
 	// EnvSecrets maps a variable to the name of the secret it takes:
 	// names only, never a value.
 	EnvSecrets map[string]string `json:"env_secrets,omitempty"`
@@ -221,6 +249,7 @@ func (s Spec) View() SpecView {
 		StopTimeout:   s.StopTimeout,
 		Log:           logView(s.Log),
 		Ready:         s.Clone().Ready,
+		Health:        s.Clone().Health,
 		User:          s.User,
 		Group:         s.Group,
 		Groups:        slices.Clone(s.Groups),
@@ -276,7 +305,9 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 	}
 	if in != nil && !in.Exited {
 		st.Readiness = s.readiness()
+		st.Health = s.health()
 	}
+	st.LastUnhealthy, st.UnhealthyReason = s.UnhealthyAt, s.UnhealthyReason
 	if st.State == StateBackoff && instanceExit && last.Restart > 0 {
 		st.NextAttemptAt = last.NextAttemptAt()
 		st.Restart, st.RestartLimit = last.Restart, s.Spec.RestartLimit()
@@ -294,6 +325,39 @@ func (s *Service) readiness() string {
 		return "ready after " + span(in.ReadyAfter)
 	}
 	return fmt.Sprintf("waiting for %s (deadline %s)", r.Describe(), Duration(r.Deadline()))
+}
+
+// health describes the running instance's health; empty without a check.
+func (s *Service) health() string {
+	h, in := s.Spec.Health, s.Instance
+	if h == nil || in.Generation != s.Generation {
+		return ""
+	}
+	switch s.HealthOf() {
+	case Healthy:
+		return "healthy since " + in.HealthAt.Format(time.RFC3339)
+	case Unhealthy:
+		return "unhealthy since " + in.HealthAt.Format(time.RFC3339) + ", being restarted"
+	}
+	if !s.IsReady() {
+		return "checked once ready: " + h.Describe()
+	}
+	return "not checked yet: " + h.Describe()
+}
+
+// Describe names the check: "GET URL every 10s (timeout 2s, 3 tries)",
+// "WATCHDOG=1 at least every 30s", or both.
+func (h *HealthSpec) Describe() string {
+	var parts []string
+	if h.HasProbe() {
+		interval, timeout, retries := h.Every()
+		r := ReadySpec{HTTP: h.HTTP, TCP: h.TCP, Exec: h.Exec}
+		parts = append(parts, fmt.Sprintf("%s every %s (timeout %s, %d tries)", r.Describe(), Duration(interval), Duration(timeout), retries))
+	}
+	if h.Watchdog != 0 {
+		parts = append(parts, "WATCHDOG=1 at least every "+h.Watchdog.String())
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Describe names the probe: "GET http://...", "a connection to
@@ -320,6 +384,12 @@ func (e ExitRecord) Describe() string {
 		return "ended, status unknown: " + e.Error
 	case e.Unknown:
 		return "ended, status unknown (a re-adopted process)"
+	case e.Reason == ExitUnhealthy:
+		how := fmt.Sprintf("exited with code %d", e.ExitCode)
+		if e.Signal != "" {
+			how = "killed by " + e.Signal
+		}
+		return "stopped as unhealthy (" + how + "): " + strings.TrimPrefix(e.Error, "unhealthy: ")
 	case e.Signal != "" && e.Error != "":
 		return "killed by " + e.Signal + ": " + e.Error
 	case e.Reason == ExitOOM && e.Signal != "":
@@ -341,6 +411,10 @@ type Figures struct {
 	State        State
 	Restarts     int
 	Ready        bool
+	// Checked: the spec has a health check; Health is the running
+	// instance's ([Service.HealthOf]).
+	Checked bool
+	Health  HealthState
 	// StartedAt is when the running instance started; zero when none runs.
 	StartedAt time.Time
 	// LastExit is the newest of [Service.Exits], if HasExit.
@@ -350,7 +424,7 @@ type Figures struct {
 
 // Figures returns the service's figures.
 func (s *Service) Figures() Figures {
-	f := Figures{Tenant: s.Tenant, Name: s.Name, State: s.State(), Restarts: s.Restarts, Ready: s.IsReady()}
+	f := Figures{Tenant: s.Tenant, Name: s.Name, State: s.State(), Restarts: s.Restarts, Ready: s.IsReady(), Checked: s.Spec.Health != nil, Health: s.HealthOf()}
 	if in := s.Instance; in != nil && !in.Exited {
 		f.StartedAt = in.StartedAt
 	}
