@@ -23,12 +23,17 @@
 //
 // The supervisor speaks its own language of processes: it is given a [Key],
 // a generation and a [Policy], and it reports typed facts, [Started],
-// [Ready] (when [ServiceConfig.Ready] is set and passes), [Exited] and
+// [Ready] (when [ServiceConfig.Ready] is set and passes), [Health] (each
+// change of health, when [ServiceConfig.Health] is set), [Exited] and
 // [GaveUp], each once durable before it acts on the next
 // ([Recorder.Record]). A readiness check runs on a goroutine of its own
 // only from a start until it passes or its deadline; past the deadline the
 // instance is stopped with the one stop procedure and the attempt counts as
-// a failed start. It never builds the domain's events nor reads the
+// a failed start. A health watch is the owner's (no goroutine of the
+// loop's); when it reports a failure the instance is stopped the same way
+// and its exit's Err wraps [ErrUnhealthy]. [Run] runs a short-lived child
+// (an exec probe) to its end, killed with its process group if its context
+// ends first. It never builds the domain's events nor reads the
 // log: its owner (the runtime) records each fact as a domain event, and
 // derives the [Policy] from a spec.
 //

@@ -34,6 +34,49 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "health: healthy, then unhealthy and its exit; the last failure outlives the instance",
+			build: func(l *testLog) {
+				spec := testSpec("web")
+				spec.Health = &HealthSpec{HTTP: "http://127.0.0.1:1/"}
+				l.deploySpec(spec, 1)
+				l.start("web", 1, 1, 100)
+				l.add(DefaultTenant, "web", Health{Generation: 1, Attempt: 1, PID: 100, Healthy: true})
+				l.add(DefaultTenant, "web", Health{Generation: 1, Attempt: 9, PID: 100, Healthy: false, Reason: "stale attempt"})
+				l.add(DefaultTenant, "web", Health{Generation: 1, Attempt: 1, PID: 100, Healthy: false, Reason: "GET: 500"})
+				l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, Signal: "SIGTERM", ExitCode: -1, Reason: ExitUnhealthy, Error: "unhealthy: GET: 500", Restart: 1})
+				l.start("web", 1, 2, 101)
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, StateRunning, s.State())
+				require.Equal(t, HealthState(""), s.HealthOf(), "the new instance is not checked yet")
+				require.Nil(t, s.View().Healthy)
+				require.Equal(t, "GET: 500", s.UnhealthyReason)
+				require.False(t, s.UnhealthyAt.IsZero())
+				last, ok := s.LastExit()
+				require.True(t, ok)
+				require.Equal(t, "stopped as unhealthy (killed by SIGTERM): GET: 500", last.Describe())
+			},
+		},
+		{
+			name: "health: an unhealthy instance shows so until it ends",
+			build: func(l *testLog) {
+				spec := testSpec("web")
+				spec.Health = &HealthSpec{TCP: "127.0.0.1:1"}
+				l.deploySpec(spec, 1)
+				l.start("web", 1, 1, 100)
+				l.add(DefaultTenant, "web", Health{Generation: 1, Attempt: 1, PID: 100, Healthy: false, Reason: "refused"})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, Unhealthy, s.HealthOf())
+				require.NotNil(t, s.View().Healthy)
+				require.False(t, *s.View().Healthy)
+				require.Contains(t, s.Status(s.Instance.StartedAt).Health, "unhealthy since")
+				require.Equal(t, Unhealthy, s.Figures().Health)
+			},
+		},
+		{
 			name: "deploy, kill, deploy again: desired",
 			build: func(l *testLog) {
 				l.deploy("web", 1)
