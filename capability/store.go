@@ -227,30 +227,11 @@ func (s *Store) Grant(ctx context.Context, req GrantRequest) (Token, string, err
 	if err := ctx.Err(); err != nil {
 		return Token{}, "", fmt.Errorf("grant token: %w", err)
 	}
-	set, ttl, err := s.check(req)
+	e, plaintext, err := s.opts.newEntry(req)
 	if err != nil {
 		return Token{}, "", fmt.Errorf("grant token: %w", err)
 	}
-	now := s.opts.Now()
-	id, err := ulid.New(ulid.Timestamp(now), rand.Reader)
-	if err != nil {
-		return Token{}, "", fmt.Errorf("grant token: new id: %w", err)
-	}
-	plaintext, hash, err := newPlaintext()
-	if err != nil {
-		return Token{}, "", fmt.Errorf("grant token: %w", err)
-	}
-	e := &entry{
-		hash:     hash,
-		id:       id,
-		set:      set,
-		tenant:   req.Tenant,
-		services: req.Services,
-		actor:    req.Actor,
-		created:  now.UnixNano(),
-		expires:  now.Add(ttl).UnixNano(),
-	}
-	rec := encodeRecord(e)
+	hash, id, rec := e.hash, e.id, encodeRecord(e)
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -276,8 +257,36 @@ func (s *Store) Grant(ctx context.Context, req GrantRequest) (Token, string, err
 	return e.token(), plaintext, nil
 }
 
+// newEntry validates a grant request and makes its token: the entry to
+// store, and the plaintext to show once. Every store grants through it.
+func (o *Options) newEntry(req GrantRequest) (*entry, string, error) {
+	set, ttl, err := o.check(req)
+	if err != nil {
+		return nil, "", err
+	}
+	now := o.Now()
+	id, err := ulid.New(ulid.Timestamp(now), rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("new id: %w", err)
+	}
+	plaintext, hash, err := newPlaintext()
+	if err != nil {
+		return nil, "", err
+	}
+	return &entry{
+		hash:     hash,
+		id:       id,
+		set:      set,
+		tenant:   req.Tenant,
+		services: req.Services,
+		actor:    req.Actor,
+		created:  now.UnixNano(),
+		expires:  now.Add(ttl).UnixNano(),
+	}, plaintext, nil
+}
+
 // check validates a grant request and returns its scope set and ttl.
-func (s *Store) check(req GrantRequest) (scopeSet, time.Duration, error) {
+func (o *Options) check(req GrantRequest) (scopeSet, time.Duration, error) {
 	if !validName(req.Tenant) {
 		return 0, 0, fmt.Errorf("%w: tenant %q must match ^[a-z0-9][a-z0-9._-]{0,62}$", ErrInvalid, req.Tenant)
 	}
@@ -305,11 +314,11 @@ func (s *Store) check(req GrantRequest) (scopeSet, time.Duration, error) {
 	ttl := req.TTL
 	switch {
 	case ttl == 0:
-		ttl = s.opts.DefaultTTL
+		ttl = o.DefaultTTL
 	case ttl < 0:
 		return 0, 0, fmt.Errorf("%w: ttl %s is negative", ErrInvalid, ttl)
-	case ttl > s.opts.MaxTTL:
-		return 0, 0, fmt.Errorf("%w: ttl %s exceeds maximum %s", ErrInvalid, ttl, s.opts.MaxTTL)
+	case ttl > o.MaxTTL:
+		return 0, 0, fmt.Errorf("%w: ttl %s exceeds maximum %s", ErrInvalid, ttl, o.MaxTTL)
 	}
 	return set, ttl, nil
 }
@@ -333,6 +342,12 @@ func (s *Store) Authenticate(plaintext string) (Token, error) {
 	if closed {
 		return Token{}, ErrClosed
 	}
+	return authenticate(e, hash, s.opts.Now())
+}
+
+// authenticate is the verdict on the entry a map lookup found by hash (nil
+// if none) at now: the one rule of every store's Authenticate.
+func authenticate(e *entry, hash tokenHash, now time.Time) (Token, error) {
 	// The map finds the entry by hash; confirming it in constant time keeps
 	// the comparison of secret-derived bytes free of timing signals.
 	if e == nil || subtle.ConstantTimeCompare(e.hash[:], hash[:]) != 1 {
@@ -342,7 +357,7 @@ func (s *Store) Authenticate(plaintext string) (Token, error) {
 	if e.revoked != 0 {
 		return tok, ErrRevoked
 	}
-	if tok.Expired(s.opts.Now()) {
+	if tok.Expired(now) {
 		return tok, ErrExpired
 	}
 	return tok, nil
@@ -418,13 +433,24 @@ func idKey(id ulid.ULID) []byte {
 // store lists nothing.
 func (s *Store) List(tenant string) []Token {
 	s.mu.RLock()
-	out := make([]Token, 0, len(s.byHash))
-	for _, e := range s.byHash {
+	out := list(s.byHash, tenant)
+	s.mu.RUnlock()
+	return sortTokens(out)
+}
+
+// list returns the tokens of tenant ("" for all) in m, unsorted.
+func list(m map[tokenHash]*entry, tenant string) []Token {
+	out := make([]Token, 0, len(m))
+	for _, e := range m {
 		if tenant == "" || e.tenant == tenant {
 			out = append(out, e.token())
 		}
 	}
-	s.mu.RUnlock()
+	return out
+}
+
+// sortTokens sorts a listing by creation time, then id.
+func sortTokens(out []Token) []Token {
 	slices.SortFunc(out, func(a, b Token) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c

@@ -68,26 +68,32 @@ func sweepable(e *entry, now, retention int64) bool {
 // (it returns nil) or the store is closed (it returns [ErrClosed]). A failed
 // sweep is logged and retried at the next tick.
 func (s *Store) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.SweepInterval)
+	return runSweeps(ctx, &s.opts, s.done, s.Sweep, s.isClosed)
+}
+
+// runSweeps is every store's Run: sweep every interval until ctx is done
+// or done is closed.
+func runSweeps(ctx context.Context, o *Options, done <-chan struct{}, sweep func(context.Context) (int, error), closed func() bool) error {
+	t := time.NewTicker(o.SweepInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.done:
+		case <-done:
 			return ErrClosed
 		case <-t.C:
-			n, err := s.Sweep(ctx)
+			n, err := sweep(ctx)
 			switch {
 			case err == nil:
 				if n > 0 {
-					s.opts.Logger.Info("swept tokens", "deleted", n)
+					o.Logger.Info("swept tokens", "deleted", n)
 				}
 			case ctx.Err() != nil:
 				return nil
 			default:
-				s.opts.Logger.Error("sweep tokens", "err", err)
-				if s.isClosed() {
+				o.Logger.Error("sweep tokens", "err", err)
+				if closed() {
 					return ErrClosed
 				}
 			}
