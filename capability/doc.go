@@ -4,8 +4,9 @@
 // expires.
 //
 // It owns its buckets in the bbolt file that also holds the event log
-// ("tokens", "tokens_by_tenant", "tokens_by_id"), and the in-memory copy of
-// every token that [Store.Authenticate] reads. It must never store, log,
+// ("tokens", "tokens_by_tenant", "tokens_by_id"), its keys in a cluster's
+// etcd ([EtcdStore]), and the in-memory copy of every token that
+// Authenticate reads. [Tokens] is what both stores do. It must never store, log,
 // return in an error or put in an event a token's plaintext (invariant I7);
 // never open, close or read any other bucket of the file; and never decide
 // who may grant or revoke: the API layer does that, with [Token.Allows]. The
@@ -57,6 +58,36 @@
 // hash, for tools that read the file. All three change in the same
 // transaction.
 //
+// # Cluster
+//
+// An [EtcdStore] ([OpenEtcd]) keeps the same records in etcd, under
+// [EtcdOptions.Prefix]: "h/" + hex(SHA-256) maps to the record, "id/" + id
+// to the hex hash. Still hashes only. Grant is one transaction that
+// creates both keys; Revoke rewrites the record in a transaction that
+// compares its revision; both are committed by a quorum, and return once
+// the node's own copy holds the change. Every node keeps a copy of every
+// token in memory, which a watch keeps current, so Authenticate makes no
+// request: a revocation on one node is refused on the others as soon as
+// their watches bring it (milliseconds on loopback;
+// BenchmarkEtcdStore_RevocationReach).
+//
+// It fails closed. Five times per [EtcdOptions.MaxStaleness] (1 s by
+// default) a node makes a linearizable read, which only a member in touch
+// with a quorum answers, and its copy is known current as of that read
+// once its watch has brought every change up to the read's revision.
+// While the last such instant is older than MaxStaleness (the node is cut
+// off, its member lost its quorum, its watch broke), Authenticate refuses
+// every token with [ErrNotSynced]: a token revoked elsewhere is never
+// accepted more than MaxStaleness after the revocation committed.
+//
+// The etcd store lives in this package, not a package of its own, so that
+// the grant rules, the record, and the verdict of Authenticate stay one
+// each ([Options], the record codec, one authenticate function) for both
+// stores, without exporting them; the cost is that this package links the
+// etcd client, which every program that links it (the server and the
+// daemon) links anyway. The Go client (pkg/client) and the web view do not
+// import it.
+//
 // # Concurrency
 //
 // A [Store] is safe for concurrent use. Authenticate and List take a read
@@ -83,4 +114,9 @@
 //     [Options.Retention]; a swept token authenticates as [ErrUnknown],
 //     no longer as [ErrExpired] or [ErrRevoked].
 //   - Closing the store does not close the database.
+//   - An [EtcdStore]'s copy and its staleness use each node's own clocks:
+//     expiry by [Options.Now], as on one node; staleness by the monotonic
+//     clock. Nodes whose wall clocks disagree disagree on expiry by as much.
+//   - An [EtcdStore] reads all tokens in one request at open and after a
+//     compaction of the revisions its watch needed.
 package capability

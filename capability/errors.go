@@ -32,6 +32,13 @@ var (
 	// ErrRevoked is returned when the token has been revoked with
 	// [Store.Revoke]. It takes precedence over [ErrExpired].
 	ErrRevoked = errors.New("token revoked")
+
+	// ErrNotSynced is returned by [EtcdStore.Authenticate] for every
+	// token while the store cannot tell that its copy is current (its
+	// watch of the cluster is broken or silent for longer than
+	// [EtcdOptions.MaxStaleness]): it fails closed rather than accept a
+	// token revoked elsewhere.
+	ErrNotSynced = errors.New("token store not in sync with the cluster; try again")
 )
 
 // Errors returned by [Token.Allows].
