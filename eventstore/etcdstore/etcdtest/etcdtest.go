@@ -10,13 +10,14 @@
 // between members passes through proxies, and [Cluster.Isolate] cuts one
 // member off from the others (both ways) until [Cluster.Heal]. [Peers] is
 // the same for members a test runs in other processes (`solo daemon
-// --cluster --etcd-embed`): give each one's proxy address as its
-// advertised peer URL, and [RaftSender] as the proxies' [tcpproxy.Options.Sender].
+// --cluster --etcd-embed`), from [ProxyPeers]: each member listens on its
+// own peer address and advertises its proxy's.
 package etcdtest
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -98,14 +99,14 @@ func New(dir string, n int, o Options) (*Cluster, error) {
 		advertised[i] = url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])}
 	}
 	if o.Proxied {
-		c.Peers = &Peers{}
-		for i := range advertised {
-			p, err := tcpproxy.New("127.0.0.1:0", advertised[i].Host, &tcpproxy.Options{Sender: RaftSender})
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-			c.Peers.Proxies = append(c.Peers.Proxies, p)
+		var targets []string
+		for _, u := range advertised {
+			targets = append(targets, u.Host)
+		}
+		if c.Peers, err = ProxyPeers(targets...); err != nil {
+			return nil, err
+		}
+		for i, p := range c.Peers.Proxies {
 			advertised[i].Host = p.Addr()
 		}
 	}
@@ -243,9 +244,7 @@ func (c *Cluster) Close() {
 		}
 	}
 	if c.Peers != nil {
-		for _, p := range c.Peers.Proxies {
-			p.Close()
-		}
+		c.Peers.Close()
 	}
 }
 
@@ -285,6 +284,60 @@ type Peers struct {
 	Proxies []*tcpproxy.Proxy
 	IDs     []uint64
 }
+
+// ProxyPeers starts a proxy in front of each address a member listens on
+// for its peers, for members that run elsewhere (`solo daemon --cluster
+// --etcd-embed` children): member i must listen on targets[i] but
+// advertise "http://"+Proxies[i].Addr() (its entry in the initial
+// cluster). Once the cluster is up, [Peers.Learn] finds the members' ids.
+func ProxyPeers(targets ...string) (*Peers, error) {
+	p := &Peers{}
+	for _, t := range targets {
+		q, err := tcpproxy.New("127.0.0.1:0", t, &tcpproxy.Options{Sender: RaftSender})
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.Proxies = append(p.Proxies, q)
+	}
+	return p, nil
+}
+
+// Learn fills IDs from the cluster's member list, matching each member's
+// advertised peer URL with a proxy's address.
+func (p *Peers) Learn(ctx context.Context, cli *clientv3.Client) error {
+	resp, err := cli.MemberList(ctx)
+	if err != nil {
+		return fmt.Errorf("etcd member list: %w", err)
+	}
+	ids := make([]uint64, len(p.Proxies))
+	for i, q := range p.Proxies {
+		for _, m := range resp.Members {
+			for _, u := range m.PeerURLs {
+				if u == "http://"+q.Addr() {
+					ids[i] = m.ID
+				}
+			}
+		}
+		if ids[i] == 0 {
+			return fmt.Errorf("no member advertises proxy %d's address http://%s", i, q.Addr())
+		}
+	}
+	p.IDs = ids
+	return nil
+}
+
+// Close closes every proxy.
+func (p *Peers) Close() {
+	for _, q := range p.Proxies {
+		q.Close()
+	}
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1, for members
+// (and their proxies) that a test starts in other processes. Another
+// program may take one before they bind it; on a test machine, rarely.
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
 
 // Isolate cuts member i off from every other member: its own proxy drops
 // and refuses every connection (nobody reaches it), and every other proxy

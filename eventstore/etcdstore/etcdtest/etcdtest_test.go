@@ -53,6 +53,12 @@ func TestCluster_Isolate(t *testing.T) {
 	_, err := c.Client(t).Put(ctx, "k", "before")
 	require.NoError(t, err)
 
+	// The ids the proxies cut by are the ones the member list tells
+	// (what a test of members in other processes has).
+	learned := &Peers{Proxies: c.Peers.Proxies}
+	require.NoError(t, learned.Learn(ctx, c.Client(t)))
+	assert.Equal(t, c.Peers.IDs, learned.IDs)
+
 	lead := c.Leader()
 	require.GreaterOrEqual(t, lead, 0)
 	other := (lead + 1) % 3
