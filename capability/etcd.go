@@ -176,12 +176,12 @@ func (s *EtcdStore) follow(ctx context.Context, rev int64) {
 		}
 		backoff = min(2*backoff, s.stale)
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			if r, err := s.load(ctx); err != nil {
+			r, err := s.load(ctx)
+			if err != nil {
 				s.opts.Logger.Warn("token reload", "err", err)
 				continue
-			} else {
-				rev = r
 			}
+			rev = r
 		}
 		rev = max(rev, s.Revision())
 	}
