@@ -141,7 +141,7 @@ type LogLimits struct {
 func (l *Logs) maxSize(e *logEntry) int64 { return cmp.Or(e.limits.MaxSize, l.opts.MaxSize) }
 func (l *Logs) maxFiles(e *logEntry) int  { return cmp.Or(e.limits.MaxFiles, l.opts.MaxFiles) }
 
-// NewLogs creates dir (mode 0750) if needed and starts the watcher. See
+// NewLogs creates dir (mode 0700) if needed and starts the watcher. See
 // [LogOptions] for the defaults. Call [Logs.Close] to stop it.
 func NewLogs(dir string, opts LogOptions) (*Logs, error) {
 	if opts.MaxSize == 0 {
@@ -160,7 +160,7 @@ func NewLogs(dir string, opts LogOptions) (*Logs, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("new logs: %w", err)
 	}
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
@@ -270,10 +270,11 @@ func (l *Logs) unwatchLocked(e *logEntry) {
 	e.wd = -1
 }
 
-// Open creates key's log file if needed (mode 0640, directories 0750),
-// starts watching it for rotation, and returns it opened
-// O_WRONLY|O_APPEND for handing to a child as [StartOptions.Output]. The
-// caller closes its copy after [Start]. A file already over MaxSize (left
+// Open creates key's log file if needed (mode 0600, directories 0700:
+// only the daemon reads logs, for its callers; a service writes its own
+// through the descriptor it is given, never by path), starts watching it
+// for rotation, and returns it opened O_WRONLY|O_APPEND for handing to a
+// child as [StartOptions.Output]. The caller closes its copy after [Start]. A file already over MaxSize (left
 // by an earlier daemon) is rotated at once. Open may be called again for the
 // same key (a restart); the watch stays until [Logs.Release].
 func (l *Logs) Open(key string) (*os.File, error) { return l.OpenLimited(key, LogLimits{}) }
@@ -292,10 +293,10 @@ func (l *Logs) OpenLimited(key string, lim LogLimits) (*os.File, error) {
 	e.rot.Lock()
 	e.limits = lim
 	e.rot.Unlock()
-	if err := os.MkdirAll(filepath.Dir(e.path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(e.path), 0o700); err != nil {
 		return fail(err)
 	}
-	f, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fail(err)
 	}
@@ -482,7 +483,7 @@ func (l *Logs) rotateAt(e *logEntry) int64 { m := l.maxSize(e); return m - m/8 }
 // file at path, then what follows them while the copy stays within limit
 // bytes (the header not counted).
 func copyRange(path string, header []byte, src *os.File, off, n, limit int64) error {
-	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

@@ -47,8 +47,8 @@ func TestNewLogs(t *testing.T) {
 		t.Fatalf("defaults = %+v", l.opts)
 	}
 	fi, err := os.Stat(l.dir)
-	if err != nil || fi.Mode().Perm() != 0o750 {
-		t.Fatalf("dir: %v, %v; want mode 0750", fi.Mode(), err)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("dir: %v, %v; want mode 0700", fi.Mode(), err)
 	}
 	if _, err := NewLogs(t.TempDir(), LogOptions{MaxSize: -1}); err == nil {
 		t.Fatal("negative MaxSize accepted")
@@ -68,12 +68,12 @@ func TestLogs_Open(t *testing.T) {
 			t.Fatalf("file %s, Path %s, want %s", f.Name(), l.Path("default/web"), path)
 		}
 		fi, err := os.Stat(path)
-		if err != nil || fi.Mode().Perm() != 0o640 {
-			t.Fatalf("file mode %v, %v; want 0640", fi.Mode(), err)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("file mode %v, %v; want 0600", fi.Mode(), err)
 		}
 		di, err := os.Stat(filepath.Dir(path))
-		if err != nil || di.Mode().Perm() != 0o750 {
-			t.Fatalf("dir mode %v, %v; want 0750", di.Mode(), err)
+		if err != nil || di.Mode().Perm() != 0o700 {
+			t.Fatalf("dir mode %v, %v; want 0700", di.Mode(), err)
 		}
 		flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
 		if err != nil || flags&unix.O_APPEND == 0 || flags&unix.O_ACCMODE != unix.O_WRONLY {

@@ -88,6 +88,10 @@ func classify(err error) (status int, code string) {
 		return http.StatusRequestEntityTooLarge, wire.CodeTooLarge
 	case errors.Is(err, state.ErrQuota):
 		return http.StatusTooManyRequests, wire.CodeLimited
+	case errors.Is(err, solo.ErrDenied):
+		// Before the bad requests: a spec the tenant's policy refuses is
+		// both, and it is the policy that decides.
+		return http.StatusForbidden, wire.CodeDenied
 	case errors.Is(err, errBadRequest),
 		errors.Is(err, state.ErrInvalidSpec),
 		errors.Is(err, state.ErrInvalidName),

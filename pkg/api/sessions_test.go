@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,13 @@ func kernelCtx(t *testing.T) context.Context {
 // (failing the test, never skipping, when it has no ipykernel).
 func kernelOptions(t *testing.T, o apitest.Options) apitest.Options {
 	t.Helper()
-	o.Runtime = solo.Options{Python: kerneltest.Python(t)}
+	// Directly under /tmp, not t.TempDir's 0700 parent: a kernel of a
+	// tenant other than the default runs as that tenant's user, which
+	// must pass through every parent of its session's directory.
+	dir, err := os.MkdirTemp("", "solo-api-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	o.Runtime = solo.Options{Python: kerneltest.Python(t), DataDir: dir}
 	return o
 }
 

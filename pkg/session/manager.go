@@ -118,6 +118,11 @@ type Host interface {
 	// runs, and writes wait for the fold (I8). stop ends the calls and
 	// returns once no call of fn runs; it is idempotent.
 	Watch(fn func(env eventstore.Envelope)) (stop func())
+	// RunAs says whom a kernel of tenant, created by the caller of ctx,
+	// runs as: confined false means the daemon's own user; otherwise the
+	// uid and gid its tenant's policy gives it (recorded, when it is the
+	// tenant's dynamic user, before RunAs returns).
+	RunAs(ctx context.Context, tenant string) (uid, gid uint32, confined bool, err error)
 	// Deploy runs a kernel service; Kill stops it for good.
 	Deploy(ctx context.Context, spec state.Spec) error
 	Kill(ctx context.Context, tenant, name string) error
@@ -200,7 +205,10 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	dir := filepath.Join(opts.DataDir, "sessions")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("open sessions: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil { // an older data dir's 0700
 		return nil, fmt.Errorf("open sessions: %w", err)
 	}
 	key, err := loadKey(filepath.Join(dir, "checkpoint.key"))
@@ -366,6 +374,59 @@ func (m *Manager) sessionDir(key state.Key) string {
 	return filepath.Join(m.dir, key.Tenant, key.Name)
 }
 
+// giveKernel lets a kernel that runs as uid and gid (its tenant's user,
+// not the daemon's) use its session's files, and nothing more:
+//
+//	sessions/TENANT, sessions/TENANT/NAME    root, 0711: it passes through, lists nothing
+//	kernel.json                              root, group gid, 0640: it reads its key
+//	kernels/, ipython/                       uid:gid, 0700: its own
+//	checkpoints/                             root, 0711: the daemon makes each pickle
+//	                                         file there and hands it over (kernelFile)
+//
+// So a kernel can neither plant a link where the daemon writes, nor reach
+// another tenant's session (0700 dirs of another uid, or root's).
+func (m *Manager) giveKernel(key state.Key, uid, gid uint32) error {
+	dir := m.sessionDir(key)
+	if err := os.MkdirAll(filepath.Join(dir, "ipython"), 0o700); err != nil {
+		return err
+	}
+	for _, step := range []struct {
+		path     string
+		uid, gid int
+		mode     os.FileMode
+	}{
+		{filepath.Dir(dir), 0, 0, 0o711},
+		{dir, 0, 0, 0o711},
+		{m.connFile(key), 0, int(gid), 0o640},
+		{m.kernelsDir(key), int(uid), int(gid), 0o700},
+		{filepath.Join(dir, "ipython"), int(uid), int(gid), 0o700},
+		{filepath.Join(dir, "checkpoints"), 0, 0, 0o711},
+	} {
+		if err := os.Lchown(step.path, step.uid, step.gid); err != nil {
+			return err
+		}
+		if err := os.Chmod(step.path, step.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kernelFile hands a file the daemon just made in key's checkpoints
+// directory to the kernel, when the kernel runs as a user of its own (the
+// owner of its kernels directory), so that it may write or read it.
+func (m *Manager) kernelFile(key state.Key, f *os.File) error {
+	fi, err := os.Stat(m.kernelsDir(key))
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Geteuid() {
+		return nil
+	}
+	return f.Chown(int(st.Uid), int(st.Gid))
+}
+
 // connFile is the session's connection file: its kernel's key, ports 0.
 // Each start of the kernel copies it to a file of its own ([launcher]).
 func (m *Manager) connFile(key state.Key) string {
@@ -512,6 +573,15 @@ func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python s
 	}
 	if err := kernel.WriteConnectionFile(m.connFile(key), info); err != nil {
 		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	}
+	uid, gid, confined, err := m.host.RunAs(ctx, key.Tenant)
+	if err != nil {
+		return View{}, fmt.Errorf("create session %s: %w", key, err)
+	}
+	if confined {
+		if err := m.giveKernel(key, uid, gid); err != nil {
+			return View{}, fmt.Errorf("create session %s: %w", key, err)
+		}
 	}
 	service := ServicePrefix + key.Name
 	if err := m.append(ctx, key, state.SessionCreated{Kernel: kernelName, Service: service}); err != nil {

@@ -619,8 +619,12 @@ func (w *worker) checkpoint(ctx context.Context, c *kernel.Client, t *state.Task
 	if err != nil {
 		return []state.Payload{failed(t, "CheckpointError", err.Error(), lt)}, nil
 	}
-	f.Close()
 	defer os.Remove(tmp)
+	err = w.m.kernelFile(w.key, f) // the kernel writes the pickle
+	f.Close()
+	if err != nil {
+		return []state.Payload{failed(t, "CheckpointError", err.Error(), lt)}, nil
+	}
 	var res struct {
 		Saved   []string `json:"saved"`
 		Skipped []string `json:"skipped"`
@@ -665,10 +669,21 @@ func (w *worker) restore(ctx context.Context, c *kernel.Client, t *state.Task, l
 		return []state.Payload{failed(t, name, err.Error(), lt)}, nil
 	}
 	tmp := filepath.Join(filepath.Dir(path), "."+t.ID+".pickle")
-	if err := os.WriteFile(tmp, payload, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
 		return []state.Payload{failed(t, "CheckpointError", err.Error(), lt)}, nil
 	}
 	defer os.Remove(tmp)
+	_, err = f.Write(payload)
+	if err == nil {
+		err = w.m.kernelFile(w.key, f) // the kernel reads the pickle
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return []state.Payload{failed(t, "CheckpointError", err.Error(), lt)}, nil
+	}
 	var res struct {
 		Restored []string `json:"restored"`
 	}

@@ -163,7 +163,7 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	} else if r.closed.Load() {
 		return ApplyResult{}, ErrClosed
 	}
-	specs, err := r.validateApply(req.Services)
+	specs, dynamic, err := r.validateApply(ctx, req.Services)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply: %w", err)
 	}
@@ -268,6 +268,12 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 		return plan, nil
 	}
 
+	// The dynamic users the deploys need are recorded before them.
+	for _, t := range dynamic {
+		if _, err := r.allocateDynamicUser(ctx, t); err != nil {
+			return ApplyResult{}, fmt.Errorf("apply: %w", err)
+		}
+	}
 	// One append: every intent durable, or none.
 	pos, err := r.store.Append(ctx, events...)
 	if err != nil {
@@ -344,41 +350,59 @@ func (r *Runtime) releaseMemoryAfterStarts(plan ApplyResult) {
 }
 
 // validateApply normalises and checks every entry; see [Runtime.Apply].
-func (r *Runtime) validateApply(in []Spec) ([]Spec, error) {
+// It also returns the tenants whose dynamic user the specs need and that
+// is not yet recorded.
+func (r *Runtime) validateApply(ctx context.Context, in []Spec) ([]Spec, []string, error) {
 	specs := make([]Spec, len(in))
+	var dynamic []string
+	confined := map[string]*confinement{}
 	seen := make(map[state.Key]int, len(in))
 	for i, s := range in {
 		s = s.Clone()
 		s.Normalize()
 		if err := s.Validate(); err != nil {
-			return nil, &ApplyEntryError{Index: i, Err: err}
+			return nil, nil, &ApplyEntryError{Index: i, Err: err}
 		}
 		if session.IsService(s.Name) {
-			return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
+			return nil, nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{
 				Field: "name", Problem: fmt.Sprintf("%q belongs to a kernel session (names starting %q are the sessions'); use `solo session` for kernels, another name for a service", s.Name, session.ServicePrefix),
 			}, ErrReservedName)}
 		}
 		if _, err := r.kind(s.Kind); err != nil {
-			return nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{Field: "kind", Problem: err.Error()}, ErrUnknownKind)}
+			return nil, nil, &ApplyEntryError{Index: i, Err: fmt.Errorf("%w: %w", &state.FieldError{Field: "kind", Problem: err.Error()}, ErrUnknownKind)}
 		}
 		if err := r.canStamp(s); err != nil {
-			return nil, &ApplyEntryError{Index: i, Err: err}
+			return nil, nil, &ApplyEntryError{Index: i, Err: err}
 		}
-		if err := checkRunnable(s, r.secrets); err != nil {
-			return nil, &ApplyEntryError{Index: i, Err: err}
+		c, ok := confined[s.Tenant]
+		if !ok && s.Kind == "" && isConfined(s.Tenant, actorFrom(ctx)) {
+			var err error
+			if c, err = r.confinement(ctx, s.Tenant, true, false); err != nil {
+				return nil, nil, &ApplyEntryError{Index: i, Err: err}
+			}
+			confined[s.Tenant] = c
+			if t, ok := r.world.tenant(s.Tenant); c.dynamic != 0 && (!ok || t.DynamicUser == nil) {
+				dynamic = append(dynamic, s.Tenant)
+			}
+		}
+		if s.Kind != "" {
+			c = nil
+		}
+		if err := checkRunnable(s, r.secrets, c); err != nil {
+			return nil, nil, &ApplyEntryError{Index: i, Err: err}
 		}
 		if err := r.canContain(s); err != nil {
-			return nil, &ApplyEntryError{Index: i, Err: err}
+			return nil, nil, &ApplyEntryError{Index: i, Err: err}
 		}
 		if j, dup := seen[s.Key()]; dup {
-			return nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
+			return nil, nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
 				Field: "name", Problem: fmt.Sprintf("%s is also services[%d]; a service may appear once", s.Key(), j),
 			}}
 		}
 		seen[s.Key()] = i
 		specs[i] = s
 	}
-	return specs, nil
+	return specs, dynamic, nil
 }
 
 // refuseTenantTypos fails when the plan prunes (T, NAME) while an entry

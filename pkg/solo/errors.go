@@ -41,6 +41,13 @@ var (
 	// them. Nothing is created and no process is touched.
 	ErrLogMissing = errors.New("event log is missing")
 
+	// ErrDenied is returned by Deploy and Apply for a spec its tenant's
+	// policy does not allow: a user or group not in it, an account that is
+	// root or the daemon's own, or any confined service under a daemon not
+	// running as root (see [Runtime.SetTenantPolicy]). Nothing is written.
+	// A start of such a spec fails with it.
+	ErrDenied = errors.New("denied by the tenant's policy")
+
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("solo is closed")
 )

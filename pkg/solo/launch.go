@@ -1,6 +1,7 @@
 package solo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -32,14 +33,22 @@ type launchError struct {
 func (e *launchError) Error() string { return e.err.Error() }
 func (e *launchError) Unwrap() error { return e.err }
 
+// deniedError is a spec field its tenant's policy refuses: it is a
+// [*state.FieldError] and [ErrDenied] (403, not 400).
+type deniedError struct{ *state.FieldError }
+
+func (e deniedError) Unwrap() []error { return []error{e.FieldError, ErrDenied} }
+
 // needsLaunch reports whether a command spec is resolved afresh at every
-// start: it names a user, groups, an umask or env files. A spec without
+// start: it is confined, or names a user, groups, an umask or env files. A spec without
 // them runs with a fixed environment built once (see childEnv).
-func needsLaunch(spec state.Spec) bool {
-	return spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 || spec.Umask != "" || len(spec.EnvFile) > 0 || len(spec.EnvSecrets) > 0
+func needsLaunch(spec state.Spec, c *confinement) bool {
+	return c != nil || spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 || spec.Umask != "" || len(spec.EnvFile) > 0 || len(spec.EnvSecrets) > 0
 }
 
-// resolveLaunch is the one reading of a command spec's who and where: the
+// resolveLaunch is the one reading of a command spec's who and where: for
+// a confined service (c not nil; see isConfined), the account its tenant's
+// policy gives it (see confinement.account); else the
 // account of its user (or the daemon's, for a group alone), whether this
 // daemon may run as it (self is the daemon's own credential: one not
 // running as root runs services only as itself), its env files in order,
@@ -48,10 +57,16 @@ func needsLaunch(spec state.Spec) bool {
 // every start uses it again, so an edited env file, a rotated secret or a
 // changed passwd entry applies at the next start; a secret removed, or a
 // vault whose key file is gone, fails the start with its reason.
-func resolveLaunch(spec state.Spec, self supervisor.Credential, sec *Secrets) (launch, error) {
+func resolveLaunch(spec state.Spec, self supervisor.Credential, sec *Secrets, c *confinement) (launch, error) {
 	var l launch
 	var acct *supervisor.Account
-	if spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 {
+	if c != nil {
+		a, err := c.account(spec, self)
+		if err != nil {
+			return l, err
+		}
+		l.cred, acct = &a.Credential, &a
+	} else if spec.User != "" || spec.Group != "" || len(spec.Groups) > 0 {
 		if spec.Group != "" {
 			if _, err := supervisor.LookupGroup(spec.Group); err != nil {
 				return l, &launchError{"group", err}
@@ -150,7 +165,7 @@ func mayRunAs(a supervisor.Account, spec state.Spec, self supervisor.Credential)
 // and env files, else the daemon's), to a file the user may execute. An
 // error is a [*state.FieldError] naming the field. The secrets it names
 // exist in sec and open. A kind spec passes.
-func checkRunnable(spec state.Spec, sec *Secrets) error {
+func checkRunnable(spec state.Spec, sec *Secrets, c *confinement) error {
 	if len(spec.Command) == 0 {
 		return nil
 	}
@@ -159,12 +174,15 @@ func checkRunnable(spec state.Spec, sec *Secrets) error {
 	}
 	var cred *supervisor.Credential // nil: the daemon's own
 	pathList, ok := spec.Env["PATH"]
-	if needsLaunch(spec) {
+	if needsLaunch(spec, c) {
 		// Only then: a plain spec (the 1,000 of a burst) is checked without
 		// building an environment it does not need.
-		l, err := resolveLaunch(spec, supervisor.Self(), sec)
+		l, err := resolveLaunch(spec, supervisor.Self(), sec, c)
 		if err != nil {
 			var le *launchError
+			if errors.As(err, &le) && errors.Is(le.err, ErrDenied) {
+				return deniedError{bad(le.field, le.err).(*state.FieldError)}
+			}
 			if errors.As(err, &le) {
 				return bad(le.field, le.err)
 			}
@@ -192,14 +210,22 @@ func checkRunnable(spec state.Spec, sec *Secrets) error {
 	return nil
 }
 
+// preparer is a runner's Prepare: it fills a start's who and where.
+type preparer = func(*supervisor.StartOptions) error
+
 // prepareLaunch returns the Prepare of a command spec's runner when it
-// needs one (see needsLaunch): it resolves the spec at every start.
-func prepareLaunch(spec state.Spec, sec *Secrets) func(*supervisor.StartOptions) error {
-	if !needsLaunch(spec) {
+// needs one (see needsLaunch): it resolves the spec at every start, a
+// confined one (see isConfined) under its tenant's policy as it is then.
+func (r *Runtime) prepareLaunch(spec state.Spec, confined bool) preparer {
+	if !confined && !needsLaunch(spec, nil) {
 		return nil
 	}
 	return func(o *supervisor.StartOptions) error {
-		l, err := resolveLaunch(spec, supervisor.Self(), sec)
+		c, err := r.confinement(context.Background(), spec.Tenant, confined, true)
+		if err != nil {
+			return err
+		}
+		l, err := resolveLaunch(spec, supervisor.Self(), r.secrets, c)
 		if err != nil {
 			return err
 		}

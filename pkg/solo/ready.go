@@ -29,10 +29,10 @@ func (r *Runtime) notifyPath(key state.Key) string {
 // (probe.Until); a notify service gets NOTIFY_SOCKET in its environment
 // (and WATCHDOG_USEC with a watchdog). For a notify service it returns
 // how to find an instance's socket, for its watchdog.
-func (r *Runtime) readiness(cfg *supervisor.ServiceConfig, runner *supervisor.ProcessRunner, spec state.Spec) notifierFunc {
+func (r *Runtime) readiness(cfg *supervisor.ServiceConfig, runner *supervisor.ProcessRunner, spec state.Spec, prepare preparer) notifierFunc {
 	rs := spec.Ready
 	cfg.ReadyTimeout = rs.Deadline()
-	if p := r.probeOf(spec, runner, rs.HTTP, rs.TCP, rs.Exec); p != nil {
+	if p := r.probeOf(spec, runner, prepare, rs.HTTP, rs.TCP, rs.Exec); p != nil {
 		cfg.Ready = func(ctx context.Context, _ supervisor.Instance) error { return probe.Until(ctx, probe.Interval, p) }
 		return nil
 	}
@@ -44,15 +44,15 @@ func (r *Runtime) readiness(cfg *supervisor.ServiceConfig, runner *supervisor.Pr
 	var pgid atomic.Int64 // the instance's, once started
 	refused := func(err error) { r.log.Warn("notify message refused", "service", key.String(), "error", err) }
 	listen := func() (*probe.Notify, error) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), modeNotify); err != nil {
 			return nil, err
 		}
 		return probe.Listen(path, func(pid int) error { return inGroup(pid, int(pgid.Load())) }, refused)
 	}
-	prepare := runner.Prepare
+	inner := runner.Prepare
 	runner.Prepare = func(o *supervisor.StartOptions) error {
-		if prepare != nil {
-			if err := prepare(o); err != nil {
+		if inner != nil {
+			if err := inner(o); err != nil {
 				return err
 			}
 		}
@@ -104,14 +104,14 @@ type notifierFunc func(supervisor.Instance) (*probe.Notify, error)
 // probeOf is the http, tcp or exec probe of a readiness or health check of
 // spec; nil if it sets none. An exec probe runs as the service does (see
 // execProbe).
-func (r *Runtime) probeOf(spec state.Spec, runner *supervisor.ProcessRunner, http, tcp string, exec []string) probe.Func {
+func (r *Runtime) probeOf(spec state.Spec, runner *supervisor.ProcessRunner, prepare preparer, http, tcp string, exec []string) probe.Func {
 	switch {
 	case http != "":
 		return probe.HTTP(http)
 	case tcp != "":
 		return probe.TCP(tcp)
 	case exec != nil:
-		return r.execProbe(spec, runner, exec)
+		return r.execProbe(spec, runner, prepare, exec)
 	}
 	return nil
 }
@@ -122,8 +122,7 @@ func (r *Runtime) probeOf(spec state.Spec, runner *supervisor.ProcessRunner, htt
 // cgroup, as a short-lived child that is killed with its whole process
 // group at the probe's timeout (supervisor.Run). It gets no marker: it is
 // never taken for the service.
-func (r *Runtime) execProbe(spec state.Spec, runner *supervisor.ProcessRunner, argv []string) probe.Func {
-	prepare := prepareLaunch(spec, r.secrets)
+func (r *Runtime) execProbe(spec state.Spec, runner *supervisor.ProcessRunner, prepare preparer, argv []string) probe.Func {
 	key := spec.Key()
 	return func(ctx context.Context) error {
 		o := supervisor.StartOptions{Argv: argv, Env: runner.Env, Dir: spec.Dir}
@@ -156,9 +155,9 @@ func (r *Runtime) execProbe(spec state.Spec, runner *supervisor.ProcessRunner, a
 // supervisor.ServiceConfig.Health): its probe on the runtime's checker,
 // every interval from the instance's readiness; the watchdog of a notify
 // service on its notify socket (found by notifier).
-func (r *Runtime) health(cfg *supervisor.ServiceConfig, runner *supervisor.ProcessRunner, spec state.Spec, notifier notifierFunc) {
+func (r *Runtime) health(cfg *supervisor.ServiceConfig, runner *supervisor.ProcessRunner, spec state.Spec, notifier notifierFunc, prepare preparer) {
 	h, key := spec.Health, spec.Key()
-	p := r.probeOf(spec, runner, h.HTTP, h.TCP, h.Exec)
+	p := r.probeOf(spec, runner, prepare, h.HTTP, h.TCP, h.Exec)
 	interval, timeout, retries := h.Every()
 	check := probe.Check{Interval: interval, Timeout: timeout, Retries: retries}
 	cfg.Health = func(inst supervisor.Instance, report func(bool, error)) func() {

@@ -89,7 +89,7 @@ func (t recoveryTarget) HasKind(kind string) bool {
 }
 
 func (t recoveryTarget) Start(ctx context.Context, svc *state.Service, attempt int) (supervisor.Instance, error) {
-	cfg, err := t.r.serviceConfig(svc.Spec, svc.Generation)
+	cfg, err := t.r.serviceConfig(svc)
 	if err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ type Runtime struct {
 	recovered recovery.Report  // what the start-up pass did
 	sessions  *session.Manager // kernel sessions, started after recovery (sessions.go)
 	secrets   *Secrets         // the vault (secrets.go)
+	allocMu   sync.Mutex       // serialises dynamic user allocations (runas.go)
 	tokens    *Tokens          // capability tokens, restored at Open (tokens.go)
 
 	closeOnce sync.Once
@@ -99,6 +100,9 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("open solo: %w", err)
+	}
+	if err := tightenDataDir(home, opts.Logger); err != nil {
+		opts.Logger.Warn("cannot read the whole data dir to tighten its permissions", "data_dir", home, "error", err)
 	}
 	// Every commit, whoever asked for it, tells whether the log can be
 	// written (storefault.go).
@@ -237,7 +241,7 @@ func loadWorld(store eventstore.Log, log hclog.Logger) (*state.World, error) {
 // with that running instance (started as attempt at startedAt); without, it
 // starts the first attempt itself.
 func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error {
-	cfg, err := r.serviceConfig(svc.Spec, svc.Generation)
+	cfg, err := r.serviceConfig(svc)
 	if err != nil {
 		return err
 	}
@@ -258,8 +262,9 @@ func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attemp
 	return r.tree.Add(supervisor.NewService(cfg))
 }
 
-// serviceConfig builds the loop configuration of one deployed spec.
-func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.ServiceConfig, error) {
+// serviceConfig builds the loop configuration of one deployed service.
+func (r *Runtime) serviceConfig(svc *state.Service) (supervisor.ServiceConfig, error) {
+	spec, gen := svc.Spec, svc.Generation
 	key := spec.Key()
 	logKey := key.Tenant + "/" + key.Name
 	cfg := supervisor.ServiceConfig{
@@ -279,9 +284,11 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 		}
 		return cfg, nil
 	}
+	// Who it runs as, read at every start (and by its exec probes).
+	prepare := r.prepareLaunch(spec, isConfined(key.Tenant, svc.DeployedBy))
 	runner := &supervisor.ProcessRunner{
 		Argv: spec.Command, Env: childEnv(spec.Env), Dir: spec.Dir,
-		Prepare: prepareLaunch(spec, r.secrets),
+		Prepare: prepare,
 		Logs:    r.logs, LogKey: logKey,
 		Marker: supervisor.Marker{Home: r.home, Tenant: key.Tenant, Name: key.Name, Generation: gen},
 	}
@@ -300,10 +307,10 @@ func (r *Runtime) serviceConfig(spec state.Spec, gen uint64) (supervisor.Service
 	cfg.Runner = runner
 	var notifier notifierFunc
 	if spec.Ready != nil {
-		notifier = r.readiness(&cfg, runner, spec)
+		notifier = r.readiness(&cfg, runner, spec, prepare)
 	}
 	if spec.Health != nil {
-		r.health(&cfg, runner, spec, notifier)
+		r.health(&cfg, runner, spec, notifier, prepare)
 	}
 	return cfg, nil
 }

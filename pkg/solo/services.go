@@ -81,7 +81,12 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := r.canStamp(spec); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
-	if err := checkRunnable(spec, r.secrets); err != nil {
+	confined := isConfined(spec.Tenant, actorFrom(ctx))
+	c, err := r.confinement(ctx, spec.Tenant, confined && spec.Kind == "", false)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
+	}
+	if err := checkRunnable(spec, r.secrets, c); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
 	if err := r.canContain(spec); err != nil {
@@ -102,6 +107,13 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	admitted, err := r.admit(ctx, state.QuotaServices, adding)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
+	}
+	if c != nil && c.dynamic != 0 {
+		// Its dynamic user is recorded before the deploy that needs it.
+		if _, err := r.allocateDynamicUser(ctx, key.Tenant); err != nil {
+			admitted()
+			return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
+		}
 	}
 	gen := r.world.nextGeneration(key.Tenant, key.Name)
 	pos, err := r.append(ctx, key, state.Deployed{Spec: spec, Generation: gen}, actorFrom(ctx))

@@ -105,6 +105,20 @@ func (h sessionHost) WaitFolded(ctx context.Context, pos uint64) error {
 
 func (h sessionHost) Watch(fn func(eventstore.Envelope)) (stop func()) { return h.r.world.watch(fn) }
 
+// RunAs is whom Deploy will run a kernel of tenant as, created by ctx's
+// caller (see isConfined and confinement.account): the one rule.
+func (h sessionHost) RunAs(ctx context.Context, tenant string) (uint32, uint32, bool, error) {
+	c, err := h.r.confinement(ctx, tenant, isConfined(tenant, actorFrom(ctx)), true)
+	if err != nil || c == nil {
+		return 0, 0, false, err
+	}
+	a, err := c.account(state.Spec{Tenant: tenant}, supervisor.Self())
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return a.UID, a.GID, true, nil
+}
+
 func (h sessionHost) Deploy(ctx context.Context, spec state.Spec) error {
 	_, err := h.r.Deploy(ctx, spec)
 	return err

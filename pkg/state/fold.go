@@ -72,6 +72,10 @@ type Service struct {
 	DeployPos  uint64    `json:"deploy_pos"`
 	DeployedAt time.Time `json:"deployed_at"`
 
+	// DeployedBy is the actor of the latest deploy: "local" (the local
+	// admin or the library), or the id of the token that deployed it.
+	DeployedBy string `json:"deployed_by,omitempty"`
+
 	// Desired is true when the latest deploy has no later kill (I5).
 	Desired bool `json:"desired"`
 	// Killed, KillPos and KillReason describe a kill after the latest deploy.
@@ -495,6 +499,7 @@ func (w *World) applyService(env event.Envelope) error {
 		svc.Generation = p.Generation
 		svc.DeployPos = env.Pos
 		svc.DeployedAt = at
+		svc.DeployedBy = env.Actor
 		svc.Desired = true
 		svc.Killed, svc.KillPos, svc.KillReason = false, 0, ""
 		svc.Restarts = 0

@@ -104,6 +104,7 @@ type Host struct {
 	DataDir string
 
 	DeployFunc func(ctx context.Context, spec state.Spec) error
+	RunAsFunc  func(ctx context.Context, tenant string) (uid, gid uint32, confined bool, err error)
 	KillFunc   func(ctx context.Context, tenant, name string) error
 	SignalFunc func(ref state.KernelRef, sig syscall.Signal) error
 
@@ -223,6 +224,14 @@ func (h *Host) Watch(fn func(eventstore.Envelope)) (stop func()) {
 		defer h.watchMu.Unlock()
 		h.watchers = slices.DeleteFunc(h.watchers, func(x *func(eventstore.Envelope)) bool { return x == p })
 	})
+}
+
+// RunAs calls RunAsFunc, if set; else every kernel runs as the caller.
+func (h *Host) RunAs(ctx context.Context, tenant string) (uint32, uint32, bool, error) {
+	if h.RunAsFunc != nil {
+		return h.RunAsFunc(ctx, tenant)
+	}
+	return 0, 0, false, nil
 }
 
 // Deploy calls DeployFunc, if set.
