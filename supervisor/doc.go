@@ -83,7 +83,9 @@
 //
 // [Logs] owns dir/KEY.log files that children write to directly, rotated by
 // size (copy-then-truncate) as one inotify watcher notices growth; [Logs.Tail]
-// and [Logs.Follow] read them for `solo logs`.
+// and [Logs.Follow] read them for `solo logs`. Files are 0600 in 0700
+// directories: a child writes through the descriptor it is given, so it
+// needs no access by path, whoever it runs as.
 //
 // # What it must never do
 //

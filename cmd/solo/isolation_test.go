@@ -222,11 +222,19 @@ func TestIsolation_Policy(t *testing.T) {
 		{[]string{"--token", tok, "deploy", "x", "--tenant", "gamma", "--dir", "/", "--user", "daemon", "--", "sleep", "1"}, `user "daemon" is not in tenant gamma's policy`},
 		{[]string{"deploy", "x", "--tenant", "gamma", "--dir", "/", "--user", "root", "--", "sleep", "1"}, `user "root" is not in tenant gamma's policy`},
 		{[]string{"--token", tok, "deploy", "x", "--tenant", "gamma", "--dir", "/", "--group", "root", "--", "sleep", "1"}, `group "root" is not in tenant gamma's policy`},
+		// A tenant without a policy: not even its dynamic user is recorded.
+		{[]string{"deploy", "x", "--tenant", "delta", "--dir", "/", "--user", "root", "--", "sleep", "1"}, `user "root" is not in tenant delta's policy (users: none)`},
 	} {
 		r := cli(t, dir, tc.args...)
 		assert.Equal(t, exitcode.Denied, r.code, "%v: %s", tc.args, r.stderr)
 		assert.Contains(t, r.stderr, tc.want)
 	}
+	// An apply file likewise, naming the entry.
+	file := filepath.Join(t.TempDir(), "svc.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("services:\n  - tenant: gamma\n    name: y\n    dir: /\n    user: daemon\n    command: [sleep, \"1\"]\n"), 0o600))
+	r := cli(t, dir, "apply", "-f", file)
+	assert.Equal(t, exitcode.Denied, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `user "daemon" is not in tenant gamma's policy`)
 	// The same through raw HTTP: 403 naming the user.
 	code, body := sockDo(t, dir, "POST", "/v1/services", `{"tenant":"gamma","name":"x","command":["sleep","1"],"dir":"/","user":"root"}`)
 	assert.Equal(t, 403, code, body)
@@ -279,4 +287,35 @@ except PermissionError:
 	exec("x = 0")
 	mustCLI(t, dir, "--token", beta, "session", "restore", "nb", "one", "--tenant", "beta")
 	assert.Equal(t, "42\n", exec("x + 1"))
+}
+
+// TestIsolation_NotifyStamperProbe: what a service needs of the daemon
+// still works when it runs as its tenant's dynamic user: the notify socket
+// under the data dir (READY=1 reaches it), the log stamper (it runs as the
+// daemon's user; the service writes into its pipe), and an exec probe,
+// which runs as the service (this one is ready only when not root).
+func TestIsolation_NotifyStamperProbe(t *testing.T) {
+	mustBeRoot(t)
+	dir := dataDir(t)
+	startDaemon(t, dir)
+	bin, err := os.MkdirTemp("", "solo-probe-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(bin) })
+	require.NoError(t, os.Chmod(bin, 0o755))
+	notRoot := filepath.Join(bin, "not-root")
+	require.NoError(t, os.WriteFile(notRoot, []byte("#!/bin/sh\n[ \"$(id -u)\" -ne 0 ]\n"), 0o755))
+	tok := grantToken(t, dir, "beta", "read,deploy,logs")
+
+	mustCLI(t, dir, "--token", tok, "deploy", "sd", "--tenant", "beta", "--dir", "/", "--notify", "--ready-timeout", "30s",
+		"--log-timestamps", "--", "/usr/bin/python3", "-c", "print('stamped', flush=True)\n"+notifyScript)
+	mustCLI(t, dir, "--token", tok, "deploy", "probed", "--tenant", "beta", "--dir", "/", "--ready-exec", notRoot,
+		"--ready-timeout", "30s", "--", "sleep", "1000")
+	require.Eventually(t, func() bool {
+		return strings.Count(mustCLI(t, dir, "events", "--json"), `"service_ready"`) == 2
+	}, 30*time.Second, 20*time.Millisecond, "both services become ready")
+	uid := tenantView(t, dir, "beta").DynamicUID
+	views := waitRunning(t, dir, "beta/sd", "beta/probed")
+	assert.Equal(t, uid, uidOf(t, views["beta/sd"].PID))
+	assert.Equal(t, uid, uidOf(t, views["beta/probed"].PID))
+	assert.Regexp(t, `(?m)^\d{4}-\d\d-\d\dT\S+ stamped$`, mustCLI(t, dir, "--token", tok, "logs", "sd", "--tenant", "beta"))
 }

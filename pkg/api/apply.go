@@ -83,9 +83,14 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		var ee *solo.ApplyEntryError
 		if errors.As(err, &ee) {
-			// Every bad entry is the caller's: 400, with the entry's path
-			// as the field rather than the bare spec field.
-			writeJSON(w, http.StatusBadRequest, wire.ErrorBody{Error: err.Error(), Code: wire.CodeInvalid, Field: ee.Field()})
+			// Every bad entry is the caller's: 400 (403 for one its
+			// tenant's policy refuses), with the entry's path as the field
+			// rather than the bare spec field.
+			status, code := classify(err)
+			if status != http.StatusForbidden {
+				status, code = http.StatusBadRequest, wire.CodeInvalid
+			}
+			writeJSON(w, status, wire.ErrorBody{Error: err.Error(), Code: code, Field: ee.Field()})
 			return nil
 		}
 		if errors.Is(err, solo.ErrApplyTooLarge) || errors.Is(err, solo.ErrApplyEmpty) {

@@ -55,6 +55,18 @@
 //     under a key in DataDir/sessions/checkpoint.key (mode 0600) and written
 //     atomically. A restore verifies size, signature and label before any
 //     byte reaches the kernel.
+//   - Who a kernel runs as is the host's rule ([Host.RunAs]: the runtime's
+//     for every service). A kernel that runs as its tenant's user rather
+//     than the daemon's is given its session's files and no more:
+//     sessions/, sessions/TENANT and the session's directory stay the
+//     daemon's (0711: passed through, never listed), kernel.json is
+//     readable by the kernel's group (0640), kernels/ and ipython/ are the
+//     kernel's own (0700), checkpoints/ stays the daemon's (0711) and each
+//     pickle file the daemon makes there is handed to the kernel by
+//     descriptor, so a kernel can plant no link where the daemon writes.
+//     Such a kernel cannot create files at the top of its session's
+//     directory (its working directory); of that directory it writes
+//     kernels/ and ipython/ only.
 //
 // # Outputs
 //

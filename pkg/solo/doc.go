@@ -58,6 +58,32 @@
 // In-process services register a kind with [Register] (or a [Registry] in
 // [Options]) and are deployed with Spec.Kind and Spec.Config.
 //
+// # Tenants and who their services run as
+//
+// The local admin's services of the default tenant run as the daemon's
+// user, or as the user their spec names. Every other service (any of a
+// tenant other than "default", and any a token deployed, a token being
+// confined to its tenant) is confined: it runs as a user its tenant's
+// policy allows ([Runtime.SetTenantPolicy]): the spec's user, which must
+// be in the policy, else the policy's first user, else the tenant's
+// dynamic user, an unprivileged uid and gid of 61184-65519 allocated as
+// systemd's DynamicUser does (hashed from the tenant's name, skipping
+// numbers in passwd, group or another tenant's use), recorded once as
+// tenant_user_allocated so it is the same after a restart. A group the
+// spec names must be in the policy or the user's own. Never root, never
+// the daemon's own user; a daemon not running as root refuses confined
+// services. A refusal is [ErrDenied] (the API's 403) naming the user or
+// group, and nothing is written; the same rule runs at every start, so a
+// policy change applies at the next one. Kernel sessions follow it: their
+// kernel is such a service (see package session for its files).
+//
+// The data dir is the daemon's: mode 0711 (a service passes through to its
+// notify socket, and lists nothing), solo.db, the vault key and every log
+// file 0600 in 0700 directories; an older data dir is tightened at Open,
+// logged once. A service writes its log through the descriptor it is
+// given (or the stamper's pipe), never by path, and reads it with
+// `solo logs`, served by the daemon.
+//
 // # Guarantees
 //
 //   - Deploy, Kill and the other verbs return only after their event is

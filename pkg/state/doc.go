@@ -45,6 +45,11 @@
 //   - service_removed forgets the service: it is gone from the World, its
 //     later events are ignored like those of a name never deployed, and a
 //     deploy of the name after it starts again at generation 1.
+//   - tenant_policy_set replaces the whole [TenantPolicy] of its tenant
+//     (a field added to the policy, a quota say, is folded with it);
+//     tenant_user_allocated records the tenant's dynamic user once, a
+//     later one is ignored. Both are read with [World.Tenant] and
+//     [World.Tenants] and kept in snapshots.
 //
 // Restarts: [Service.Restarts] counts the starts that followed an
 // instance's own end. A start after a daemon shutdown (a clean stop and
