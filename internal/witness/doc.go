@@ -17,7 +17,8 @@
 //	st, err := c.Wait(ctx, func(st witness.State) bool { return len(st.Services["default/web"].Live) == 1 })
 //	// ... SIGKILL a node ...
 //	c.MarkDead(ctx, witness.Dead{Node: "n2"})
-//	st, err = c.State(ctx)                      // st.Services["default/web"].MaxLive must be 1
+//	st, err = c.Wait(ctx, func(st witness.State) bool { return st.RunningOnce("default/web") == nil })
+//	st.Violations()                             // must be empty: never twice, fences only up
 //
 // # Protocol
 //

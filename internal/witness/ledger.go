@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -341,4 +342,61 @@ func regressions(fences map[int64]*span) []FenceRegression {
 		}
 	}
 	return out
+}
+
+// Violations lists every breach of the cluster's invariants the witness
+// saw, one line per breach, by service: two instances alive at one
+// instant, a fence that went back, a report from an instance declared
+// dead, a datagram that was no report. Empty when there is none: what
+// every cluster scenario asserts at its end.
+func (st State) Violations() []string {
+	var out []string
+	if st.Malformed > 0 {
+		out = append(out, fmt.Sprintf("%d datagrams were not reports", st.Malformed))
+	}
+	for _, name := range st.names() {
+		ss := st.Services[name]
+		for _, o := range ss.Overlaps {
+			out = append(out, fmt.Sprintf("%s: %s pid %d (fence %d) and %s pid %d (fence %d) both alive for %v",
+				name, o.Earlier.Node, o.Earlier.PID, o.Earlier.Fence, o.Later.Node, o.Later.PID, o.Later.Fence, o.By))
+		}
+		for _, r := range ss.FenceRegressions {
+			out = append(out, fmt.Sprintf("%s: fence %d reported %v after fence %d first was",
+				name, r.Lower, time.Duration(r.LowerLast-r.HigherFirst), r.Higher))
+		}
+		if ss.AfterDeath > 0 {
+			out = append(out, fmt.Sprintf("%s: %d reports from instances declared dead", name, ss.AfterDeath))
+		}
+	}
+	return out
+}
+
+// RunningOnce returns nil if each of services has exactly one live
+// instance now, else an error naming each one that has none or several.
+func (st State) RunningOnce(services ...string) error {
+	var bad []string
+	for _, name := range services {
+		live := st.Services[name].Live
+		if len(live) != 1 {
+			var where []string
+			for _, i := range live {
+				where = append(where, fmt.Sprintf("%s pid %d", i.Node, i.PID))
+			}
+			bad = append(bad, fmt.Sprintf("%s: %d live %v", name, len(live), where))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not running exactly once: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// names returns the services, sorted.
+func (st State) names() []string {
+	var names []string
+	for name := range st.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }

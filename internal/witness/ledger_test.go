@@ -164,3 +164,36 @@ func TestLedger_VersionIgnoresRoutineReports(t *testing.T) {
 	v4, _ := l.Changed()
 	assert.Greater(t, v4, v3)
 }
+
+func TestState_Violations(t *testing.T) {
+	l := NewLedger(time.Second)
+	record(t, l,
+		reports("default/a", "n1", 1, 5, 0, 1000*ms),
+		reports("default/a", "n2", 2, 9, 2000*ms, 3000*ms), // moved, fence up: fine
+		reports("default/b", "n1", 3, 7, 0, 2500*ms),
+		reports("default/b", "n2", 4, 8, 1000*ms, 3000*ms)) // twice at once
+	st := l.State(3000 * ms)
+	assert.Equal(t, []string{
+		"default/b: n1 pid 3 (fence 7) and n2 pid 4 (fence 8) both alive for 1.5s",
+		"default/b: fence 7 reported 1.5s after fence 8 first was",
+	}, st.Violations())
+	assert.NoError(t, l.State(3000*ms).RunningOnce("default/a"))
+	assert.EqualError(t, st.RunningOnce("default/a", "default/b", "default/c"),
+		"not running exactly once: default/b: 2 live [n1 pid 3 n2 pid 4]; default/c: 0 live []")
+
+	_, err := l.MarkDead(Dead{Node: "n1"}, 3000*ms)
+	require.NoError(t, err)
+	st = l.State(3000 * ms)
+	assert.NoError(t, st.RunningOnce("default/a", "default/b"))
+	assert.Len(t, st.Violations(), 2, "the past is not forgotten")
+
+	// A report from the dead.
+	require.NoError(t, l.Record(Report{Service: "default/b", Node: "n1", PID: 3, Fence: 7, Seq: 99, At: 3100 * ms}))
+	assert.Equal(t, []string{
+		"default/b: n1 pid 3 (fence 7) and n2 pid 4 (fence 8) both alive for 2s",
+		"default/b: fence 7 reported 2.1s after fence 8 first was",
+		"default/b: 1 reports from instances declared dead",
+	}, l.State(3100*ms).Violations())
+
+	assert.Empty(t, NewLedger(0).State(0).Violations())
+}
