@@ -147,3 +147,37 @@ func BenchmarkEtcdStore_RevocationReach(b *testing.B) {
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(q(1), "max-ms")
 }
+
+// TestEtcdStore_ReloadsAfterCompaction: a watch that must resume from a
+// revision etcd has compacted away reads every token again.
+func TestEtcdStore_ReloadsAfterCompaction(t *testing.T) {
+	cli, prefix := sharedEtcd(t).Client(t), newPrefix()
+	a := mustOpenEtcd(t, cli, prefix, nil, nil)
+	// Its first retry comes a tenth of MaxStaleness after the break.
+	b := mustOpenEtcd(t, cli, prefix, nil, &EtcdOptions{MaxStaleness: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, pt, err := a.Grant(ctx, GrantRequest{Tenant: "acme", Scopes: []Scope{ScopeRead}})
+	must(t, err)
+	must(t, b.Wait(ctx, a.Revision()))
+
+	// b stops following; meanwhile the token is revoked and the history
+	// compacted.
+	b.cancel()
+	<-b.followed
+	from := b.Revision()
+	_, err = a.Revoke(ctx, tok.ID, time.Time{})
+	must(t, err)
+	later, err := cli.Put(ctx, prefix+"unrelated", "x") // the revocation's revision is below it
+	must(t, err)
+	_, err = cli.Compact(ctx, later.Header.Revision)
+	must(t, err)
+
+	fctx, stop := context.WithCancel(context.Background())
+	b.cancel, b.followed = stop, make(chan struct{})
+	go b.follow(fctx, from)
+	must(t, b.Wait(ctx, a.Revision()))
+	if _, err := b.Authenticate(pt); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after the reload: %v, want ErrRevoked", err)
+	}
+}
