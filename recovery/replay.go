@@ -31,7 +31,9 @@ type Target interface {
 	// supervising it yet.
 	Start(ctx context.Context, svc *state.Service, attempt int) (supervisor.Instance, error)
 	// Supervise hands svc to its loop, which carries on with inst (started
-	// at startedAt, as attempt).
+	// at startedAt, as attempt). With inst nil the loop starts attempt
+	// itself, once the services svc is after are ready: recovery leaves
+	// the start of such a service to it.
 	Supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error
 	// Append records events durably and in order, and returns once the
 	// world has folded them.
@@ -148,6 +150,9 @@ type outcome struct {
 	attempt   int
 	startedAt time.Time
 	err       error
+	// deferred: the start is left to the target's Supervise (with no
+	// instance), for a service that starts after others (see restart).
+	deferred bool
 }
 
 func (r *Replayer) run(ctx context.Context) (Report, error) {
@@ -198,6 +203,13 @@ func (r *Replayer) run(ctx context.Context) (Report, error) {
 		}
 		rep.Strays += len(o.d.Strays)
 		switch {
+		case o.deferred && o.err == nil:
+			if err := try(func() error { return r.target.Supervise(o.svc, nil, o.attempt, time.Time{}) }); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, err))
+				rep.Failed++
+				continue
+			}
+			rep.Restarted++
 		case o.inst != nil:
 			if err := r.supervise(ctx, o); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, err))
@@ -359,6 +371,13 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 }
 
 func (r *Replayer) restart(ctx context.Context, o *outcome, svc *state.Service, attempt int, emit func(state.Payload)) {
+	if len(svc.Spec.Deps()) > 0 {
+		// It starts after other services: its loop starts it once they
+		// are ready (the target's rule), not this pass, which starts
+		// every service at once.
+		o.deferred, o.attempt = true, attempt
+		return
+	}
 	inst, facts, err := startAttempt(ctx, r.target, svc, attempt)
 	for _, p := range facts {
 		emit(p)

@@ -363,6 +363,13 @@ func fixFinding(ctx context.Context, t VerifyTarget, f Finding, svc *state.Servi
 // recorded) and the start, then hands the instance to its loop.
 func bringBack(ctx context.Context, t Target, svc *state.Service, prior []eventstore.Event) error {
 	attempt := NextAttempt(svc)
+	if len(svc.Spec.Deps()) > 0 {
+		// Its loop starts it once the services it is after are ready.
+		if err := t.Append(ctx, prior); err != nil {
+			return err
+		}
+		return t.Supervise(svc, nil, attempt, time.Time{})
+	}
 	inst, facts, startErr := startAttempt(ctx, t, svc, attempt)
 	events := prior
 	for _, p := range facts {

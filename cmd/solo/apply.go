@@ -94,7 +94,7 @@ nothing.`,
 			defer cancel()
 			res, err := c.ApplyWait(ctx, req, wait)
 			if err != nil {
-				return err
+				return orderRefusal(err)
 			}
 			var failed []string
 			for _, it := range res.Items {

@@ -63,10 +63,19 @@ With --health-http, --health-tcp or --health-exec the ready service is probed
 every --health-interval (10s); after --health-retries (3) failures in a row it
 is stopped as unhealthy and its restart policy applies. A notify service with
 --watchdog must send WATCHDOG=1 at least that often (it gets WATCHDOG_USEC).
-Changes of health are recorded (service_health) and shown by ls, status, why.`,
+Changes of health are recorded (service_health) and shown by ls, status, why.
+
+With --after NAMES every start waits until those services of the tenant that
+are coming up are ready; --requires NAMES waits until they run and are ready,
+and stops the service (recorded, with the reason) while one of them is down,
+starting it again once it is ready. A name that is not a service of the
+tenant, the service itself or a cycle is refused, nothing written. deploy does
+not wait for the dependencies: a start that waits for them returns at once,
+and status says "waiting: db (starting)".`,
 		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
   solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py
   solo deploy api --ready-http http://127.0.0.1:8080/healthz -- ./api
+  solo deploy web --requires api --after cache -- ./web
   solo deploy db --notify --ready-timeout 2m -- ./db-written-for-systemd
   solo deploy api --ready-http http://127.0.0.1:8080/ --health-http http://127.0.0.1:8080/healthz --health-interval 5s -- ./api
   solo deploy db --notify --watchdog 30s -- ./db-written-for-systemd
@@ -131,7 +140,7 @@ Changes of health are recorded (service_health) and shown by ls, status, why.`,
 			defer cancel()
 			res, err := c.DeployWait(ctx, spec, wait)
 			if err != nil {
-				return err
+				return orderRefusal(err)
 			}
 			return a.reportStart(res, "deployed", wait)
 		},
@@ -163,6 +172,8 @@ Changes of health are recorded (service_health) and shown by ls, status, why.`,
 	f.Float64Var(&spec.CPU, "cpu", 0, "share of CPU time in cores, such as 0.5 (needs cgroups)")
 	f.Int64Var(&spec.PIDsMax, "pids-max", 0, "most processes and threads the service may have (needs cgroups)")
 	health = addHealthFlags(cmd)
+	f.StringSliceVar(&spec.After, "after", nil, "start only once these services of the tenant that are coming up are ready, comma-separated (repeatable)")
+	f.StringSliceVar(&spec.Requires, "requires", nil, "start only once these services of the tenant run and are ready, and stop while one is down, comma-separated (repeatable; implies --after)")
 	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

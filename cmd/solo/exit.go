@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/exitcode"
+	"github.com/solo-rt/solo/pkg/wire"
 )
 
 // usageError marks a mistake in how solo was called: exit 2.
@@ -15,6 +17,18 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(err error) error { return usageError{err} }
+
+// orderRefusal makes the daemon's refusal of a spec's dependencies (after,
+// requires: a name that is not a service of the tenant, the service
+// itself, a cycle) a usage error, exit 2: the names given are wrong, as a
+// bad flag is. Other refusals of a spec keep exit 1.
+func orderRefusal(err error) error {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code == wire.CodeInvalid && (strings.HasSuffix(ae.Field, "after") || strings.HasSuffix(ae.Field, "requires")) {
+		return usagef(err)
+	}
+	return err
+}
 
 // exitCode maps an error to the contract's exit code.
 func exitCode(err error) int {

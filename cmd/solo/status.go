@@ -68,6 +68,9 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	if v.Readiness != "" {
 		row("readiness", v.Readiness)
 	}
+	if v.Waiting != "" {
+		row("waiting for", v.Waiting)
+	}
 	if v.NotifyStatus != "" {
 		row("notify status", v.NotifyStatus)
 	}

@@ -107,6 +107,7 @@ func classify(err error) (status int, code string) {
 		return http.StatusNotFound, wire.CodeNotFound
 	case errors.Is(err, eventstore.ErrConflict),
 		errors.Is(err, solo.ErrRunning),
+		errors.Is(err, solo.ErrHasDependents),
 		errors.Is(err, solo.ErrNotRunning),
 		errors.Is(err, solo.ErrVaultKeyMissing):
 		return http.StatusConflict, wire.CodeConflict

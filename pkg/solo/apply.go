@@ -402,6 +402,9 @@ func (r *Runtime) validateApply(ctx context.Context, in []Spec) ([]Spec, []strin
 		seen[s.Key()] = i
 		specs[i] = s
 	}
+	if i, err := r.checkOrder(specs); err != nil {
+		return nil, nil, &ApplyEntryError{Index: i, Err: err}
+	}
 	return specs, dynamic, nil
 }
 
@@ -464,7 +467,7 @@ func (r *Runtime) actApply(ctx context.Context, items []ApplyItem) error {
 				// Stop the old loop (a prune, or the old generation of an
 				// update) before the new one starts: two generations never
 				// run at once.
-				if err := r.tree.Stop(ctx, loopKey(key)); err != nil {
+				if err := r.stopLoop(ctx, key); err != nil {
 					fail(fmt.Errorf("%s: %w", key, err))
 					continue
 				}
@@ -701,6 +704,8 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 	"log":            decodeLog,
 	"ready":          decodeReady,
 	"health":         decodeHealth,
+	"after":          func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.After) },
+	"requires":       func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.Requires) },
 }
 
 // decodeReady reads an apply file's ready: {http: URL} or {tcp: HOST:PORT}

@@ -12,6 +12,11 @@ var (
 	// still runs: it must be stopped first. Nothing is written.
 	ErrRunning = errors.New("service is not stopped")
 
+	// ErrHasDependents is returned by Remove for a service that others
+	// are after or require (spec after, requires); the error names them.
+	// Nothing is written.
+	ErrHasDependents = errors.New("other services depend on it")
+
 	// ErrNotRunning is returned by Signal when the service has no running
 	// process to signal: stopped, between attempts, in-process, or its
 	// recorded process is gone or its pid taken by another (the identity

@@ -121,8 +121,12 @@ const endingLoopWait = 5 * time.Second
 func (t recoveryTarget) Supervised(key state.Key) bool { return t.r.supervised(key) }
 
 // supervised reports whether a loop of this runtime runs key (one that is
-// still stopping counts).
+// still stopping counts), or holds its start until its dependencies are
+// ready.
 func (r *Runtime) supervised(key state.Key) bool {
+	if r.order.isParked(key) {
+		return true // its start waits for its dependencies (order.go)
+	}
 	s, ok := r.tree.Get(loopKey(key))
 	if !ok {
 		return false

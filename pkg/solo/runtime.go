@@ -49,6 +49,7 @@ type Runtime struct {
 	forceCancel context.CancelFunc
 
 	world    *follower
+	order    *order  // dependency order: parked starts, dependents (order.go)
 	faults   *faults // can the log be written? (storefault.go)
 	keys     keyedMutex
 	quotas   keyedMutex  // a tenant's lock of one quota, by Key{Tenant, quota name} (quota.go)
@@ -153,6 +154,9 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	r.force, r.forceCancel = context.WithCancel(context.Background())
 	r.world = newFollower(store, world, opts.SnapshotEvery, opts.Logger)
+	r.order = newOrder()
+	r.world.watch(r.order.observe)
+	go r.runOrder(r.force)
 	if err := r.openTokens(ctx); err != nil {
 		r.abort()
 		return nil, fmt.Errorf("open solo: %w", err)
@@ -240,7 +244,15 @@ func loadWorld(store eventstore.Log, log hclog.Logger) (*state.World, error) {
 // supervise hands svc to a new loop. With inst set, the loop carries on
 // with that running instance (started as attempt at startedAt); without, it
 // starts the first attempt itself.
+//
+// A start (inst nil) of a service that is after others waits, parked,
+// until they are ready: see [Runtime.gate].
 func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error {
+	if inst == nil {
+		if parked, err := r.gate(context.Background(), svc, attempt); err != nil || parked {
+			return err
+		}
+	}
 	cfg, err := r.serviceConfig(svc)
 	if err != nil {
 		return err

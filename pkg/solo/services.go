@@ -92,6 +92,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := r.canContain(spec); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
+	if _, err := r.checkOrder([]Spec{spec}); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
+	}
 	key := spec.Key()
 	unlock := r.keys.lock(key)
 	defer unlock()
@@ -127,7 +130,7 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	// (recording the exit) before the new generation starts, so two
 	// generations never run at once.
 	act := context.WithoutCancel(ctx)
-	if err := r.tree.Stop(act, loopKey(key)); err != nil {
+	if err := r.stopLoop(act, key); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
 	svc, _ := r.world.service(key.Tenant, key.Name)
@@ -162,7 +165,7 @@ func (r *Runtime) Kill(ctx context.Context, tenant, name string) error {
 		}
 	}
 	// Durable: see it through (see Deploy).
-	if err := r.tree.Stop(context.WithoutCancel(ctx), loopKey(key)); err != nil {
+	if err := r.stopLoop(context.WithoutCancel(ctx), key); err != nil {
 		return fmt.Errorf("kill %s: %w", key, err)
 	}
 	r.dropCgroup(ctx, key)

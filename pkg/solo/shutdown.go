@@ -23,9 +23,10 @@ type ShutdownResult struct {
 }
 
 // Shutdown drains the runtime in order: it records
-// system_shutdown_started, refuses new writes, stops every service in
-// parallel (each with its own stop signal and timeout, all cut short when
-// grace runs out or ctx ends), records their exits, records
+// system_shutdown_started, refuses new writes, stops every service (each
+// with its own stop signal and timeout, all cut short when grace runs out
+// or ctx ends: dependents before the services they are after or require,
+// independent ones in parallel), records their exits, records
 // system_shutdown_complete, saves a snapshot and closes the log. It returns
 // as soon as every service is down: it never waits out the grace for
 // nothing.
@@ -71,6 +72,7 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 
 	r.closeSessions() // no session writes once services stop
 	loops := r.tree.Services()
+	r.stopInOrder(bg)
 	if err := r.tree.StopAll(bg); err != nil {
 		r.log.Error("stopping services", "error", err)
 	}

@@ -93,7 +93,7 @@ func (r *Runtime) Restart(ctx context.Context, tenant, name string) (DeployResul
 // [Runtime.WaitStarted] needs.
 func (r *Runtime) startAgain(ctx context.Context, key state.Key, pos uint64, op string) (DeployResult, error) {
 	act := context.WithoutCancel(ctx)
-	if err := r.tree.Stop(act, loopKey(key)); err != nil {
+	if err := r.stopLoop(act, key); err != nil {
 		return DeployResult{}, fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	// The old loop's facts are folded: each waited for its fold.
@@ -189,6 +189,9 @@ func (r *Runtime) Remove(ctx context.Context, tenant, name string) error {
 	if cur.Desired || (cur.Instance != nil && !cur.Instance.Exited) || r.supervised(key) {
 		return fmt.Errorf("remove %s: %w (state %s): stop it first (solo stop %s)", key, ErrRunning, cur.State(), key.Name)
 	}
+	if err := r.refuseDependents(key); err != nil {
+		return fmt.Errorf("remove %s: %w", key, err)
+	}
 	if _, err := r.append(ctx, key, state.Removed{Reason: reasonRequested}, actorFrom(ctx)); err != nil {
 		return fmt.Errorf("remove %s: %w", key, err)
 	}
@@ -216,6 +219,11 @@ const DefaultStartWait = 5 * time.Second
 // the reason, which is also in the view's StartError, in the events and in
 // the service's log file. A service stopped, removed or failed before its
 // attempt began returns [ErrStartFailed] too ([ErrNotFound] once removed).
+// A start that waits for the services its spec is after or requires (see
+// [Spec.After]) is decided too, with no error: it is in hand and starts
+// once they are ready; the view's state is starting, and Status tells what
+// it waits for. WaitStarted does not wait for the dependencies.
+//
 // WaitStarted waits on the events folded into the world, never polls; it
 // returns ctx's error (and the view so far) when ctx ends first, so bound
 // it with a deadline. It writes nothing.
@@ -258,6 +266,11 @@ func (r *Runtime) WaitStarted(ctx context.Context, tenant, name string, after ui
 // startOutcome is the one rule of [Runtime.WaitStarted]: whether the first
 // attempt of svc after position after is decided, and how.
 func startOutcome(svc *state.Service, after uint64) (done bool, err error) {
+	if wt := svc.Waiting; wt != nil && wt.Pos > after && svc.Desired {
+		// Its start waits for services it is after: it is in hand, and
+		// starts once they are ready; the view says it waits.
+		return true, nil
+	}
 	if in := svc.Instance; in != nil && in.Generation == svc.Generation {
 		switch {
 		case in.StartError != "" && in.ExitPos > after:

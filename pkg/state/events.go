@@ -33,6 +33,7 @@ const (
 	TypeServiceRestartRequested EventType = "service_restart_requested"
 	TypeServiceSignalled        EventType = "service_signalled"
 	TypeServiceRemoved          EventType = "service_removed"
+	TypeServiceWaiting          EventType = "service_waiting"
 	TypeDriftFound              EventType = "drift_found"
 	TypeDriftFixed              EventType = "drift_fixed"
 	TypeTokenGranted            EventType = "token_granted"
@@ -62,6 +63,7 @@ var newPayload = map[EventType]func() Payload{
 	TypeServiceRestartRequested: func() Payload { return new(RestartRequested) },
 	TypeServiceSignalled:        func() Payload { return new(Signalled) },
 	TypeServiceRemoved:          func() Payload { return new(Removed) },
+	TypeServiceWaiting:          func() Payload { return new(Waiting) },
 	TypeDriftFound:              func() Payload { return new(DriftFound) },
 	TypeDriftFixed:              func() Payload { return new(DriftFixed) },
 	TypeTokenGranted:            func() Payload { return new(TokenGranted) },
@@ -220,6 +222,17 @@ type Removed struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Waiting (service_waiting) says that a start of Generation waits for
+// services it is after or requires that are not ready, For (see
+// [World.Blockers]); it starts once they are, which its service_started
+// tells. Reason is set when a running instance is stopped for it: "required
+// service db stopped".
+type Waiting struct {
+	Generation uint64    `json:"generation"`
+	For        []Blocker `json:"for"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
 // RecoveryHow says how a service was brought back after a daemon start.
 type RecoveryHow string
 
@@ -337,6 +350,7 @@ func (Started) EventType() EventType          { return TypeServiceStarted }
 func (Exited) EventType() EventType           { return TypeServiceExited }
 func (Ready) EventType() EventType            { return TypeServiceReady }
 func (Health) EventType() EventType           { return TypeServiceHealth }
+func (Waiting) EventType() EventType          { return TypeServiceWaiting }
 func (Failed) EventType() EventType           { return TypeServiceFailed }
 func (Killed) EventType() EventType           { return TypeServiceKilled }
 func (Recovered) EventType() EventType        { return TypeServiceRecovered }
@@ -502,6 +516,8 @@ func deref(p Payload) Payload {
 	case *Signalled:
 		return *v
 	case *Removed:
+		return *v
+	case *Waiting:
 		return *v
 	case *DriftFound:
 		return *v

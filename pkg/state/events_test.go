@@ -31,6 +31,7 @@ func samplePayloads() []Payload {
 		RestartRequested{Generation: 3, Reason: "requested"},
 		Signalled{PID: 1234, Signal: "SIGHUP"},
 		Removed{Reason: "requested"},
+		Waiting{Generation: 1, For: []Blocker{{Name: "db", State: StateStarting}}, Reason: "required service db stopped"},
 		DriftFound{Kind: DriftIdentityMismatch, PID: 99, Detail: "start ticks differ"},
 		DriftFixed{Kind: DriftRunningKilled, PID: 99, Action: "SIGKILL to group"},
 		TokenGranted{ID: "tok_1", Tenant: "default", Scopes: []string{"deploy"}, Services: []string{"web"}, ExpiresAt: t0},
@@ -100,6 +101,8 @@ func pointerTo(p Payload) Payload {
 	case RestartRequested:
 		return &v
 	case Signalled:
+		return &v
+	case Waiting:
 		return &v
 	case Removed:
 		return &v

@@ -112,6 +112,11 @@ type Service struct {
 	RecoveryError    string `json:"recovery_error,omitempty"`
 	RecoveryErrorPos uint64 `json:"recovery_error_pos,omitempty"`
 
+	// Waiting is set while a start of the current generation waits for
+	// services it is after or requires (its last service_waiting); a
+	// start, deploy, kill or start or restart request clears it.
+	Waiting *Wait `json:"waiting,omitempty"`
+
 	// Exits are the last [MaxExits] exits of its instances, of any
 	// generation, oldest first: a small ring, so that a status can say how
 	// the service ended lately without reading the log.
@@ -122,6 +127,15 @@ type Service struct {
 	// status shows after the restart it caused.
 	UnhealthyAt     time.Time `json:"unhealthy_at,omitzero"`
 	UnhealthyReason string    `json:"unhealthy_reason,omitempty"`
+}
+
+// Wait is a service's last service_waiting: what it waits for, and why it
+// was stopped if it ran.
+type Wait struct {
+	For    []Blocker `json:"for"`
+	Reason string    `json:"reason,omitempty"`
+	Pos    uint64    `json:"pos"`
+	At     time.Time `json:"at"`
 }
 
 // MaxExits is how many exits a [Service] keeps in Exits.
@@ -390,6 +404,11 @@ func (s *Service) Clone() *Service {
 		c.LastRecovery = &r
 	}
 	c.Exits = slices.Clone(s.Exits)
+	if s.Waiting != nil {
+		wt := *s.Waiting
+		wt.For = slices.Clone(s.Waiting.For)
+		c.Waiting = &wt
+	}
 	return &c
 }
 
@@ -463,6 +482,7 @@ func (s *Service) request(pos, gen uint64) {
 	s.Killed, s.KillPos, s.KillReason = false, 0, ""
 	s.Failed, s.FailedPos = false, 0
 	s.RecoveryError, s.RecoveryErrorPos = "", 0
+	s.Waiting = nil
 	s.RequestPos = pos
 }
 
@@ -506,6 +526,7 @@ func (w *World) applyService(env event.Envelope) error {
 		svc.RequestPos = 0
 		svc.Failed, svc.FailedPos = false, 0
 		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
+		svc.Waiting = nil
 		// The instance stays: an older generation may still run until the
 		// supervisor replaces it.
 
@@ -527,6 +548,7 @@ func (w *World) applyService(env event.Envelope) error {
 		}
 		if p.Generation == svc.Generation {
 			svc.Failed, svc.FailedPos = false, 0
+			svc.Waiting = nil
 		}
 		svc.RecoveryError, svc.RecoveryErrorPos = "", 0
 
@@ -597,6 +619,13 @@ func (w *World) applyService(env event.Envelope) error {
 		}
 		svc.Desired = false
 		svc.Killed, svc.KillPos, svc.KillReason = true, env.Pos, p.Reason
+		svc.Waiting = nil
+
+	case Waiting:
+		if svc == nil || !svc.Desired || p.Generation != svc.Generation {
+			break
+		}
+		svc.Waiting = &Wait{For: slices.Clone(p.For), Reason: p.Reason, Pos: env.Pos, At: at}
 
 	case StartRequested:
 		svc.request(env.Pos, p.Generation)

@@ -287,6 +287,15 @@ type Spec struct {
 	// Health watches a ready instance; nil: it is never probed again once
 	// ready (see [HealthSpec]).
 	Health *HealthSpec `json:"health,omitempty"`
+	// After names services of the same tenant that this one starts after:
+	// each start (deploy, apply, start, restart, recovery) waits until
+	// every one of them that is coming up is ready. Requires names
+	// services it cannot run without: it implies After, a start waits
+	// until each is running and ready, and when one stops or fails this
+	// service is stopped too, and started again once it is ready. See
+	// [CheckOrder] and [World.Blockers].
+	After    []string `json:"after,omitempty"`
+	Requires []string `json:"requires,omitempty"`
 
 	// Limits of a Command service, held by its cgroup; zero means none.
 	// MemoryMax is the most memory its processes may use together (at
@@ -573,6 +582,12 @@ func (s *Spec) Normalize() {
 	if len(s.EnvSecrets) == 0 {
 		s.EnvSecrets = nil
 	}
+	if len(s.After) == 0 {
+		s.After = nil
+	}
+	if len(s.Requires) == 0 {
+		s.Requires = nil
+	}
 	s.normalizeWho()
 	s.Config = canonicalConfig(s.Config)
 	if s.Restart == "" {
@@ -643,6 +658,8 @@ func (s Spec) Clone() Spec {
 	c.Config = slices.Clone(s.Config)
 	c.Groups = slices.Clone(s.Groups)
 	c.EnvFile = slices.Clone(s.EnvFile)
+	c.After = slices.Clone(s.After)
+	c.Requires = slices.Clone(s.Requires)
 	if s.MaxRestarts != nil {
 		n := *s.MaxRestarts
 		c.MaxRestarts = &n
@@ -765,6 +782,9 @@ func validEnvKey(k string) bool {
 //     services only; interval and watchdog from [MinHealthInterval] to
 //     [MaxDuration]; timeout > 0 and not above the interval; retries 1 to
 //     [MaxHealthRetries]; watchdog only with ready.notify;
+//   - after and requires: at most [MaxDeps] names each, valid names, no
+//     name twice in one list, not the service itself (that the names
+//     exist and form no cycle is [CheckOrder]'s, which sees the tenant);
 //   - log: max_size from [MinLogMaxSize] to [MaxLogMaxSize], files from 1
 //     to [MaxLogFiles] (the fields are named log.max_size, log.files).
 func (s Spec) Validate() error {
@@ -907,6 +927,9 @@ func (s Spec) Validate() error {
 		if field, problem := n.Health.check(n.Kind, n.Ready); field != "" {
 			return bad(field, "%s", problem)
 		}
+	}
+	if field, problem := checkDeps(n); field != "" {
+		return bad(field, "%s", problem)
 	}
 	if n.Kind != "" && n.Log.Stamped() {
 		return bad("log.timestamps", "is only for command services, not kind (an in-process service writes its own lines)")

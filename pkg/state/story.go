@@ -51,8 +51,9 @@ type teller struct {
 	gen     uint64
 	running bool // an instance was told started and not yet exited
 
-	// stopping says why the next exit comes: "kill", "restart", "deploy"
-	// or "shutdown"; empty when an exit is the instance's own doing.
+	// stopping says why the next exit comes: "kill", "restart", "deploy",
+	// "shutdown" or "dependency"; empty when an exit is the instance's own
+	// doing.
 	stopping string
 	// requested: a start or restart was asked for and has not come yet;
 	// booted: the daemon started since the last start.
@@ -195,6 +196,16 @@ func (t *teller) tell(env event.Envelope) {
 		}
 		t.add(env, "restart requested by %s at %s%s", by(env.Actor), when, reasonPart(p.Reason))
 
+	case Waiting:
+		if p.Reason != "" {
+			if t.running {
+				t.stopping = "dependency"
+			}
+			t.add(env, "stopped at %s: %s; waiting for %s", when, p.Reason, DescribeBlockers(p.For))
+		} else {
+			t.add(env, "waiting at %s for %s before it starts", when, DescribeBlockers(p.For))
+		}
+
 	case Signalled:
 		t.add(env, "sent %s to pid %d at %s, asked by %s", p.Signal, p.PID, when, by(env.Actor))
 
@@ -286,6 +297,8 @@ func (t *teller) exited(env event.Envelope, p Exited, when string) {
 		text = fmt.Sprintf("could not start at %s: %s", when, p.Error)
 	case stopping == "kill":
 		text = fmt.Sprintf("ended at %s as asked (%s)%s", when, e.Describe(), ran)
+	case stopping == "dependency":
+		text = fmt.Sprintf("ended at %s for a service it requires (%s)%s; it starts again once that one is ready", when, e.Describe(), ran)
 	case stopping == "restart":
 		text = fmt.Sprintf("ended at %s for the restart (%s)%s", when, e.Describe(), ran)
 	case stopping == "deploy":

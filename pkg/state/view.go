@@ -34,6 +34,8 @@ const (
 //     older generation still running after a redeploy is running: it serves
 //     until the supervisor replaces it);
 //   - stopped: the instance exited during a shutdown;
+//   - starting: no instance runs and a start waits for services it is
+//     after (see [Service.Waiting]);
 //   - starting: the exited instance is of an older generation;
 //   - starting: a start or restart was requested after the instance began;
 //   - exited: the restart policy would not restart it ([RestartPolicy.ShouldRestart]);
@@ -45,6 +47,8 @@ func (s *Service) State() State {
 		return StateKilled
 	case s.Failed:
 		return StateFailed
+	case s.Waiting != nil && (in == nil || in.Exited):
+		return StateStarting // its start waits for services it is after
 	case in == nil:
 		return StateStarting
 	case !in.Exited && !s.IsReady():
@@ -190,6 +194,10 @@ type ServiceStatus struct {
 	// waiting for: "ready after 1.5s", "waiting for READY=1 on
 	// NOTIFY_SOCKET"; empty when none runs.
 	Readiness string `json:"readiness,omitempty"`
+	// Waiting says, while a start waits for services it is after or
+	// requires, which and in what state they were: "db (starting)"; and
+	// why it stopped, if it ran: "required service db stopped".
+	Waiting string `json:"waiting,omitempty"`
 	// NotifyStatus is the latest STATUS= a notify service sent (kept in
 	// memory, not in the log).
 	NotifyStatus string `json:"notify_status,omitempty"`
@@ -226,6 +234,9 @@ type SpecView struct {
 	Ready *ReadySpec `json:"ready,omitempty"`
 	// Health is the health check, if any.
 	Health *HealthSpec `json:"health,omitempty"`
+	// After and Requires are the services it starts after and requires.
+	After    []string `json:"after,omitempty"`
+	Requires []string `json:"requires,omitempty"`
 	// EnvSecrets maps a variable to the name of the secret it takes:
 	// names only, never a value.
 	EnvSecrets map[string]string `json:"env_secrets,omitempty"`
@@ -250,6 +261,8 @@ func (s Spec) View() SpecView {
 		Log:           logView(s.Log),
 		Ready:         s.Clone().Ready,
 		Health:        s.Clone().Health,
+		After:         slices.Clone(s.After),
+		Requires:      slices.Clone(s.Requires),
 		User:          s.User,
 		Group:         s.Group,
 		Groups:        slices.Clone(s.Groups),
@@ -308,6 +321,12 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 		st.Health = s.health()
 	}
 	st.LastUnhealthy, st.UnhealthyReason = s.UnhealthyAt, s.UnhealthyReason
+	if wt := s.Waiting; wt != nil && st.State == StateStarting {
+		st.Waiting = DescribeBlockers(wt.For)
+		if wt.Reason != "" {
+			st.Waiting += "; " + wt.Reason
+		}
+	}
 	if st.State == StateBackoff && instanceExit && last.Restart > 0 {
 		st.NextAttemptAt = last.NextAttemptAt()
 		st.Restart, st.RestartLimit = last.Restart, s.Spec.RestartLimit()
