@@ -55,6 +55,25 @@
 // an attempt that could not start reports why ([ErrStartFailed]), and that
 // reason is also in the view, the events and the service's log file.
 //
+// # Dependency order
+//
+// A spec's After and Requires name services of its tenant. [Runtime.Deploy]
+// and [Runtime.Apply] refuse, before anything is written, a name that is
+// not a service of the tenant (for an apply: after it), the service itself
+// and a cycle, naming it ([state.CheckOrder]). Every start (deploy, apply,
+// start, restart, recovery after a crash, recover) waits until the services
+// it is after are ready ([state.World.Blockers], the one rule): the start is
+// parked, service_waiting is recorded, and it begins once their
+// service_ready (or, without a probe, service_started) is folded. A parked
+// start costs no goroutine. When a required service stops, fails, or
+// exits, its running dependents are stopped with their stop procedure,
+// service_waiting recording the reason ("required service db stopped")
+// first, and start again once it is ready; a dependent is stopped once per
+// such down, not once per event. Remove refuses a service others depend on
+// ([ErrHasDependents]); a prune kills it, which stops what requires it.
+// [Runtime.WaitStarted] returns for a start that waits, without waiting for
+// the dependencies. The drain stops dependents before what they depend on.
+//
 // In-process services register a kind with [Register] (or a [Registry] in
 // [Options]) and are deployed with Spec.Kind and Spec.Config.
 //

@@ -50,6 +50,11 @@
 //     tenant_user_allocated records the tenant's dynamic user once, a
 //     later one is ignored. Both are read with [World.Tenant] and
 //     [World.Tenants] and kept in snapshots.
+//   - service_waiting of the current generation says a start waits for the
+//     services it is after or requires ([Service.Waiting]); with no
+//     instance running, the service is starting. Its next
+//     service_started, a deploy, a kill or a start or restart request
+//     clears it.
 //
 // Restarts: [Service.Restarts] counts the starts that followed an
 // instance's own end. A start after a daemon shutdown (a clean stop and
