@@ -58,6 +58,8 @@ func (a *app) reportStart(res wire.DeployResult, done string, wait time.Duration
 		switch {
 		case res.Started && v.PID != 0:
 			line += fmt.Sprintf(", pid %d", v.PID)
+		case len(v.WaitingFor) > 0:
+			line += "; its start waits for " + state.DescribeBlockers(v.WaitingFor)
 		case res.Started, res.StartError != "", wait == 0:
 		default:
 			line += fmt.Sprintf("; not started after %s (%s): see solo status %s", wait, v.State, v.Name)

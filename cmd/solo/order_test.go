@@ -229,3 +229,30 @@ services:
 	d.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, d.wait(30*time.Second))
 }
+
+// TestCLI_OrderWaits: a deploy whose start waits for a service it is after
+// says so, and does not count as started; status and why tell what it waits
+// for; it starts once that service is ready.
+func TestCLI_OrderWaits(t *testing.T) {
+	dir := dataDir(t)
+	startDaemon(t, dir)
+	work := t.TempDir()
+	mustCLI(t, dir, "deploy", "db", "--dir", work, "--ready-exec", "test -e ready", "--", "sleep", "1000")
+	out := mustCLI(t, dir, "deploy", "web", "--after", "db", "--", "sleep", "1000")
+	assert.Contains(t, out, "deployed default/web generation 1; its start waits for db (starting)")
+	var res struct {
+		Started bool              `json:"started"`
+		Service state.ServiceView `json:"service"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "deploy", "api", "--requires", "db", "--json", "--", "sleep", "1000")), &res))
+	assert.False(t, res.Started, "a start that waits is not started")
+	assert.Equal(t, []state.Blocker{{Name: "db", State: state.StateStarting}}, res.Service.WaitingFor)
+	assert.Regexp(t, `waiting for:\s+db \(starting\)`, mustCLI(t, dir, "status", "web"))
+	assert.True(t, has(why(t, dir, "web"), "waiting at ", "for db (starting) before it starts"), "%q", why(t, dir, "web"))
+
+	writeFile(t, work, "ready", "")
+	started := waitEvent(t, dir, "web", 1, state.TypeServiceStarted)
+	ready := waitEvent(t, dir, "db", 1, state.TypeServiceReady)
+	assert.Greater(t, started.Pos, ready.Pos)
+	waitEvent(t, dir, "api", 1, state.TypeServiceStarted)
+}

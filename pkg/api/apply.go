@@ -118,8 +118,10 @@ func (s *Server) waitApplied(ctx context.Context, res *wire.ApplyResult, wait ti
 		if it.Pos == 0 || (it.Action != wire.ApplyCreate && it.Action != wire.ApplyUpdate) {
 			continue
 		}
-		_, err := s.rt.WaitStarted(ctx, it.Tenant, it.Name, it.Pos)
+		v, err := s.rt.WaitStarted(ctx, it.Tenant, it.Name, it.Pos)
 		switch {
+		case err == nil && len(v.WaitingFor) > 0:
+			// Its start waits for its dependencies: not started.
 		case err == nil:
 			it.Started = true
 		case errors.Is(err, solo.ErrStartFailed):

@@ -170,6 +170,9 @@ func (s *Server) waitStarted(ctx context.Context, res *wire.DeployResult, wait t
 		res.Service = v
 	}
 	switch {
+	case err == nil && len(res.Service.WaitingFor) > 0:
+		// In hand, its start waiting for its dependencies: not started,
+		// and the view says what it waits for.
 	case err == nil:
 		res.Started = true
 	case errors.Is(err, solo.ErrStartFailed):

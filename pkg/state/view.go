@@ -136,6 +136,9 @@ type ServiceView struct {
 	// StartError is why the last attempt could not start (a command not
 	// found, a bad interpreter): empty if it started.
 	StartError string `json:"start_error,omitempty"`
+	// WaitingFor, while no instance runs, names the services a start
+	// waits for (spec after, requires) and their states then.
+	WaitingFor []Blocker `json:"waiting_for,omitempty"`
 }
 
 // View returns the service as the CLI shows it. It shares nothing with s.
@@ -153,6 +156,9 @@ func (s *Service) View() ServiceView {
 	if h := s.HealthOf(); h != "" {
 		ok := h == Healthy
 		v.Healthy = &ok
+	}
+	if wt := s.Waiting; wt != nil && v.State == StateStarting && (s.Instance == nil || s.Instance.Exited) {
+		v.WaitingFor = slices.Clone(wt.For)
 	}
 	if in := s.Instance; in != nil {
 		v.StartError = in.StartError
@@ -321,7 +327,7 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 		st.Health = s.health()
 	}
 	st.LastUnhealthy, st.UnhealthyReason = s.UnhealthyAt, s.UnhealthyReason
-	if wt := s.Waiting; wt != nil && st.State == StateStarting {
+	if wt := s.Waiting; wt != nil && st.WaitingFor != nil {
 		st.Waiting = DescribeBlockers(wt.For)
 		if wt.Reason != "" {
 			st.Waiting += "; " + wt.Reason
