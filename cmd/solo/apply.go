@@ -32,6 +32,8 @@ func (a *app) applyCmd() *cobra.Command {
                                # max_restarts, restart_window
       user: www-data           # optional; also group, groups (a list), umask
       env_file: web.env        # optional; one path or a list
+      after: [db]              # optional; start once db, if coming up, is ready
+      requires: [cache]        # optional; run only while cache runs and is ready
 
 A relative dir or env_file is relative to FILE's directory (to the current one
 for stdin). Without dir a service runs in the daemon's working directory.
@@ -49,8 +51,16 @@ field and document), a file with no services, a service or field given twice,
 a command that cannot start as given (unknown user or group, missing env file,
 dir or command), and a --prune that would kill a service while the file creates the same name
 in a tenant with no services yet (a misspelt tenant; apply without --prune
-first to create the tenant on purpose). --dry-run prints the plan and writes
-nothing.`,
+first to create the tenant on purpose), an after or requires naming a service
+that is not in the tenant after the apply, the service itself, or a cycle
+(exit 2, the cycle shown: a -> b -> a). --dry-run prints the plan and writes
+nothing.
+
+Services start in dependency order: each waits until those it is after or
+requires are ready. With --wait, apply waits for the starts that can begin;
+one waiting for its dependencies is not waited for (status shows what it
+waits for). A pruned service that others require stops them until it runs
+again.`,
 		Example: `  solo apply -f services.yaml
   solo apply -f services.yaml --prune --dry-run
   generate-services | solo apply -f -`,
