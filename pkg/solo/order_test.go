@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -277,4 +278,70 @@ func TestOrder_BadInput(t *testing.T) {
 	var ae *solo.ApplyEntryError
 	require.True(t, errors.As(err, &ae))
 	assert.Equal(t, 1, ae.Index)
+}
+
+// TestOrder_RequiresNoStorm: a required service that crash-loops stops its
+// dependent once, not once per crash; the dependent comes back once it is
+// ready again.
+func TestOrder_RequiresNoStorm(t *testing.T) {
+	ctx := context.Background()
+	rt := MustOpen(t, solo.Options{})
+	ev := follow(t, rt, 0)
+	work := t.TempDir()
+	port := freePort(t)
+	// db serves on port unless the file crash exists; then it exits 1 at
+	// once, before it listens, so it is never ready.
+	script := fmt.Sprintf(`import os, socket, sys, time
+if os.path.exists("crash"):
+    sys.exit(1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", %d))
+s.listen()
+time.sleep(1000)`, port)
+	db := solo.Spec{Name: "db", Dir: work, Command: []string{"python3", "-c", script},
+		Ready: &state.ReadySpec{TCP: fmt.Sprintf("127.0.0.1:%d", port)}}
+	_, err := rt.Deploy(ctx, db)
+	require.NoError(t, err)
+	_, err = rt.Deploy(ctx, requires(sleeper("web"), "db"))
+	require.NoError(t, err)
+	dbKey, web := state.Key{Tenant: "default", Name: "db"}, state.Key{Tenant: "default", Name: "web"}
+	ev.next(web, state.TypeServiceStarted)
+
+	require.NoError(t, os.WriteFile(filepath.Join(work, "crash"), nil, 0o600))
+	_, err = rt.Signal(ctx, "default", "db", "KILL")
+	require.NoError(t, err)
+	ev.next(dbKey, state.TypeServiceFailed) // every restart crashed, up to the limit
+
+	count := func(name string, typ state.EventType, reasoned bool) int {
+		n := 0
+		for _, e := range logOf(t, rt.Store()) {
+			if e.Subject != name || e.Type != string(typ) {
+				continue
+			}
+			if reasoned {
+				p, err := state.Decode(e)
+				require.NoError(t, err)
+				if p.(state.Waiting).Reason == "" {
+					continue
+				}
+			}
+			n++
+		}
+		return n
+	}
+	assert.GreaterOrEqual(t, count("db", state.TypeServiceExited, false), 3, "db crashed again and again")
+	assert.Equal(t, 1, count("web", state.TypeServiceWaiting, true), "web stopped once, with the reason")
+	assert.Equal(t, 1, count("web", state.TypeServiceExited, false))
+	assert.Equal(t, 1, count("web", state.TypeServiceStarted, false))
+	st, err := rt.Status("default", "web")
+	require.NoError(t, err)
+	assert.Equal(t, "db (failed); required service db exited", st.Waiting)
+
+	require.NoError(t, os.Remove(filepath.Join(work, "crash")))
+	_, err = rt.Start(ctx, "default", "db")
+	require.NoError(t, err)
+	ready, _ := ev.next(dbKey, state.TypeServiceReady)
+	back, _ := ev.next(web, state.TypeServiceStarted)
+	assert.Greater(t, back.Pos, ready.Pos)
 }

@@ -207,6 +207,12 @@ func (r *Runtime) Status(tenant, name string) (ServiceStatus, error) {
 		return ServiceStatus{}, fmt.Errorf("status %s: %w", key, ErrNotFound)
 	}
 	st := s.Status(r.opts.Now())
+	if st.WaitingFor != nil {
+		// What it waits for, as it is now rather than when recorded.
+		if _, bl := r.world.blockers(key); len(bl) > 0 {
+			st.WaitingNow(bl, s.Waiting.Reason)
+		}
+	}
 	if s.Spec.Ready != nil && s.Spec.Ready.Notify {
 		st.NotifyStatus = r.notifyStatus(key)
 	}

@@ -328,16 +328,24 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 	}
 	st.LastUnhealthy, st.UnhealthyReason = s.UnhealthyAt, s.UnhealthyReason
 	if wt := s.Waiting; wt != nil && st.WaitingFor != nil {
-		st.Waiting = DescribeBlockers(wt.For)
-		if wt.Reason != "" {
-			st.Waiting += "; " + wt.Reason
-		}
+		st.WaitingNow(wt.For, wt.Reason)
 	}
 	if st.State == StateBackoff && instanceExit && last.Restart > 0 {
 		st.NextAttemptAt = last.NextAttemptAt()
 		st.Restart, st.RestartLimit = last.Restart, s.Spec.RestartLimit()
 	}
 	return st
+}
+
+// WaitingNow sets what a waiting service waits for to bs (as recorded, or
+// the states now: [World.Blockers]), with reason, why it was stopped if
+// it ran.
+func (st *ServiceStatus) WaitingNow(bs []Blocker, reason string) {
+	st.WaitingFor = slices.Clone(bs)
+	st.Waiting = DescribeBlockers(bs)
+	if reason != "" {
+		st.Waiting += "; " + reason
+	}
 }
 
 // readiness describes the running instance's readiness.
