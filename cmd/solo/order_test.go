@@ -192,6 +192,7 @@ services:
 	}
 	// rm of a service others depend on is refused, naming them.
 	mustCLI(t, dir, "stop", "b")
+	waitEvent(t, dir, "c", 1, state.TypeServiceExited) // c requires b: it stops too
 	before = mustCLI(t, dir, "events", "--json")
 	r := cli(t, dir, "rm", "b")
 	assert.Equal(t, exitcode.Error, r.code, r.stderr)

@@ -230,12 +230,14 @@ func TestOrder_ShutdownStopsDependentsFirst(t *testing.T) {
 func TestOrder_BadInput(t *testing.T) {
 	ctx := context.Background()
 	rt := MustOpen(t, solo.Options{})
+	ev := follow(t, rt, 0)
 	_, err := rt.Deploy(ctx, sleeper("a"))
 	require.NoError(t, err)
 	_, err = rt.Deploy(ctx, after(sleeper("b"), "a"))
 	require.NoError(t, err)
 	_, err = rt.Deploy(ctx, requires(sleeper("c"), "b"))
 	require.NoError(t, err)
+	ev.all(state.TypeServiceStarted, "a", "b", "c") // the log is quiet from here
 	head := rt.Store().Head()
 
 	for _, tc := range []struct {
