@@ -41,6 +41,30 @@ func TestCLI_QuotaExitCode(t *testing.T) {
 	}
 	r = as("deploy", "two", "--tenant", "beta", "--", "sleep", "1000")
 	assert.Equal(t, exitcode.OK, r.code, "a removed service makes room: %s", r.stderr)
+
+	// The tenant's policy: bad values refused naming them, nothing
+	// written; its own quota replaces the daemon's.
+	before = eventCount(t, dir)
+	for _, tc := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"--max-services", "-1"}, "max_services"},
+		{[]string{"--max-tasks", "-2"}, "max_tasks"},
+		{[]string{"--rate", "5"}, "burst"},
+		{[]string{"--rate", "-1", "--burst", "3"}, "rate"},
+	} {
+		r := cli(t, dir, append([]string{"tenant", "set", "beta"}, tc.args...)...)
+		assert.NotEqual(t, exitcode.OK, r.code, "%v", tc.args)
+		assert.Contains(t, r.stderr, tc.field, "%v", tc.args)
+	}
+	assert.Equal(t, before, eventCount(t, dir), "a refused policy wrote nothing")
+	r = as("deploy", "three", "--tenant", "beta", "--", "sleep", "1000")
+	assert.Equal(t, exitcode.Limited, r.code, r.stderr)
+	out := mustCLI(t, dir, "tenant", "set", "beta", "--max-services", "2")
+	assert.Contains(t, out, "services 2 (its own), sessions 16 (the daemon's)")
+	r = as("deploy", "three", "--tenant", "beta", "--", "sleep", "1000")
+	assert.Equal(t, exitcode.OK, r.code, "its own quota of 2: %s", r.stderr)
 }
 
 // TestCLI_DaemonLimitFlags: negative quotas and rates, and a rate without

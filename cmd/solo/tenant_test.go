@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/solo-rt/solo/pkg/exitcode"
+	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
 )
 
@@ -22,7 +23,8 @@ func TestCLI_TenantPolicy(t *testing.T) {
 
 	var v wire.TenantView
 	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, dir, "--json", "tenant", "set", "alpha", "--users", "nobody", "--groups", "nogroup")), &v))
-	assert.Equal(t, wire.TenantView{Name: "alpha", Policy: true, Users: []string{"nobody"}, Groups: []string{"nogroup"}, PolicySetAt: v.PolicySetAt}, v)
+	assert.Equal(t, wire.TenantView{Name: "alpha", Policy: true, Users: []string{"nobody"}, Groups: []string{"nogroup"}, PolicySetAt: v.PolicySetAt,
+		Limits: state.Limits{Services: defaultMaxServices, Sessions: defaultMaxSessions, Tasks: defaultMaxTasks}}, v, "the daemon's quotas in force")
 	mustCLI(t, dir, "tenant", "set", "alpha", "--groups", "")
 	out := mustCLI(t, dir, "tenant", "show", "alpha")
 	assert.Contains(t, out, "users:   nobody\n", "a set of --groups keeps the users")

@@ -28,7 +28,8 @@ const DefaultMaxLimiters = 10_000
 // RateLimits are the request rates of [Options.Rates]: a token bucket per
 // tenant and one per token (golang.org/x/time/rate), each refilled at its
 // rate (requests per second) up to its burst. A zero rate means no limit
-// of that kind. The requests of an unconfined principal (the local admin)
+// of that kind. A tenant whose policy sets a rate and burst
+// ([solo.Runtime.TenantRate]) has those instead of Tenant and TenantBurst. The requests of an unconfined principal (the local admin)
 // are never limited: the operator must always be able to see and fix.
 type RateLimits struct {
 	Tenant      rate.Limit
@@ -125,23 +126,25 @@ func (ls *limiters) len() int {
 	return len(ls.m)
 }
 
-// rateGate applies [RateLimits] to the principals' requests.
+// rateGate applies [RateLimits] to the principals' requests, with a
+// tenant's own rate (its policy's) in place of the tenants' default.
 type rateGate struct {
 	opts    RateLimits
+	own     func(tenant string) (float64, int) // a tenant policy's rate and burst; 0, 0 for none
 	now     func() time.Time
 	tenants limiters
 	tokens  limiters
 }
 
-func newRateGate(opts RateLimits, now func() time.Time) *rateGate {
-	return &rateGate{opts: opts, now: now, tenants: limiters{max: DefaultMaxLimiters}, tokens: limiters{max: DefaultMaxLimiters}}
+func newRateGate(opts RateLimits, own func(string) (float64, int), now func() time.Time) *rateGate {
+	return &rateGate{opts: opts, own: own, now: now, tenants: limiters{max: DefaultMaxLimiters}, tokens: limiters{max: DefaultMaxLimiters}}
 }
 
 // allow takes one request from p's token bucket and its tenant's, or
 // refuses with a *limitedError and takes from neither. It is a map lookup
 // and two reservations: cheap enough to run before anything else.
 func (g *rateGate) allow(p Principal) error {
-	if p.admin() || (g.opts.Token == 0 && g.opts.Tenant == 0) {
+	if p.admin() {
 		return nil
 	}
 	now := g.now()
@@ -166,10 +169,14 @@ func (g *rateGate) allow(p Principal) error {
 		}
 		taken = append(taken, res)
 	}
-	if r := g.opts.Tenant; r > 0 {
-		res := g.tenants.get(p.Tenant, r, g.opts.TenantBurst, now).ReserveN(now, 1)
+	r, b := g.opts.Tenant, g.opts.TenantBurst
+	if own, ownBurst := g.own(p.Tenant); own > 0 {
+		r, b = rate.Limit(own), ownBurst
+	}
+	if r > 0 {
+		res := g.tenants.get(p.Tenant, r, b, now).ReserveN(now, 1)
 		if !res.OK() || res.DelayFrom(now) > 0 {
-			return refuse(LimitTenantRate, res, r, g.opts.TenantBurst, "tenant "+p.Tenant)
+			return refuse(LimitTenantRate, res, r, b, "tenant "+p.Tenant)
 		}
 	}
 	return nil

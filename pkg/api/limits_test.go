@@ -308,3 +308,79 @@ func TestLimits_Rates(t *testing.T) {
 	require.True(t, client.IsLimited(err), "%v", err)
 	assert.Empty(t, writtenAbout(t, f, from, "web"))
 }
+
+// TestLimits_TenantPolicyOverrides: a tenant policy's quotas and rate
+// replace the operator's for that tenant alone; bad ones are refused
+// naming the field, nothing written.
+func TestLimits_TenantPolicyOverrides(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_000_000, 0) // a still clock: nothing refills
+	f := apitest.MustServe(t, apitest.Options{
+		API:     api.Options{Authorize: tenantTokens, Now: func() time.Time { return now }},
+		Runtime: solo.Options{Quotas: state.Limits{Services: 1, Sessions: 3}},
+	})
+	admin := f.Client(t, client.Options{})
+	beta := f.Client(t, client.Options{Token: "beta"})
+	gamma := f.Client(t, client.Options{Token: "gamma"})
+
+	t.Run("bad input", func(t *testing.T) {
+		head := f.Runtime.Store().Head()
+		neg, rate := -1, 5.0
+		for _, tc := range []struct {
+			req   wire.TenantSetRequest
+			field string
+		}{
+			{wire.TenantSetRequest{MaxServices: &neg}, state.QuotaServices},
+			{wire.TenantSetRequest{MaxSessions: &neg}, state.QuotaSessions},
+			{wire.TenantSetRequest{MaxTasks: &neg}, state.QuotaTasks},
+			{wire.TenantSetRequest{Burst: &neg}, "burst"},
+			{wire.TenantSetRequest{Rate: &rate}, "burst"},
+		} {
+			_, err := admin.SetTenant(ctx, "beta", tc.req)
+			var ae *client.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, http.StatusBadRequest, ae.Status, "%v", err)
+			assert.Equal(t, tc.field, ae.Field, "%v", err)
+		}
+		status, _, body := do(t, f, "PUT", "/v1/tenants/beta", `{"rate":-2,"burst":1}`)
+		assert.Equal(t, http.StatusBadRequest, status)
+		assert.Contains(t, string(body), `"field":"rate"`)
+		assert.Equal(t, head, f.Runtime.Store().Head(), "nothing written")
+	})
+
+	two, rate, burst := 2, 1.0, 2
+	v, err := admin.SetTenant(ctx, "beta", wire.TenantSetRequest{MaxServices: &two, Rate: &rate, Burst: &burst})
+	require.NoError(t, err)
+	assert.Equal(t, state.Limits{Services: 2, Sessions: 3}, v.Limits, "its own services quota, the operator's sessions")
+	assert.Equal(t, state.Limits{Services: 2}, v.Own)
+
+	// beta: 2 services (its own quota), and 2 requests in a burst (its
+	// own rate); gamma: the operator's 1 service, no rate.
+	_, err = beta.Deploy(ctx, sleeper("beta", "a"))
+	require.NoError(t, err)
+	_, err = beta.Deploy(ctx, sleeper("beta", "b"))
+	require.NoError(t, err)
+	_, err = beta.List(ctx, "")
+	require.True(t, client.IsLimited(err), "beta's own rate: %v", err)
+	var ae *client.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, api.LimitTenantRate, ae.Limit)
+	assert.Contains(t, ae.Message, "tenant beta is over its rate of 1 requests/s (burst 2, rate_per_tenant)")
+
+	_, err = gamma.Deploy(ctx, sleeper("gamma", "a"))
+	require.NoError(t, err)
+	_, err = gamma.Deploy(ctx, sleeper("gamma", "b"))
+	require.True(t, client.IsLimited(err), "gamma keeps the operator's quota: %v", err)
+	assert.Contains(t, err.Error(), "tenant gamma is at its quota of 1 services")
+	for range 5 {
+		_, err := gamma.List(ctx, "")
+		require.NoError(t, err, "gamma has no rate limit")
+	}
+
+	// beta at its own quota: raising it by policy lets the next one in.
+	three := 3
+	_, err = admin.SetTenant(ctx, "beta", wire.TenantSetRequest{MaxServices: &three, Rate: new(float64), Burst: new(int)})
+	require.NoError(t, err)
+	_, err = beta.Deploy(ctx, sleeper("beta", "c"))
+	require.NoError(t, err, "a raised quota, and the rate back to the operator's (none)")
+}

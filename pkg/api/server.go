@@ -97,7 +97,7 @@ func New(rt *solo.Runtime, opts Options) *Server {
 		opts.Now = time.Now
 	}
 	opts.Metrics.rt.CompareAndSwap(nil, rt) // bind, unless the daemon already did
-	s := &Server{rt: rt, opts: opts, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux(), rates: newRateGate(opts.Rates, opts.Now)}
+	s := &Server{rt: rt, opts: opts, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux(), rates: newRateGate(opts.Rates, rt.TenantRate, opts.Now)}
 	s.streams, s.cancelStream = context.WithCancel(context.Background())
 	s.routes()
 	s.tokenRoutes()  // tokens.go

@@ -13,7 +13,7 @@ import (
 // so every token gets 403): a tenant may not widen whom its own services
 // run as.
 //
-//	PUT /v1/tenants/{id}       body: wire.TenantSetRequest; 200 wire.TenantView
+//	PUT /v1/tenants/{id}       body: wire.TenantSetRequest (run-as users and groups, quotas, rate); 200 wire.TenantView
 //	GET /v1/tenants/{id}       200 wire.TenantView (a tenant without a record: no policy)
 //	GET /v1/tenants            200 [wire.TenantView]
 //
@@ -34,12 +34,14 @@ func adminOnly(r *http.Request, op string) error {
 	return nil
 }
 
-func tenantView(t state.Tenant) wire.TenantView {
-	v := wire.TenantView{Name: t.Name, Users: []string{}, Groups: []string{}}
+// tenantView is t as the API shows it, with the quotas in force.
+func (s *Server) tenantView(t state.Tenant) wire.TenantView {
+	v := wire.TenantView{Name: t.Name, Users: []string{}, Groups: []string{}, Limits: s.rt.Limits(t.Name)}
 	if t.Policy != nil {
 		v.Policy, v.PolicySetAt = true, t.PolicySetAt
 		v.Users = append(v.Users, t.Policy.Users...)
 		v.Groups = append(v.Groups, t.Policy.Groups...)
+		v.Own, v.Rate, v.Burst = t.Policy.Limits, t.Policy.Rate, t.Policy.Burst
 	}
 	if d := t.DynamicUser; d != nil {
 		v.DynamicUID, v.DynamicGID = d.UID, d.GID
@@ -75,11 +77,23 @@ func (s *Server) setTenant(w http.ResponseWriter, r *http.Request) error {
 		if req.Groups != nil {
 			p.Groups = *req.Groups
 		}
+		set := func(dst *int, v *int) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&p.Services, req.MaxServices)
+		set(&p.Sessions, req.MaxSessions)
+		set(&p.Tasks, req.MaxTasks)
+		set(&p.Burst, req.Burst)
+		if req.Rate != nil {
+			p.Rate = *req.Rate
+		}
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tenantView(t))
+	writeJSON(w, http.StatusOK, s.tenantView(t))
 	return nil
 }
 
@@ -95,7 +109,7 @@ func (s *Server) showTenant(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		t = state.Tenant{Name: name}
 	}
-	writeJSON(w, http.StatusOK, tenantView(t))
+	writeJSON(w, http.StatusOK, s.tenantView(t))
 	return nil
 }
 
@@ -105,7 +119,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) error {
 	}
 	views := []wire.TenantView{}
 	for _, t := range s.rt.Tenants() {
-		views = append(views, tenantView(t))
+		views = append(views, s.tenantView(t))
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil

@@ -35,9 +35,19 @@ func isOperator(ctx context.Context) bool {
 }
 
 // Limits returns the quotas of tenant: the operator's defaults
-// ([Options.Quotas]).
+// ([Options.Quotas]), each replaced by the tenant policy's if it sets one
+// (see [Runtime.SetTenantPolicy]).
 func (r *Runtime) Limits(tenant string) state.Limits {
-	return r.opts.Quotas
+	own, _, _ := r.world.tenantLimits(tenant)
+	return r.opts.Quotas.Override(own)
+}
+
+// TenantRate returns the request rate (per second) and burst that
+// tenant's policy sets for its tokens together; 0, 0 if it sets none (the
+// operator's then apply: see the API's rate limits).
+func (r *Runtime) TenantRate(tenant string) (rate float64, burst int) {
+	_, rate, burst = r.world.tenantLimits(tenant)
+	return rate, burst
 }
 
 // admit is the one quota check of a write that adds adding (per tenant) to

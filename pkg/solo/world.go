@@ -290,6 +290,19 @@ func (f *follower) tenant(name string) (state.Tenant, bool) {
 	return *t.Clone(), true
 }
 
+// tenantLimits returns the quotas, rate and burst that tenant's policy
+// sets (zero where it sets none), without copying the rest of it: the API
+// asks for every request of a token.
+func (f *follower) tenantLimits(name string) (state.Limits, float64, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.w.Tenant(name)
+	if !ok || t.Policy == nil {
+		return state.Limits{}, 0, 0
+	}
+	return t.Policy.Limits, t.Policy.Rate, t.Policy.Burst
+}
+
 // tenants returns copies of every tenant's record, sorted by name.
 func (f *follower) tenants() []state.Tenant {
 	f.mu.Lock()

@@ -110,12 +110,34 @@ func (u Usage) Count(quota string) int {
 	return 0
 }
 
-// Validate refuses a negative limit, naming it.
-func (l Limits) Validate() error {
+// negative returns the name of the first negative limit of l.
+func (l Limits) negative() (string, bool) {
 	for _, q := range []string{QuotaServices, QuotaSessions, QuotaTasks} {
 		if l.Max(q) < 0 {
-			return &FieldError{Field: q, Problem: fmt.Sprintf("%d is negative: a quota is 0 (no limit) or more", l.Max(q))}
+			return q, true
 		}
 	}
+	return "", false
+}
+
+// Validate refuses a negative limit, naming it.
+func (l Limits) Validate() error {
+	if q, bad := l.negative(); bad {
+		return fmt.Errorf("%s %d is negative: a quota is 0 (no limit) or more", q, l.Max(q))
+	}
 	return nil
+}
+
+// Override returns l with the non-zero limits of o in place of its own.
+func (l Limits) Override(o Limits) Limits {
+	if o.Services > 0 {
+		l.Services = o.Services
+	}
+	if o.Sessions > 0 {
+		l.Sessions = o.Sessions
+	}
+	if o.Tasks > 0 {
+		l.Tasks = o.Tasks
+	}
+	return l
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -21,15 +22,28 @@ import (
 // [TenantUserAllocated]). Groups: the groups a spec may name in group and
 // groups, besides the run-as user's own. Whether they exist on this host,
 // and that none is root, is the runtime's check.
+//
+// Limits override the operator's quotas of the tenant (services, sessions,
+// queued tasks), Rate and Burst the operator's request rate of the
+// tenant's tokens together (requests per second, and at once); a zero
+// field keeps the operator's.
 type TenantPolicy struct {
 	Users  []string `json:"users,omitempty"`
 	Groups []string `json:"groups,omitempty"`
+	Limits
+	Rate  float64 `json:"rate,omitempty"`
+	Burst int     `json:"burst,omitempty"`
 }
 
 // Validate checks the syntax of a policy: each user and group as in a
-// spec (see [Spec.Validate]), at most [MaxGroups] of each, no repeats. An
-// error is a [*PolicyError] naming "users" or "groups".
+// spec (see [Spec.Validate]), at most [MaxGroups] of each, no repeats;
+// no negative quota, rate or burst, and a rate and a burst together. An
+// error is a [*PolicyError] naming the field ("users", "groups",
+// "max_services", "rate", ...).
 func (p TenantPolicy) Validate() error {
+	if err := p.validateLimits(); err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		field string
 		names []string
@@ -54,7 +68,28 @@ func (p TenantPolicy) Validate() error {
 
 // Clone returns a deep copy of p.
 func (p TenantPolicy) Clone() TenantPolicy {
-	return TenantPolicy{Users: slices.Clone(p.Users), Groups: slices.Clone(p.Groups)}
+	c := p
+	c.Users, c.Groups = slices.Clone(p.Users), slices.Clone(p.Groups)
+	return c
+}
+
+// validateLimits checks the policy's quotas and rate: none negative, and a
+// rate and a burst given together.
+func (p TenantPolicy) validateLimits() error {
+	if q, bad := p.Limits.negative(); bad {
+		return &PolicyError{Field: q, Problem: fmt.Sprintf("%d is negative: a quota is 1 or more (0 keeps the operator's)", p.Limits.Max(q))}
+	}
+	switch {
+	case p.Rate < 0 || math.IsNaN(p.Rate) || math.IsInf(p.Rate, 0):
+		return &PolicyError{Field: "rate", Problem: fmt.Sprintf("%v is not a rate: give requests per second, more than 0 (0 keeps the operator's)", p.Rate)}
+	case p.Burst < 0:
+		return &PolicyError{Field: "burst", Problem: fmt.Sprintf("%d is negative: a burst is 1 or more (0 keeps the operator's)", p.Burst)}
+	case p.Rate > 0 && p.Burst == 0:
+		return &PolicyError{Field: "burst", Problem: "a rate needs a burst (the requests allowed at once, at least 1)"}
+	case p.Burst > 0 && p.Rate == 0:
+		return &PolicyError{Field: "rate", Problem: "a burst needs a rate (requests per second)"}
+	}
+	return nil
 }
 
 // TenantPolicySet (tenant_policy_set) sets the whole policy of the

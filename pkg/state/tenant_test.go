@@ -48,6 +48,14 @@ func TestTenantPolicy_Validate(t *testing.T) {
 		{"colon", TenantPolicy{Users: []string{"a:b"}}, "users"},
 		{"twice", TenantPolicy{Groups: []string{"web", "web"}}, "groups"},
 		{"too many", TenantPolicy{Groups: make([]string, MaxGroups+1)}, "groups"},
+		{"quotas and rate", TenantPolicy{Limits: Limits{Services: 10, Sessions: 2, Tasks: 50}, Rate: 5, Burst: 10}, ""},
+		{"negative services", TenantPolicy{Limits: Limits{Services: -1}}, QuotaServices},
+		{"negative sessions", TenantPolicy{Limits: Limits{Sessions: -1}}, QuotaSessions},
+		{"negative tasks", TenantPolicy{Limits: Limits{Tasks: -5}}, QuotaTasks},
+		{"negative rate", TenantPolicy{Rate: -1, Burst: 1}, "rate"},
+		{"negative burst", TenantPolicy{Rate: 1, Burst: -1}, "burst"},
+		{"rate without burst", TenantPolicy{Rate: 1}, "burst"},
+		{"burst without rate", TenantPolicy{Burst: 3}, "rate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.p.Validate()

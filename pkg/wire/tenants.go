@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"time"
+
+	"github.com/solo-rt/solo/pkg/state"
+)
 
 // TenantSetRequest is the body of PUT /v1/tenants/{tenant}: the fields of
 // the tenant's policy to change. A nil field is left as it is; an empty
@@ -11,6 +15,13 @@ type TenantSetRequest struct {
 	Users *[]string `json:"users,omitempty"`
 	// Groups the tenant's services may name in group and groups.
 	Groups *[]string `json:"groups,omitempty"`
+	// The tenant's own quotas and request rate, in place of the
+	// operator's; 0 goes back to the operator's. A rate needs a burst.
+	MaxServices *int     `json:"max_services,omitempty"`
+	MaxSessions *int     `json:"max_sessions,omitempty"`
+	MaxTasks    *int     `json:"max_tasks,omitempty"`
+	Rate        *float64 `json:"rate,omitempty"`
+	Burst       *int     `json:"burst,omitempty"`
 }
 
 // TenantView is what the log says of a tenant beyond its services.
@@ -26,4 +37,11 @@ type TenantView struct {
 	// was allocated yet.
 	DynamicUID uint32 `json:"dynamic_uid,omitempty"`
 	DynamicGID uint32 `json:"dynamic_gid,omitempty"`
+	// Own holds the quotas the policy sets (0: the operator's), Rate and
+	// Burst its request rate (0: the operator's); Limits the quotas in
+	// force, the policy's or else the operator's (0: no limit).
+	Own    state.Limits `json:"own_limits"`
+	Rate   float64      `json:"rate,omitempty"`
+	Burst  int          `json:"burst,omitempty"`
+	Limits state.Limits `json:"limits"`
 }
