@@ -92,7 +92,9 @@
 // in seconds: when the bucket has a request again, 5 s for a task queue,
 // 60 s for a count of services or sessions (which only a removal frees).
 // Nothing was written; the refusal is counted in solo_api_rejected_total
-// by tenant and limit. Idle buckets (full again) are dropped, so their
+// by tenant and limit. The 429 of a rate may be held back until its
+// Retry-After ([RateLimits.Hold]; the daemon holds it), so that a flood of
+// clients retrying in a loop cannot take the CPU the other tenants need. Idle buckets (full again) are dropped, so their
 // number stays bounded by the principals recently active.
 //
 // Every error is a [wire.ErrorBody], {"error": "...", "code": "..."}, with

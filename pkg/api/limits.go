@@ -36,6 +36,28 @@ type RateLimits struct {
 	TenantBurst int
 	Token       rate.Limit
 	TokenBurst  int
+	// Hold is how long the 429 of a request over a rate is held back, at
+	// most until its Retry-After: a client that retries at once, in a
+	// loop, then waits instead of spinning, and a flood of N such clients
+	// costs at most N requests per Hold instead of all the CPU it can
+	// take. The wait is a timer on the request's goroutine; it ends early
+	// if the client goes away. 0: reply at once.
+	Hold time.Duration
+}
+
+// hold waits before the reply to a request refused by a rate: see
+// [RateLimits.Hold].
+func (g *rateGate) hold(r *http.Request, err error) {
+	var le *limitedError
+	if g.opts.Hold <= 0 || !errors.As(err, &le) {
+		return
+	}
+	t := time.NewTimer(min(g.opts.Hold, ceilSeconds(le.after))) // the Retry-After it is told
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 }
 
 // limitedError is a request refused by a limit: a rate here, or a quota of

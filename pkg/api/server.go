@@ -183,6 +183,7 @@ func (s *Server) handle(pattern string, auth bool, h handlerFunc) {
 				return
 			}
 			if err := s.rates.allow(p); err != nil {
+				s.rates.hold(r, err)
 				s.fail(w, r, err)
 				return
 			}
