@@ -183,8 +183,9 @@ func TestLimits_ApplyOverQuotaRefusedWhole(t *testing.T) {
 		Runtime: solo.Options{Quotas: state.Limits{Services: 3}},
 	})
 	beta := f.Client(t, client.Options{Token: "beta"})
-	_, err := beta.Deploy(ctx, sleeper("beta", "old"))
+	res, err := beta.Deploy(ctx, sleeper("beta", "old"))
 	require.NoError(t, err)
+	f.WaitEvent(t, res.Pos, string(state.TypeServiceStarted), "beta", "old") // nothing more comes about it
 
 	three := wire.ApplyRequest{Services: []state.Spec{sleeper("beta", "old"), sleeper("beta", "n1"), sleeper("beta", "n2"), sleeper("beta", "n3")}}
 	from := f.Runtime.Store().Head() + 1
@@ -197,9 +198,9 @@ func TestLimits_ApplyOverQuotaRefusedWhole(t *testing.T) {
 	assert.Len(t, views, 1)
 
 	three.Services = three.Services[:3]
-	res, err := beta.Apply(ctx, three)
+	applied, err := beta.Apply(ctx, three)
 	require.NoError(t, err, "up to the quota")
-	assert.Len(t, res.Items, 3)
+	assert.Len(t, applied.Items, 3)
 }
 
 func TestLimits_SessionAndTaskQuotas(t *testing.T) {
