@@ -347,3 +347,56 @@ time.sleep(1000)`, port)
 	back, _ := ev.next(web, state.TypeServiceStarted)
 	assert.Greater(t, back.Pos, ready.Pos)
 }
+
+// TestOrder_RecoveryInOrder: after a drain, the next Open brings a chain
+// back in order: the Replayer leaves each service with dependencies to the
+// start rule instead of starting everything at once.
+func TestOrder_RecoveryInOrder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const n = 10
+	rt, err := solo.Open(ctx, solo.Options{DataDir: dir, Backoff: fastBackoff})
+	require.NoError(t, err)
+	ev := follow(t, rt, 0)
+	_, err = rt.Apply(ctx, chainFile(n, true))
+	require.NoError(t, err)
+	last := state.Key{Tenant: "default", Name: fmt.Sprintf("s%03d", n-1)}
+	ev.next(last, state.TypeServiceReady)
+	head := rt.Store().Head()
+	_, err = rt.Shutdown(ctx, "test", solo.DefaultGrace)
+	require.NoError(t, err)
+
+	rt = MustOpen(t, solo.Options{DataDir: dir})
+	ev = follow(t, rt, head+1) // the drain, then the second run
+	ev.next(last, state.TypeServiceReady)
+	envs := logOf(t, rt.Store())
+	var order []string
+	readyAt := map[string]uint64{}
+	boots := 0
+	for _, e := range envs {
+		if e.Type == string(state.TypeSystemStarted) {
+			boots++
+		}
+		if boots < 2 {
+			continue // the first run
+		}
+		switch e.Type {
+		case string(state.TypeServiceStarted):
+			order = append(order, e.Subject)
+			var i int
+			_, err := fmt.Sscanf(e.Subject, "s%03d", &i)
+			require.NoError(t, err)
+			if i > 0 {
+				prev := fmt.Sprintf("s%03d", i-1)
+				require.NotZero(t, readyAt[prev], "%s started before %s was ready", e.Subject, prev)
+			}
+		case string(state.TypeServiceReady):
+			readyAt[e.Subject] = e.Pos
+		}
+	}
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("s%03d", i)
+	}
+	assert.Equal(t, want, order, "brought back in chain order, each once")
+}
