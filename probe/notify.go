@@ -31,6 +31,10 @@ type Notify struct {
 	status  string
 	mainPID int
 	dog     *watchdog // armed by Watchdog
+	// kicked is when the last WATCHDOG=1 came before a watchdog was
+	// armed, triggered whether a WATCHDOG=trigger did.
+	kicked    time.Time
+	triggered bool
 }
 
 // Listen opens the socket at path, replacing a stale one. checkMainPID, if
@@ -80,6 +84,17 @@ func (n *Notify) read(check func(int) error, refused func(error)) {
 			case "WATCHDOG":
 				n.mu.Lock()
 				dog := n.dog
+				if dog == nil {
+					// Before the watchdog is armed (the service is not
+					// ready yet): kept, and counted once it is, as
+					// systemd counts every WATCHDOG=1.
+					switch string(val) {
+					case "1":
+						n.kicked = time.Now()
+					case "trigger":
+						n.triggered = true
+					}
+				}
 				n.mu.Unlock()
 				if dog != nil {
 					dog.message(string(val))
@@ -126,23 +141,37 @@ func WatchdogEnv(d time.Duration) string {
 	return "WATCHDOG_USEC=" + strconv.FormatInt(d.Microseconds(), 10)
 }
 
-// Watchdog arms the watchdog, systemd's WatchdogSec: from now, each
-// WATCHDOG=1 the service sends gives it d more; when d passes without
-// one, or the service sends WATCHDOG=trigger, report(false, why) is called
-// once and the watchdog ends. The first WATCHDOG=1 calls report(true,
-// nil). stop disarms it and returns once report can no longer be called;
-// it is idempotent. A Notify has one watchdog at a time: arming another
-// replaces it.
+// Watchdog arms the watchdog, systemd's WatchdogSec: each WATCHDOG=1 the
+// service sends gives it d more; when d passes without one, or the service
+// sends WATCHDOG=trigger, report(false, why) is called once and the
+// watchdog ends. The first WATCHDOG=1 calls report(true, nil). Messages
+// that came before it was armed count: the deadline runs from the last
+// WATCHDOG=1 (or from now if none came), and an earlier WATCHDOG=trigger
+// fails it at once. stop disarms it and returns once report can no longer
+// be called; it is idempotent. A Notify has one watchdog at a time: arming
+// another replaces it.
 func (n *Notify) Watchdog(d time.Duration, report func(healthy bool, reason error)) (stop func()) {
 	dog := &watchdog{d: d, report: report}
+	n.mu.Lock()
+	kicked, triggered := n.kicked, n.triggered
+	n.kicked, n.triggered = time.Time{}, false // counted once, by this watchdog
+	first := d
+	if !kicked.IsZero() {
+		first = max(d-time.Since(kicked), 0)
+	}
 	dog.mu.Lock()
-	dog.timer = time.AfterFunc(d, func() {
+	dog.timer = time.AfterFunc(first, func() {
 		dog.fail(fmt.Errorf("no WATCHDOG=1 within %s", d))
 	})
 	dog.mu.Unlock()
-	n.mu.Lock()
 	n.dog = dog
 	n.mu.Unlock()
+	if !kicked.IsZero() {
+		dog.kicked()
+	}
+	if triggered {
+		dog.message("trigger")
+	}
 	return func() {
 		n.mu.Lock()
 		if n.dog == dog {
@@ -174,12 +203,27 @@ func (w *watchdog) message(val string) {
 			return
 		}
 		w.timer.Reset(w.d)
-		if !w.healthy {
-			w.healthy = true
-			w.report(true, nil)
-		}
+		w.healthyOnce()
 	case "trigger":
 		w.fail(errors.New("WATCHDOG=trigger: the service asked to be restarted"))
+	}
+}
+
+// kicked counts a WATCHDOG=1 that came before the watchdog was armed (its
+// timer already runs from it).
+func (w *watchdog) kicked() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.healthyOnce()
+	}
+}
+
+// healthyOnce reports healthy at the first WATCHDOG=1; w.mu is held.
+func (w *watchdog) healthyOnce() {
+	if !w.healthy {
+		w.healthy = true
+		w.report(true, nil)
 	}
 }
 

@@ -31,8 +31,8 @@ func TestCLI_Health(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	mustCLI(t, dir, "deploy", "web", "--ready-http", url, "--health-http", url, "--health-interval", "100ms",
-		"--health-timeout", "100ms", "--health-retries", "2", "--", "python3", "-m", "http.server", "--bind", "127.0.0.1", fmt.Sprint(port))
+	mustCLI(t, dir, "deploy", "web", "--ready-http", url, "--health-http", url, "--health-interval", "500ms",
+		"--health-timeout", "500ms", "--health-retries", "3", "--", "python3", "-m", "http.server", "--bind", "127.0.0.1", fmt.Sprint(port))
 	file := filepath.Join(t.TempDir(), "svc.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(`services:
   - name: probed
