@@ -8,8 +8,9 @@ import (
 )
 
 // Check is the timing of a health check: a try every Interval (counted
-// from the end of the previous one), each bounded by Timeout; Retries
-// failures in a row make the service unhealthy.
+// from the end of the previous one, and up to a tenth of it later so that
+// tries of many services share a wake-up), each bounded by Timeout;
+// Retries failures in a row make the service unhealthy.
 type Check struct {
 	Interval, Timeout time.Duration
 	Retries           int
@@ -24,7 +25,9 @@ const DefaultConcurrency = 16
 // # Cost
 //
 // A watched service costs one runtime timer ([time.AfterFunc]) while it
-// waits for its next try: no goroutine and no thread. Go keeps timers in
+// waits for its next try: no goroutine and no thread. Tries fall due on
+// shared ticks (see Check), so the process wakes a few times a second
+// for a thousand services, not a hundred. Go keeps timers in
 // per-P heaps, so a thousand services waiting cost a thousand heap
 // entries, the same as a scheduler goroutine with its own heap of
 // deadlines would, without that goroutine or its wake-ups. A timer that
@@ -65,9 +68,27 @@ func (k *Checker) Watch(probe Func, c Check, report func(healthy bool, reason er
 	}
 	w := &watch{k: k, probe: probe, c: c, report: report}
 	w.mu.Lock()
-	w.timer = time.AfterFunc(c.Interval, w.try)
+	w.timer = time.AfterFunc(coalesce(time.Now(), c.Interval), w.try)
 	w.mu.Unlock()
 	return w.stop
+}
+
+// coalesce returns a delay of about interval from now, lengthened to end
+// on a multiple of a tenth of interval (at most a second) of the wall
+// clock: the tries of many services fall due together, a few times a
+// second, and share each wake-up of the process instead of waking it a
+// hundred times a second (systemd's timers have the same slack,
+// AccuracySec). A try comes at most a tenth of its interval late.
+func coalesce(now time.Time, interval time.Duration) time.Duration {
+	q := min(interval/10, time.Second)
+	if q <= 0 {
+		return interval
+	}
+	at := now.Add(interval).UnixNano()
+	if r := at % int64(q); r != 0 {
+		at += int64(q) - r
+	}
+	return time.Duration(at - now.UnixNano())
 }
 
 type watch struct {
@@ -130,7 +151,7 @@ func (w *watch) try() {
 		w.report(false, err)
 		return
 	}
-	w.timer.Reset(w.c.Interval)
+	w.timer.Reset(coalesce(time.Now(), w.c.Interval))
 }
 
 func (w *watch) stop() {
