@@ -200,7 +200,7 @@ func TestHealth_ExecProbeAsTheService(t *testing.T) {
 	}
 	_, err = rt.Deploy(context.Background(), solo.Spec{
 		Name: "probed", Command: []string{"sleep", "1000"}, Dir: work, User: "nobody", EnvFile: []string{envFile},
-		Ready:  &state.ReadySpec{Exec: probe("ready")},
+		Ready: &state.ReadySpec{Exec: probe("ready")},
 		// A timeout a loaded machine meets: a slow try would make it
 		// unhealthy, which is not what this test is about.
 		Health: &state.HealthSpec{Exec: probe("health"), Interval: state.Duration(time.Second), Timeout: state.Duration(time.Second)},
