@@ -87,7 +87,12 @@ type tortureService struct {
 	// check after the restart, settles them.
 	acked   op
 	pending []op
-	history []string // acknowledged calls, in order, for failure messages
+	// restarting is set while a restart is among the pending calls: it
+	// may have signalled the instance before the kill, so that instance
+	// may die after the kill, and a new instance of the same generation
+	// replace it.
+	restarting bool
+	history    []string // acknowledged calls, in order, for failure messages
 }
 
 // argv is the command of version v: the version is in the command line, so
@@ -274,7 +279,7 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 					o, label = op{kind: opRemove}, label+": not found"
 				}
 				if r.code == 0 || notFound {
-					s.acked, s.pending = o, nil
+					s.acked, s.pending, s.restarting = o, nil, false
 					s.history = append(s.history, label)
 					switch o.kind {
 					case opDeploy:
@@ -285,6 +290,7 @@ func storm(t *testing.T, rnd *rand.Rand, d *daemon, owned [][]*tortureService) (
 					acked++
 				} else {
 					s.pending = append(s.pending, o)
+					s.restarting = s.restarting || args[0] == "restart"
 					unacked++
 					if !killed.Load() {
 						t.Errorf("solo %v failed with the daemon alive: %d %s", args, r.code, r.stderr)
@@ -394,7 +400,7 @@ func checkWorld(t *testing.T, round int, dir, home string, all []*tortureService
 			if len(ls) > 0 {
 				fail(s, "runs %d but is not in the log", ls[0].Identity.PID)
 			}
-			s.acked, s.pending, s.deployed = op{kind: opRemove}, nil, 0
+			s.acked, s.pending, s.deployed, s.restarting = op{kind: opRemove}, nil, 0, false
 			continue
 		}
 		if ver, ok := s.versionOf(v.Command); ok {
@@ -424,7 +430,7 @@ func checkWorld(t *testing.T, round int, dir, home string, all []*tortureService
 		case len(ls) == 1:
 			o := ls[0]
 			for _, b := range before {
-				if b.Leader() && b.Marker.Name == s.name && b.Marker.Generation == o.Marker.Generation && b.Identity.PID != o.Identity.PID && !s.crasher {
+				if b.Leader() && b.Marker.Name == s.name && b.Marker.Generation == o.Marker.Generation && b.Identity.PID != o.Identity.PID && !s.crasher && !s.restarting {
 					fail(s, "pid %d of generation %d ran before the start and was not re-adopted: pid %d runs instead", b.Identity.PID, b.Marker.Generation, o.Identity.PID)
 				}
 			}
@@ -435,7 +441,7 @@ func checkWorld(t *testing.T, round int, dir, home string, all []*tortureService
 				fail(s, "the live instance (pid %d) runs v%d, the log says v%d", o.Identity.PID, ver, outcome.version)
 			}
 		}
-		s.acked, s.pending = outcome, nil
+		s.acked, s.pending, s.restarting = outcome, nil, false
 	}
 	// No orphans: every marked process is an instance of a service the
 	// clients know, or a member of such an instance's process group.
