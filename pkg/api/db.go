@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/solo-rt/solo/pkg/wire"
@@ -36,7 +35,7 @@ func (s *Server) dbBackup(w http.ResponseWriter, r *http.Request) error {
 	if p, _ := PrincipalFrom(r.Context()); !p.admin() {
 		return fmt.Errorf("db backup: %w: only an admin may back up the database", errDenied)
 	}
-	f, err := os.CreateTemp(filepath.Dir(s.rt.Store().Path()), ".backup-*.tmp")
+	f, err := os.CreateTemp(s.rt.DataDir(), ".backup-*.tmp")
 	if err != nil {
 		return fmt.Errorf("db backup: %w", err)
 	}

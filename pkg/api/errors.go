@@ -132,6 +132,8 @@ func errorBody(err error) (int, wire.ErrorBody) {
 	body := wire.ErrorBody{Error: err.Error(), Code: code}
 	if errors.Is(err, eventstore.ErrNotWritten) {
 		body.Error += " (nothing was changed; services keep running; free space on the data dir's disk, then retry)"
+	} else if errors.Is(err, eventstore.ErrUnavailable) {
+		body.Error += " (the cluster's etcd has no quorum from this node: the change may or may not have been made; retry once etcd answers, a retry is safe)"
 	}
 	var (
 		fe    *state.FieldError

@@ -40,7 +40,6 @@ func TestClassify(t *testing.T) {
 		{"shutting down", wrap(solo.ErrShuttingDown), 503, wire.CodeUnavailable, ""},
 		{"runtime closed", wrap(solo.ErrClosed), 503, wire.CodeUnavailable, ""},
 		{"store closed", wrap(eventstore.ErrClosed), 503, wire.CodeUnavailable, ""},
-		{"cluster log unavailable", wrap(eventstore.ErrUnavailable), 503, wire.CodeUnavailable, ""},
 		{"client gone", wrap(context.Canceled), 503, wire.CodeUnavailable, ""},
 		{"corrupt", wrap(eventstore.ErrCorrupt), 500, wire.CodeCorrupt, ""},
 		{"anything else", errors.New("disk on fire"), 500, wire.CodeInternal, ""},
@@ -54,6 +53,14 @@ func TestClassify(t *testing.T) {
 			assert.Equal(t, tc.err.Error(), body.Error)
 		})
 	}
+
+	t.Run("a cluster without quorum says a retry is safe", func(t *testing.T) {
+		status, body := errorBody(wrap(eventstore.ErrUnavailable))
+		assert.Equal(t, 503, status)
+		assert.Equal(t, wire.CodeUnavailable, body.Code)
+		assert.Contains(t, body.Error, "op a/b: event log is unavailable (the cluster's etcd has no quorum")
+		assert.Contains(t, body.Error, "a retry is safe")
+	})
 
 	t.Run("a failed check lists its problems", func(t *testing.T) {
 		err := fmt.Errorf("db check: %w", &eventstore.CheckError{Problems: []string{"events: gap"}})

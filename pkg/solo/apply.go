@@ -276,6 +276,7 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 	}
 	// One append: every intent durable, or none.
 	pos, err := r.store.Append(ctx, events...)
+	r.observeCommit(err)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply: %w", err)
 	}
@@ -497,6 +498,9 @@ func (r *Runtime) actApply(ctx context.Context, items []ApplyItem) error {
 
 // maxBatch is the store's limit of events per append.
 func (r *Runtime) maxBatch() int {
+	if b, ok := r.store.(interface{ MaxBatch() int }); ok && r.own == nil {
+		return b.MaxBatch() // an external log's own limit (etcd's Txn size)
+	}
 	if r.opts.Store != nil && r.opts.Store.MaxBatch > 0 {
 		return r.opts.Store.MaxBatch
 	}

@@ -50,8 +50,17 @@ type Options struct {
 	// leaves the (empty) cgroups of the services that come back at the next
 	// start, and [cgroup.Manager.Prune] removes them.
 	Cgroups *cgroup.Manager
-	// Store configures the event store; nil means its defaults.
+	// Store configures the event store in solo.db; nil means its defaults.
+	// Unused with Log.
 	Store *eventstore.Options
+	// Log, if set, is the event log the runtime folds, writes and recovers
+	// from instead of solo.db: an etcd log (package eventstore/etcdstore)
+	// shared by the nodes of a cluster. It stays the caller's: the runtime
+	// never closes it. What belongs to this machine alone, the tokens and
+	// the vault, is then kept in node.db, a bbolt file in DataDir; appends
+	// that fail with eventstore.ErrUnavailable (no quorum) open a store
+	// fault (see [Runtime.StoreFault]) until one succeeds.
+	Log eventstore.Log
 	// SnapshotEvery is the number of events between snapshots. Default
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64

@@ -105,6 +105,7 @@ func (t recoveryTarget) Append(ctx context.Context, events []eventstore.Event) e
 		return nil
 	}
 	pos, err := t.r.store.Append(ctx, events...)
+	t.r.observeCommit(err)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/session"
@@ -37,7 +38,9 @@ type Runtime struct {
 	opts    Options
 	log     hclog.Logger
 	svlog   hclog.Logger // the service loops' logger
-	store   *eventstore.Store
+	store   eventstore.Log
+	own     *eventstore.Store // the log in solo.db, when Options.Log is nil
+	local   *bolt.DB          // node-local data: tokens, the vault
 	logs    *supervisor.Logs
 	tree    *supervisor.Tree
 	home    string // absolute data dir, part of every child's marker
@@ -105,36 +108,33 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := tightenDataDir(home, opts.Logger); err != nil {
 		opts.Logger.Warn("cannot read the whole data dir to tighten its permissions", "data_dir", home, "error", err)
 	}
-	// Every commit, whoever asked for it, tells whether the log can be
-	// written (storefault.go).
-	path := filepath.Join(home, "solo.db")
-	if err := logNotLost(home, path); err != nil {
-		return nil, fmt.Errorf("open solo: %w", err)
-	}
-	fl := newFaults(opts.Logger, path)
-	var storeOpts eventstore.Options
-	if opts.Store != nil {
-		storeOpts = *opts.Store
-	}
-	storeOpts.OnCommit = fl.observer(storeOpts.OnCommit)
-	store, err := eventstore.Open(path, &storeOpts)
+	store, own, local, fl, err := openLog(home, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open solo: %w", err)
+	}
+	closeLog := func() {
+		if own != nil {
+			own.Close()
+		} else {
+			local.Close()
+		}
 	}
 	world, err := loadWorld(store, opts.Logger)
 	if err != nil {
-		store.Close()
+		closeLog()
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
 	logs, err := supervisor.NewLogs(filepath.Join(home, "logs"), opts.Logs)
 	if err != nil {
-		store.Close()
+		closeLog()
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
 	r := &Runtime{
 		opts:  opts,
 		log:   opts.Logger,
 		store: store,
+		own:   own,
+		local: local,
 		logs:  logs,
 		tree:  supervisor.NewTree(opts.Logger.Named("supervisor")),
 		// One logger for every service loop: a Named per service would
@@ -194,6 +194,47 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
 	return r, nil
+}
+
+// openLog opens the event log and the node-local database. Without
+// Options.Log, both are solo.db: the bbolt event store, whose file also
+// holds the tokens and the vault, and whose every commit tells whether the
+// log can be written. With it, the log is the caller's, and node.db, a
+// plain bbolt file, holds what stays on this machine.
+func openLog(home string, opts Options) (eventstore.Log, *eventstore.Store, *bolt.DB, *faults, error) {
+	if opts.Log != nil {
+		path := filepath.Join(home, "node.db")
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("open %s: %w (is another daemon using this data dir?)", path, err)
+		}
+		return opts.Log, nil, db, newFaults(opts.Logger, "the cluster's event log"), nil
+	}
+	// Every commit, whoever asked for it, tells whether the log can be
+	// written (storefault.go).
+	path := filepath.Join(home, "solo.db")
+	if err := logNotLost(home, path); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	fl := newFaults(opts.Logger, path)
+	var storeOpts eventstore.Options
+	if opts.Store != nil {
+		storeOpts = *opts.Store
+	}
+	storeOpts.OnCommit = fl.observer(storeOpts.OnCommit)
+	store, err := eventstore.Open(path, &storeOpts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return store, store, store.DB(), fl, nil
+}
+
+// closeLog closes what openLog opened: an external log stays its owner's.
+func (r *Runtime) closeLog() error {
+	if r.own != nil {
+		return r.own.Close() // it closes the database it holds too
+	}
+	return r.local.Close()
 }
 
 // logNotLost refuses to start a new log in a data dir whose services still
@@ -400,6 +441,7 @@ func (r *Runtime) appendEvent(ctx context.Context, ev eventstore.Event) (uint64,
 	if err != nil && ctx.Err() != nil {
 		pos, err = r.store.Append(context.WithoutCancel(ctx), ev)
 	}
+	r.observeCommit(err)
 	if err != nil {
 		return 0, err
 	}
@@ -420,9 +462,27 @@ func (r *Runtime) abort() {
 	r.world.close()
 	r.tokens.close()
 	r.logs.Close()
-	r.store.Close()
+	r.closeLog()
 }
 
 // Store returns the event log, for the daemon's operations (check, backup,
 // metrics). Writing to it directly bypasses validation: don't.
-func (r *Runtime) Store() *eventstore.Store { return r.store }
+func (r *Runtime) Store() eventstore.Log { return r.store }
+
+// DataDir returns the absolute data directory.
+func (r *Runtime) DataDir() string { return r.home }
+
+// observeCommit tells the fault tracker how a write to an external log
+// went (the bbolt store tells it itself, from every group commit): a
+// cluster that does not answer is a fault until a write succeeds again.
+func (r *Runtime) observeCommit(err error) {
+	if r.own != nil {
+		return
+	}
+	switch {
+	case err == nil:
+		r.faults.ok()
+	case errors.Is(err, eventstore.ErrUnavailable):
+		r.faults.failed(err)
+	}
+}

@@ -56,7 +56,7 @@ func (r *Runtime) openVault() error {
 	if path == "" {
 		path = filepath.Join(r.home, "vault.key")
 	}
-	v, err := vault.Open(r.store.DB(), path, r.opts.Now)
+	v, err := vault.Open(r.local, path, r.opts.Now)
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,7 @@ func (h sessionHost) Append(ctx context.Context, key state.Key, ps ...state.Payl
 		events[i] = ev
 	}
 	pos, err := h.r.store.Append(ctx, events...)
+	h.r.observeCommit(err)
 	if err != nil {
 		return 0, err
 	}

@@ -100,7 +100,7 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 	r.world.close()
 	r.tokens.close()
 	r.logs.Close()
-	if err := r.store.Close(); err != nil {
+	if err := r.closeLog(); err != nil {
 		res.ExitCode = exitcode.Error
 		return res, fmt.Errorf("shutdown: close log: %w", err)
 	}

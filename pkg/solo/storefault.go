@@ -131,6 +131,13 @@ func (r *Runtime) StoreFault() (StoreFault, bool) {
 // Open (each retry of a waiting fact counts).
 func (r *Runtime) StoreWriteFailures() uint64 { return r.faults.count() }
 
+// retryable reports whether a failed append may be retried with the same
+// event id: the disk refused it (bbolt), or the cluster did not answer
+// (etcd, where the outcome is unknown and the id makes a retry safe).
+func retryable(err error) bool {
+	return errors.Is(err, eventstore.ErrNotWritten) || errors.Is(err, eventstore.ErrUnavailable)
+}
+
 // observe records a fact a service loop observed (a start, an exit, a
 // failure). Unlike a write someone asked for, which fails at once, such a
 // fact must not be lost while its service runs on: when the log cannot be
@@ -153,7 +160,7 @@ func (r *Runtime) observe(ctx context.Context, key state.Key, p state.Payload) e
 	}()
 	for {
 		_, err := r.appendEvent(ctx, ev)
-		if err == nil || !errors.Is(err, eventstore.ErrNotWritten) {
+		if err == nil || !retryable(err) {
 			return err
 		}
 		if !waiting {

@@ -55,7 +55,7 @@ type Tokens struct {
 // It reads the token bucket once, in one read transaction, and does
 // nothing else (so it adds nothing to [capability.Open]'s cost).
 func (r *Runtime) openTokens(ctx context.Context) error {
-	st, err := capability.Open(ctx, r.store.DB(), &capability.Options{
+	st, err := capability.Open(ctx, r.local, &capability.Options{
 		MaxTTL:        r.opts.MaxTokenTTL,
 		SweepInterval: r.opts.TokenSweepInterval,
 		Now:           r.opts.Now,
