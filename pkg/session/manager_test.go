@@ -128,7 +128,7 @@ func TestManager_Exec(t *testing.T) {
 }
 
 func rtDir(t *testing.T, rt *solo.Runtime) string {
-	return filepath.Dir(rt.Store().Path())
+	return rt.DataDir()
 }
 
 // assertKernelFile checks that session name's kernels/ holds the
