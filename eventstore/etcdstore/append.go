@@ -14,6 +14,7 @@ import (
 )
 
 type appendReq struct {
+	fence  []clientv3.Cmp     // AppendFenced's; such a request is committed alone
 	events []eventstore.Event // every one with its id
 	bytes  int                // an estimate of its share of a Txn request
 	reply  chan appendResult  // buffered: the committer never blocks on it
@@ -51,13 +52,33 @@ const maxKnownStreams = 1 << 16
 // the same ids is safe. If ctx ends first, Append returns ctx.Err(), with
 // the outcome unknown too.
 func (s *Store) Append(ctx context.Context, events ...eventstore.Event) ([]uint64, error) {
+	return s.append(ctx, nil, events)
+}
+
+// ErrFenced is returned by [Store.AppendFenced] when its fence does not
+// hold: nothing was written.
+var ErrFenced = errors.New("fenced append refused: the fence no longer holds")
+
+// AppendFenced is [Store.Append] in a Txn that also requires every
+// comparison of fence to hold, such as the create revision of an election
+// key (a leader's fence: a deposed leader's key is gone, or another's).
+// When one does not hold, nothing is written and it fails with
+// [ErrFenced]. A fenced append is committed alone, never with others.
+func (s *Store) AppendFenced(ctx context.Context, fence []clientv3.Cmp, events ...eventstore.Event) ([]uint64, error) {
+	if len(fence) == 0 {
+		return nil, fmt.Errorf("%w: a fenced append needs a fence", eventstore.ErrInvalid)
+	}
+	return s.append(ctx, fence, events)
+}
+
+func (s *Store) append(ctx context.Context, fence []clientv3.Cmp, events []eventstore.Event) ([]uint64, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
 	if err := eventstore.ValidateAppend(events, s.maxBatch); err != nil {
 		return nil, err
 	}
-	req := &appendReq{events: make([]eventstore.Event, len(events)), reply: make(chan appendResult, 1)}
+	req := &appendReq{fence: fence, events: make([]eventstore.Event, len(events)), reply: make(chan appendResult, 1)}
 	copy(req.events, events)
 	for i := range req.events {
 		ev := &req.events[i]
@@ -117,13 +138,13 @@ func (s *Store) commitLoop() {
 		batch := []*appendReq{req}
 		n, bytes := len(req.events), req.bytes
 	drain:
-		for {
+		for req.fence == nil {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
 					break drain
 				}
-				if (n+len(r.events))*opsPerEvent+1 > s.opts.MaxTxnOps || bytes+r.bytes > s.opts.MaxRequestBytes {
+				if r.fence != nil || (n+len(r.events))*opsPerEvent+1 > s.opts.MaxTxnOps || bytes+r.bytes > s.opts.MaxRequestBytes {
 					carry = r
 					break drain
 				}
@@ -192,6 +213,8 @@ func (s *Store) write(batch []*appendReq) ([]appendResult, []eventstore.Envelope
 	for {
 		p := s.plan(batch, stored)
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k.head), "=", s.known.rev)}
+		fence := batch[0].fence // a fenced request is alone in its batch
+		cmps = append(cmps, fence...)
 		for _, id := range reads.ids {
 			if _, ok := stored[id]; !ok {
 				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.k.id(id)), "=", 0))
@@ -215,6 +238,15 @@ func (s *Store) write(batch []*appendReq) ([]appendResult, []eventstore.Envelope
 				s.known.streams[sk] = h
 			}
 			return p.results, p.written, nil
+		}
+		if len(fence) > 0 {
+			held, err := s.cli.Txn(ctx).If(fence...).Commit()
+			if err != nil {
+				return nil, nil, s.unavailable("append", err)
+			}
+			if !held.Succeeded {
+				return nil, nil, ErrFenced
+			}
 		}
 		if err := s.absorb(ctx, resp, &reads, stored); err != nil {
 			return nil, nil, err

@@ -347,3 +347,43 @@ func TestStore_TxnLimits(t *testing.T) {
 	_, err = s.Check(ctx)
 	require.NoError(t, err)
 }
+
+// TestStore_AppendFenced: a fenced append is written while its fence
+// holds, and refused with ErrFenced, nothing written, once it does not (a
+// deposed leader's election key is gone); unfenced appends queued beside
+// it are unaffected.
+func TestStore_AppendFenced(t *testing.T) {
+	ctx := context.Background()
+	cli := shared.Client(t)
+	prefix := newPrefix()
+	s := open(t, cli, etcdstore.Options{Prefix: prefix})
+	leader := prefix + "leader"
+	put, err := cli.Put(ctx, leader, "n1")
+	require.NoError(t, err)
+	fence := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(leader), "=", put.Header.Revision)}
+
+	pos, err := s.AppendFenced(ctx, fence, storetest.Ev("default", "web", "service_placed", 1))
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1}, pos)
+
+	// The key is deleted and created again: a new leader, a new revision.
+	_, err = cli.Delete(ctx, leader)
+	require.NoError(t, err)
+	_, err = cli.Put(ctx, leader, "n2")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var fencedErr, plainErr error
+	wg.Go(func() { _, fencedErr = s.AppendFenced(ctx, fence, storetest.Ev("default", "web", "service_placed", 2)) })
+	wg.Go(func() { _, plainErr = s.Append(ctx, storetest.Ev("default", "api", "service_deployed", 3)) })
+	wg.Wait()
+	require.ErrorIs(t, fencedErr, etcdstore.ErrFenced)
+	require.NoError(t, plainErr)
+	require.Equal(t, uint64(2), s.Head(), "only the unfenced event was written")
+	for env, err := range s.ReadSubject("default", "web", 1) {
+		require.NoError(t, err)
+		require.Equal(t, uint64(1), env.Pos, "the refused event is not in the log")
+	}
+
+	_, err = s.AppendFenced(ctx, nil, storetest.Ev("default", "web", "service_placed", 4))
+	require.ErrorIs(t, err, eventstore.ErrInvalid)
+}

@@ -34,6 +34,7 @@ const (
 	TypeServiceSignalled        EventType = "service_signalled"
 	TypeServiceRemoved          EventType = "service_removed"
 	TypeServiceWaiting          EventType = "service_waiting"
+	TypeServicePlaced           EventType = "service_placed"
 	TypeDriftFound              EventType = "drift_found"
 	TypeDriftFixed              EventType = "drift_fixed"
 	TypeTokenGranted            EventType = "token_granted"
@@ -64,6 +65,7 @@ var newPayload = map[EventType]func() Payload{
 	TypeServiceSignalled:        func() Payload { return new(Signalled) },
 	TypeServiceRemoved:          func() Payload { return new(Removed) },
 	TypeServiceWaiting:          func() Payload { return new(Waiting) },
+	TypeServicePlaced:           func() Payload { return new(Placed) },
 	TypeDriftFound:              func() Payload { return new(DriftFound) },
 	TypeDriftFixed:              func() Payload { return new(DriftFixed) },
 	TypeTokenGranted:            func() Payload { return new(TokenGranted) },
@@ -110,6 +112,10 @@ type Started struct {
 	PID        int    `json:"pid"`
 	StartTicks uint64 `json:"start_ticks,omitempty"`
 	BootID     string `json:"boot_id,omitempty"`
+	// Fence is the fencing token of the placement the instance was started
+	// under (cluster mode; see [Placed]), 0 on a single machine. A start
+	// under an older fence than the service's is ignored by the fold.
+	Fence uint64 `json:"fence,omitempty"`
 }
 
 // Ready (service_ready) says an instance passed its readiness probe
@@ -162,6 +168,9 @@ type Exited struct {
 	// service's cgroup (its memory_max was reached); [ExitUnhealthy] when
 	// Solo stopped it because its health check failed.
 	Reason string `json:"reason,omitempty"`
+	// Fence is the fencing token of the instance's placement (see
+	// [Started.Fence]); an exit matches only the instance of its fence.
+	Fence uint64 `json:"fence,omitempty"`
 }
 
 // ExitOOM is the [Exited] reason of an instance the OOM killer ended.
@@ -231,6 +240,20 @@ type Waiting struct {
 	Generation uint64    `json:"generation"`
 	For        []Blocker `json:"for"`
 	Reason     string    `json:"reason,omitempty"`
+}
+
+// Placed (service_placed) puts a service on a node of a cluster: the
+// placement leader appends it with a fenced write, so a deposed leader
+// cannot. Lease is the node's etcd lease when it was placed: a node that
+// lost its lease and came back with another runs none of the placements
+// of its old one (they are stale; the leader places them again). The
+// event's position is the placement's fencing token, strictly increasing
+// for each service: the node passes it to the child as SOLO_FENCE and
+// records it with every fact about the instance.
+type Placed struct {
+	Node   string `json:"node"`
+	Lease  int64  `json:"lease"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // RecoveryHow says how a service was brought back after a daemon start.
@@ -359,6 +382,7 @@ func (StartRequested) EventType() EventType   { return TypeServiceStartRequested
 func (RestartRequested) EventType() EventType { return TypeServiceRestartRequested }
 func (Signalled) EventType() EventType        { return TypeServiceSignalled }
 func (Removed) EventType() EventType          { return TypeServiceRemoved }
+func (Placed) EventType() EventType           { return TypeServicePlaced }
 func (DriftFound) EventType() EventType       { return TypeDriftFound }
 func (DriftFixed) EventType() EventType       { return TypeDriftFixed }
 func (TokenGranted) EventType() EventType     { return TypeTokenGranted }
@@ -518,6 +542,8 @@ func deref(p Payload) Payload {
 	case *Removed:
 		return *v
 	case *Waiting:
+		return *v
+	case *Placed:
 		return *v
 	case *DriftFound:
 		return *v

@@ -32,6 +32,7 @@ func samplePayloads() []Payload {
 		Signalled{PID: 1234, Signal: "SIGHUP"},
 		Removed{Reason: "requested"},
 		Waiting{Generation: 1, For: []Blocker{{Name: "db", State: StateStarting}}, Reason: "required service db stopped"},
+		Placed{Node: "n2", Lease: 7587, Reason: "node n1 is gone"},
 		DriftFound{Kind: DriftIdentityMismatch, PID: 99, Detail: "start ticks differ"},
 		DriftFixed{Kind: DriftRunningKilled, PID: 99, Action: "SIGKILL to group"},
 		TokenGranted{ID: "tok_1", Tenant: "default", Scopes: []string{"deploy"}, Services: []string{"web"}, ExpiresAt: t0},
@@ -105,6 +106,8 @@ func pointerTo(p Payload) Payload {
 	case Waiting:
 		return &v
 	case Removed:
+		return &v
+	case Placed:
 		return &v
 	case DriftFound:
 		return &v

@@ -116,6 +116,12 @@ type Service struct {
 	// services it is after or requires (its last service_waiting); a
 	// start, deploy, kill or start or restart request clears it.
 	Waiting *Wait `json:"waiting,omitempty"`
+	// Node, NodeLease and Fence are the service's placement in a cluster
+	// (the last service_placed: its node, that node's lease, and its
+	// position, the fencing token); empty on a single machine.
+	Node      string `json:"node,omitempty"`
+	NodeLease int64  `json:"node_lease,omitempty"`
+	Fence     uint64 `json:"fence,omitempty"`
 
 	// Exits are the last [MaxExits] exits of its instances, of any
 	// generation, oldest first: a small ring, so that a status can say how
@@ -200,6 +206,7 @@ type Instance struct {
 	PID        int       `json:"pid"`
 	StartTicks uint64    `json:"start_ticks,omitempty"`
 	BootID     string    `json:"boot_id,omitempty"`
+	Fence      uint64    `json:"fence,omitempty"` // its placement's (cluster mode)
 	StartPos   uint64    `json:"start_pos"`
 	StartedAt  time.Time `json:"started_at"`
 
@@ -531,8 +538,8 @@ func (w *World) applyService(env event.Envelope) error {
 		// supervisor replaces it.
 
 	case Started:
-		if svc == nil {
-			break
+		if svc == nil || p.Fence < svc.Fence {
+			break // unknown, or started under a placement since replaced
 		}
 		if p.Generation == svc.Generation && p.Attempt > 1 && svc.countsAsRestart(svc.Instance) {
 			svc.Restarts++
@@ -543,6 +550,7 @@ func (w *World) applyService(env event.Envelope) error {
 			PID:        p.PID,
 			StartTicks: p.StartTicks,
 			BootID:     p.BootID,
+			Fence:      p.Fence,
 			StartPos:   env.Pos,
 			StartedAt:  at,
 		}
@@ -596,7 +604,7 @@ func (w *World) applyService(env event.Envelope) error {
 			break
 		}
 		in := svc.Instance
-		if in.Exited || in.PID != p.PID ||
+		if in.Exited || in.PID != p.PID || p.Fence != 0 && in.Fence != p.Fence ||
 			p.Attempt != 0 && p.Attempt != in.Attempt ||
 			p.Generation != 0 && p.Generation != in.Generation {
 			break // an exit of some other instance, or a repeat
@@ -632,6 +640,11 @@ func (w *World) applyService(env event.Envelope) error {
 
 	case RestartRequested:
 		svc.request(env.Pos, p.Generation)
+
+	case Placed:
+		if svc != nil {
+			svc.Node, svc.NodeLease, svc.Fence = p.Node, p.Lease, env.Pos
+		}
 
 	case Removed:
 		if svc != nil {

@@ -77,6 +77,29 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "placement: the fence is its position; an older fence's start is ignored, an exit ends only its own fence's instance",
+			build: func(l *testLog) {
+				l.deploy("web", 1)                                                                  // 1
+				l.add(DefaultTenant, "web", Placed{Node: "n1", Lease: 11})                          // 2
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 1, PID: 100, Fence: 2}) // 3
+				l.add(DefaultTenant, "web", Placed{Node: "n2", Lease: 12, Reason: "n1 gone"})       // 4
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 2, PID: 200, Fence: 4}) // 5
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 3, PID: 101, Fence: 2}) // 6: stale
+				l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 2, PID: 200, Fence: 2})  // 7: not its fence
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, "n2", s.Node)
+				require.Equal(t, int64(12), s.NodeLease)
+				require.Equal(t, uint64(4), s.Fence)
+				require.Equal(t, 200, s.Instance.PID, "the stale fence's start is ignored")
+				require.False(t, s.Instance.Exited, "an exit under another fence ends nothing")
+				v := s.View()
+				require.Equal(t, "n2", v.Node)
+				require.Equal(t, uint64(4), v.Fence)
+			},
+		},
+		{
 			name: "deploy, kill, deploy again: desired",
 			build: func(l *testLog) {
 				l.deploy("web", 1)

@@ -139,6 +139,10 @@ type ServiceView struct {
 	// WaitingFor, while no instance runs, names the services a start
 	// waits for (spec after, requires) and their states then.
 	WaitingFor []Blocker `json:"waiting_for,omitempty"`
+	// Node is the cluster node the service is placed on, and Fence that
+	// placement's fencing token; both empty on a single machine.
+	Node  string `json:"node,omitempty"`
+	Fence uint64 `json:"fence,omitempty"`
 }
 
 // View returns the service as the CLI shows it. It shares nothing with s.
@@ -152,6 +156,8 @@ func (s *Service) View() ServiceView {
 		Restarts:   s.Restarts,
 		Command:    s.Spec.Clone().Command,
 		Kind:       s.Spec.Kind,
+		Node:       s.Node,
+		Fence:      s.Fence,
 	}
 	if h := s.HealthOf(); h != "" {
 		ok := h == Healthy
