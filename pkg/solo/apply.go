@@ -464,6 +464,9 @@ func (r *Runtime) actApply(ctx context.Context, items []ApplyItem) error {
 		go func() {
 			defer wg.Done()
 			for it := range work {
+				if r.clustered() {
+					continue // the node each is placed on acts (its reconciler)
+				}
 				key := state.Key{Tenant: it.Tenant, Name: it.Name}
 				// Stop the old loop (a prune, or the old generation of an
 				// update) before the new one starts: two generations never

@@ -87,13 +87,24 @@ func shortReason(s string) string {
 	return s[:cut] + "..."
 }
 
-// recordFact is the loops' [supervisor.Recorder]: it records each fact as
-// its domain event through [Runtime.observe], which waits out a log that
-// cannot be written rather than lose it.
-func (r *Runtime) recordFact(ctx context.Context, key supervisor.Key, f supervisor.Fact) error {
-	p, err := factEvent(f)
-	if err != nil {
-		return err
-	}
-	return r.observe(ctx, state.Key{Tenant: key.Tenant, Name: key.Name}, p)
+// recordFact is a loop's [supervisor.Recorder]: it records each fact as
+// its domain event, carrying fence, the fencing token of the placement the
+// loop runs under (0 on a single machine), through [Runtime.observe],
+// which waits out a log that cannot be written rather than lose it.
+func (r *Runtime) recordFact(fence uint64) supervisor.Recorder {
+	return supervisor.RecorderFunc(func(ctx context.Context, key supervisor.Key, f supervisor.Fact) error {
+		p, err := factEvent(f)
+		if err != nil {
+			return err
+		}
+		switch q := p.(type) {
+		case state.Started:
+			q.Fence = fence
+			p = q
+		case state.Exited:
+			q.Fence = fence
+			p = q
+		}
+		return r.observe(ctx, state.Key{Tenant: key.Tenant, Name: key.Name}, p)
+	})
 }

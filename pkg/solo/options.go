@@ -61,6 +61,13 @@ type Options struct {
 	// that fail with eventstore.ErrUnavailable (no quorum) open a store
 	// fault (see [Runtime.StoreFault]) until one succeeds.
 	Log eventstore.Log
+	// Node makes the runtime a node of a cluster (with Log, the cluster's
+	// log): it runs only the services placed on it (see [Node] and
+	// service_placed), each child told its placement's fence (SOLO_FENCE),
+	// every fact recorded with it; the verbs write, and each node's
+	// reconciler starts and stops what the log places on it. Nil: one
+	// machine, which runs every service that should run.
+	Node Node
 	// SnapshotEvery is the number of events between snapshots. Default
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64

@@ -79,7 +79,17 @@ func (t recoveryTarget) Members() (map[state.Key][]int, error) {
 	return out, nil
 }
 
-func (t recoveryTarget) World() *state.World { return t.r.world.clone() }
+// World is the fold as recovery and the Verifier see it: in a cluster,
+// only the services that run here ([Runtime.runsHere]), so that a marked
+// process of any other (placed elsewhere, or under a lease this node lost)
+// is a stray, and stopped.
+func (t recoveryTarget) World() *state.World {
+	w := t.r.world.clone()
+	if t.r.clustered() {
+		w.Keep(t.r.runsHere)
+	}
+	return w
+}
 
 func (t recoveryTarget) Home() string { return t.r.home }
 

@@ -60,6 +60,7 @@ type Runtime struct {
 	closed   atomic.Bool
 
 	recovered recovery.Report  // what the start-up pass did
+	reconcile *reconciler      // in a cluster: runs what is placed here (placement.go)
 	sessions  *session.Manager // kernel sessions, started after recovery (sessions.go)
 	secrets   *Secrets         // the vault (secrets.go)
 	allocMu   sync.Mutex       // serialises dynamic user allocations (runas.go)
@@ -193,6 +194,9 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		r.abort()
 		return nil, fmt.Errorf("open solo: %w", err)
 	}
+	if r.clustered() {
+		r.startReconciler()
+	}
 	return r, nil
 }
 
@@ -322,7 +326,7 @@ func (r *Runtime) serviceConfig(svc *state.Service) (supervisor.ServiceConfig, e
 	logKey := key.Tenant + "/" + key.Name
 	cfg := supervisor.ServiceConfig{
 		Key: loopKey(key), Generation: gen, Policy: servicePolicy(spec),
-		Recorder: supervisor.RecorderFunc(r.recordFact), Backoff: r.opts.Backoff,
+		Recorder: r.recordFact(svc.Fence), Backoff: r.opts.Backoff,
 		Force: r.force, Now: r.opts.Now, Logger: r.svlog,
 	}
 	if spec.Kind != "" {
@@ -340,7 +344,7 @@ func (r *Runtime) serviceConfig(svc *state.Service) (supervisor.ServiceConfig, e
 	// Who it runs as, read at every start (and by its exec probes).
 	prepare := r.prepareLaunch(spec, isConfined(key.Tenant, svc.DeployedBy))
 	runner := &supervisor.ProcessRunner{
-		Argv: spec.Command, Env: childEnv(spec.Env), Dir: spec.Dir,
+		Argv: spec.Command, Env: append(childEnv(spec.Env), fenceEnv(r.opts.Node, svc.Fence)...), Dir: spec.Dir,
 		Prepare: prepare,
 		Logs:    r.logs, LogKey: logKey,
 		Marker: supervisor.Marker{Home: r.home, Tenant: key.Tenant, Name: key.Name, Generation: gen},
@@ -456,6 +460,7 @@ func (r *Runtime) appendEvent(ctx context.Context, ev eventstore.Event) (uint64,
 
 // abort undoes a failed Open.
 func (r *Runtime) abort() {
+	r.reconcile.close()
 	r.forceCancel()
 	r.closeSessions()
 	r.tree.StopAll(context.Background())

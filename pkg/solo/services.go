@@ -35,6 +35,10 @@ type DeployResult = wire.DeployResult
 //     it again), or a loop of this runtime has it in hand (running,
 //     starting or in backoff).
 func (r *Runtime) unchanged(cur *state.Service, spec Spec) bool {
+	if r.clustered() {
+		// Its loop may be on another node: the log says what runs.
+		return isUnchanged(cur, spec, func(state.Key) bool { return true })
+	}
 	return isUnchanged(cur, spec, r.supervised)
 }
 
@@ -129,11 +133,16 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	// the world running another. The old loop, if any, stops its instance
 	// (recording the exit) before the new generation starts, so two
 	// generations never run at once.
+	svc, _ := r.world.service(key.Tenant, key.Name)
+	if r.clustered() {
+		// The node it is placed on acts (its reconciler).
+		return DeployResult{Service: svc.View(), Changed: true, Pos: pos}, nil
+	}
 	act := context.WithoutCancel(ctx)
 	if err := r.stopLoop(act, key); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}
-	svc, _ := r.world.service(key.Tenant, key.Name)
+	svc, _ = r.world.service(key.Tenant, key.Name)
 	if err := r.supervise(svc, nil, 0, time.Time{}); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", key, err)
 	}

@@ -70,7 +70,8 @@ func (r *Runtime) shutdown(ctx context.Context, reason string, grace time.Durati
 	graceTimer := time.AfterFunc(grace, r.forceCancel)
 	defer graceTimer.Stop()
 
-	r.closeSessions() // no session writes once services stop
+	r.reconcile.close() // nothing starts or stops but the drain's stops
+	r.closeSessions()   // no session writes once services stop
 	loops := r.tree.Services()
 	r.stopInOrder(bg)
 	if err := r.tree.StopAll(bg); err != nil {

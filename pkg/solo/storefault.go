@@ -163,6 +163,14 @@ func (r *Runtime) observe(ctx context.Context, key state.Key, p state.Payload) e
 		if err == nil || !retryable(err) {
 			return err
 		}
+		if r.clustered() {
+			if _, ok := r.opts.Node.Lease(); !ok {
+				// Fenced: the service is stopped, and may already run
+				// elsewhere under a newer fence, which makes this fact
+				// stale. It is dropped rather than hold up the stop.
+				return err
+			}
+		}
 		if !waiting {
 			waiting = true
 			r.faults.wait(1)

@@ -92,6 +92,11 @@ func (r *Runtime) Restart(ctx context.Context, tenant, name string) (DeployResul
 // Every instance that begins after Pos is the new loop's, which is what
 // [Runtime.WaitStarted] needs.
 func (r *Runtime) startAgain(ctx context.Context, key state.Key, pos uint64, op string) (DeployResult, error) {
+	if r.clustered() {
+		// The node it is placed on acts (its reconciler).
+		svc, _ := r.world.service(key.Tenant, key.Name)
+		return DeployResult{Service: svc.View(), Changed: true, Pos: pos}, nil
+	}
 	act := context.WithoutCancel(ctx)
 	if err := r.stopLoop(act, key); err != nil {
 		return DeployResult{}, fmt.Errorf("%s %s: %w", op, key, err)

@@ -368,6 +368,15 @@ func (w *World) bootPos() uint64 {
 	return w.boot.Pos
 }
 
+// Keep removes from w every service for which keep is false.
+func (w *World) Keep(keep func(*Service) bool) {
+	for k, svc := range w.services {
+		if !keep(svc) {
+			delete(w.services, k)
+		}
+	}
+}
+
 // Clone returns a deep copy of w; a nil w gives an empty World.
 func (w *World) Clone() *World {
 	c := NewWorld()

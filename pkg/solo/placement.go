@@ -1,0 +1,190 @@
+package solo
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/recovery"
+)
+
+// Node is the runtime's place in a cluster ([Options.Node]): which node it
+// is and whether it may run anything now. Package cluster implements it.
+type Node interface {
+	// Name is the node's name, as placements (service_placed) name it.
+	Name() string
+	// Lease returns the node's current etcd lease, and false while the
+	// node is fenced: it could not renew its lease in time, so another
+	// node may soon be given its services.
+	Lease() (id int64, ok bool)
+}
+
+// runsHere is the one rule of whether this runtime runs a service: the log
+// says it should run (state.Service.ShouldRun) and, in a cluster, it is
+// placed on this node under the node's current lease while the node is not
+// fenced. A placement made under an older lease of this node is stale: the
+// node lost that lease, stopped what it ran under it, and waits for the
+// leader to place the service again.
+func (r *Runtime) runsHere(svc *state.Service) bool {
+	if !svc.ShouldRun() {
+		return false
+	}
+	if r.opts.Node == nil {
+		return true
+	}
+	lease, ok := r.opts.Node.Lease()
+	return ok && svc.Node == r.opts.Node.Name() && svc.NodeLease == lease
+}
+
+func (r *Runtime) clustered() bool { return r.opts.Node != nil }
+
+// fenceEnv is what a child of a placed service is told: its node and its
+// placement's fencing token (SOLO_FENCE), which it may pass to what it
+// writes elsewhere so that an older placement's writes can be refused.
+func fenceEnv(node Node, fence uint64) []string {
+	if node == nil || fence == 0 {
+		return nil
+	}
+	return []string{"SOLO_NODE=" + node.Name(), "SOLO_FENCE=" + strconv.FormatUint(fence, 10)}
+}
+
+// loopPlacement is what a loop of this node was started for: a change of
+// any of it means the loop must stop (and maybe start again).
+type loopPlacement struct {
+	generation, fence, request uint64
+}
+
+// reconciler makes this node run exactly what is placed on it. In a
+// cluster, the verbs only write; every node's reconciler reads each folded
+// event about a service and starts or stops its loop by [Runtime.runsHere].
+type reconciler struct {
+	r     *Runtime
+	mu    sync.Mutex
+	dirty map[state.Key]bool
+	wake  chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
+	stop  func()
+
+	loopsMu sync.Mutex
+	loops   map[state.Key]loopPlacement
+}
+
+// startReconciler starts the reconciler and looks at every service once.
+func (r *Runtime) startReconciler() {
+	c := &reconciler{r: r, dirty: map[state.Key]bool{}, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), loops: map[state.Key]loopPlacement{}}
+	c.stop = r.world.watch(func(env eventstore.Envelope) {
+		if env.Subject != "" && strings.HasPrefix(env.Type, "service_") {
+			c.mark(state.Key{Tenant: env.Tenant, Name: env.Subject})
+		}
+	})
+	r.reconcile = c
+	r.Reconcile()
+	go c.run()
+}
+
+// Reconcile makes a cluster node look at every service again: the node
+// calls it when its lease changes or it is fenced. Without a cluster it
+// does nothing.
+func (r *Runtime) Reconcile() {
+	c := r.reconcile
+	if c == nil {
+		return
+	}
+	for _, svc := range r.world.services("") {
+		c.mark(state.Key{Tenant: svc.Tenant, Name: svc.Name})
+	}
+	c.loopsMu.Lock()
+	for k := range c.loops {
+		c.mark(k)
+	}
+	c.loopsMu.Unlock()
+}
+
+func (c *reconciler) mark(k state.Key) {
+	c.mu.Lock()
+	c.dirty[k] = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *reconciler) run() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.quit:
+			return
+		}
+		c.mu.Lock()
+		keys := make([]state.Key, 0, len(c.dirty))
+		for k := range c.dirty {
+			keys = append(keys, k)
+		}
+		clear(c.dirty)
+		c.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, k := range keys {
+			wg.Go(func() { c.one(k) })
+		}
+		wg.Wait()
+	}
+}
+
+// one brings key's loop in line with the log.
+func (c *reconciler) one(key state.Key) {
+	r := c.r
+	if r.draining.Load() {
+		return // the drain stops every loop itself
+	}
+	unlock := r.keys.lock(key)
+	defer unlock()
+	svc, ok := r.world.service(key.Tenant, key.Name)
+	want := ok && r.runsHere(svc)
+	c.loopsMu.Lock()
+	cur, had := c.loops[key]
+	c.loopsMu.Unlock()
+	running := r.supervised(key)
+	if running && (!want || !had || cur != (loopPlacement{svc.Generation, svc.Fence, svc.RequestPos})) {
+		if err := r.tree.Stop(context.Background(), loopKey(key)); err != nil {
+			r.log.Error("cannot stop a service no longer placed here", "service", key.String(), "error", err)
+			return
+		}
+		running = false
+		if !want {
+			r.log.Info("stopped a service no longer placed here", "service", key.String())
+		}
+	}
+	if !want || running {
+		if !want {
+			c.loopsMu.Lock()
+			delete(c.loops, key)
+			c.loopsMu.Unlock()
+		}
+		return
+	}
+	if err := r.supervise(svc, nil, recovery.NextAttempt(svc), time.Time{}); err != nil {
+		r.log.Error("cannot start a service placed here", "service", key.String(), "error", err)
+		return
+	}
+	c.loopsMu.Lock()
+	c.loops[key] = loopPlacement{svc.Generation, svc.Fence, svc.RequestPos}
+	c.loopsMu.Unlock()
+}
+
+// close stops the reconciler and waits for what it is doing.
+func (c *reconciler) close() {
+	if c == nil {
+		return
+	}
+	c.stop()
+	close(c.quit)
+	<-c.done
+}
