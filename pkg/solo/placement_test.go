@@ -95,7 +95,10 @@ func TestRuntime_RunsWhatIsPlacedHere(t *testing.T) {
 	require.Greater(t, f1, res.Pos)
 	pid := started(f1)
 	var env []byte
-	require.Eventually(t, func() bool { env, err = os.ReadFile(fmt.Sprintf("%s.%d", envFile, pid)); return err == nil && len(env) > 0 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		env, err = os.ReadFile(fmt.Sprintf("%s.%d", envFile, pid))
+		return err == nil && len(env) > 0
+	}, 10*time.Second, 10*time.Millisecond)
 	assert.Contains(t, strings.Split(string(env), "\n"), fmt.Sprintf("SOLO_FENCE=%d", f1))
 	assert.Contains(t, strings.Split(string(env), "\n"), "SOLO_NODE=n1")
 	v, err = rt.Status("default", "web")
