@@ -30,6 +30,8 @@ type daemonOptions struct {
 	logFormat string
 	logLevel  string
 
+	cluster clusterOptions // --cluster and its flags (cluster.go)
+
 	requireToken bool          // the socket needs a token too
 	maxTokenTTL  time.Duration // longest ttl a grant may ask for
 	vaultKeyFile string        // the vault's key file; "" for <data-dir>/vault.key
@@ -84,6 +86,7 @@ with --listen, on TCP. SIGTERM or SIGINT drains it: services stop in parallel wi
 	f.IntVar(&o.rates.TenantBurst, "burst-per-tenant", defaultTenantBurst, "API requests a tenant's tokens may make at once, above --rate-per-tenant")
 	f.Float64Var((*float64)(&o.rates.Token), "rate-per-token", defaultTokenRate, "API requests per second one token may make (0: no limit)")
 	f.IntVar(&o.rates.TokenBurst, "burst-per-token", defaultTokenBurst, "API requests one token may make at once, above --rate-per-token")
+	o.cluster.flags(f)
 	return cmd
 }
 
@@ -112,6 +115,9 @@ func (a *app) runDaemon(o daemonOptions) error {
 	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
 		return usagef(fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", o.logLevel))
+	}
+	if err := o.cluster.check(); err != nil {
+		return usagef(err)
 	}
 	log := hclog.New(&hclog.LoggerOptions{
 		Name: "solo", Level: level, JSONFormat: o.logFormat == "json", Output: a.stderr, TimeFormat: time.RFC3339Nano,
@@ -142,7 +148,28 @@ func (a *app) runDaemon(o daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	// A cluster node listens before it joins, so that its presence key
+	// names the address it serves on.
+	var tl net.Listener
+	if o.listen != "" {
+		if tl, err = net.Listen("tcp", o.listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", o.listen, err)
+		}
+		defer tl.Close()
+	}
+	node, err := o.cluster.join(a.dataDir, tl, log.Named("cluster"), reg)
+	if err != nil {
+		return err
+	}
+	var clusterLog eventstore.Log
+	var solonode solo.Node
+	if node != nil {
+		defer node.Close()
+		clusterLog, solonode = node.Log(), node
+	}
 	rt, err := solo.Open(context.Background(), solo.Options{
+		Log:     clusterLog,
+		Node:    solonode,
 		DataDir: a.dataDir,
 		Stamper: stamper,
 		Logger:  log,
@@ -162,7 +189,12 @@ func (a *app) runDaemon(o daemonOptions) error {
 	}
 	metrics.Bind(rt)
 	authz := api.NewAuthorizer(rt.Tokens(), api.AuthorizerOptions{RequireToken: o.requireToken, Logger: log.Named("auth")})
-	srv := api.New(rt, api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize, Rates: o.rates})
+	apiOpts := api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize, Rates: o.rates}
+	if node != nil {
+		node.Start(rt)
+		apiOpts.Nodes = node.Nodes
+	}
+	srv := api.New(rt, apiOpts)
 
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
@@ -173,12 +205,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 		return err
 	}
 	go srv.Serve(serveCtx, ul)
-	if o.listen != "" {
-		tl, err := net.Listen("tcp", o.listen)
-		if err != nil {
-			rt.Close(context.Background())
-			return fmt.Errorf("listen on %s: %w", o.listen, err)
-		}
+	if tl != nil {
 		go srv.Serve(serveCtx, tl)
 		log.Info("serving API on TCP", "addr", tl.Addr().String())
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,10 +30,20 @@ func (a *app) lsCmd() *cobra.Command {
 				return a.printJSON(views)
 			}
 			tw := a.table()
-			fmt.Fprintln(tw, "TENANT\tNAME\tGEN\tSTATE\tREADY\tPID\tRESTARTS\tSTARTED\tCOMMAND")
+			// In a cluster, a NODE column says where each service is placed.
+			clustered := slices.ContainsFunc(views, func(v state.ServiceView) bool { return v.Node != "" })
+			header := "TENANT\tNAME\tGEN\tSTATE\tREADY\tPID\tRESTARTS\tSTARTED\tCOMMAND"
+			if clustered {
+				header = "TENANT\tNAME\tGEN\tSTATE\tREADY\tNODE\tPID\tRESTARTS\tSTARTED\tCOMMAND"
+			}
+			fmt.Fprintln(tw, header)
 			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,
-					readyText(v), pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
+				node := ""
+				if clustered {
+					node = orDash(v.Node) + "\t"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s%s\t%d\t%s\t%s\n", v.Tenant, v.Name, v.Generation, v.State,
+					readyText(v), node, pidText(v.PID), v.Restarts, since(v.StartedAt), commandText(v))
 			}
 			return tw.Flush()
 		},

@@ -58,6 +58,10 @@ type Options struct {
 	Rates RateLimits
 	// Now is the rate limiters' clock. Default time.Now.
 	Now func() time.Time
+	// Nodes lists the nodes of the cluster the daemon belongs to, for
+	// GET /v1/nodes (admin scope). Nil: not a cluster, and the route
+	// answers 404 saying so.
+	Nodes func(ctx context.Context) ([]wire.Node, error)
 }
 
 // Server is Solo's HTTP API over one [solo.Runtime]. See the package doc.
@@ -105,6 +109,7 @@ func New(rt *solo.Runtime, opts Options) *Server {
 	s.tenantRoutes() // tenants.go
 	s.applyRoutes()  // apply.go
 	s.uiRoutes()     // ui.go
+	s.nodeRoutes()   // nodes.go
 	return s
 }
 

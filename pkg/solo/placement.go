@@ -188,3 +188,26 @@ func (c *reconciler) close() {
 	close(c.quit)
 	<-c.done
 }
+
+// Placement is one service as the placement leader sees it: whether it
+// should run, and where it is placed.
+type Placement struct {
+	Key   state.Key
+	Run   bool   // state.Service.ShouldRun
+	Node  string // "" while not placed
+	Lease int64  // the node's lease it was placed under
+	Fence uint64
+	// Running: the log says an instance runs (its exit is not recorded).
+	Running bool
+}
+
+// Placements returns every service's placement, sorted by key.
+func (r *Runtime) Placements() []Placement {
+	svcs := r.world.services("")
+	out := make([]Placement, len(svcs))
+	for i, svc := range svcs {
+		out[i] = Placement{Key: state.Key{Tenant: svc.Tenant, Name: svc.Name}, Run: svc.ShouldRun(), Node: svc.Node, Lease: svc.NodeLease, Fence: svc.Fence,
+			Running: svc.Instance != nil && !svc.Instance.Exited}
+	}
+	return out
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/solo-rt/solo/pkg/exitcode"
+	"github.com/solo-rt/solo/pkg/state"
+	"github.com/solo-rt/solo/pkg/wire"
+	"github.com/solo-rt/solo/recovery"
+)
+
+// clusterServices is how many services the cluster scenarios run: a few
+// in the default suite, 30 (the full scenario) with -cluster.services=30,
+// as make bench-cluster runs them.
+var clusterServices = flag.Int("cluster.services", 6, "services in the cluster scenarios")
+
+// testCluster is three `solo daemon --cluster --etcd-embed` processes on
+// loopback, each with its own data dir and embedded etcd member.
+type testCluster struct {
+	t       *testing.T
+	names   []string
+	dirs    []string
+	daemons []*daemon
+	args    [][]string
+}
+
+// freeAddrs returns n distinct free TCP addresses on 127.0.0.1.
+func freeAddrs(t testing.TB, n int) []string {
+	var ls []net.Listener
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+// startCluster starts three nodes at once (each member waits for a quorum
+// of the others) and returns once every one is ready.
+func startCluster(t *testing.T) *testCluster {
+	t.Helper()
+	addrs := freeAddrs(t, 9)
+	c := &testCluster{t: t, names: []string{"n1", "n2", "n3"}}
+	var initial []string
+	for i, n := range c.names {
+		initial = append(initial, fmt.Sprintf("%s=http://%s", n, addrs[3*i]))
+	}
+	for i, n := range c.names {
+		c.dirs = append(c.dirs, dataDir(t))
+		c.args = append(c.args, []string{"--cluster", "--node", n, "--etcd-embed",
+			"--peer-url", "http://" + addrs[3*i], "--client-url", "http://" + addrs[3*i+1],
+			"--initial-cluster", strings.Join(initial, ","), "--listen", addrs[3*i+2]})
+	}
+	c.daemons = make([]*daemon, 3)
+	for i := range c.names {
+		c.daemons[i] = c.spawn(i)
+	}
+	for i := range c.names {
+		c.waitReady(i)
+	}
+	return c
+}
+
+func (c *testCluster) spawn(i int) *daemon {
+	d, err := spawnDaemon(c.dirs[i], c.args[i]...)
+	require.NoError(c.t, err)
+	d.t = c.t
+	dir := c.dirs[i]
+	c.t.Cleanup(func() { d.kill(); killMarked(dir) })
+	return d
+}
+
+func (c *testCluster) waitReady(i int) {
+	d := c.daemons[i]
+	select {
+	case <-d.ready():
+	case <-d.done:
+		c.t.Fatalf("node %s exited with %d before it was ready:\n%s", c.names[i], d.code, d.logs)
+	case <-time.After(90 * time.Second):
+		c.t.Fatalf("node %s not ready after 90s:\n%s", c.names[i], d.logs)
+	}
+}
+
+// killNode SIGKILLs node i whole: its daemon and every process it started.
+func (c *testCluster) killNode(i int) {
+	c.daemons[i].kill()
+	killMarked(c.dirs[i])
+}
+
+// ls lists the services through node i.
+func (c *testCluster) ls(i int) []state.ServiceView {
+	var views []state.ServiceView
+	require.NoError(c.t, json.Unmarshal([]byte(mustCLI(c.t, c.dirs[i], "ls", "--json")), &views))
+	return views
+}
+
+func (c *testCluster) nodes(i int) []wire.Node {
+	var nodes []wire.Node
+	require.NoError(c.t, json.Unmarshal([]byte(mustCLI(c.t, c.dirs[i], "nodes", "--json")), &nodes))
+	return nodes
+}
+
+// waitPlaced waits, asking node via, until every one of want services runs
+// on a node of on, and returns the views.
+func (c *testCluster) waitPlaced(via, want int, on ...string) map[string]state.ServiceView {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		views := c.ls(via)
+		ok := len(views) == want
+		out := map[string]state.ServiceView{}
+		for _, v := range views {
+			out[v.Name] = v
+			if v.State != state.StateRunning || v.PID == 0 || !contains(on, v.Node) {
+				ok = false
+			}
+		}
+		if ok {
+			return out
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("services not all running on %v after 60s: %+v\n%s", on, views, c.logs())
+		}
+		time.Sleep(50 * time.Millisecond) // polls the cluster's own report
+	}
+}
+
+func (c *testCluster) logs() string {
+	var b strings.Builder
+	for i, d := range c.daemons {
+		fmt.Fprintf(&b, "=== %s ===\n%s\n", c.names[i], d.logs)
+	}
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// watcher scans the nodes' data dirs for live instances (the processes
+// each node's daemon started, by their marker) until stopped, and records
+// any moment at which one service had two live instances.
+type watcher struct {
+	stop    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	doubles []string
+	scans   int
+}
+
+func watchInstances(dirs []string) *watcher {
+	w := &watcher{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			seen := map[string][]string{}
+			for _, dir := range dirs {
+				obs, _ := recovery.Scan(dir)
+				for _, o := range obs {
+					if o.Leader() {
+						k := o.Marker.Tenant + "/" + o.Marker.Name
+						seen[k] = append(seen[k], fmt.Sprintf("%s pid %d", dir, o.Identity.PID))
+					}
+				}
+			}
+			w.mu.Lock()
+			w.scans++
+			for k, where := range seen {
+				if len(where) > 1 {
+					w.doubles = append(w.doubles, fmt.Sprintf("%s: %v", k, where))
+				}
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *watcher) finish(t *testing.T) {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	require.Positive(t, w.scans)
+	assert.Empty(t, w.doubles, "a service ran twice at once")
+}
+
+// TestCluster_KillFollowerNode: three nodes, services spread over them by
+// the placement leader; a node that does not lead placement is SIGKILLed
+// whole (daemon and services). Its services run again on the two others,
+// each exactly once, with a higher fence; the others are not touched; no
+// service ever has two live instances. `solo nodes` lists the dead node
+// as not alive until nothing is placed on it.
+func TestCluster_KillFollowerNode(t *testing.T) {
+	c := startCluster(t)
+	n := *clusterServices
+	w := watchInstances(c.dirs)
+	for i := range n {
+		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
+	}
+	before := c.waitPlaced(0, n, c.names...)
+
+	nodes := c.nodes(1)
+	require.Len(t, nodes, 3)
+	victim := -1
+	for i, nd := range nodes {
+		assert.True(t, nd.Alive)
+		assert.Positive(t, nd.LeaseRemaining)
+		if !nd.Leader && victim < 0 {
+			victim = i
+		}
+	}
+	require.GreaterOrEqual(t, victim, 0, "one node leads, two follow: %+v", nodes)
+	gone := nodes[victim].Name
+	idx := map[string]int{"n1": 0, "n2": 1, "n3": 2}[gone]
+	var survivors []string
+	for _, name := range c.names {
+		if name != gone {
+			survivors = append(survivors, name)
+		}
+	}
+	moved := 0
+	for _, v := range before {
+		if v.Node == gone {
+			moved++
+		}
+	}
+	require.Positive(t, moved, "fewest services first puts some on every node: %+v", before)
+
+	c.killNode(idx)
+	via := idx ^ 1 // any survivor answers for the whole cluster
+	if via > 2 {
+		via = 0
+	}
+	after := c.waitPlaced(via, n, survivors...)
+	w.finish(t)
+	for name, b := range before {
+		a := after[name]
+		if b.Node == gone {
+			assert.Greater(t, a.Fence, b.Fence, "%s moved under a newer fence", name)
+		} else {
+			assert.Equal(t, b.Fence, a.Fence, "%s was not moved", name)
+			assert.Equal(t, b.PID, a.PID, "%s was not restarted", name)
+		}
+	}
+	r := cli(t, c.dirs[via], "nodes")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, gone+" ", "a dead node with nothing placed on it is not listed")
+}
