@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -64,8 +67,31 @@ func (o *clusterOptions) check() error {
 		return errors.New("--peer-url, --client-url and --initial-cluster need --etcd-embed")
 	case o.timeout <= 0:
 		return fmt.Errorf("--etcd-timeout %s: want a positive duration", o.timeout)
+	case o.leaseTTL < 2*time.Second || o.leaseTTL%time.Second != 0:
+		return fmt.Errorf("--lease-ttl %s: want whole seconds, at least 2s (etcd counts leases in seconds)", o.leaseTTL)
 	}
 	return nil
+}
+
+// nodeID returns the data dir's node id (cluster.Config.ID), made on
+// first use.
+func nodeID(dir string) (string, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the node id: %w", err)
+	}
+	return id, nil
 }
 
 // join opens the node's membership (nil without --cluster) and registers
@@ -75,7 +101,11 @@ func (o *clusterOptions) join(dataDir string, tl net.Listener, log hclog.Logger,
 	if !o.on {
 		return nil, nil
 	}
-	cfg := cluster.Config{Node: o.node, LeaseTTL: o.leaseTTL, ConnectTimeout: o.timeout, Logger: log}
+	id, err := nodeID(filepath.Join(dataDir, "cluster"))
+	if err != nil {
+		return nil, err
+	}
+	cfg := cluster.Config{Node: o.node, ID: id, LeaseTTL: o.leaseTTL, ConnectTimeout: o.timeout, Logger: log}
 	if tl != nil {
 		cfg.Address = tl.Addr().String()
 	}

@@ -224,6 +224,8 @@ func TestCluster_KillFollowerNode(t *testing.T) {
 		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
 	}
 	before := c.waitPlaced(0, n, c.names...)
+	assert.Regexp(t, `(?m)^TENANT\s+NAME\s+GEN\s+STATE\s+READY\s+NODE\s+PID`, mustCLI(t, c.dirs[2], "ls"))
+	assert.Regexp(t, `(?m)^default\s+s00\s+1\s+running\s+yes\s+n[123]\s+\d+`, mustCLI(t, c.dirs[2], "ls"))
 
 	nodes := c.nodes(1)
 	require.Len(t, nodes, 3)
@@ -271,4 +273,159 @@ func TestCluster_KillFollowerNode(t *testing.T) {
 	r := cli(t, c.dirs[via], "nodes")
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
 	assert.NotContains(t, r.stdout, gone+" ", "a dead node with nothing placed on it is not listed")
+}
+
+// TestCluster_BadInput: cluster flags that do not go together are usage
+// errors; an etcd that does not answer fails the start within
+// --etcd-timeout, naming the endpoints; `solo nodes` and GET /v1/nodes on
+// a daemon that is not part of a cluster answer not found, saying so.
+func TestCluster_BadInput(t *testing.T) {
+	dir := dataDir(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--node", "n1"}, "--node needs --cluster"},
+		{[]string{"--etcd-endpoints", "http://127.0.0.1:1"}, "--etcd-endpoints needs --cluster"},
+		{[]string{"--cluster", "--etcd-endpoints", "http://127.0.0.1:1"}, "--cluster needs --node NAME"},
+		{[]string{"--cluster", "--node", "n1"}, "--cluster needs --etcd-embed"},
+		{[]string{"--cluster", "--node", "n1", "--etcd-embed"}, "--etcd-embed needs --peer-url, --client-url and --initial-cluster"},
+		{[]string{"--cluster", "--node", "n1", "--etcd-embed", "--etcd-endpoints", "http://127.0.0.1:1"}, "give one"},
+		{[]string{"--cluster", "--node", "n1", "--etcd-endpoints", "http://127.0.0.1:1", "--lease-ttl", "1500ms"}, "--lease-ttl 1.5s: want whole seconds"},
+		{[]string{"--cluster", "--node", "n1", "--etcd-endpoints", "http://127.0.0.1:1", "--peer-url", "http://127.0.0.1:2"}, "need --etcd-embed"},
+	} {
+		r := cli(t, dir, append([]string{"daemon"}, tc.args...)...)
+		assert.Equal(t, exitcode.Usage, r.code, "%v: %s", tc.args, r.stderr)
+		assert.Contains(t, r.stderr, tc.want, "%v", tc.args)
+	}
+	assert.NoFileExists(t, dir+"/solo.db", "a refused start writes nothing")
+
+	ep := "http://" + freeAddrs(t, 1)[0]
+	r := cli(t, dir, "daemon", "--cluster", "--node", "n1", "--etcd-endpoints", ep, "--etcd-timeout", "1s")
+	assert.Equal(t, exitcode.Error, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "etcd at "+ep+" did not answer within 1s")
+
+	single := dataDir(t)
+	startDaemon(t, single)
+	r = cli(t, single, "nodes")
+	assert.Equal(t, exitcode.NotFound, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "not part of a cluster")
+	code, body := sockGet(t, single, "/v1/nodes")
+	assert.Equal(t, 404, code)
+	assert.Contains(t, body, "not part of a cluster")
+}
+
+// TestCluster_DaemonRestartReadopts: a node's daemon is SIGKILLed (its
+// services live on) and started again within the lease TTL: it takes
+// over its own live lease, so its services stay placed on it and are
+// re-adopted in place (same pids, same fences), never run twice. Another
+// daemon (another data dir) that asks for a live node's name is refused.
+func TestCluster_DaemonRestartReadopts(t *testing.T) {
+	c := startCluster(t)
+	n := *clusterServices
+	w := watchInstances(c.dirs)
+	for i := range n {
+		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
+	}
+	before := c.waitPlaced(0, n, c.names...)
+
+	c.daemons[2].kill() // the daemon only: its services live on
+	c.daemons[2] = c.spawn(2)
+	c.waitReady(2)
+	after := c.waitPlaced(0, n, c.names...)
+	w.finish(t)
+	for name, b := range before {
+		a := after[name]
+		assert.Equal(t, b.Node, a.Node, "%s stayed on its node", name)
+		assert.Equal(t, b.Fence, a.Fence, "%s kept its placement", name)
+		assert.Equal(t, b.PID, a.PID, "%s was re-adopted, not restarted", name)
+	}
+	assert.Contains(t, c.daemons[2].logs.String(), "took over this node's live lease")
+
+	other := dataDir(t)
+	ep := c.args[0][7] // n1's --client-url
+	r := cli(t, other, "daemon", "--cluster", "--node", "n1", "--etcd-endpoints", ep, "--etcd-timeout", "10s")
+	assert.Equal(t, exitcode.Error, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "node n1 is already alive in the cluster")
+}
+
+// TestCluster_LostQuorum: two of three nodes die whole; the third, without
+// a quorum, answers writes with 503 and a message, fences itself at its
+// deadline (its services stopped, said in its log and metrics), and when
+// the two come back every service runs again, exactly once.
+func TestCluster_LostQuorum(t *testing.T) {
+	c := startCluster(t)
+	n := *clusterServices
+	w := watchInstances(c.dirs)
+	for i := range n {
+		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
+	}
+	before := c.waitPlaced(0, n, c.names...)
+	var pids []int
+	for _, v := range before {
+		if v.Node == "n1" {
+			pids = append(pids, v.PID)
+		}
+	}
+	require.NotEmpty(t, pids)
+
+	c.killNode(1)
+	c.killNode(2)
+	r := cli(t, c.dirs[0], "deploy", "late", "--", "sleep", "1000")
+	assert.NotEqual(t, exitcode.OK, r.code)
+	assert.Contains(t, r.stderr, "etcd has no quorum")
+	// Fenced: n1 stops its services before anyone may take them.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) {
+			require.True(t, time.Now().Before(deadline), "pid %d still runs on a fenced node:\n%s", pid, c.daemons[0].logs)
+			time.Sleep(20 * time.Millisecond) // waits on the pid, a fact
+		}
+	}
+	assert.Contains(t, c.daemons[0].logs.String(), "fenced: the lease could not be renewed in time")
+	assert.Equal(t, "1", metric(t, c.dirs[0], "solo_cluster_fenced"))
+
+	c.daemons[1] = c.spawn(1)
+	c.daemons[2] = c.spawn(2)
+	c.waitReady(1)
+	c.waitReady(2)
+	c.waitPlaced(0, n, c.names...)
+	w.finish(t)
+	assert.Equal(t, "0", metric(t, c.dirs[0], "solo_cluster_fenced"))
+}
+
+// TestCluster_Drain: `solo drain` moves a node's services to the others,
+// each stopped before it starts elsewhere (never two at once), shows the
+// node draining with nothing on it, keeps new services off it, and
+// --undo ends it. An unknown node is not found, a bad name a usage error.
+func TestCluster_Drain(t *testing.T) {
+	c := startCluster(t)
+	n := *clusterServices
+	w := watchInstances(c.dirs)
+	for i := range n {
+		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
+	}
+	c.waitPlaced(0, n, c.names...)
+
+	assert.Contains(t, mustCLI(t, c.dirs[0], "drain", "n2"), "node n2 drains")
+	c.waitPlaced(0, n, "n1", "n3")
+	mustCLI(t, c.dirs[1], "deploy", "late", "--", "sleep", "1000")
+	c.waitPlaced(0, n+1, "n1", "n3")
+	w.finish(t)
+	for _, nd := range c.nodes(2) {
+		if nd.Name == "n2" {
+			assert.True(t, nd.Draining)
+			assert.Zero(t, nd.Services)
+		}
+	}
+	assert.Contains(t, mustCLI(t, c.dirs[0], "drain", "--undo", "n2"), "node n2 no longer drains")
+
+	r := cli(t, c.dirs[0], "drain", "n9")
+	assert.Equal(t, exitcode.NotFound, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "no such node")
+	r = cli(t, c.dirs[0], "drain", "BAD")
+	assert.Equal(t, exitcode.Usage, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "name")
+	r = cli(t, c.dirs[0], "drain")
+	assert.Equal(t, exitcode.Usage, r.code)
 }

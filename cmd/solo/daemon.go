@@ -192,7 +192,7 @@ func (a *app) runDaemon(o daemonOptions) error {
 	apiOpts := api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize, Rates: o.rates}
 	if node != nil {
 		node.Start(rt)
-		apiOpts.Nodes = node.Nodes
+		apiOpts.Nodes, apiOpts.Drain = node.Nodes, node.Drain
 	}
 	srv := api.New(rt, apiOpts)
 

@@ -62,6 +62,10 @@ type Options struct {
 	// GET /v1/nodes (admin scope). Nil: not a cluster, and the route
 	// answers 404 saying so.
 	Nodes func(ctx context.Context) ([]wire.Node, error)
+	// Drain starts (on) or ends the drain of a node, for POST and DELETE
+	// /v1/nodes/{name}/drain (admin scope). An error wrapping
+	// ErrNotFound answers 404. Nil: not a cluster (404).
+	Drain func(ctx context.Context, node string, on bool) error
 }
 
 // Server is Solo's HTTP API over one [solo.Runtime]. See the package doc.

@@ -84,6 +84,12 @@ type Config struct {
 	// itself, and how long after seeing a lease gone the leader waits
 	// before it moves the node's services. Default LeaseTTL/4.
 	Margin time.Duration
+	// ID tells this node's data dir apart from any other's (the daemon
+	// keeps one in the data dir). A node restarted on the same data dir
+	// while its previous lease is still alive takes that lease over, and
+	// with it its placements: its services are re-adopted, not moved.
+	// Empty: a name already alive is always refused.
+	ID string
 	// Address is the API address other nodes and clients reach this
 	// node's daemon on, shown by `solo nodes`.
 	Address string
@@ -107,6 +113,7 @@ type Runtime interface {
 
 // presence is the value of a node's presence key.
 type presence struct {
+	ID      string    `json:"id,omitempty"`
 	Name    string    `json:"name"`
 	Address string    `json:"address"`
 	Started time.Time `json:"started"`
@@ -233,7 +240,9 @@ func (n *Node) connect(ctx context.Context) error {
 }
 
 // join takes a lease and creates the presence key on it, unless a live
-// node has the name.
+// node has the name. A live presence of this very node (same ID: a
+// daemon of this data dir that died within the TTL) is taken over with
+// its lease.
 func (n *Node) join(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.ConnectTimeout)
 	defer cancel()
@@ -242,7 +251,7 @@ func (n *Node) join(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("take a lease: %w", err)
 	}
-	v, _ := json.Marshal(presence{Name: n.cfg.Node, Address: n.cfg.Address, Started: n.started})
+	v, _ := json.Marshal(presence{ID: n.cfg.ID, Name: n.cfg.Node, Address: n.cfg.Address, Started: n.started})
 	key := n.keys.nodes + n.cfg.Node
 	resp, err := n.cli.Txn(cctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
@@ -252,17 +261,33 @@ func (n *Node) join(ctx context.Context) error {
 		n.cli.Revoke(context.Background(), g.ID)
 		return fmt.Errorf("register node %s: %w", n.cfg.Node, err)
 	}
+	lease := g.ID
 	if !resp.Succeeded {
 		n.cli.Revoke(context.Background(), g.ID)
 		var p presence
+		var held clientv3.LeaseID
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			json.Unmarshal(kvs[0].Value, &p)
+			held = clientv3.LeaseID(kvs[0].Lease)
 		}
-		return fmt.Errorf("%w: node %s is already alive in the cluster (address %q, joined %s): give this node another --node, or stop that one and wait up to %s for its lease to expire",
-			ErrNameTaken, n.cfg.Node, p.Address, p.Started.Format(time.RFC3339), n.cfg.LeaseTTL)
+		if n.cfg.ID == "" || p.ID != n.cfg.ID || held == 0 {
+			return fmt.Errorf("%w: node %s is already alive in the cluster (address %q, joined %s): give this node another --node, or stop that one and wait up to %s for its lease to expire",
+				ErrNameTaken, n.cfg.Node, p.Address, p.Started.Format(time.RFC3339), n.cfg.LeaseTTL)
+		}
+		// This data dir's previous daemon, dead within its TTL: its
+		// lease, renewed now, keeps its placements this node's.
+		sent = time.Now()
+		if _, err := n.cli.KeepAliveOnce(cctx, held); err != nil {
+			return fmt.Errorf("take over node %s's lease %x: %w (retry: once it has expired the name is free)", n.cfg.Node, int64(held), err)
+		}
+		if _, err := n.cli.Put(cctx, key, string(v), clientv3.WithLease(held)); err != nil {
+			return fmt.Errorf("register node %s: %w", n.cfg.Node, err)
+		}
+		n.log.Info("took over this node's live lease: its services stay placed here", "lease", fmt.Sprintf("%x", int64(held)))
+		lease = held
 	}
 	n.mu.Lock()
-	n.lease = g.ID
+	n.lease = lease
 	n.fenced = false
 	n.mu.Unlock()
 	n.renewed(sent)

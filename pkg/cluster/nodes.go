@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/wire"
 )
 
@@ -76,4 +77,37 @@ func (n *Node) Nodes(ctx context.Context) ([]wire.Node, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// ErrUnknownNode is returned by [Node.Drain] for a name that is neither
+// alive nor has services placed on it.
+var ErrUnknownNode = fmt.Errorf("%w: no such node", solo.ErrNotFound)
+
+// Drain marks node name as draining (on) or not (off). While it drains,
+// the leader unplaces its services one by one, each stopped by it before
+// it is placed elsewhere, and places nothing new on it. The mark stays in
+// etcd until undone, across the node's restarts.
+func (n *Node) Drain(ctx context.Context, name string, on bool) error {
+	nodes, err := n.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	known := false
+	for _, w := range nodes {
+		known = known || w.Name == name
+	}
+	if !known && on {
+		return fmt.Errorf("drain %s: %w: it is not alive and nothing is placed on it (see solo nodes)", name, ErrUnknownNode)
+	}
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL)
+	defer cancel()
+	if on {
+		_, err = n.cli.Put(rctx, n.keys.drain+name, time.Now().UTC().Format(time.RFC3339))
+	} else {
+		_, err = n.cli.Delete(rctx, n.keys.drain+name)
+	}
+	if err != nil {
+		return fmt.Errorf("drain %s: %w: etcd at %s: %v", name, eventstore.ErrUnavailable, strings.Join(n.cfg.Endpoints, ","), err)
+	}
+	return nil
 }

@@ -128,6 +128,23 @@
 // marked [AsOperator] (the API marks the local admin's) are never refused:
 // the operator is trusted, tenants are limited.
 //
+// # Cluster mode
+//
+// With [Options.Log] (the cluster's etcd log) and [Options.Node], the
+// runtime is one node of a cluster (package cluster wires it). Every node
+// folds the one log, so any node answers reads for the whole cluster and
+// writes go through the log. The verbs (deploy, start, restart, apply)
+// only write: a service runs where service_placed puts it, and each node's
+// reconciler starts or stops its loops by [Runtime.runsHere], the one rule
+// (should run, placed here under this node's current lease, not fenced).
+// A child gets SOLO_NODE and SOLO_FENCE (its placement's fencing token);
+// its start and exit are recorded with the fence, and the fold ignores a
+// start under an older one. A fenced node drops the facts it cannot
+// record rather than hold up its stops. Recovery sees only what runs
+// here, so any other marked process of the data dir is stopped as a
+// stray. Tokens and the vault stay on each node (node.db); a secret set
+// through one node is not on the others.
+//
 // # Concurrency
 //
 // A [Runtime] is safe for concurrent use. Deploys and kills of the same

@@ -152,6 +152,9 @@ func (r *Runtime) Signal(ctx context.Context, tenant, name, sig string) (SignalR
 		return SignalResult{}, fmt.Errorf("signal %s: %w: an in-process service has no process to signal", key, ErrNotRunning)
 	case in == nil || in.Exited || in.PID == 0:
 		return SignalResult{}, fmt.Errorf("signal %s: %w (state %s)", key, ErrNotRunning, cur.State())
+	case r.clustered() && !r.runsHere(cur):
+		// Its process is on another machine: only its node may check it.
+		return SignalResult{}, fmt.Errorf("signal %s: %w on this node: it is placed on node %q; send the signal through that node's API (solo --addr, see solo nodes)", key, ErrNotRunning, cur.Node)
 	}
 	id := recovery.RecordedIdentity(in)
 	if err := supervisor.Verify(id); err != nil {

@@ -29,3 +29,9 @@ type Node struct {
 type NodesReply struct {
 	Nodes []Node `json:"nodes"`
 }
+
+// DrainReply is the body of POST and DELETE /v1/nodes/{name}/drain.
+type DrainReply struct {
+	Node     string `json:"node"`
+	Draining bool   `json:"draining"`
+}
