@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
@@ -217,6 +220,71 @@ func (w *watcher) finish(t *testing.T) {
 // service ever has two live instances. `solo nodes` lists the dead node
 // as not alive until nothing is placed on it.
 func TestCluster_KillFollowerNode(t *testing.T) {
+	killNodeScenario(t, func(c *testCluster, nodes []wire.Node) int {
+		for i, nd := range nodes {
+			if !nd.Leader {
+				return i
+			}
+		}
+		t.Fatalf("one node leads, two follow: %+v", nodes)
+		return -1
+	})
+}
+
+// TestCluster_KillLeaderNode: the node that leads both etcd and placement
+// is SIGKILLed whole. etcd elects another leader (which extends every
+// lease), another node wins the placement election, and the dead node's
+// services run again elsewhere, exactly once, never twice at once.
+func TestCluster_KillLeaderNode(t *testing.T) {
+	killNodeScenario(t, func(c *testCluster, nodes []wire.Node) int {
+		for i, nd := range nodes {
+			if nd.Leader {
+				c.moveEtcdLeader(i)
+				return i
+			}
+		}
+		t.Fatalf("no placement leader: %+v", nodes)
+		return -1
+	})
+}
+
+// moveEtcdLeader makes node i's embedded member lead the etcd cluster.
+func (c *testCluster) moveEtcdLeader(i int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var eps []string
+	for _, a := range c.args {
+		eps = append(eps, a[7]) // --client-url
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(c.t, err)
+	defer cli.Close()
+	target, err := cli.Status(ctx, eps[i])
+	require.NoError(c.t, err)
+	if target.Leader == target.Header.MemberId {
+		return
+	}
+	for _, ep := range eps {
+		st, err := cli.Status(ctx, ep)
+		require.NoError(c.t, err)
+		if st.Header.MemberId == st.Leader {
+			one, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+			require.NoError(c.t, err)
+			defer one.Close()
+			_, err = one.MoveLeader(ctx, target.Header.MemberId)
+			require.NoError(c.t, err)
+		}
+	}
+	st, err := cli.Status(ctx, eps[i])
+	require.NoError(c.t, err)
+	require.Equal(c.t, st.Header.MemberId, st.Leader, "node %s leads etcd", c.names[i])
+}
+
+// killNodeScenario deploys services over three nodes, SIGKILLs the node
+// pick chooses, whole, and checks that its services, and only they, run
+// again on the others, each once, with a newer fence.
+func killNodeScenario(t *testing.T, pick func(*testCluster, []wire.Node) int) {
 	c := startCluster(t)
 	n := *clusterServices
 	w := watchInstances(c.dirs)
@@ -229,15 +297,11 @@ func TestCluster_KillFollowerNode(t *testing.T) {
 
 	nodes := c.nodes(1)
 	require.Len(t, nodes, 3)
-	victim := -1
-	for i, nd := range nodes {
+	for _, nd := range nodes {
 		assert.True(t, nd.Alive)
 		assert.Positive(t, nd.LeaseRemaining)
-		if !nd.Leader && victim < 0 {
-			victim = i
-		}
 	}
-	require.GreaterOrEqual(t, victim, 0, "one node leads, two follow: %+v", nodes)
+	victim := pick(c, nodes)
 	gone := nodes[victim].Name
 	idx := map[string]int{"n1": 0, "n2": 1, "n3": 2}[gone]
 	var survivors []string
@@ -255,10 +319,7 @@ func TestCluster_KillFollowerNode(t *testing.T) {
 	require.Positive(t, moved, "fewest services first puts some on every node: %+v", before)
 
 	c.killNode(idx)
-	via := idx ^ 1 // any survivor answers for the whole cluster
-	if via > 2 {
-		via = 0
-	}
+	via := (idx + 1) % 3 // any survivor answers for the whole cluster
 	after := c.waitPlaced(via, n, survivors...)
 	w.finish(t)
 	for name, b := range before {

@@ -7,7 +7,7 @@
 // # Leases and fencing
 //
 // A node holds one etcd lease of [Config.LeaseTTL] and renews it every
-// third of the TTL. Its fence deadline is the moment it sent its last
+// sixth of the TTL (at once again after a failure). Its fence deadline is the moment it sent its last
 // renewal that etcd confirmed, plus the TTL, minus [Config.Margin], on its
 // own monotonic clock: etcd cannot have expired the lease before then (a
 // renewal is granted no earlier than it is sent, and an etcd leader change
@@ -378,11 +378,13 @@ func (n *Node) tell() {
 	}
 }
 
-// keepAlive renews the lease every third of its TTL. A lease etcd says is
-// gone is replaced by a new one (and a new presence key).
+// keepAlive renews the lease every sixth of its TTL, and after a failed
+// renewal tries again at once (each try bounded by that sixth), so that a
+// renewal goes through as soon as etcd has a leader again. A lease etcd
+// says is gone is replaced by a new one (and a new presence key).
 func (n *Node) keepAlive(ctx context.Context) {
-	every := n.cfg.LeaseTTL / 3
-	t := time.NewTicker(every)
+	every := n.cfg.LeaseTTL / 6
+	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
 		select {
@@ -397,6 +399,7 @@ func (n *Node) keepAlive(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, every)
 		_, err := n.cli.KeepAliveOnce(rctx, lease)
 		cancel()
+		next := every
 		switch {
 		case err == nil:
 			n.renewed(sent)
@@ -405,12 +408,14 @@ func (n *Node) keepAlive(ctx context.Context) {
 			n.log.Warn("the lease expired; joining again with a new one", "lease", fmt.Sprintf("%x", int64(lease)))
 			if err := n.join(ctx); err != nil {
 				n.log.Error("cannot join the cluster again; retrying", "error", err)
-				continue
+				break
 			}
 			n.tell()
 		case ctx.Err() == nil:
-			n.log.Debug("lease renewal failed", "error", err)
+			n.log.Debug("lease renewal failed; retrying", "error", err)
+			next = every - min(every, time.Since(sent)) // at once if the try took its whole bound
 		}
+		t.Reset(next)
 	}
 }
 

@@ -72,11 +72,34 @@ type reconciler struct {
 
 	loopsMu sync.Mutex
 	loops   map[state.Key]loopPlacement
+
+	// fence is the Force context of the loops started now: cancelled
+	// when the node is fenced, and made anew for the loops started after.
+	fenceMu     sync.Mutex
+	fence       context.Context
+	fenceCancel context.CancelFunc
+}
+
+// loopForce is the Force context of a loop started now (see
+// supervisor.ServiceConfig.Force): the runtime's, and in a cluster also
+// cut short when the node is fenced.
+func (r *Runtime) loopForce() context.Context {
+	c := r.reconcile
+	if c == nil {
+		return r.force
+	}
+	c.fenceMu.Lock()
+	defer c.fenceMu.Unlock()
+	if c.fence.Err() != nil {
+		c.fence, c.fenceCancel = context.WithCancel(r.force)
+	}
+	return c.fence
 }
 
 // startReconciler starts the reconciler and looks at every service once.
 func (r *Runtime) startReconciler() {
 	c := &reconciler{r: r, dirty: map[state.Key]bool{}, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), loops: map[state.Key]loopPlacement{}}
+	c.fence, c.fenceCancel = context.WithCancel(r.force)
 	c.stop = r.world.watch(func(env eventstore.Envelope) {
 		if env.Subject != "" && strings.HasPrefix(env.Type, "service_") {
 			c.mark(state.Key{Tenant: env.Tenant, Name: env.Subject})
@@ -94,6 +117,13 @@ func (r *Runtime) Reconcile() {
 	c := r.reconcile
 	if c == nil {
 		return
+	}
+	if _, ok := r.opts.Node.Lease(); !ok {
+		// Fenced: the stops must be over before the lease can expire,
+		// so they do not wait out stop timeouts (SIGKILL at once).
+		c.fenceMu.Lock()
+		c.fenceCancel()
+		c.fenceMu.Unlock()
 	}
 	for _, svc := range r.world.services("") {
 		c.mark(state.Key{Tenant: svc.Tenant, Name: svc.Name})

@@ -327,7 +327,7 @@ func (r *Runtime) serviceConfig(svc *state.Service) (supervisor.ServiceConfig, e
 	cfg := supervisor.ServiceConfig{
 		Key: loopKey(key), Generation: gen, Policy: servicePolicy(spec),
 		Recorder: r.recordFact(svc.Fence), Backoff: r.opts.Backoff,
-		Force: r.force, Now: r.opts.Now, Logger: r.svlog,
+		Force: r.loopForce(), Now: r.opts.Now, Logger: r.svlog,
 	}
 	if spec.Kind != "" {
 		f, err := r.kind(spec.Kind)
