@@ -132,6 +132,6 @@ func (o *clusterOptions) join(dataDir string, tl net.Listener, log hclog.Logger,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "solo_cluster_leader", Help: "1 while this node is the placement leader."},
 			func() float64 { return b2f(node.Leader()) }),
 	)
-	log.Info("joined the cluster", "node", o.node, "lease_ttl", o.leaseTTL, "endpoints", cfg.Endpoints)
+	log.Info("joined the cluster", "node", o.node, "lease_ttl", o.leaseTTL, "etcd_endpoints", o.endpoints, "etcd_embedded", o.embed)
 	return node, nil
 }

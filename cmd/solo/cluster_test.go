@@ -57,8 +57,14 @@ func freeAddrs(t testing.TB, n int) []string {
 // of the others) and returns once every one is ready.
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
+	var c *testCluster
+	t.Cleanup(func() {
+		if t.Failed() && c != nil {
+			t.Log(c.logs())
+		}
+	})
 	addrs := freeAddrs(t, 9)
-	c := &testCluster{t: t, names: []string{"n1", "n2", "n3"}}
+	c = &testCluster{t: t, names: []string{"n1", "n2", "n3"}}
 	var initial []string
 	for i, n := range c.names {
 		initial = append(initial, fmt.Sprintf("%s=http://%s", n, addrs[3*i]))

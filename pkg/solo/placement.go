@@ -105,6 +105,12 @@ func (r *Runtime) startReconciler() {
 			c.mark(state.Key{Tenant: env.Tenant, Name: env.Subject})
 		}
 	})
+	// What recovery handed to loops runs under the placement it has now.
+	for _, svc := range r.world.services("") {
+		if key := (state.Key{Tenant: svc.Tenant, Name: svc.Name}); r.supervised(key) {
+			c.loops[key] = loopPlacement{svc.Generation, svc.Fence, svc.RequestPos}
+		}
+	}
 	r.reconcile = c
 	r.Reconcile()
 	go c.run()
