@@ -94,11 +94,16 @@ bench-compare:
 # loopback: the etcd store's replay of REPLAY_EVENTS events (the log is built
 # first, outside the timing: a few minutes for 1,000,000), and the time a
 # token revocation takes from Revoke on one node to the refusal on another
-# (3 members, p50/p99/max). The cluster scenarios' benchmarks join it.
+# (3 members, p50/p99/max). Then three `solo daemon --cluster --etcd-embed`
+# with 30 services: the time from a node's SIGKILL to every one of its
+# services running on another node (p50, p99, max over 10 kills, lease TTL
+# 2s), and deploys per second through the cluster against one daemon on
+# bbolt, in the same run.
 REPLAY_EVENTS ?= 1000000
 bench-cluster:
 	$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -count 1 -timeout 60m ./eventstore/etcdstore -args -replay.events=$(REPLAY_EVENTS)
 	$(GO) test -run '^$$' -bench '^BenchmarkEtcdStore_RevocationReach$$' -benchtime 200x -count 1 -timeout 10m ./capability
+	$(GO) test -run '^$$' -bench '^BenchmarkCluster_' -benchtime 1x -count 1 -timeout 30m ./cmd/solo -args -cluster.services=30 -cluster.kills=10
 
 lint:
 	$(GO) vet $(PKGS)

@@ -30,7 +30,7 @@ var clusterServices = flag.Int("cluster.services", 6, "services in the cluster s
 // testCluster is three `solo daemon --cluster --etcd-embed` processes on
 // loopback, each with its own data dir and embedded etcd member.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	names   []string
 	dirs    []string
 	daemons []*daemon
@@ -55,7 +55,7 @@ func freeAddrs(t testing.TB, n int) []string {
 
 // startCluster starts three nodes at once (each member waits for a quorum
 // of the others) and returns once every one is ready.
-func startCluster(t *testing.T) *testCluster {
+func startCluster(t testing.TB) *testCluster {
 	t.Helper()
 	var c *testCluster
 	t.Cleanup(func() {
@@ -210,7 +210,7 @@ func watchInstances(dirs []string) *watcher {
 	return w
 }
 
-func (w *watcher) finish(t *testing.T) {
+func (w *watcher) finish(t testing.TB) {
 	close(w.stop)
 	<-w.done
 	w.mu.Lock()
