@@ -2,6 +2,7 @@ package solo
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,4 +247,44 @@ func (r *Runtime) Placements() []Placement {
 			Running: svc.Instance != nil && !svc.Instance.Exited}
 	}
 	return out
+}
+
+// fenceFacts gives the starts and exits that recovery and the Verifier
+// record (they speak for the services that run here) the fence of their
+// service's placement, as a loop's facts carry it (recordFact).
+func (r *Runtime) fenceFacts(events []eventstore.Event) error {
+	for i := range events {
+		ev := &events[i]
+		svc, ok := r.world.service(ev.Tenant, ev.Subject)
+		if !ok || svc.Fence == 0 {
+			continue
+		}
+		var p state.Payload
+		switch state.EventType(ev.Type) {
+		case state.TypeServiceStarted:
+			var q state.Started
+			if err := json.Unmarshal(ev.Data, &q); err != nil {
+				return err
+			}
+			q.Fence = svc.Fence
+			p = q
+		case state.TypeServiceExited:
+			var q state.Exited
+			if err := json.Unmarshal(ev.Data, &q); err != nil {
+				return err
+			}
+			if q.Fence = svc.Fence; svc.Instance != nil && svc.Instance.PID == q.PID {
+				q.Fence = svc.Instance.Fence // the exit of the recorded instance
+			}
+			p = q
+		default:
+			continue
+		}
+		data, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		ev.Data = data
+	}
+	return nil
 }

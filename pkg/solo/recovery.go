@@ -114,6 +114,11 @@ func (t recoveryTarget) Append(ctx context.Context, events []eventstore.Event) e
 	if len(events) == 0 {
 		return nil
 	}
+	if t.r.clustered() {
+		if err := t.r.fenceFacts(events); err != nil {
+			return err
+		}
+	}
 	pos, err := t.r.store.Append(ctx, events...)
 	t.r.observeCommit(err)
 	if err != nil {
