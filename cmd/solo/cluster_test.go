@@ -461,11 +461,13 @@ func TestCluster_LostQuorum(t *testing.T) {
 	assert.Equal(t, "0", metric(t, c.dirs[0], "solo_cluster_fenced"))
 }
 
-// TestCluster_Drain: `solo drain` moves a node's services to the others,
-// each stopped before it starts elsewhere (never two at once), shows the
-// node draining with nothing on it, keeps new services off it, and
-// --undo ends it. An unknown node is not found, a bad name a usage error.
-func TestCluster_Drain(t *testing.T) {
+// TestCluster_DrainAndTokens: `solo drain` moves a node's services to the
+// others, each stopped before it starts elsewhere (never two at once),
+// shows the node draining with nothing on it, keeps new services off it,
+// and --undo ends it. An unknown node is not found, a bad name a usage
+// error. A token granted through one node works on another, until it is
+// revoked through the first.
+func TestCluster_DrainAndTokens(t *testing.T) {
 	c := startCluster(t)
 	n := *clusterServices
 	w := watchInstances(c.dirs)
@@ -495,4 +497,21 @@ func TestCluster_Drain(t *testing.T) {
 	assert.Contains(t, r.stderr, "name")
 	r = cli(t, c.dirs[0], "drain")
 	assert.Equal(t, exitcode.Usage, r.code)
+
+	var g wire.TokenGrant
+	require.NoError(t, json.Unmarshal([]byte(mustCLI(t, c.dirs[0], "token", "grant", "--tenant", "default", "--scope", "read", "--json")), &g))
+	n2 := c.args[1][len(c.args[1])-1] // --listen
+	r = cli(t, c.dirs[1], "--addr", n2, "--token", g.Token, "ls")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "s00")
+	mustCLI(t, c.dirs[0], "token", "revoke", g.ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = cli(t, c.dirs[1], "--addr", n2, "--token", g.Token, "ls")
+		if r.code != exitcode.OK {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "a token revoked on n1 still works on n2")
+	}
+	assert.Equal(t, exitcode.Denied, r.code, r.stderr)
 }

@@ -167,9 +167,14 @@ func (a *app) runDaemon(o daemonOptions) error {
 		defer node.Close()
 		clusterLog, solonode = node.Log(), node
 	}
+	var clusterTokens func(context.Context, capability.Options) (capability.Tokens, error)
+	if node != nil {
+		clusterTokens = node.OpenTokens
+	}
 	rt, err := solo.Open(context.Background(), solo.Options{
 		Log:     clusterLog,
 		Node:    solonode,
+		Tokens:  clusterTokens,
 		DataDir: a.dataDir,
 		Stamper: stamper,
 		Logger:  log,

@@ -47,6 +47,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/eventstore/etcdstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
@@ -451,4 +452,11 @@ func (n *Node) leave() {
 	}
 	n.cli.Close()
 	n.closeMember()
+}
+
+// OpenTokens opens the cluster's token store (capability.EtcdStore) under
+// the cluster's prefix, for solo.Options.Tokens: a token granted through
+// any node works on every node.
+func (n *Node) OpenTokens(ctx context.Context, o capability.Options) (capability.Tokens, error) {
+	return capability.OpenEtcd(ctx, n.cli, &capability.EtcdOptions{Options: o, Prefix: n.cfg.Prefix + "tokens/"})
 }

@@ -142,8 +142,9 @@
 // start under an older one. A fenced node drops the facts it cannot
 // record rather than hold up its stops. Recovery sees only what runs
 // here, so any other marked process of the data dir is stopped as a
-// stray. Tokens and the vault stay on each node (node.db); a secret set
-// through one node is not on the others.
+// stray. Tokens are in etcd too when [Options.Tokens] opens them there
+// (the solo daemon does), valid on every node; the vault stays on each
+// node (node.db): a secret set through one node is not on the others.
 //
 // # Concurrency
 //

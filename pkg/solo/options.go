@@ -1,11 +1,13 @@
 package solo
 
 import (
-	"github.com/solo-rt/solo/cgroup"
+	"context"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/solo-rt/solo/capability"
+	"github.com/solo-rt/solo/cgroup"
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
@@ -68,6 +70,12 @@ type Options struct {
 	// reconciler starts and stops what the log places on it. Nil: one
 	// machine, which runs every service that should run.
 	Node Node
+	// Tokens, if set, opens the token store given the options the runtime
+	// would use, instead of the one in the node's own database: in a
+	// cluster, capability.OpenEtcd on the cluster's etcd, so that a token
+	// granted through any node works on every node, and a revocation
+	// reaches them all. The runtime closes it.
+	Tokens func(ctx context.Context, o capability.Options) (capability.Tokens, error)
 	// SnapshotEvery is the number of events between snapshots. Default
 	// DefaultSnapshotEvery.
 	SnapshotEvery uint64

@@ -45,7 +45,7 @@ import (
 // Tokens is safe for concurrent use; see [capability.Store].
 type Tokens struct {
 	rt    *Runtime
-	store *capability.Store
+	store capability.Tokens
 
 	cancel context.CancelFunc
 	swept  sync.WaitGroup // the sweeper, until close
@@ -55,12 +55,19 @@ type Tokens struct {
 // It reads the token bucket once, in one read transaction, and does
 // nothing else (so it adds nothing to [capability.Open]'s cost).
 func (r *Runtime) openTokens(ctx context.Context) error {
-	st, err := capability.Open(ctx, r.local, &capability.Options{
+	o := capability.Options{
 		MaxTTL:        r.opts.MaxTokenTTL,
 		SweepInterval: r.opts.TokenSweepInterval,
 		Now:           r.opts.Now,
 		Logger:        slog.New(hclogHandler{r.log.Named("tokens")}),
-	})
+	}
+	var st capability.Tokens
+	var err error
+	if r.opts.Tokens != nil {
+		st, err = r.opts.Tokens(ctx, o)
+	} else {
+		st, err = capability.Open(ctx, r.local, &o)
+	}
 	if err != nil {
 		return err
 	}
