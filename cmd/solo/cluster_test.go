@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,7 +92,7 @@ func (c *testCluster) spawn(i int) *daemon {
 	require.NoError(c.t, err)
 	d.t = c.t
 	dir := c.dirs[i]
-	c.t.Cleanup(func() { d.kill(); killMarked(dir) })
+	c.t.Cleanup(func() { d.kill(); killKeeper(dir); killMarked(dir) })
 	return d
 }
 
@@ -105,10 +107,24 @@ func (c *testCluster) waitReady(i int) {
 	}
 }
 
-// killNode SIGKILLs node i whole: its daemon and every process it started.
+// killNode SIGKILLs node i whole: its daemon, its keeper and every
+// process it started.
 func (c *testCluster) killNode(i int) {
 	c.daemons[i].kill()
+	killKeeper(c.dirs[i])
 	killMarked(c.dirs[i])
+}
+
+// killKeeper SIGKILLs the keeper named in dir's keeper pid file.
+func killKeeper(dir string) {
+	b, err := os.ReadFile(keeperPIDFile(dir))
+	if err != nil {
+		return
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 // ls lists the services through node i.
@@ -514,4 +530,35 @@ func TestCluster_DrainAndTokens(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "a token revoked on n1 still works on n2")
 	}
 	assert.Equal(t, exitcode.Denied, r.code, r.stderr)
+}
+
+// TestCluster_DaemonKilledKeeperStops: a node's daemon alone is SIGKILLed
+// and not started again; its services live on under its keeper. The
+// keeper keeps the lease for its grace, then lets it go and kills the
+// node's services before the lease can expire; only then does the leader
+// place them on the other nodes. No service ever runs twice, and each
+// ends running once.
+func TestCluster_DaemonKilledKeeperStops(t *testing.T) {
+	c := startCluster(t)
+	n := *clusterServices
+	w := watchInstances(c.dirs)
+	for i := range n {
+		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
+	}
+	before := c.waitPlaced(0, n, c.names...)
+
+	c.daemons[2].kill() // the daemon only: its services and keeper live on
+	after := c.waitPlaced(0, n, "n1", "n2")
+	w.finish(t)
+	moved := 0
+	for name, b := range before {
+		if b.Node == "n3" {
+			moved++
+			assert.Greater(t, after[name].Fence, b.Fence, "%s moved under a newer fence", name)
+		}
+	}
+	require.Positive(t, moved)
+	log, err := os.ReadFile(c.dirs[2] + "/cluster/keeper.log")
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "killed a process of this node")
 }

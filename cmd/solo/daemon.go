@@ -196,6 +196,12 @@ func (a *app) runDaemon(o daemonOptions) error {
 	authz := api.NewAuthorizer(rt.Tokens(), api.AuthorizerOptions{RequireToken: o.requireToken, Logger: log.Named("auth")})
 	apiOpts := api.Options{Logger: log.Named("api"), Metrics: metrics, Authorize: authz.Authorize, Rates: o.rates}
 	if node != nil {
+		dir := a.dataDir
+		node.OnLease(func(lease int64) {
+			if err := startKeeper(dir, node, lease); err != nil {
+				log.Error("cannot start the node's keeper: if this daemon is killed, its services run on until it comes back", "error", err)
+			}
+		})
 		node.Start(rt)
 		apiOpts.Nodes, apiOpts.Drain = node.Nodes, node.Drain
 	}

@@ -138,6 +138,7 @@ type Node struct {
 	rt       Runtime
 	leader   bool
 	fences   uint64 // how many times the node fenced itself
+	onLease  func(lease int64)
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -324,12 +325,31 @@ func (n *Node) Fenced() bool {
 	return !ok
 }
 
+// OnLease makes fn be called with the node's lease at Start and with
+// each new lease it takes after losing one (the daemon starts a keeper
+// for each). Call it before Start.
+func (n *Node) OnLease(fn func(lease int64)) {
+	n.mu.Lock()
+	n.onLease = fn
+	n.mu.Unlock()
+}
+
+func (n *Node) leaseTaken() {
+	n.mu.Lock()
+	fn, lease := n.onLease, n.lease
+	n.mu.Unlock()
+	if fn != nil {
+		fn(int64(lease))
+	}
+}
+
 // Start runs the node's candidacy for placement leader and tells rt of
 // every change of the node's lease from now on, until Close.
 func (n *Node) Start(rt Runtime) {
 	n.mu.Lock()
 	n.rt = rt
 	n.mu.Unlock()
+	n.leaseTaken()
 	ctx, cancel := context.WithCancel(context.Background())
 	stopKeeper := n.cancel
 	n.cancel = func() { cancel(); stopKeeper() }
@@ -411,6 +431,7 @@ func (n *Node) keepAlive(ctx context.Context) {
 				n.log.Error("cannot join the cluster again; retrying", "error", err)
 				break
 			}
+			n.leaseTaken()
 			n.tell()
 		case ctx.Err() == nil:
 			n.log.Debug("lease renewal failed; retrying", "error", err)
