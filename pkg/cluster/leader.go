@@ -94,13 +94,18 @@ func (n *Node) lead(ctx context.Context, sess *concurrency.Session, el *concurre
 	nodesW := n.cli.Watch(wctx, n.keys.nodes, clientv3.WithPrefix())
 	drainW := n.cli.Watch(wctx, n.keys.drain, clientv3.WithPrefix())
 	stale := map[staleKey]time.Time{}
-	var timer <-chan time.Time
+	var seen uint64 // the last position the subscription told
 	for {
+		// Read the placements once the runtime has folded what woke us:
+		// the subscription may run ahead of the fold.
+		if err := rt.Sync(ctx, seen); err != nil {
+			return err
+		}
 		wait, err := n.round(ctx, rt, fence, stale)
 		if err != nil {
 			return err
 		}
-		timer = nil
+		var timer <-chan time.Time
 		if wait > 0 {
 			timer = time.After(wait)
 		}
@@ -109,14 +114,19 @@ func (n *Node) lead(ctx context.Context, sess *concurrency.Session, el *concurre
 			return ctx.Err()
 		case <-sess.Done():
 			return errors.New("the lease's session ended")
-		case _, ok := <-sub.C():
+		case env, ok := <-sub.C():
 			if !ok {
 				return fmt.Errorf("the log's subscription ended: %v", sub.Err())
 			}
+			seen = env.Pos
 		drain:
 			for {
 				select {
-				case <-sub.C():
+				case env, ok := <-sub.C():
+					if !ok {
+						break drain
+					}
+					seen = env.Pos
 				default:
 					break drain
 				}
