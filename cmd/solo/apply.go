@@ -34,6 +34,7 @@ func (a *app) applyCmd() *cobra.Command {
       env_file: web.env        # optional; one path or a list
       after: [db]              # optional; start once db, if coming up, is ready
       requires: [cache]        # optional; run only while cache runs and is ready
+      nodes: [n1, n2]          # optional, a cluster only; place it only on these
 
 A relative dir or env_file is relative to FILE's directory (to the current one
 for stdin). Without dir a service runs in the daemon's working directory.
@@ -53,7 +54,8 @@ dir or command), and a --prune that would kill a service while the file creates 
 in a tenant with no services yet (a misspelt tenant; apply without --prune
 first to create the tenant on purpose), an after or requires naming a service
 that is not in the tenant after the apply, the service itself, or a cycle
-(exit 2, the cycle shown: a -> b -> a). --dry-run prints the plan and writes
+(exit 2, the cycle shown: a -> b -> a), a bad node name in nodes, or nodes
+given to a daemon that is not a cluster (exit 2). --dry-run prints the plan and writes
 nothing.
 
 Services start in dependency order: each waits until those it is after or
@@ -104,7 +106,7 @@ again.`,
 			defer cancel()
 			res, err := c.ApplyWait(ctx, req, wait)
 			if err != nil {
-				return orderRefusal(err)
+				return namesRefusal(err)
 			}
 			var failed []string
 			for _, it := range res.Items {

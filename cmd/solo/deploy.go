@@ -71,11 +71,17 @@ and stops the service (recorded, with the reason) while one of them is down,
 starting it again once it is ready. A name that is not a service of the
 tenant, the service itself or a cycle is refused, nothing written. deploy does
 not wait for the dependencies: a start that waits for them returns at once,
-and status says "waiting: db (starting)".`,
+and status says "waiting: db (starting)".
+
+In a cluster, --node NAMES places the service only on those nodes (a drained
+one never); while none of them is alive it stays unplaced and status says
+"waiting for a node among n1, n2". A bad node name is refused, and so is
+--node on a daemon that is not a cluster (exit 2, nothing written).`,
 		Example: `  solo deploy web --env PORT=8080 -- ./web --listen :8080
   solo deploy worker --restart on-failure --max-restarts 3 -- python3 worker.py
   solo deploy api --ready-http http://127.0.0.1:8080/healthz -- ./api
   solo deploy web --requires api --after cache -- ./web
+  solo deploy gpu-worker --node n1,n2 -- ./worker
   solo deploy db --notify --ready-timeout 2m -- ./db-written-for-systemd
   solo deploy api --ready-http http://127.0.0.1:8080/ --health-http http://127.0.0.1:8080/healthz --health-interval 5s -- ./api
   solo deploy db --notify --watchdog 30s -- ./db-written-for-systemd
@@ -140,7 +146,7 @@ and status says "waiting: db (starting)".`,
 			defer cancel()
 			res, err := c.DeployWait(ctx, spec, wait)
 			if err != nil {
-				return orderRefusal(err)
+				return namesRefusal(err)
 			}
 			return a.reportStart(res, "deployed", wait)
 		},
@@ -174,6 +180,7 @@ and status says "waiting: db (starting)".`,
 	health = addHealthFlags(cmd)
 	f.StringSliceVar(&spec.After, "after", nil, "start only once these services of the tenant that are coming up are ready, comma-separated (repeatable)")
 	f.StringSliceVar(&spec.Requires, "requires", nil, "start only once these services of the tenant run and are ready, and stop while one is down, comma-separated (repeatable; implies --after)")
+	f.StringSliceVar(&spec.Nodes, "node", nil, "in a cluster, place the service only on these nodes, comma-separated (repeatable); a single-machine daemon refuses it")
 	w = addStartWait(cmd)
 	cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions([]string{"always", "on-failure", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

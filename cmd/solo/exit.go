@@ -18,14 +18,19 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(err error) error { return usageError{err} }
 
-// orderRefusal makes the daemon's refusal of a spec's dependencies (after,
+// namesRefusal makes the daemon's refusal of the names a spec gives a
+// usage error, exit 2, as a bad flag is: its dependencies (after,
 // requires: a name that is not a service of the tenant, the service
-// itself, a cycle) a usage error, exit 2: the names given are wrong, as a
-// bad flag is. Other refusals of a spec keep exit 1.
-func orderRefusal(err error) error {
+// itself, a cycle) and its nodes (a bad node name, or nodes given to a
+// daemon that is not a cluster). Other refusals of a spec keep exit 1.
+func namesRefusal(err error) error {
 	var ae *client.APIError
-	if errors.As(err, &ae) && ae.Code == wire.CodeInvalid && (strings.HasSuffix(ae.Field, "after") || strings.HasSuffix(ae.Field, "requires")) {
-		return usagef(err)
+	if errors.As(err, &ae) && ae.Code == wire.CodeInvalid {
+		for _, f := range []string{"after", "requires", "nodes"} {
+			if strings.HasSuffix(ae.Field, f) {
+				return usagef(err)
+			}
+		}
 	}
 	return err
 }

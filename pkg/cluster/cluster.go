@@ -24,7 +24,13 @@
 // One node, elected with concurrency.Election on its lease, places each
 // service that should run and is not placed on a live node under that
 // node's current lease: on the live, undrained node with the fewest
-// services (ties by name). It moves a service off a node only once the
+// services (ties by name), among the spec's nodes if it names some
+// (state.Spec.Nodes). While none of those is alive and undrained the
+// service stays where it is, unplaced or under its dead lease, and the
+// leader says so once: a service_placed whose waiting names them, which a
+// status shows as "waiting for a node among n1, n2". A service on a node
+// its spec no longer allows is moved as a drain moves it. It moves a
+// service off a node only once the
 // node's lease has expired (its presence key is gone, or holds another
 // lease) and Margin has passed since the leader saw it. A placement is a
 // service_placed event appended with [etcdstore.Store.AppendFenced], whose

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -151,11 +152,15 @@ type liveNode struct {
 
 // move is one placement to write. An empty node unplaces the service: a
 // drained node stops it before it is placed anywhere else.
+//
+// Waiting, when set, leaves the service where it is (node and lease are
+// its placement's) and says it waits for one of these nodes.
 type move struct {
-	key    state.Key
-	node   string
-	lease  int64
-	reason string
+	key     state.Key
+	node    string
+	lease   int64
+	reason  string
+	waiting []string
 }
 
 // round places what needs it, once. It returns how long until a stale
@@ -169,7 +174,7 @@ func (n *Node) round(ctx context.Context, rt Runtime, fence []clientv3.Cmp, stal
 	}
 	moves, wait := plan(rt.Placements(), nodes, stale, time.Now(), n.cfg.Margin)
 	for _, m := range moves {
-		ev, err := state.NewEvent(m.key.Tenant, m.key.Name, state.Placed{Node: m.node, Lease: m.lease, Reason: m.reason})
+		ev, err := state.NewEvent(m.key.Tenant, m.key.Name, state.Placed{Node: m.node, Lease: m.lease, Reason: m.reason, Waiting: m.waiting})
 		if err != nil {
 			return 0, err
 		}
@@ -225,6 +230,11 @@ func (n *Node) liveNodes(ctx context.Context) (map[string]liveNode, error) {
 //     this leader first saw it so; stale keeps those first sightings.
 //   - One not placed, and not running, goes to the live, undrained node
 //     with the fewest services (ties by name).
+//   - A spec's nodes (solo.Placement.Nodes) narrow all of this: a service
+//     is placed only on one of them, and one placed on a node it no longer
+//     allows is unplaced as a drain unplaces it. With none of them live
+//     and undrained, it stays where it is and a move records that it waits
+//     for them, once: not again while its placement says so already.
 //
 // It returns the moves and how long until the next stale lease is due.
 func plan(pl []solo.Placement, nodes map[string]liveNode, stale map[staleKey]time.Time, now time.Time, margin time.Duration) ([]move, time.Duration) {
@@ -245,10 +255,12 @@ func plan(pl []solo.Placement, nodes map[string]liveNode, stale map[staleKey]tim
 			}
 		}
 	}
-	best := func() (string, bool) {
+	best := func(allowed []string) (string, bool) {
 		names := make([]string, 0, len(count))
 		for name := range count {
-			names = append(names, name)
+			if len(allowed) == 0 || slices.Contains(allowed, name) {
+				names = append(names, name)
+			}
 		}
 		sort.Strings(names)
 		pick, ok := "", false
@@ -269,10 +281,14 @@ func plan(pl []solo.Placement, nodes map[string]liveNode, stale map[staleKey]tim
 		reason := ""
 		switch {
 		case p.Node != "" && here(p):
-			if !nodes[p.Node].draining {
+			reason := "node " + p.Node + " drains"
+			switch {
+			case len(p.Nodes) > 0 && !slices.Contains(p.Nodes, p.Node):
+				reason = fmt.Sprintf("node %s is not among its nodes %s", p.Node, strings.Join(p.Nodes, ", "))
+			case !nodes[p.Node].draining:
 				continue
 			}
-			moves = append(moves, move{key: p.Key, reason: "node " + p.Node + " drains"})
+			moves = append(moves, move{key: p.Key, reason: reason})
 			continue
 		case p.Node != "":
 			sk := staleKey{p.Node, p.Lease}
@@ -294,9 +310,14 @@ func plan(pl []solo.Placement, nodes map[string]liveNode, stale map[staleKey]tim
 		default:
 			reason = "not placed"
 		}
-		node, ok := best()
-		if !ok {
-			continue // no live node: it waits for one
+		node, ok := best(p.Nodes)
+		switch {
+		case ok:
+		case len(p.Nodes) == 0, slices.Equal(p.Waiting, p.Nodes):
+			continue // no live node: it waits for one (said once already)
+		default:
+			moves = append(moves, move{key: p.Key, node: p.Node, lease: p.Lease, reason: state.WaitingForNodes(p.Nodes), waiting: p.Nodes})
+			continue
 		}
 		count[node]++
 		moves = append(moves, move{key: p.Key, node: node, lease: nodes[node].lease, reason: reason})

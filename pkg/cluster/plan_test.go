@@ -79,6 +79,79 @@ func TestPlan(t *testing.T) {
 			name: "no live node: nothing is placed",
 			pl:   []solo.Placement{{Key: key("a"), Run: true}},
 		},
+		{
+			name: "a constrained service goes to the fewest among its nodes only",
+			pl: []solo.Placement{
+				{Key: key("a"), Run: true, Node: "n2", Lease: 2},
+				{Key: key("b"), Run: true, Nodes: []string{"n2", "n3"}},
+				{Key: key("c"), Run: true, Nodes: []string{"n2"}},
+			},
+			nodes: live,
+			want: []move{
+				{key: key("b"), node: "n3", lease: 3, reason: "not placed"},
+				{key: key("c"), node: "n2", lease: 2, reason: "not placed"},
+			},
+		},
+		{
+			name:  "a constrained service never goes to a draining node of its own",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Nodes: []string{"n1", "n2"}}},
+			nodes: map[string]liveNode{"n1": {lease: 1, draining: true}, "n2": {lease: 2}, "n3": {lease: 3}},
+			want:  []move{{key: key("a"), node: "n2", lease: 2, reason: "not placed"}},
+		},
+		{
+			name:  "none of its nodes alive: it waits, unplaced, and says so",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Nodes: []string{"n8", "n9"}}},
+			nodes: live,
+			want:  []move{{key: key("a"), reason: "waiting for a node among n8, n9", waiting: []string{"n8", "n9"}}},
+		},
+		{
+			name:  "said once: not again while its placement says so",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Nodes: []string{"n8", "n9"}, Waiting: []string{"n8", "n9"}}},
+			nodes: live,
+		},
+		{
+			name:  "said again when its nodes change",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Nodes: []string{"n9"}, Waiting: []string{"n8", "n9"}}},
+			nodes: live,
+			want:  []move{{key: key("a"), reason: "waiting for a node among n9", waiting: []string{"n9"}}},
+		},
+		{
+			name:  "its only node drained: it waits once its instance is down",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Nodes: []string{"n1"}}},
+			nodes: map[string]liveNode{"n1": {lease: 1, draining: true}, "n2": {lease: 2}},
+			want:  []move{{key: key("a"), reason: "waiting for a node among n1", waiting: []string{"n1"}}},
+		},
+		{
+			name:  "a waiting service is placed once one of its nodes is back",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Nodes: []string{"n3", "n9"}, Waiting: []string{"n3", "n9"}}},
+			nodes: live,
+			want:  []move{{key: key("a"), node: "n3", lease: 3, reason: "not placed"}},
+		},
+		{
+			name:  "a dead node's constrained service moves only among its nodes",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Node: "n9", Lease: 9, Running: true, Nodes: []string{"n9", "n3"}}},
+			nodes: live,
+			stale: map[staleKey]time.Time{{"n9", 9}: t0.Add(-margin)},
+			want:  []move{{key: key("a"), node: "n3", lease: 3, reason: "node n9 lost its lease 9"}},
+		},
+		{
+			name:  "with none of them alive it stays under its dead lease, waiting",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Node: "n9", Lease: 9, Running: true, Nodes: []string{"n9"}}},
+			nodes: live,
+			stale: map[staleKey]time.Time{{"n9", 9}: t0.Add(-margin)},
+			want:  []move{{key: key("a"), node: "n9", lease: 9, reason: "waiting for a node among n9", waiting: []string{"n9"}}},
+		},
+		{
+			name:  "a service on a node its spec no longer allows is unplaced first",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Node: "n1", Lease: 1, Running: true, Nodes: []string{"n2", "n3"}}},
+			nodes: live,
+			want:  []move{{key: key("a"), reason: "node n1 is not among its nodes n2, n3"}},
+		},
+		{
+			name:  "a service on one of its nodes stays",
+			pl:    []solo.Placement{{Key: key("a"), Run: true, Node: "n3", Lease: 3, Running: true, Nodes: []string{"n2", "n3"}}},
+			nodes: live,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

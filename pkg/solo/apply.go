@@ -395,6 +395,9 @@ func (r *Runtime) validateApply(ctx context.Context, in []Spec) ([]Spec, []strin
 		if err := r.canContain(s); err != nil {
 			return nil, nil, &ApplyEntryError{Index: i, Err: err}
 		}
+		if err := r.canPlace(s); err != nil {
+			return nil, nil, &ApplyEntryError{Index: i, Err: err}
+		}
 		if j, dup := seen[s.Key()]; dup {
 			return nil, nil, &ApplyEntryError{Index: i, Err: &state.FieldError{
 				Field: "name", Problem: fmt.Sprintf("%s is also services[%d]; a service may appear once", s.Key(), j),
@@ -713,6 +716,7 @@ var fileFields = map[string]func(n *yaml.Node, s *Spec) error{
 	"health":         decodeHealth,
 	"after":          func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.After) },
 	"requires":       func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.Requires) },
+	"nodes":          func(n *yaml.Node, s *Spec) error { return decodeStrings(n, &s.Nodes) },
 }
 
 // decodeReady reads an apply file's ready: {http: URL} or {tcp: HOST:PORT}

@@ -43,6 +43,17 @@ func (r *Runtime) runsHere(svc *state.Service) bool {
 
 func (r *Runtime) clustered() bool { return r.opts.Node != nil }
 
+// canPlace refuses a spec that names nodes (state.Spec.Nodes) from a
+// runtime that is not a node of a cluster: there is nowhere to place it,
+// and running it here would ignore what the spec asks. Deploy and Apply
+// both ask it, before anything is written.
+func (r *Runtime) canPlace(spec Spec) error {
+	if len(spec.Nodes) == 0 || r.clustered() {
+		return nil
+	}
+	return &state.FieldError{Field: "nodes", Problem: "is for a cluster, and this daemon is a single machine (not started with --cluster); deploy without nodes, or to a cluster"}
+}
+
 // fenceEnv is what a child of a placed service is told: its node and its
 // placement's fencing token (SOLO_FENCE), which it may pass to what it
 // writes elsewhere so that an older placement's writes can be refused.
@@ -236,6 +247,10 @@ type Placement struct {
 	Fence uint64
 	// Running: the log says an instance runs (its exit is not recorded).
 	Running bool
+	// Nodes are the spec's nodes, the only ones it may be placed on
+	// (empty: any); Waiting the nodes its placement says it waits for.
+	Nodes   []string
+	Waiting []string
 }
 
 // Placements returns every service's placement, sorted by key.
@@ -244,7 +259,7 @@ func (r *Runtime) Placements() []Placement {
 	out := make([]Placement, len(svcs))
 	for i, svc := range svcs {
 		out[i] = Placement{Key: state.Key{Tenant: svc.Tenant, Name: svc.Name}, Run: svc.ShouldRun(), Node: svc.Node, Lease: svc.NodeLease, Fence: svc.Fence,
-			Running: svc.Instance != nil && !svc.Instance.Exited}
+			Running: svc.Instance != nil && !svc.Instance.Exited, Nodes: svc.Spec.Nodes, Waiting: svc.NodeWait}
 	}
 	return out
 }

@@ -96,6 +96,9 @@ func (r *Runtime) Deploy(ctx context.Context, spec Spec) (DeployResult, error) {
 	if err := r.canContain(spec); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}
+	if err := r.canPlace(spec); err != nil {
+		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
+	}
 	if _, err := r.checkOrder([]Spec{spec}); err != nil {
 		return DeployResult{}, fmt.Errorf("deploy %s: %w", spec.Key(), err)
 	}

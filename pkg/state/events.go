@@ -250,10 +250,16 @@ type Waiting struct {
 // event's position is the placement's fencing token, strictly increasing
 // for each service: the node passes it to the child as SOLO_FENCE and
 // records it with every fact about the instance.
+//
+// Waiting, when set, says the service waits for one of these nodes (its
+// spec's nodes) to be alive and undrained: the leader found none, and
+// left it where it was (unplaced, or under a lease that is gone, which no
+// node runs). It is written once, not at every round.
 type Placed struct {
-	Node   string `json:"node"`
-	Lease  int64  `json:"lease"`
-	Reason string `json:"reason,omitempty"`
+	Node    string   `json:"node"`
+	Lease   int64    `json:"lease"`
+	Reason  string   `json:"reason,omitempty"`
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 // RecoveryHow says how a service was brought back after a daemon start.

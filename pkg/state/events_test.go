@@ -33,6 +33,7 @@ func samplePayloads() []Payload {
 		Removed{Reason: "requested"},
 		Waiting{Generation: 1, For: []Blocker{{Name: "db", State: StateStarting}}, Reason: "required service db stopped"},
 		Placed{Node: "n2", Lease: 7587, Reason: "node n1 is gone"},
+		Placed{Node: "n9", Lease: 7587, Reason: "waiting for a node among n9", Waiting: []string{"n9"}},
 		DriftFound{Kind: DriftIdentityMismatch, PID: 99, Detail: "start ticks differ"},
 		DriftFixed{Kind: DriftRunningKilled, PID: 99, Action: "SIGKILL to group"},
 		TokenGranted{ID: "tok_1", Tenant: "default", Scopes: []string{"deploy"}, Services: []string{"web"}, ExpiresAt: t0},

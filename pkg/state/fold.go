@@ -122,6 +122,9 @@ type Service struct {
 	Node      string `json:"node,omitempty"`
 	NodeLease int64  `json:"node_lease,omitempty"`
 	Fence     uint64 `json:"fence,omitempty"`
+	// NodeWait is the last service_placed's waiting: the nodes of its
+	// spec it waits for, none of them alive and undrained.
+	NodeWait []string `json:"node_wait,omitempty"`
 
 	// Exits are the last [MaxExits] exits of its instances, of any
 	// generation, oldest first: a small ring, so that a status can say how
@@ -420,6 +423,7 @@ func (s *Service) Clone() *Service {
 		c.LastRecovery = &r
 	}
 	c.Exits = slices.Clone(s.Exits)
+	c.NodeWait = slices.Clone(s.NodeWait)
 	if s.Waiting != nil {
 		wt := *s.Waiting
 		wt.For = slices.Clone(s.Waiting.For)
@@ -653,6 +657,7 @@ func (w *World) applyService(env event.Envelope) error {
 	case Placed:
 		if svc != nil {
 			svc.Node, svc.NodeLease, svc.Fence = p.Node, p.Lease, env.Pos
+			svc.NodeWait = slices.Clone(p.Waiting)
 		}
 
 	case Removed:

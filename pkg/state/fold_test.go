@@ -100,6 +100,39 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "placement: waiting for one of its nodes shows in status until it is placed",
+			build: func(l *testLog) {
+				spec := testSpec("web")
+				spec.Nodes = []string{"n1", "n2"}
+				l.deploySpec(spec, 1)
+				l.add(DefaultTenant, "web", Placed{Reason: "waiting for a node among n1, n2", Waiting: []string{"n1", "n2"}})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Equal(t, []string{"n1", "n2"}, s.NodeWait)
+				require.Empty(t, s.Node)
+				st := s.Status(s.DeployedAt)
+				require.Equal(t, "waiting for a node among n1, n2", st.Reason)
+				require.Equal(t, []string{"n1", "n2"}, st.Spec.Nodes)
+			},
+		},
+		{
+			name: "placement: a placement ends the wait",
+			build: func(l *testLog) {
+				spec := testSpec("web")
+				spec.Nodes = []string{"n1", "n2"}
+				l.deploySpec(spec, 1)
+				l.add(DefaultTenant, "web", Placed{Reason: "waiting for a node among n1, n2", Waiting: []string{"n1", "n2"}})
+				l.add(DefaultTenant, "web", Placed{Node: "n2", Lease: 2})
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Empty(t, s.NodeWait)
+				require.Equal(t, "n2", s.Node)
+				require.Empty(t, s.Status(s.DeployedAt).Reason)
+			},
+		},
+		{
 			name: "deploy, kill, deploy again: desired",
 			build: func(l *testLog) {
 				l.deploy("web", 1)

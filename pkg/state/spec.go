@@ -297,6 +297,12 @@ type Spec struct {
 	After    []string `json:"after,omitempty"`
 	Requires []string `json:"requires,omitempty"`
 
+	// Nodes, in a cluster, are the only nodes the placement leader may
+	// place the service on (a drained one never); empty: any node. While
+	// none of them is alive the service stays unplaced, and its status
+	// says so. A daemon that is not a cluster refuses it. See [checkNodes].
+	Nodes []string `json:"nodes,omitempty"`
+
 	// Limits of a Command service, held by its cgroup; zero means none.
 	// MemoryMax is the most memory its processes may use together (at
 	// least [MinMemoryMax]; past it the kernel's OOM killer ends one, and
@@ -588,6 +594,9 @@ func (s *Spec) Normalize() {
 	if len(s.Requires) == 0 {
 		s.Requires = nil
 	}
+	if len(s.Nodes) == 0 {
+		s.Nodes = nil
+	}
 	s.normalizeWho()
 	s.Config = canonicalConfig(s.Config)
 	if s.Restart == "" {
@@ -660,6 +669,7 @@ func (s Spec) Clone() Spec {
 	c.EnvFile = slices.Clone(s.EnvFile)
 	c.After = slices.Clone(s.After)
 	c.Requires = slices.Clone(s.Requires)
+	c.Nodes = slices.Clone(s.Nodes)
 	if s.MaxRestarts != nil {
 		n := *s.MaxRestarts
 		c.MaxRestarts = &n
@@ -785,6 +795,9 @@ func validEnvKey(k string) bool {
 //   - after and requires: at most [MaxDeps] names each, valid names, no
 //     name twice in one list, not the service itself (that the names
 //     exist and form no cycle is [CheckOrder]'s, which sees the tenant);
+//   - nodes: at most [MaxNodes] valid node names, none twice (whether a
+//     node of that name is in the cluster is not checked: one may join
+//     later);
 //   - log: max_size from [MinLogMaxSize] to [MaxLogMaxSize], files from 1
 //     to [MaxLogFiles] (the fields are named log.max_size, log.files).
 func (s Spec) Validate() error {
@@ -931,10 +944,34 @@ func (s Spec) Validate() error {
 	if field, problem := checkDeps(n); field != "" {
 		return bad(field, "%s", problem)
 	}
+	if problem := checkNodes(n.Nodes); problem != "" {
+		return bad("nodes", "%s", problem)
+	}
 	if n.Kind != "" && n.Log.Stamped() {
 		return bad("log.timestamps", "is only for command services, not kind (an in-process service writes its own lines)")
 	}
 	return nil
+}
+
+// MaxNodes bounds the names in a spec's nodes.
+const MaxNodes = 64
+
+// checkNodes is the part of [Spec.Validate] that checks a spec's nodes:
+// at most [MaxNodes] names, each a valid node name (as a node's own name
+// must be), none twice.
+func checkNodes(nodes []string) string {
+	if len(nodes) > MaxNodes {
+		return fmt.Sprintf("has %d names, limit %d", len(nodes), MaxNodes)
+	}
+	for i, n := range nodes {
+		if p := nameProblem(n); p != "" {
+			return fmt.Sprintf("node name %q %s", n, p)
+		}
+		if slices.Contains(nodes[:i], n) {
+			return fmt.Sprintf("names %s twice", n)
+		}
+	}
+	return ""
 }
 
 func checkDuration(d Duration) string {

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"strings"
@@ -112,6 +113,15 @@ func TestSpec_Validate(t *testing.T) {
 		{"negative pids_max", func(s *Spec) { s.PIDsMax = -1 }, "pids_max"},
 		{"limits with kind", func(s *Spec) { s.Command = nil; s.Kind = "k"; s.PIDsMax = 10 }, "pids_max"},
 		{"negative stop_timeout", func(s *Spec) { s.StopTimeout = Duration(-time.Second) }, "stop_timeout"},
+		{"nodes", func(s *Spec) { s.Nodes = []string{"n1", "node-2.dc"} }, ""},
+		{"nodes bad name", func(s *Spec) { s.Nodes = []string{"n1", "Bad Node"} }, "nodes"},
+		{"nodes empty name", func(s *Spec) { s.Nodes = []string{""} }, "nodes"},
+		{"nodes twice", func(s *Spec) { s.Nodes = []string{"n1", "n1"} }, "nodes"},
+		{"nodes too many", func(s *Spec) {
+			for i := range MaxNodes + 1 {
+				s.Nodes = append(s.Nodes, fmt.Sprintf("n%d", i))
+			}
+		}, "nodes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

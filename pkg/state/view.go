@@ -194,7 +194,8 @@ type ServiceStatus struct {
 	// Exits are the last exits, newest first (at most [MaxExits]).
 	Exits []ExitRecord `json:"exits,omitempty"`
 	// Reason says why the service is not running, when it is not: the last
-	// exit, a start that failed, the restart limit, a kill.
+	// exit, a start that failed, the restart limit, a kill, the nodes it
+	// waits for (in a cluster, see [Spec.Nodes]).
 	Reason string `json:"reason,omitempty"`
 	// NextAttemptAt is, in backoff, when the supervisor said it would start
 	// the next attempt; Restart is that restart's number and RestartLimit
@@ -249,6 +250,8 @@ type SpecView struct {
 	// After and Requires are the services it starts after and requires.
 	After    []string `json:"after,omitempty"`
 	Requires []string `json:"requires,omitempty"`
+	// Nodes are the only nodes it may be placed on; empty: any.
+	Nodes []string `json:"nodes,omitempty"`
 	// EnvSecrets maps a variable to the name of the secret it takes:
 	// names only, never a value.
 	EnvSecrets map[string]string `json:"env_secrets,omitempty"`
@@ -275,6 +278,7 @@ func (s Spec) View() SpecView {
 		Health:        s.Clone().Health,
 		After:         slices.Clone(s.After),
 		Requires:      slices.Clone(s.Requires),
+		Nodes:         slices.Clone(s.Nodes),
 		User:          s.User,
 		Group:         s.Group,
 		Groups:        slices.Clone(s.Groups),
@@ -285,6 +289,21 @@ func (s Spec) View() SpecView {
 		CPU:           s.CPU,
 		PIDsMax:       s.PIDsMax,
 	}
+}
+
+// WaitingForNodes is how a service that waits for one of nodes is
+// described (status, the placement leader's reason): "waiting for a node
+// among n1, n2".
+func WaitingForNodes(nodes []string) string {
+	return "waiting for a node among " + strings.Join(nodes, ", ")
+}
+
+// addReason joins one more reason to a status's reason, if it has one.
+func addReason(reason, more string) string {
+	if reason == "" {
+		return more
+	}
+	return reason + "; " + more
 }
 
 // logView is l with the defaults filled in.
@@ -325,8 +344,11 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 			st.Reason = last.Describe()
 		}
 	}
+	if len(s.NodeWait) > 0 && s.ShouldRun() && (in == nil || in.Exited) {
+		st.Reason = addReason(st.Reason, WaitingForNodes(s.NodeWait))
+	}
 	if s.RecoveryError != "" && st.State != StateRunning {
-		st.Reason = cmp.Or(st.Reason+"; ", "") + "recovery failed: " + s.RecoveryError
+		st.Reason = addReason(st.Reason, "recovery failed: "+s.RecoveryError)
 	}
 	if in != nil && !in.Exited {
 		st.Readiness = s.readiness()
