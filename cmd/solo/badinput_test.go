@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -29,6 +30,10 @@ func TestCLI_BadInput(t *testing.T) {
 		return strings.Contains(mustCLI(t, dir, "status", "web"), "running")
 	}, 30*time.Second, 10*time.Millisecond)
 	before := mustCLI(t, dir, "events", "--json")
+	nodesFile := filepath.Join(t.TempDir(), "nodes.yaml")
+	require.NoError(t, os.WriteFile(nodesFile, []byte("services:\n  - name: web3\n    command: [sleep, \"1000\"]\n    nodes: [n1]\n"), 0o644))
+	badNodesFile := filepath.Join(t.TempDir(), "bad-nodes.yaml")
+	require.NoError(t, os.WriteFile(badNodesFile, []byte("services:\n  - name: web3\n    command: [sleep, \"1000\"]\n    nodes: [n1, Bad_Node]\n"), 0o644))
 
 	cases := []struct {
 		args []string
@@ -62,6 +67,11 @@ func TestCLI_BadInput(t *testing.T) {
 		{[]string{"deploy", "web2", "--cpu", "NaN", "--", "true"}, exitcode.Usage, "--cpu"},
 		{[]string{"deploy", "web2", "--cpu", "half", "--", "true"}, exitcode.Usage, "--cpu"},
 		{[]string{"deploy", "web2", "--pids-max", "-3", "--", "true"}, exitcode.Usage, "--pids-max"},
+		{[]string{"deploy", "web2", "--node", "n1,Bad_Node", "--", "true"}, exitcode.Usage, `nodes: node name "Bad_Node"`},
+		{[]string{"deploy", "web2", "--node", "n1", "--node", "n1", "--", "true"}, exitcode.Usage, "nodes: names n1 twice"},
+		{[]string{"deploy", "web2", "--node", "n1", "--", "true"}, exitcode.Usage, "nodes: is for a cluster"},
+		{[]string{"apply", "-f", badNodesFile}, exitcode.Usage, `nodes: node name "Bad_Node"`},
+		{[]string{"apply", "-f", nodesFile}, exitcode.Usage, "nodes: is for a cluster"},
 		{[]string{"status", "ghost"}, exitcode.NotFound, "not found"},
 		{[]string{"kill", "ghost"}, exitcode.NotFound, "not found"},
 		{[]string{"logs", "ghost"}, exitcode.NotFound, "not found"},
@@ -96,6 +106,8 @@ func TestCLI_BadInput(t *testing.T) {
 		{[]byte(`{"name": "x", "command": ["true"], "cpu": -0.5}`), http.StatusBadRequest},
 		{[]byte(`{"name": "x", "command": ["true"], "cpu": "half"}`), http.StatusBadRequest},
 		{[]byte(`{"name": "x", "command": ["true"], "pids_max": -1}`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "nodes": ["n1", "Bad_Node"]}`), http.StatusBadRequest},
+		{[]byte(`{"name": "x", "command": ["true"], "nodes": ["n1"]}`), http.StatusBadRequest},
 	} {
 		resp, err := hc.Post("http://solo/v1/services", "application/json", bytes.NewReader(c.body))
 		require.NoError(t, err)

@@ -144,22 +144,34 @@ func (c *testCluster) nodes(i int) []wire.Node {
 // on a node of on, and returns the views.
 func (c *testCluster) waitPlaced(via, want int, on ...string) map[string]state.ServiceView {
 	c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		views := c.ls(via)
-		ok := len(views) == want
-		out := map[string]state.ServiceView{}
+	return c.waitViews(via, fmt.Sprintf("%d services all running on %v", want, on), func(views map[string]state.ServiceView) bool {
+		if len(views) != want {
+			return false
+		}
 		for _, v := range views {
-			out[v.Name] = v
 			if v.State != state.StateRunning || v.PID == 0 || !contains(on, v.Node) {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return out
+		return true
+	})
+}
+
+// waitViews waits, asking node via, until ok holds of the services by
+// name, and returns them.
+func (c *testCluster) waitViews(via int, what string, ok func(map[string]state.ServiceView) bool) map[string]state.ServiceView {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		views := map[string]state.ServiceView{}
+		for _, v := range c.ls(via) {
+			views[v.Name] = v
+		}
+		if ok(views) {
+			return views
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("services not all running on %v after 60s: %+v\n%s", on, views, c.logs())
+			c.t.Fatalf("not %s after 60s: %+v\n%s", what, views, c.logs())
 		}
 		time.Sleep(50 * time.Millisecond) // polls the cluster's own report
 	}
@@ -530,6 +542,88 @@ func TestCluster_DrainAndTokens(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "a token revoked on n1 still works on n2")
 	}
 	assert.Equal(t, exitcode.Denied, r.code, r.stderr)
+}
+
+// TestCluster_Nodes: a service whose spec names nodes (--node) is placed
+// only on them: one allowed on n2 and n3 lands on one of them and, when
+// that node drains, moves to the other, never to n1; one allowed on n2
+// alone waits while n2 drains, unplaced, its status saying so, recorded
+// once however many rounds the leader runs, and runs on n2 again once the
+// drain ends. No service ever runs twice.
+func TestCluster_Nodes(t *testing.T) {
+	c := startCluster(t)
+	w := watchInstances(c.dirs)
+	mustCLI(t, c.dirs[0], "deploy", "pinned", "--node", "n2", "--", "sleep", "1000")
+	mustCLI(t, c.dirs[0], "deploy", "pair", "--node", "n2,n3", "--", "sleep", "1000")
+	mustCLI(t, c.dirs[1], "deploy", "free", "--", "sleep", "1000")
+	views := c.waitPlaced(0, 3, c.names...)
+	assert.Equal(t, "n2", views["pinned"].Node)
+	first := views["pair"].Node
+	require.Contains(t, []string{"n2", "n3"}, first)
+	other := map[string]string{"n2": "n3", "n3": "n2"}[first]
+
+	// Drain the pair's node: it moves to the other of its two.
+	mustCLI(t, c.dirs[0], "drain", first)
+	views = c.waitViews(0, "pair running on "+other, func(v map[string]state.ServiceView) bool {
+		return v["pair"].State == state.StateRunning && v["pair"].Node == other
+	})
+	if first == "n3" {
+		mustCLI(t, c.dirs[0], "drain", "--undo", "n3")
+		mustCLI(t, c.dirs[0], "drain", "n2") // the pinned service's node
+		c.waitViews(0, "pair running on n3", func(v map[string]state.ServiceView) bool {
+			return v["pair"].State == state.StateRunning && v["pair"].Node == "n3"
+		})
+	}
+	// n2 drains: the pinned service waits, and says why.
+	c.waitViews(0, "pinned unplaced and down", func(v map[string]state.ServiceView) bool {
+		return v["pinned"].Node == "" && v["pinned"].PID == 0
+	})
+	var st state.ServiceStatus
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		require.NoError(t, json.Unmarshal([]byte(mustCLI(t, c.dirs[2], "status", "pinned", "--json")), &st))
+		if st.Reason != "" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no reason in the status of a waiting service: %+v", st)
+		time.Sleep(50 * time.Millisecond) // polls the cluster's own report
+	}
+	assert.True(t, strings.HasPrefix(st.Reason, "waiting for a node among n2"), "status reason: %q", st.Reason)
+	assert.Contains(t, mustCLI(t, c.dirs[2], "status", "pinned"), "waiting for a node among n2")
+	// More rounds of the leader (each event wakes it) say nothing more.
+	mustCLI(t, c.dirs[0], "deploy", "late", "--", "sleep", "1000")
+	c.waitViews(0, "late running", func(v map[string]state.ServiceView) bool { return v["late"].State == state.StateRunning })
+	mustCLI(t, c.dirs[0], "restart", "late")
+	c.waitViews(0, "late running", func(v map[string]state.ServiceView) bool { return v["late"].State == state.StateRunning })
+
+	mustCLI(t, c.dirs[0], "drain", "--undo", "n2")
+	views = c.waitPlaced(0, 4, c.names...)
+	assert.Equal(t, "n2", views["pinned"].Node)
+	w.finish(t)
+
+	waits := 0
+	for _, line := range strings.Split(strings.TrimSpace(mustCLI(t, c.dirs[0], "events", "--json")), "\n") {
+		var env struct {
+			Type    string `json:"type"`
+			Subject string `json:"subject"`
+			Data    state.Placed
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &env))
+		if env.Type != string(state.TypeServicePlaced) {
+			continue
+		}
+		switch env.Subject {
+		case "pair":
+			assert.NotEqual(t, "n1", env.Data.Node, "pair placed on a node it does not allow")
+		case "pinned":
+			assert.Contains(t, []string{"", "n2"}, env.Data.Node, "pinned placed on a node it does not allow")
+			if len(env.Data.Waiting) > 0 {
+				waits++
+				assert.Equal(t, []string{"n2"}, env.Data.Waiting)
+			}
+		}
+	}
+	assert.Equal(t, 1, waits, "the wait is recorded once, not at every round")
 }
 
 // TestCluster_DaemonKilledKeeperStops: a node's daemon alone is SIGKILLed

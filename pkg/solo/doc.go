@@ -137,6 +137,8 @@
 // only write: a service runs where service_placed puts it, and each node's
 // reconciler starts or stops its loops by [Runtime.runsHere], the one rule
 // (should run, placed here under this node's current lease, not fenced).
+// A spec's nodes (state.Spec.Nodes) are for a cluster: a runtime without
+// [Options.Node] refuses them at deploy and apply, writing nothing.
 // A child gets SOLO_NODE and SOLO_FENCE (its placement's fencing token);
 // its start and exit are recorded with the fence, and the fold ignores a
 // start under an older one. A fenced node drops the facts it cannot

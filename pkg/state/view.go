@@ -345,7 +345,12 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 		}
 	}
 	if len(s.NodeWait) > 0 && s.ShouldRun() && (in == nil || in.Exited) {
-		st.Reason = addReason(st.Reason, WaitingForNodes(s.NodeWait))
+		// First: it is why no start comes; the last exit only how it ended.
+		wait := WaitingForNodes(s.NodeWait)
+		if st.Reason != "" {
+			wait += "; " + st.Reason
+		}
+		st.Reason = wait
 	}
 	if s.RecoveryError != "" && st.State != StateRunning {
 		st.Reason = addReason(st.Reason, "recovery failed: "+s.RecoveryError)
