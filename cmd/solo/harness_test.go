@@ -138,7 +138,13 @@ func spawnDaemon(dir string, args ...string) (*daemon, error) {
 	d.cmd.Stderr = pw
 	ready := make(chan struct{})
 	readyCh.Store(d, ready)
+	// The daemon's log is whole by the time done closes: Wait returns
+	// once the last bytes are handed to the pipe, and the scanner may
+	// still hold them; done waits for the scanner to reach the end.
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
+		defer io.Copy(io.Discard, pr) // a line too long for the scanner: keep the daemon writing
 		sc := bufio.NewScanner(pr)
 		once := sync.Once{}
 		for sc.Scan() {
@@ -159,6 +165,7 @@ func spawnDaemon(dir string, args ...string) (*daemon, error) {
 			d.code = -1
 		}
 		pw.Close()
+		<-scanned
 		close(d.done)
 	}()
 	return d, nil
