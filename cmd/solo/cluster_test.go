@@ -589,7 +589,10 @@ func TestCluster_Nodes(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polls the cluster's own report
 	}
 	assert.True(t, strings.HasPrefix(st.Reason, "waiting for a node among n2"), "status reason: %q", st.Reason)
-	assert.Contains(t, mustCLI(t, c.dirs[2], "status", "pinned"), "waiting for a node among n2")
+	text := mustCLI(t, c.dirs[2], "status", "pinned")
+	assert.Contains(t, text, "waiting for a node among n2")
+	assert.Regexp(t, `nodes:\s+only n2\n`, text)
+	assert.Contains(t, mustCLI(t, c.dirs[1], "why", "pinned"), "waiting for a node among n2 at ")
 	// More rounds of the leader (each event wakes it) say nothing more.
 	mustCLI(t, c.dirs[0], "deploy", "late", "--", "sleep", "1000")
 	c.waitViews(0, "late running", func(v map[string]state.ServiceView) bool { return v["late"].State == state.StateRunning })

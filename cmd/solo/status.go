@@ -119,6 +119,9 @@ func printStatus(w io.Writer, v state.ServiceStatus, now time.Time) error {
 	if sp.Umask != "" {
 		row("umask", sp.Umask)
 	}
+	if len(sp.Nodes) > 0 {
+		row("nodes", "only "+strings.Join(sp.Nodes, ", "))
+	}
 	row("restart", fmt.Sprintf("%s, at most %d restarts within %s", sp.Restart, sp.MaxRestarts, sp.RestartWindow))
 	row("stop", fmt.Sprintf("%s, then SIGKILL after %s", sp.StopSignal, sp.StopTimeout))
 	stamps := ""

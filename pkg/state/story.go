@@ -206,6 +206,11 @@ func (t *teller) tell(env event.Envelope) {
 			t.add(env, "waiting at %s for %s before it starts", when, DescribeBlockers(p.For))
 		}
 
+	case Placed:
+		if len(p.Waiting) > 0 { // other placements are the cluster's business, not the service's story
+			t.add(env, "%s at %s: none of them is alive and undrained", WaitingForNodes(p.Waiting), when)
+		}
+
 	case Signalled:
 		t.add(env, "sent %s to pid %d at %s, asked by %s", p.Signal, p.PID, when, by(env.Actor))
 

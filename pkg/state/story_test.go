@@ -36,6 +36,17 @@ func TestStory(t *testing.T) {
 		assert.Equal(t, "killed by the OOM killer (SIGKILL): its memory_max was reached at 03:04:08 after running 1s; restart 1 of 3 within 1m0s follows in 200ms", got[2])
 		assert.Contains(t, got[3], "after an OOM kill")
 	})
+	t.Run("a service waiting for one of its nodes says which", func(t *testing.T) {
+		l := newTestLog(t)
+		spec := crashing
+		spec.Nodes = []string{"n1", "n2"}
+		l.deploySpec(spec, 1)
+		l.add(DefaultTenant, "web", Placed{Node: "n1", Lease: 1})
+		l.add(DefaultTenant, "web", Placed{Reason: "waiting for a node among n1, n2", Waiting: []string{"n1", "n2"}})
+		got := texts(Story(l.envs, t0.Add(time.Hour)))
+		require.Len(t, got, 2, "%q", got)
+		assert.Equal(t, "waiting for a node among n1, n2 at 03:04:08: none of them is alive and undrained", got[1])
+	})
 	t.Run("crash loop: each exit, its restart and the limit", func(t *testing.T) {
 		l := newTestLog(t)
 		l.deploySpec(crashing, 1)
