@@ -25,6 +25,7 @@ type clusterOptions struct {
 	node      string
 	embed     bool
 	peerURL   string
+	advertise string
 	clientURL string
 	initial   string
 	endpoints string
@@ -37,6 +38,7 @@ func (o *clusterOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.node, "node", "", "this node's name in the cluster, unique among live nodes")
 	f.BoolVar(&o.embed, "etcd-embed", false, "run an etcd member inside the daemon (with --peer-url, --client-url, --initial-cluster)")
 	f.StringVar(&o.peerURL, "peer-url", "", "the embedded member's peer URL, e.g. http://10.0.0.1:2380")
+	f.StringVar(&o.advertise, "advertise-peer-url", "", "with --etcd-embed, the peer URL the other members reach this one at, when it differs from --peer-url (a proxy or NAT in front of it); default --peer-url")
 	f.StringVar(&o.clientURL, "client-url", "", "the embedded member's client URL, e.g. http://127.0.0.1:2379")
 	f.StringVar(&o.initial, "initial-cluster", "", "every member at the cluster's first start: n1=http://10.0.0.1:2380,n2=...,n3=...")
 	f.StringVar(&o.endpoints, "etcd-endpoints", "", "client URLs of an external etcd cluster, comma-separated")
@@ -47,7 +49,7 @@ func (o *clusterOptions) flags(f *pflag.FlagSet) {
 // check refuses cluster flags that do not go together (usage errors).
 func (o *clusterOptions) check() error {
 	if !o.on {
-		for name, set := range map[string]bool{"--node": o.node != "", "--etcd-embed": o.embed, "--peer-url": o.peerURL != "", "--client-url": o.clientURL != "", "--initial-cluster": o.initial != "", "--etcd-endpoints": o.endpoints != ""} {
+		for name, set := range map[string]bool{"--node": o.node != "", "--etcd-embed": o.embed, "--peer-url": o.peerURL != "", "--advertise-peer-url": o.advertise != "", "--client-url": o.clientURL != "", "--initial-cluster": o.initial != "", "--etcd-endpoints": o.endpoints != ""} {
 			if set {
 				return fmt.Errorf("%s needs --cluster", name)
 			}
@@ -63,8 +65,8 @@ func (o *clusterOptions) check() error {
 		return errors.New("--cluster needs --etcd-embed (with --peer-url, --client-url, --initial-cluster) or --etcd-endpoints URLS")
 	case o.embed && (o.peerURL == "" || o.clientURL == "" || o.initial == ""):
 		return errors.New("--etcd-embed needs --peer-url, --client-url and --initial-cluster")
-	case !o.embed && (o.peerURL != "" || o.clientURL != "" || o.initial != ""):
-		return errors.New("--peer-url, --client-url and --initial-cluster need --etcd-embed")
+	case !o.embed && (o.peerURL != "" || o.clientURL != "" || o.initial != "" || o.advertise != ""):
+		return errors.New("--peer-url, --advertise-peer-url, --client-url and --initial-cluster need --etcd-embed")
 	case o.timeout <= 0:
 		return fmt.Errorf("--etcd-timeout %s: want a positive duration", o.timeout)
 	case o.leaseTTL < 2*time.Second || o.leaseTTL%time.Second != 0:
@@ -110,7 +112,7 @@ func (o *clusterOptions) join(dataDir string, tl net.Listener, log hclog.Logger,
 		cfg.Address = tl.Addr().String()
 	}
 	if o.embed {
-		cfg.Embed = &cluster.Embed{Dir: filepath.Join(dataDir, "cluster"), PeerURL: o.peerURL, ClientURL: o.clientURL, InitialCluster: o.initial}
+		cfg.Embed = &cluster.Embed{Dir: filepath.Join(dataDir, "cluster"), PeerURL: o.peerURL, AdvertisePeerURL: o.advertise, ClientURL: o.clientURL, InitialCluster: o.initial}
 	} else {
 		cfg.Endpoints = strings.Split(o.endpoints, ",")
 	}

@@ -17,6 +17,10 @@ type Embed struct {
 	// PeerURL is where the other members reach this one, ClientURL where
 	// clients do (this node's own client among them).
 	PeerURL, ClientURL string
+	// AdvertisePeerURL, if set, is what the member tells the others to
+	// reach it at, while it listens on PeerURL: the address of a proxy or
+	// a NAT in front of it. It is this member's entry in InitialCluster.
+	AdvertisePeerURL string
 	// InitialCluster names every member of the cluster at its first start,
 	// "n1=http://10.0.0.1:2380,n2=...", this node's name among them.
 	InitialCluster string
@@ -35,6 +39,12 @@ func startMember(name string, e Embed, timeout time.Duration) (*member, error) {
 	if err != nil || peer.Host == "" {
 		return nil, fmt.Errorf("--peer-url %q: want a URL such as http://10.0.0.1:2380", e.PeerURL)
 	}
+	advertised := peer
+	if e.AdvertisePeerURL != "" {
+		if advertised, err = url.Parse(e.AdvertisePeerURL); err != nil || advertised.Host == "" {
+			return nil, fmt.Errorf("--advertise-peer-url %q: want a URL such as http://10.0.0.1:2380", e.AdvertisePeerURL)
+		}
+	}
 	client, err := url.Parse(e.ClientURL)
 	if err != nil || client.Host == "" {
 		return nil, fmt.Errorf("--client-url %q: want a URL such as http://127.0.0.1:2379", e.ClientURL)
@@ -46,7 +56,7 @@ func startMember(name string, e Embed, timeout time.Duration) (*member, error) {
 	cfg.Name = name
 	cfg.Dir = filepath.Join(e.Dir, "etcd")
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*advertised}
 	cfg.InitialCluster = e.InitialCluster
 	cfg.InitialClusterToken = e.Token
 	if cfg.InitialClusterToken == "" {
