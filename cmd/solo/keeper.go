@@ -22,7 +22,7 @@ import (
 // starts in its own session (see cluster.RunKeeper). Not for users: hidden.
 func (a *app) keeperCmd() *cobra.Command {
 	var cfg cluster.KeeperConfig
-	var lease, endpoints string
+	var lease, endpoints, own string
 	cmd := &cobra.Command{
 		Use:    "_keeper",
 		Short:  "Hold a cluster node's lease beside its daemon; stop the node's services if it is lost",
@@ -37,6 +37,9 @@ func (a *app) keeperCmd() *cobra.Command {
 			cfg.Lease = id
 			cfg.Home, _ = filepath.Abs(a.dataDir)
 			cfg.Endpoints = strings.Split(endpoints, ",")
+			if own != "" {
+				cfg.Own = strings.Split(own, ",")
+			}
 			cfg.PIDFile = keeperPIDFile(a.dataDir)
 			cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "solo.keeper", Output: a.stderr, TimeFormat: time.RFC3339Nano})
 			return cluster.RunKeeper(context.Background(), cfg)
@@ -48,6 +51,7 @@ func (a *app) keeperCmd() *cobra.Command {
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", cluster.DefaultLeaseTTL, "the lease's TTL")
 	f.DurationVar(&cfg.Margin, "margin", cluster.DefaultLeaseTTL/4, "the fence margin")
 	f.StringVar(&endpoints, "etcd-endpoints", "", "every etcd member's client URL")
+	f.StringVar(&own, "own-endpoints", "", "the daemon's own etcd endpoints, the only ones used while it lives (default --etcd-endpoints)")
 	return cmd
 }
 
@@ -72,7 +76,7 @@ func startKeeper(dataDir string, node *cluster.Node, lease int64) error {
 	defer logf.Close()
 	cmd := exec.Command(exe, "--data-dir", dataDir, "_keeper", "--daemon-pid", strconv.Itoa(os.Getpid()),
 		"--lease", strconv.FormatInt(lease, 16), "--lease-ttl", node.LeaseTTL().String(), "--margin", node.Margin().String(),
-		"--etcd-endpoints", strings.Join(eps, ","))
+		"--etcd-endpoints", strings.Join(eps, ","), "--own-endpoints", strings.Join(node.Endpoints(), ","))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}

@@ -34,6 +34,13 @@ type KeeperConfig struct {
 	Grace time.Duration
 	// Endpoints are the etcd client URLs, every member's.
 	Endpoints []string
+	// Own are the daemon's own etcd endpoints (its embedded member's).
+	// While the daemon lives the keeper renews only through them, so that
+	// it never holds a lease the daemon cannot renew: a node cut off from
+	// the quorum fences itself, and its lease must then expire for its
+	// services to move. Once the daemon is gone (its embedded member
+	// with it), the keeper renews through Endpoints. Default Endpoints.
+	Own []string
 	// PIDFile names the node's current keeper: a keeper that finds
 	// another pid in it has been replaced, and exits.
 	PIDFile string
@@ -65,9 +72,12 @@ func RunKeeper(ctx context.Context, cfg KeeperConfig) error {
 			close(daemonGone)
 		}()
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: cfg.LeaseTTL, Logger: zap.NewNop()})
+	if len(cfg.Own) == 0 {
+		cfg.Own = cfg.Endpoints
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Own, DialTimeout: cfg.LeaseTTL, Logger: zap.NewNop()})
 	if err != nil {
-		return fmt.Errorf("keeper: etcd at %s: %w", strings.Join(cfg.Endpoints, ","), err)
+		return fmt.Errorf("keeper: etcd at %s: %w", strings.Join(cfg.Own, ","), err)
 	}
 	defer cli.Close()
 	lease := clientv3.LeaseID(cfg.Lease)
@@ -90,6 +100,7 @@ func RunKeeper(ctx context.Context, cfg KeeperConfig) error {
 		}
 		if gone && goneAt.IsZero() {
 			goneAt = time.Now()
+			cli.SetEndpoints(cfg.Endpoints...)
 			log.Warn("the daemon is gone; keeping the lease for the grace, then stopping the node's services", "grace", cfg.Grace)
 		}
 		if renewing && gone && time.Since(goneAt) > cfg.Grace {
@@ -156,6 +167,10 @@ func (n *Node) ClientURLs(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Endpoints returns the etcd client URLs this node uses (its embedded
+// member's, with one).
+func (n *Node) Endpoints() []string { return n.cfg.Endpoints }
 
 // Margin returns the fence margin in use; LeaseTTL the lease's TTL.
 func (n *Node) Margin() time.Duration   { return n.cfg.Margin }
