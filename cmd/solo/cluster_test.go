@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/solo-rt/solo/eventstore/etcdstore/etcdtest"
 	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
@@ -37,6 +38,9 @@ type testCluster struct {
 	dirs    []string
 	daemons []*daemon
 	args    [][]string
+	// peers are the proxies between the etcd members, Isolate and Heal
+	// for partitions (startProxiedCluster only).
+	peers *etcdtest.Peers
 }
 
 // freeAddrs returns n distinct free TCP addresses on 127.0.0.1.
@@ -57,7 +61,14 @@ func freeAddrs(t testing.TB, n int) []string {
 
 // startCluster starts three nodes at once (each member waits for a quorum
 // of the others) and returns once every one is ready.
-func startCluster(t testing.TB) *testCluster {
+func startCluster(t testing.TB) *testCluster { return newCluster(t, false) }
+
+// startProxiedCluster is startCluster with a proxy in front of each etcd
+// member's peer listener (--advertise-peer-url), so that c.peers can cut a
+// node off from the others.
+func startProxiedCluster(t testing.TB) *testCluster { return newCluster(t, true) }
+
+func newCluster(t testing.TB, proxied bool) *testCluster {
 	t.Helper()
 	var c *testCluster
 	t.Cleanup(func() {
@@ -67,15 +78,29 @@ func startCluster(t testing.TB) *testCluster {
 	})
 	addrs := freeAddrs(t, 9)
 	c = &testCluster{t: t, names: []string{"n1", "n2", "n3"}}
+	advertised := []string{addrs[0], addrs[3], addrs[6]}
+	if proxied {
+		var err error
+		c.peers, err = etcdtest.ProxyPeers(advertised...)
+		require.NoError(t, err)
+		t.Cleanup(c.peers.Close)
+		for i, p := range c.peers.Proxies {
+			advertised[i] = p.Addr()
+		}
+	}
 	var initial []string
 	for i, n := range c.names {
-		initial = append(initial, fmt.Sprintf("%s=http://%s", n, addrs[3*i]))
+		initial = append(initial, fmt.Sprintf("%s=http://%s", n, advertised[i]))
 	}
 	for i, n := range c.names {
 		c.dirs = append(c.dirs, dataDir(t))
-		c.args = append(c.args, []string{"--cluster", "--node", n, "--etcd-embed",
+		args := []string{"--cluster", "--node", n, "--etcd-embed",
 			"--peer-url", "http://" + addrs[3*i], "--client-url", "http://" + addrs[3*i+1],
-			"--initial-cluster", strings.Join(initial, ","), "--listen", addrs[3*i+2]})
+			"--initial-cluster", strings.Join(initial, ",")}
+		if proxied {
+			args = append(args, "--advertise-peer-url", "http://"+advertised[i])
+		}
+		c.args = append(c.args, append(args, "--listen", addrs[3*i+2]))
 	}
 	c.daemons = make([]*daemon, 3)
 	for i := range c.names {
@@ -84,7 +109,21 @@ func startCluster(t testing.TB) *testCluster {
 	for i := range c.names {
 		c.waitReady(i)
 	}
+	if proxied {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, c.peers.Learn(ctx, etcdtest.NewClient(t, c.endpoints()...)))
+	}
 	return c
+}
+
+// endpoints returns the nodes' etcd client URLs.
+func (c *testCluster) endpoints() []string {
+	var eps []string
+	for _, a := range c.args {
+		eps = append(eps, a[7]) // --client-url
+	}
+	return eps
 }
 
 func (c *testCluster) spawn(i int) *daemon {
@@ -287,10 +326,7 @@ func (c *testCluster) moveEtcdLeader(i int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var eps []string
-	for _, a := range c.args {
-		eps = append(eps, a[7]) // --client-url
-	}
+	eps := c.endpoints()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	require.NoError(c.t, err)
 	defer cli.Close()
@@ -388,6 +424,8 @@ func TestCluster_BadInput(t *testing.T) {
 		{[]string{"--cluster", "--node", "n1", "--etcd-embed", "--etcd-endpoints", "http://127.0.0.1:1"}, "give one"},
 		{[]string{"--cluster", "--node", "n1", "--etcd-endpoints", "http://127.0.0.1:1", "--lease-ttl", "1500ms"}, "--lease-ttl 1.5s: want whole seconds"},
 		{[]string{"--cluster", "--node", "n1", "--etcd-endpoints", "http://127.0.0.1:1", "--peer-url", "http://127.0.0.1:2"}, "need --etcd-embed"},
+		{[]string{"--cluster", "--node", "n1", "--etcd-endpoints", "http://127.0.0.1:1", "--advertise-peer-url", "http://127.0.0.1:2"}, "need --etcd-embed"},
+		{[]string{"--advertise-peer-url", "http://127.0.0.1:2"}, "--advertise-peer-url needs --cluster"},
 	} {
 		r := cli(t, dir, append([]string{"daemon"}, tc.args...)...)
 		assert.Equal(t, exitcode.Usage, r.code, "%v: %s", tc.args, r.stderr)
