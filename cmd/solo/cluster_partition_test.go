@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +64,8 @@ func TestCluster_PartitionHeal(t *testing.T) {
 	require.NotEmpty(t, stale)
 
 	c.peers.Isolate(victim)
-	// Fenced: the cut node stops its services, and says so.
+	// Fenced: the cut node's services stop (its daemon's fence or its
+	// keeper's, whichever deadline comes first), and the daemon says so.
 	deadline := time.Now().Add(30 * time.Second)
 	for _, pid := range stale {
 		for alive(pid) {
@@ -71,7 +73,10 @@ func TestCluster_PartitionHeal(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // waits on the pid, a fact
 		}
 	}
-	assert.Contains(t, c.daemons[victim].logs.String(), "fenced: the lease could not be renewed in time")
+	for !strings.Contains(c.daemons[victim].logs.String(), "fenced: the lease could not be renewed in time") {
+		require.True(t, time.Now().Before(deadline), "the cut node %s did not fence itself", cut)
+		time.Sleep(20 * time.Millisecond) // waits on the node's log, a fact
+	}
 	assert.Equal(t, "1", metric(t, c.dirs[victim], "solo_cluster_fenced"))
 	// From now on a report from the cut node's old instances is a breach.
 	_, err = w.MarkDead(ctx, witness.Dead{Node: cut})
