@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/solo-rt/solo/eventstore/etcdstore/etcdtest"
+	"github.com/solo-rt/solo/internal/witness"
 	"github.com/solo-rt/solo/pkg/exitcode"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/pkg/wire"
@@ -353,13 +354,20 @@ func (c *testCluster) moveEtcdLeader(i int) {
 
 // killNodeScenario deploys services over three nodes, SIGKILLs the node
 // pick chooses, whole, and checks that its services, and only they, run
-// again on the others, each once, with a newer fence.
+// again on the others, each once, with a newer fence. The services report
+// to a witness, which must see none alive twice at one instant, no fence
+// go back, and each running once, where the cluster places it.
 func killNodeScenario(t *testing.T, pick func(*testCluster, []wire.Node) int) {
+	addrs, w := startWitness(t)
 	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
 	n := *clusterServices
-	w := watchInstances(c.dirs)
+	var services []string
 	for i := range n {
-		mustCLI(t, c.dirs[i%3], "deploy", fmt.Sprintf("s%02d", i), "--", "sleep", "1000")
+		name := fmt.Sprintf("s%02d", i)
+		services = append(services, "default/"+name)
+		mustCLI(t, c.dirs[i%3], "deploy", name, "--", soloBin, "_report", "--witness", addrs.Report)
 	}
 	before := c.waitPlaced(0, n, c.names...)
 	assert.Regexp(t, `(?m)^TENANT\s+NAME\s+GEN\s+STATE\s+READY\s+NODE\s+PID`, mustCLI(t, c.dirs[2], "ls"))
@@ -389,14 +397,25 @@ func killNodeScenario(t *testing.T, pick func(*testCluster, []wire.Node) int) {
 	require.Positive(t, moved, "fewest services first puts some on every node: %+v", before)
 
 	c.killNode(idx)
+	// From now on a report from the dead node's instances is a breach.
+	_, err := w.MarkDead(ctx, witness.Dead{Node: gone})
+	require.NoError(t, err)
 	via := (idx + 1) % 3 // any survivor answers for the whole cluster
 	after := c.waitPlaced(via, n, survivors...)
-	w.finish(t)
+	st, err := w.Wait(ctx, func(st witness.State) bool { return st.RunningOnce(services...) == nil })
+	require.NoError(t, err, "every service reports from its new place")
+	assert.Empty(t, st.Violations(), "never twice at once, fences only up, nothing from the dead")
 	for name, b := range before {
 		a := after[name]
+		// Not the pid of a moved service: until its new instance's start
+		// is folded, the view keeps the old one's.
+		live := st.Services["default/"+name].Live[0]
+		assert.Equal(t, [2]any{a.Node, int64(a.Fence)}, [2]any{live.Node, live.Fence},
+			"%s reports from where the cluster places it", name)
 		if b.Node == gone {
 			assert.Greater(t, a.Fence, b.Fence, "%s moved under a newer fence", name)
 		} else {
+			assert.Equal(t, b.PID, live.PID, "%s, not moved, reports from its first instance", name)
 			assert.Equal(t, b.Fence, a.Fence, "%s was not moved", name)
 			assert.Equal(t, b.PID, a.PID, "%s was not restarted", name)
 		}
