@@ -38,16 +38,22 @@ func main() {
 	var (
 		nFlag     = flag.String("n", "100,1000", "comma-separated service counts")
 		idle      = flag.Duration("idle", 60*time.Second, "idle window over which CPU is measured")
-		toolsFlag = flag.String("tools", "solo,supervisord,pm2", "tools to run, in order")
+		toolsFlag = flag.String("tools", "floor,solo,supervisord,pm2", "tools to run, in order")
+		budgetF   = flag.Duration("budget", budget, "time each tool has for each phase (start, restart, stop) before it is stopped by pid and reported as not finished")
 		outDir    = flag.String("out", "bench/out", "where the JSON, the table and the solo binary go")
 		soloBin   = flag.String("solo", "", "solo binary (default: build ./cmd/solo into OUT/bin/solo)")
 		install   = flag.Bool("install", true, "install supervisord and pm2 when missing")
 		crash     = flag.Duration("crash-window", 40*time.Second, "how long to watch the exit-1 service (0 skips it)")
-		table     = flag.String("table", "", "print the table of a JSON report written before, and run nothing")
+		table     = flag.String("table", "", "print the table of a JSON report written before, write its charts into -out, and run nothing")
 	)
 	flag.Parse()
+	if *budgetF <= 0 {
+		fmt.Fprintln(os.Stderr, "bench-compare: -budget must be positive")
+		os.Exit(2)
+	}
+	budget = *budgetF
 	if *table != "" {
-		if err := printTable(*table); err != nil {
+		if err := printTable(*table, *outDir); err != nil {
 			fmt.Fprintln(os.Stderr, "bench-compare:", err)
 			os.Exit(1)
 		}
@@ -140,6 +146,13 @@ func run(nFlag string, idle time.Duration, toolsFlag, outDir, soloBin string, in
 	var tools []tool
 	for _, name := range names {
 		switch strings.TrimSpace(name) {
+		case "floor":
+			bin := filepath.Join(outAbs, "bin", "floor")
+			logf("building the fork/exec floor into %s", bin)
+			if out, err := runCmd(5*time.Minute, nil, "go", "build", "-o", bin, "./bench/compare/floor"); err != nil {
+				return fmt.Errorf("build floor: %w\n%s", err, out)
+			}
+			tools = append(tools, &floorTool{bin: bin})
 		case "solo":
 			bin := soloBin
 			if bin == "" {
@@ -162,13 +175,14 @@ func run(nFlag string, idle time.Duration, toolsFlag, outDir, soloBin string, in
 			}
 			tools = append(tools, &pm2Tool{bin: bin})
 		default:
-			return fmt.Errorf("-tools: unknown tool %q (solo, supervisord, pm2)", name)
+			return fmt.Errorf("-tools: unknown tool %q (floor, solo, supervisord, pm2)", name)
 		}
 	}
 
 	rep := Report{
 		Started:  began.UTC(),
 		Idle:     idle.String(),
+		Budget:   budget.String(),
 		Versions: map[string]string{},
 		Host:     Host{CPUs: runtime.NumCPU(), Kernel: kernel(), Load1: load1()},
 		Command:  "go run ./bench/compare " + strings.Join(os.Args[1:], " "),
@@ -190,6 +204,9 @@ func run(nFlag string, idle time.Duration, toolsFlag, outDir, soloBin string, in
 	}
 	if crashWindow > 0 {
 		for _, t := range tools {
+			if _, ok := t.(onlyForks); ok {
+				continue
+			}
 			logf("%s: a service that exits 1 at once", t.Name())
 			rep.Crash = append(rep.Crash, crashLoop(t, crashWindow, sh))
 		}
@@ -211,8 +228,11 @@ func run(nFlag string, idle time.Duration, toolsFlag, outDir, soloBin string, in
 	if err := os.WriteFile(filepath.Join(outDir, "latest.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
+	if err := writeCharts(rep, toolNames, outDir); err != nil {
+		return err
+	}
 	fmt.Print(md)
-	logf("wrote %s and %s (took %s)", filepath.Join(outDir, "latest.json"), filepath.Join(outDir, "latest.md"), rep.Took)
+	logf("wrote %s, %s and the charts bench-start.svg, bench-memory.svg (took %s)", filepath.Join(outDir, "latest.json"), filepath.Join(outDir, "latest.md"), rep.Took)
 	return nil
 }
 
@@ -223,8 +243,9 @@ func markdown(rep Report, tools []string) string {
 	return md.String()
 }
 
-// printTable prints the table of a report read from JSON.
-func printTable(path string) error {
+// printTable prints the table of a report read from JSON and writes its
+// charts into outDir.
+func printTable(path, outDir string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -242,6 +263,19 @@ func printTable(path string) error {
 		}
 	}
 	fmt.Print(markdown(rep, tools))
+	return writeCharts(rep, tools, outDir)
+}
+
+// writeCharts writes the start and memory curves of rep into dir.
+func writeCharts(rep Report, tools []string, dir string) error {
+	for name, c := range map[string]chart{
+		"bench-start.svg":  startChart(rep, tools),
+		"bench-memory.svg": memoryChart(rep, tools),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), c.svg(), 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -259,10 +293,17 @@ func logf(format string, args ...any) {
 
 // scenario runs one tool with n services: start, idle, SIGKILL and
 // restart, graceful stop. A step that fails is recorded and the scenario
-// goes on where it can.
+// goes on where it can; a phase that does not finish within the budget
+// ends the scenario (the tool is stopped by pid) and is recorded in
+// r.DNF.
 func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	r = Run{Tool: t.Name(), N: n}
+	_, r.OnlyForks = t.(onlyForks)
 	fail := func(format string, args ...any) { r.Errors = append(r.Errors, fmt.Sprintf(format, args...)) }
+	dnf := func(phase string) {
+		r.DNF = phase
+		logf("%s: N=%d: %s did not finish in %v; stopping it by pid", t.Name(), n, phase, budget)
+	}
 	runID := fmt.Sprintf("%s-%d-%d", t.Name(), n, time.Now().UnixNano())
 	// Short: unix socket paths live in it.
 	dir, err := os.MkdirTemp("", "sb-")
@@ -278,7 +319,7 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 			pids[i] = m.PID
 		}
 		killPIDs(pids)
-		waitGone(pids, 10*time.Second)
+		waitGone(pids, 30*time.Second)
 		os.RemoveAll(dir)
 	})
 	defer done()
@@ -306,7 +347,7 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	// Start, timed three ways: the start command, the exec'd children in
 	// /proc, and the tool's status. The status is polled only once all are
 	// in /proc, so that its cost (a CLI run per poll) does not slow the
-	// start it measures.
+	// start it measures. Both within one budget from the start command.
 	if p, ok := t.(preStarter); ok {
 		if err := p.PreStart(); err != nil {
 			fail("before start: %v", err)
@@ -316,40 +357,50 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	children := newChildCounter(t.Daemon, "sleep")
 	cpuStart, _ := cpuTime(daemon)
 	start := time.Now()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	var startErr, statusErr error
-	go func() {
-		defer wg.Done()
-		startErr = t.Start()
-		r.StartCmdSeconds = time.Since(start).Seconds()
-	}()
-	go func() {
-		defer wg.Done()
-		if err := poll(10*time.Minute, 10*time.Millisecond, func() (bool, error) { return children.count() >= n, nil }); err == nil {
-			r.ProcSeconds = time.Since(start).Seconds()
-			now := t.Daemon()
-			if c, err := cpuTime(now); err == nil {
-				if now != daemon {
-					cpuStart = 0 // a new supervisor process did the start
-				}
-				r.StartCPUSeconds = (c - cpuStart).Seconds()
-			}
-		}
-		statusErr = poll(10*time.Minute, 100*time.Millisecond, func() (bool, error) {
-			st, err := t.Status()
-			return running(st) >= n, err
-		})
-		if statusErr == nil {
-			r.StatusSeconds = time.Since(start).Seconds()
-		}
-	}()
-	wg.Wait()
-	if startErr != nil {
-		fail("start: %v", startErr)
+	deadline := start.Add(budget)
+	type startResult struct {
+		took time.Duration
+		err  error
 	}
+	startDone := make(chan startResult, 1)
+	go func() {
+		err := t.Start()
+		startDone <- startResult{time.Since(start), err}
+	}()
+	if err := poll(time.Until(deadline), 10*time.Millisecond, func() (bool, error) { return children.count() >= n, nil }); err != nil {
+		dnf("start")
+		return r
+	}
+	r.ProcSeconds = time.Since(start).Seconds()
+	if now := t.Daemon(); now > 0 {
+		if c, err := cpuTime(now); err == nil {
+			if now != daemon {
+				cpuStart = 0 // a new supervisor process did the start
+			}
+			r.StartCPUSeconds = (c - cpuStart).Seconds()
+		}
+	}
+	statusErr := poll(time.Until(deadline), 100*time.Millisecond, func() (bool, error) {
+		st, err := t.Status()
+		return running(st) >= n, err
+	})
 	if statusErr != nil {
-		fail("status: %v", statusErr)
+		if time.Now().After(deadline) {
+			dnf("status")
+		} else {
+			fail("status: %v", statusErr)
+		}
+		return r
+	}
+	r.StatusSeconds = time.Since(start).Seconds()
+	select {
+	case res := <-startDone:
+		r.StartCmdSeconds = res.took.Seconds()
+		if res.err != nil {
+			fail("start: %v", res.err)
+		}
+	case <-time.After(time.Until(deadline)):
+		dnf("start command")
 		return r
 	}
 	daemon = t.Daemon()
@@ -370,21 +421,73 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	r.MarginalAnonKiB = float64(r.AnonKiB-r.AnonBaseKiB) / float64(n)
 	logf("%s: N=%d: idle %.3f%% of a core, %.1f KiB per service, %d threads", t.Name(), n, r.IdleCPUPercent, r.MarginalKiB, r.Threads)
 
-	// SIGKILL the supervisor, start it again.
-	if err := t.Kill9(); err != nil {
-		fail("kill -9: %v", err)
+	reported := map[string]int{}
+	if st, err := t.Status(); err == nil {
+		for name, s := range st {
+			if s.Running {
+				reported[name] = s.PID
+			}
+		}
+	}
+	switch {
+	case r.OnlyForks:
+	case !pidRoom(n):
+		r.RestartSkipped = fmt.Sprintf("skipped: %d more processes would come near pid_max", n)
+		logf("%s: N=%d: SIGKILL + restart %s", t.Name(), n, r.RestartSkipped)
+	default:
+		var ok bool
+		if reported, ok = kill9Restart(t, n, names, runID, &r, fail); !ok {
+			dnf("restart")
+			return r
+		}
+	}
+
+	// Graceful stop of what the tool manages now.
+	pids := []int{t.Daemon()}
+	for _, pid := range reported {
+		pids = append(pids, pid)
+	}
+	stop := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- t.Stop() }()
+	left := waitGone(pids, budget)
+	if left > 0 {
+		dnf("stop")
 		return r
 	}
+	r.StopSeconds = time.Since(stop).Seconds()
+	if err := <-stopped; err != nil {
+		fail("stop: %v", err)
+	}
+	r.LeftAfterStop = len(markedProcs(runID))
+	logf("%s: N=%d: graceful stop took %.2f s; %d marked processes left", t.Name(), n, r.StopSeconds, r.LeftAfterStop)
+	return r
+}
+
+// kill9Restart SIGKILLs the supervisor, starts it again the way a user
+// would, and accounts for what is left (r.Crash, r.RestartSeconds). It
+// returns the pids the tool reports then, by service name, and false if
+// the tool did not report all n running within the budget. Orphans are
+// ended by pid.
+func kill9Restart(t tool, n int, names []string, runID string, r *Run, fail func(string, ...any)) (map[string]int, bool) {
+	if err := t.Kill9(); err != nil {
+		fail("kill -9: %v", err)
+		return nil, false
+	}
 	restart := time.Now()
+	deadline := restart.Add(budget)
 	if err := t.Restart(); err != nil {
 		fail("restart: %v", err)
 	}
 	var st map[string]svcStatus
-	if err := poll(5*time.Minute, 250*time.Millisecond, func() (bool, error) {
+	if err := poll(time.Until(deadline), 250*time.Millisecond, func() (bool, error) {
 		var err error
 		st, err = t.Status()
 		return running(st) >= n, err
 	}); err != nil {
+		if time.Now().After(deadline) {
+			return nil, false
+		}
 		fail("status after restart: %v", err)
 	} else {
 		r.RestartSeconds = time.Since(restart).Seconds()
@@ -414,26 +517,38 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	}
 	killPIDs(orphans)
 	waitGone(orphans, 30*time.Second)
+	return reported, true
+}
 
-	// Graceful stop of what the tool manages now.
-	pids := []int{t.Daemon()}
-	for _, pid := range reported {
-		pids = append(pids, pid)
+// pidRoom reports whether n more processes fit under pid_max with room to
+// spare for everyone else on the machine: a supervisor that does not
+// re-adopt its services after a SIGKILL starts n more next to them.
+func pidRoom(n int) bool {
+	max, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return true
 	}
-	stop := time.Now()
-	stopped := make(chan error, 1)
-	go func() { stopped <- t.Stop() }()
-	left := waitGone(pids, 5*time.Minute)
-	r.StopSeconds = time.Since(stop).Seconds()
-	if err := <-stopped; err != nil {
-		fail("stop: %v", err)
+	limit, err := strconv.Atoi(strings.TrimSpace(string(max)))
+	if err != nil {
+		return true
 	}
-	if left > 0 {
-		fail("%d processes still alive 5 min after the stop", left)
+	return tasks()+n+4096 <= limit
+}
+
+// tasks is the number of threads on the machine (/proc/loadavg's
+// running/total field): each holds a pid.
+func tasks() int {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
 	}
-	r.LeftAfterStop = len(markedProcs(runID))
-	logf("%s: N=%d: graceful stop took %.2f s; %d marked processes left", t.Name(), n, r.StopSeconds, r.LeftAfterStop)
-	return r
+	f := strings.Fields(string(b))
+	if len(f) < 4 {
+		return 0
+	}
+	_, total, _ := strings.Cut(f[3], "/")
+	v, _ := strconv.Atoi(total)
+	return v
 }
 
 func running(st map[string]svcStatus) int {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -13,6 +14,7 @@ type Report struct {
 	Took     string            `json:"took"`
 	Host     Host              `json:"host"`
 	Idle     string            `json:"idle_window"`
+	Budget   string            `json:"budget_per_phase"`
 	Versions map[string]string `json:"versions"`
 	Runs     []Run             `json:"runs"`
 	Crash    []CrashRun        `json:"crash_loop"`
@@ -31,6 +33,14 @@ type Host struct {
 type Run struct {
 	Tool string `json:"tool"`
 	N    int    `json:"n"`
+	// OnlyForks is the fork/exec floor: it restarts nothing.
+	OnlyForks bool `json:"only_forks,omitempty"`
+	// DNF names the phase that did not finish within the budget ("start",
+	// "status", "start command", "restart", "stop"); the tool was then
+	// stopped by pid and nothing after that phase was measured.
+	DNF string `json:"did_not_finish,omitempty"`
+	// RestartSkipped says why SIGKILL + restart was not run.
+	RestartSkipped string `json:"restart_skipped,omitempty"`
 
 	// Seconds from the start command until all N services were exec'd
 	// children of the supervisor (in /proc), and until the tool's own
@@ -94,56 +104,112 @@ func secs(v float64) string {
 	return fmt.Sprintf("%.1f s", v)
 }
 
-// writeTable prints one markdown table per N, tools as columns, then the
-// crash-loop table.
-func writeTable(w io.Writer, rep Report, tools []string) {
-	byKey := map[string]Run{}
+// phases in the order a scenario runs them; a row measured in a phase at
+// or after the one that did not finish says so.
+var phaseOrder = map[string]int{"start": 0, "status": 1, "start command": 1, "restart": 2, "stop": 3}
+
+// dnfText is the cell of a measure a tool did not finish within budget.
+func dnfText(budget string) string {
+	d, err := time.ParseDuration(budget)
+	if err != nil {
+		return "did not finish in " + budget
+	}
+	return fmt.Sprintf("did not finish in %g s", d.Seconds())
+}
+
+// runIndex finds runs by tool and N.
+type runIndex map[string]Run
+
+func indexRuns(runs []Run) (runIndex, []int) {
+	idx := runIndex{}
 	var ns []int
-	for _, r := range rep.Runs {
-		byKey[fmt.Sprintf("%s/%d", r.Tool, r.N)] = r
-		seen := false
-		for _, n := range ns {
-			seen = seen || n == r.N
-		}
-		if !seen {
+	for _, r := range runs {
+		idx[fmt.Sprintf("%s/%d", r.Tool, r.N)] = r
+		if !slices.Contains(ns, r.N) {
 			ns = append(ns, r.N)
 		}
 	}
+	return idx, ns
+}
+
+func (x runIndex) get(tool string, n int) (Run, bool) {
+	r, ok := x[fmt.Sprintf("%s/%d", tool, n)]
+	return r, ok
+}
+
+// floorMultiple is r's start (all N in /proc) over the floor's in the same
+// run, or 0 when either is missing.
+func (x runIndex) floorMultiple(r Run) float64 {
+	f, ok := x.get("floor", r.N)
+	if !ok || f.DNF != "" || f.ProcSeconds <= 0 || r.ProcSeconds <= 0 {
+		return 0
+	}
+	return r.ProcSeconds / f.ProcSeconds
+}
+
+// measured reports whether the measure of a row in phase is there in r.
+func measured(r Run, phase string) bool {
+	return r.DNF == "" || phaseOrder[r.DNF] > phaseOrder[phase]
+}
+
+// writeTable prints one markdown table per N, tools as columns, the cost
+// per service against N, then the crash-loop table.
+func writeTable(w io.Writer, rep Report, tools []string) {
+	byKey, ns := indexRuns(rep.Runs)
+	dnf := dnfText(rep.Budget)
 	type row struct {
-		name string
-		cell func(Run) string
+		name  string
+		phase string
+		cell  func(Run) string
 	}
 	rows := []row{
-		{"start: all N in /proc", func(r Run) string { return secs(r.ProcSeconds) }},
-		{"start: status says all N running", func(r Run) string { return secs(r.StatusSeconds) }},
-		{"supervisor CPU used to start N", func(r Run) string { return secs(r.StartCPUSeconds) }},
-		{"marginal RSS per service", func(r Run) string {
+		{"start: all N in /proc", "start", func(r Run) string { return secs(r.ProcSeconds) }},
+		{"start, as a multiple of the floor", "start", func(r Run) string {
+			if m := byKey.floorMultiple(r); m > 0 {
+				return fmt.Sprintf("%.2fx", m)
+			}
+			return "n/a"
+		}},
+		{"start: status says all N running", "status", func(r Run) string { return secs(r.StatusSeconds) }},
+		{"supervisor CPU used to start N", "start", func(r Run) string { return secs(r.StartCPUSeconds) }},
+		{"marginal RSS per service", "status", func(r Run) string {
 			return fmt.Sprintf("%.1f KiB", r.MarginalKiB)
 		}},
-		{"  of which anonymous (RssAnon)", func(r Run) string {
+		{"  of which anonymous (RssAnon)", "status", func(r Run) string {
 			return fmt.Sprintf("%.1f KiB", r.MarginalAnonKiB)
 		}},
-		{"supervisor OS threads (empty -> N)", func(r Run) string { return fmt.Sprintf("%d -> %d", r.ThreadsBase, r.Threads) }},
-		{"idle CPU (% of a core)", func(r Run) string { return fmt.Sprintf("%.3f%%", r.IdleCPUPercent) }},
-		{"SIGKILL + restart: orphans / duplicates", func(r Run) string {
+		{"supervisor OS threads (empty -> N)", "status", func(r Run) string { return fmt.Sprintf("%d -> %d", r.ThreadsBase, r.Threads) }},
+		{"idle CPU (% of a core)", "status", func(r Run) string { return fmt.Sprintf("%.3f%%", r.IdleCPUPercent) }},
+		{"SIGKILL + restart: orphans / duplicates", "restart", func(r Run) string {
+			switch {
+			case r.OnlyForks:
+				return "n/a"
+			case r.RestartSkipped != "":
+				return r.RestartSkipped
+			}
 			return fmt.Sprintf("%d / %d", r.Crash.Orphans, r.Crash.Duplicates)
 		}},
-		{"graceful stop of N", func(r Run) string { return secs(r.StopSeconds) }},
+		{"graceful stop of N", "stop", func(r Run) string { return secs(r.StopSeconds) }},
 	}
-	for _, n := range ns {
-		fmt.Fprintf(w, "\nN = %d (idle window %s)\n\n", n, rep.Idle)
+	header := func() {
 		fmt.Fprintf(w, "| measure |")
 		for _, t := range tools {
 			fmt.Fprintf(w, " %s |", t)
 		}
 		fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(tools)))
+	}
+	for _, n := range ns {
+		fmt.Fprintf(w, "\nN = %d (idle window %s)\n\n", n, rep.Idle)
+		header()
 		for _, rw := range rows {
 			fmt.Fprintf(w, "| %s |", rw.name)
 			for _, t := range tools {
-				r, ok := byKey[fmt.Sprintf("%s/%d", t, n)]
+				r, ok := byKey.get(t, n)
 				switch {
 				case !ok:
 					fmt.Fprint(w, " n/a |")
+				case !measured(r, rw.phase):
+					fmt.Fprintf(w, " %s |", dnf)
 				case len(r.Errors) > 0 && rw.name == rows[0].name:
 					fmt.Fprintf(w, " %s (error) |", rw.cell(r))
 				default:
@@ -154,17 +220,14 @@ func writeTable(w io.Writer, rep Report, tools []string) {
 		}
 	}
 	if len(ns) >= 2 {
+		writePerService(w, byKey, ns, tools, dnf)
 		lo, hi := ns[0], ns[len(ns)-1]
 		fmt.Fprintf(w, "\nBetween N = %d and N = %d (the slope: fixed costs cancel out)\n\n", lo, hi)
-		fmt.Fprintf(w, "| measure |")
-		for _, t := range tools {
-			fmt.Fprintf(w, " %s |", t)
-		}
-		fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(tools)))
+		header()
 		fmt.Fprintf(w, "| marginal RSS per service |")
 		for _, t := range tools {
-			a, okA := byKey[fmt.Sprintf("%s/%d", t, lo)]
-			b, okB := byKey[fmt.Sprintf("%s/%d", t, hi)]
+			a, okA := byKey.get(t, lo)
+			b, okB := byKey.get(t, hi)
 			if !okA || !okB || a.RSSKiB == 0 || b.RSSKiB == 0 {
 				fmt.Fprint(w, " n/a |")
 				continue
@@ -174,8 +237,8 @@ func writeTable(w io.Writer, rep Report, tools []string) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "|   of which anonymous (RssAnon) |")
 		for _, t := range tools {
-			a, okA := byKey[fmt.Sprintf("%s/%d", t, lo)]
-			b, okB := byKey[fmt.Sprintf("%s/%d", t, hi)]
+			a, okA := byKey.get(t, lo)
+			b, okB := byKey.get(t, hi)
 			if !okA || !okB || a.AnonKiB == 0 || b.AnonKiB == 0 {
 				fmt.Fprint(w, " n/a |")
 				continue
@@ -188,8 +251,20 @@ func writeTable(w io.Writer, rep Report, tools []string) {
 		fmt.Fprintf(w, "\nA service that exits 1 at once (restart always, each tool's defaults)\n\n")
 		fmt.Fprintln(w, "| tool | outcome |")
 		fmt.Fprintln(w, "|---|---|")
-		for _, c := range rep.Crash {
-			fmt.Fprintf(w, "| %s | %s |\n", c.Tool, crashOutcome(c))
+		for _, t := range tools {
+			for _, c := range rep.Crash {
+				if c.Tool == t {
+					fmt.Fprintf(w, "| %s | %s |\n", c.Tool, crashOutcome(c))
+				}
+			}
+			if t == "floor" {
+				fmt.Fprintln(w, "| floor | n/a (restarts nothing) |")
+			}
+		}
+	}
+	for _, r := range rep.Runs {
+		if r.DNF != "" {
+			fmt.Fprintf(w, "\n%s N=%d: %s did not finish within the budget of %s a phase; it was stopped by pid, and nothing after it was measured.", r.Tool, r.N, r.DNF, rep.Budget)
 		}
 	}
 	for _, r := range rep.Runs {
@@ -198,6 +273,42 @@ func writeTable(w io.Writer, rep Report, tools []string) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// writePerService prints the start time and the memory each service costs
+// at each N, tools as rows: flat lines are the goal.
+func writePerService(w io.Writer, byKey runIndex, ns []int, tools []string, dnf string) {
+	table := func(title, phase string, cell func(Run) string) {
+		fmt.Fprintf(w, "\n%s\n\n| tool |", title)
+		for _, n := range ns {
+			fmt.Fprintf(w, " N = %d |", n)
+		}
+		fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(ns)))
+		for _, t := range tools {
+			fmt.Fprintf(w, "| %s |", t)
+			for _, n := range ns {
+				r, ok := byKey.get(t, n)
+				switch {
+				case !ok:
+					fmt.Fprint(w, " n/a |")
+				case !measured(r, phase):
+					fmt.Fprintf(w, " %s |", dnf)
+				default:
+					fmt.Fprintf(w, " %s |", cell(r))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	table("Start per service (all N in /proc, over N; flat from one N to the next is the goal)", "start", func(r Run) string {
+		if r.ProcSeconds <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f ms", 1000*r.ProcSeconds/float64(r.N))
+	})
+	table("Memory per service (marginal RSS after the idle window)", "status", func(r Run) string {
+		return fmt.Sprintf("%.1f KiB", r.MarginalKiB)
+	})
 }
 
 func crashOutcome(c CrashRun) string {

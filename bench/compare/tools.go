@@ -61,6 +61,14 @@ type tool interface {
 	Close()
 }
 
+// budget is the time each tool has for each phase of a scenario (start,
+// restart, stop): a tool that does not finish a phase in it is stopped by
+// pid, and the report says it did not finish (-budget).
+var budget = 4 * time.Minute
+
+// within caps a command's timeout at the budget.
+func within(d time.Duration) time.Duration { return min(d, budget) }
+
 // runCmd runs a command with env added to the harness's environment and
 // returns its combined output.
 func runCmd(timeout time.Duration, env []string, name string, args ...string) ([]byte, error) {
@@ -214,12 +222,12 @@ func (t *soloTool) Boot() error {
 }
 
 func (t *soloTool) Start() error {
-	_, err := t.cli(5*time.Minute, "apply", "-f", filepath.Join(t.dir, "services.yaml"))
+	_, err := t.cli(budget, "apply", "-f", filepath.Join(t.dir, "services.yaml"))
 	return err
 }
 
 func (t *soloTool) Status() (map[string]svcStatus, error) {
-	out, err := t.cli(60*time.Second, "ls", "--json")
+	out, err := t.cli(within(time.Minute), "ls", "--json")
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +263,7 @@ func (t *soloTool) Restart() error {
 
 func (t *soloTool) Stop() error {
 	t.d.signal(syscall.SIGTERM)
-	return t.d.wait(5 * time.Minute)
+	return t.d.wait(budget)
 }
 
 func (t *soloTool) Close() {
@@ -391,7 +399,7 @@ func (t *supervisordTool) Start() error {
 func (t *supervisordTool) Status() (map[string]svcStatus, error) {
 	// status exits non-zero when any program is not running: read it all
 	// the same.
-	out, err := t.ctl(2*time.Minute, "status")
+	out, err := t.ctl(within(2*time.Minute), "status")
 	m := parseSupervisorStatus(string(out))
 	if len(m) == 0 && err != nil {
 		return nil, err
@@ -441,7 +449,7 @@ func (t *supervisordTool) Restart() error {
 func (t *supervisordTool) Stop() error {
 	d := t.daemon()
 	d.signal(syscall.SIGTERM)
-	return d.wait(5 * time.Minute)
+	return d.wait(budget)
 }
 
 func (t *supervisordTool) Close() {
@@ -519,12 +527,12 @@ func (t *pm2Tool) Boot() error {
 }
 
 func (t *pm2Tool) Start() error {
-	_, err := t.cli(10*time.Minute, "start", filepath.Join(t.dir, "ecosystem.json"))
+	_, err := t.cli(budget, "start", filepath.Join(t.dir, "ecosystem.json"))
 	return err
 }
 
 func (t *pm2Tool) Status() (map[string]svcStatus, error) {
-	out, err := t.cli(2*time.Minute, "jlist")
+	out, err := t.cli(within(2*time.Minute), "jlist")
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +608,7 @@ func (t *pm2Tool) Restart() error {
 }
 
 func (t *pm2Tool) Stop() error {
-	_, err := t.cli(5*time.Minute, "kill")
+	_, err := t.cli(budget, "kill")
 	return err
 }
 
@@ -608,5 +616,111 @@ func (t *pm2Tool) Close() {
 	if pid := t.Daemon(); pid > 0 {
 		killPIDs([]int{pid})
 		waitGone([]int{pid}, 10*time.Second)
+	}
+}
+
+// ---- the fork/exec floor ----
+
+// floorTool runs bench/compare/floor: a process that only forks and execs
+// the same services, on GOMAXPROCS workers, and reaps them. Its start is
+// the floor every supervisor's start is measured against.
+type floorTool struct {
+	bin, dir string
+	d        *daemonProc
+}
+
+// onlyForks marks a tool that restarts nothing: the SIGKILL + restart and
+// crash-loop measures do not apply to it.
+type onlyForks interface {
+	onlyForks()
+}
+
+func (t *floorTool) onlyForks() {}
+
+func (t *floorTool) Name() string    { return "floor" }
+func (t *floorTool) Version() string { return "fork/exec only (bench/compare/floor)" }
+
+func (t *floorTool) Prepare(dir, run string, svcs []service) error {
+	t.dir = dir
+	type svc struct {
+		Name string   `json:"name"`
+		Argv []string `json:"argv"`
+		Env  []string `json:"env"`
+	}
+	list := make([]svc, len(svcs))
+	for i, s := range svcs {
+		list[i] = svc{Name: s.Name, Argv: s.Argv, Env: []string{envRun + "=" + run, envSvc + "=" + s.Name}}
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "services.json"), b, 0o644)
+}
+
+func (t *floorTool) Boot() error {
+	ready := filepath.Join(t.dir, "ready")
+	d, err := spawn(filepath.Join(t.dir, "floor.log"), nil, t.bin,
+		"-services", filepath.Join(t.dir, "services.json"), "-ready", ready, "-status", filepath.Join(t.dir, "status"))
+	if err != nil {
+		return err
+	}
+	t.d = d
+	return poll(60*time.Second, 10*time.Millisecond, func() (bool, error) {
+		if d.exited() {
+			return false, errors.New("floor exited; see floor.log")
+		}
+		_, err := os.Stat(ready)
+		return err == nil, nil
+	})
+}
+
+// Start tells the floor to fork and exec every service; it returns at
+// once, as the start is timed by the children in /proc.
+func (t *floorTool) Start() error {
+	if t.d.exited() {
+		return errors.New("floor exited; see floor.log")
+	}
+	return t.d.cmd.Process.Signal(syscall.SIGUSR1)
+}
+
+// Status reads the "name pid" lines the floor writes once all are started.
+func (t *floorTool) Status() (map[string]svcStatus, error) {
+	b, err := os.ReadFile(filepath.Join(t.dir, "status"))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]svcStatus{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]svcStatus{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, p, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil {
+			continue
+		}
+		m[name] = svcStatus{PID: pid, Running: true, State: "running"}
+	}
+	return m, nil
+}
+
+func (t *floorTool) Daemon() int { return t.d.pid() }
+
+func (t *floorTool) Kill9() error   { return errors.New("the floor restarts nothing") }
+func (t *floorTool) Restart() error { return errors.New("the floor restarts nothing") }
+
+func (t *floorTool) Stop() error {
+	t.d.signal(syscall.SIGTERM)
+	return t.d.wait(budget)
+}
+
+func (t *floorTool) Close() {
+	if t.d != nil && !t.d.exited() {
+		t.d.signal(syscall.SIGKILL)
+		t.d.wait(10 * time.Second)
 	}
 }
