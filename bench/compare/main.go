@@ -5,6 +5,19 @@
 // service and its OS threads; its idle CPU; what is left after a SIGKILL of
 // the supervisor and a restart (orphans, duplicates); the time of a
 // graceful stop; and what each does with a service that exits 1 at once.
+// It also writes the start time and the memory per service against N as
+// SVG curves (bench-start.svg, bench-memory.svg).
+//
+// The fourth tool, "floor", is bench/compare/floor: a process that does
+// nothing but fork and exec the same services on GOMAXPROCS workers. Its
+// start is the floor: every tool's start is also given as a multiple of
+// it, from the same run. Restart and crash-loop measures do not apply to it.
+//
+// Each tool has -budget for each phase (start, restart, stop): one that
+// does not finish a phase in it is stopped by pid, and its cells from that
+// phase on say "did not finish in X s", so that N = 10,000 cannot block
+// the run. SIGKILL + restart is skipped when N more processes (the
+// duplicates a tool may start) would come near pid_max.
 //
 // Every service is `sleep 3600` with two environment variables that mark
 // it (run id and service name), so that the harness finds its own
@@ -14,8 +27,9 @@
 //
 // Usage (from the repository root; `make bench-compare` runs the first):
 //
-//	go run ./bench/compare -n 100,1000 -idle 60s
-//	go run ./bench/compare -n 100 -idle 5s -tools solo   # a smoke run
+//	go run ./bench/compare -n 100,1000,10000 -idle 30s -budget 2m
+//	go run ./bench/compare -n 20 -idle 3s                # a smoke run
+//	go run ./bench/compare -n 1000 -tools floor,solo     # Solo against the floor
 package main
 
 import (
@@ -36,8 +50,8 @@ import (
 
 func main() {
 	var (
-		nFlag     = flag.String("n", "100,1000", "comma-separated service counts")
-		idle      = flag.Duration("idle", 60*time.Second, "idle window over which CPU is measured")
+		nFlag     = flag.String("n", "100,1000,10000", "comma-separated service counts")
+		idle      = flag.Duration("idle", 30*time.Second, "idle window over which CPU is measured")
 		toolsFlag = flag.String("tools", "floor,solo,supervisord,pm2", "tools to run, in order")
 		budgetF   = flag.Duration("budget", budget, "time each tool has for each phase (start, restart, stop) before it is stopped by pid and reported as not finished")
 		outDir    = flag.String("out", "bench/out", "where the JSON, the table and the solo binary go")

@@ -64,7 +64,7 @@ type tool interface {
 // budget is the time each tool has for each phase of a scenario (start,
 // restart, stop): a tool that does not finish a phase in it is stopped by
 // pid, and the report says it did not finish (-budget).
-var budget = 4 * time.Minute
+var budget = 2 * time.Minute
 
 // within caps a command's timeout at the budget.
 func within(d time.Duration) time.Duration { return min(d, budget) }
