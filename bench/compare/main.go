@@ -33,6 +33,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -314,16 +315,20 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	r = Run{Tool: t.Name(), N: n}
 	_, r.OnlyForks = t.(onlyForks)
 	fail := func(format string, args ...any) { r.Errors = append(r.Errors, fmt.Sprintf(format, args...)) }
-	dnf := func(phase string) {
-		r.DNF = phase
-		logf("%s: N=%d: %s did not finish in %v; stopping it by pid", t.Name(), n, phase, budget)
-	}
 	runID := fmt.Sprintf("%s-%d-%d", t.Name(), n, time.Now().UnixNano())
 	// Short: unix socket paths live in it.
 	dir, err := os.MkdirTemp("", "sb-")
 	if err != nil {
 		fail("%v", err)
 		return r
+	}
+	dnf := func(phase string) {
+		r.DNF = phase
+		r.DNFLive = len(markedProcs(runID))
+		logf("%s: N=%d: %s did not finish in %v (%d of its services alive); stopping it by pid", t.Name(), n, phase, budget, r.DNFLive)
+		for _, l := range logTails(dir, 300) {
+			fail("%s", l)
+		}
 	}
 	done := onCleanup(func() {
 		t.Close()
@@ -476,6 +481,22 @@ func scenario(t tool, n int, idle time.Duration, sleep string) (r Run) {
 	r.LeftAfterStop = len(markedProcs(runID))
 	logf("%s: N=%d: graceful stop took %.2f s; %d marked processes left", t.Name(), n, r.StopSeconds, r.LeftAfterStop)
 	return r
+}
+
+// logTails returns the end of each non-empty log a tool wrote at the top
+// of dir, to say why it did not finish.
+func logTails(dir string, n int) []string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
+	var out []string
+	for _, p := range append(paths, more...) {
+		b, err := os.ReadFile(p)
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s ends: %s", filepath.Base(p), strings.ReplaceAll(tail(string(b), n), "\n", " | ")))
+	}
+	return out
 }
 
 // kill9Restart SIGKILLs the supervisor, starts it again the way a user

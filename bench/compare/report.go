@@ -39,6 +39,8 @@ type Run struct {
 	// "status", "start command", "restart", "stop"); the tool was then
 	// stopped by pid and nothing after that phase was measured.
 	DNF string `json:"did_not_finish,omitempty"`
+	// DNFLive is how many of its services were alive when it did not.
+	DNFLive int `json:"did_not_finish_live,omitempty"`
 	// RestartSkipped says why SIGKILL + restart was not run.
 	RestartSkipped string `json:"restart_skipped,omitempty"`
 
@@ -264,7 +266,7 @@ func writeTable(w io.Writer, rep Report, tools []string) {
 	}
 	for _, r := range rep.Runs {
 		if r.DNF != "" {
-			fmt.Fprintf(w, "\n%s N=%d: %s did not finish within the budget of %s a phase; it was stopped by pid, and nothing after it was measured.", r.Tool, r.N, r.DNF, rep.Budget)
+			fmt.Fprintf(w, "\n%s N=%d: %s did not finish within the budget of %s a phase (%d of %d services alive then); it was stopped by pid, and nothing after it was measured.", r.Tool, r.N, r.DNF, rep.Budget, r.DNFLive, r.N)
 		}
 	}
 	for _, r := range rep.Runs {
