@@ -61,14 +61,17 @@ func withPrincipal(ctx context.Context, p Principal) context.Context {
 	return solo.WithActor(ctx, p.Actor)
 }
 
-// authorize runs Options.Authorize and counts its failures.
+// authorize runs Options.Authorize and counts its refusals (not the
+// server's own faults, see [refused]).
 func (s *Server) authorize(r *http.Request) (Principal, error) {
 	if s.opts.Authorize == nil {
 		return Principal{Actor: LocalActor}, nil
 	}
 	p, err := s.opts.Authorize(r)
 	if err != nil {
-		s.metrics.authFailure()
+		if refused(err) {
+			s.metrics.authFailure()
+		}
 		return Principal{}, fmt.Errorf("authorize: %w", err)
 	}
 	if p.Actor == "" {

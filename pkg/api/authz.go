@@ -82,7 +82,9 @@ type AuthorizerOptions struct {
 // 403 rather than show it more than its pattern.
 //
 // Failed authentications are throttled per source (remote IP on TCP, peer
-// uid on the socket) with a token bucket: after [AuthorizerOptions.MaxFailures]
+// uid on the socket) with a token bucket (only refusals of a credential
+// count: a token store that cannot answer, say an etcd copy not in sync
+// during a blip, answers 503 and costs the source nothing): after [AuthorizerOptions.MaxFailures]
 // in a burst, the source's requests answer 429 with Retry-After until it
 // has earned a failure back, whatever credential they carry.
 //
@@ -151,6 +153,12 @@ func (a *Authorizer) Authorize(r *http.Request) (Principal, error) {
 	}
 	tok, err := a.authenticate(header)
 	if err != nil {
+		if !refused(err) {
+			// The token store's own fault (a closed runtime, a copy not in
+			// sync with the cluster): the caller's credential was not
+			// judged, so it is no failed authentication.
+			return Principal{}, err
+		}
 		a.thr.fail(conn.source)
 		a.log.Debug("request refused", "source", conn.source, "route", r.Pattern, "reason", err)
 		return Principal{}, err
@@ -160,6 +168,14 @@ func (a *Authorizer) Authorize(r *http.Request) (Principal, error) {
 		return Principal{}, err
 	}
 	return Principal{Actor: tok.ID, Tenant: tok.Tenant}, nil
+}
+
+// refused reports whether err is a refusal of the caller's credentials
+// (an [*AuthError]), as opposed to a fault of the server. Only refusals
+// count toward the per-source throttle and solo_auth_failures_total.
+func refused(err error) bool {
+	var ae *AuthError
+	return errors.As(err, &ae)
 }
 
 // authenticate reads the bearer token of an Authorization header. Every

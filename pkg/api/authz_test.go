@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
 
 	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/pkg/api"
@@ -759,4 +760,83 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return len(b), nil
+}
+
+// blipTokens is a token store that, while blip is set, cannot tell whether
+// its copy is current, as an etcd store during a cluster blip: it refuses
+// every token with [capability.ErrNotSynced].
+type blipTokens struct {
+	capability.Tokens
+	blip atomic.Bool
+}
+
+func (b *blipTokens) Authenticate(plaintext string) (capability.Token, error) {
+	if b.blip.Load() {
+		return capability.Token{}, capability.ErrNotSynced
+	}
+	return b.Tokens.Authenticate(plaintext)
+}
+
+// TestAuthorizer_StoreFaultNotThrottled: a token store that cannot answer
+// (ErrNotSynced) gets 503, and however many requests meet it, the source
+// is not throttled nor the failures counted: only refused credentials
+// are. Once the store answers again, the same source's good token works,
+// and bad tokens still are throttled.
+func TestAuthorizer_StoreFaultNotThrottled(t *testing.T) {
+	var store atomic.Pointer[blipTokens]
+	var az atomic.Pointer[api.Authorizer]
+	f := apitest.MustServe(t, apitest.Options{
+		API: api.Options{Authorize: func(r *http.Request) (api.Principal, error) { return az.Load().Authorize(r) }},
+		Runtime: solo.Options{Tokens: func(ctx context.Context, o capability.Options) (capability.Tokens, error) {
+			db, err := bbolt.Open(filepath.Join(t.TempDir(), "tokens.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { db.Close() })
+			st, err := capability.Open(ctx, db, &o)
+			if err != nil {
+				return nil, err
+			}
+			b := &blipTokens{Tokens: st}
+			store.Store(b)
+			return b, nil
+		}},
+	})
+	const maxFailures = 3
+	az.Store(api.NewAuthorizer(f.Runtime.Tokens(), api.AuthorizerOptions{MaxFailures: maxFailures, FailureWindow: time.Hour}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- f.Server.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-served)
+	})
+	af := &authFixture{Fixture: f, Addr: l.Addr().String()}
+	_, pt := af.grant(t, "acme", "", time.Hour, capability.ScopeRead)
+	bad := "solo_" + strings.Repeat("0", capability.PlaintextLen-len(capability.Prefix))
+
+	store.Load().blip.Store(true)
+	before := metric(t, f, "solo_auth_failures_total")
+	for i := range 3 * maxFailures {
+		r := af.tcpDo(t, "127.0.0.1", pt, "GET", "/v1/services", "")
+		require.Equal(t, http.StatusServiceUnavailable, r.status, "request %d during the blip: %s", i+1, r.body)
+		assert.Equal(t, wire.CodeUnavailable, r.err.Code)
+		assert.Contains(t, r.err.Error, "not in sync")
+		assert.Empty(t, r.header.Get("Retry-After"), "a 503 of the store is no throttle")
+		assert.NotContains(t, r.body, pt)
+	}
+	assert.Equal(t, before, metric(t, f, "solo_auth_failures_total"), "the store's faults are no auth failures")
+
+	store.Load().blip.Store(false)
+	r := af.tcpDo(t, "127.0.0.1", pt, "GET", "/v1/services", "")
+	require.Equal(t, http.StatusOK, r.status, "after the blip the good token works from the same source: %s", r.body)
+	for i := range maxFailures {
+		r := af.tcpDo(t, "127.0.0.1", bad, "GET", "/v1/services", "")
+		require.Equal(t, http.StatusUnauthorized, r.status, "refusal %d", i+1)
+	}
+	r = af.tcpDo(t, "127.0.0.1", pt, "GET", "/v1/services", "")
+	assert.Equal(t, http.StatusTooManyRequests, r.status, "refused credentials still count: %s", r.body)
+	assert.Equal(t, before+maxFailures+1, metric(t, f, "solo_auth_failures_total"))
 }

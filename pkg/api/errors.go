@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/solo-rt/solo/capability"
 	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
@@ -112,7 +113,8 @@ func classify(err error) (status int, code string) {
 		errors.Is(err, solo.ErrVaultKeyMissing):
 		return http.StatusConflict, wire.CodeConflict
 	case errors.Is(err, eventstore.ErrNotWritten),
-		errors.Is(err, eventstore.ErrUnavailable):
+		errors.Is(err, eventstore.ErrUnavailable),
+		errors.Is(err, capability.ErrNotSynced):
 		return http.StatusServiceUnavailable, wire.CodeUnavailable
 	case errors.Is(err, solo.ErrShuttingDown),
 		errors.Is(err, solo.ErrClosed),
