@@ -401,17 +401,35 @@ func killNodeScenario(t *testing.T, pick func(*testCluster, []wire.Node) int) {
 	_, err := w.MarkDead(ctx, witness.Dead{Node: gone})
 	require.NoError(t, err)
 	via := (idx + 1) % 3 // any survivor answers for the whole cluster
-	after := c.waitPlaced(via, n, survivors...)
+	// While the dead node's services move, `solo ls` never shows one on a
+	// survivor with the dead node's pid: a placement elsewhere ends the
+	// view of the old instance until the new start is recorded.
+	var stalePIDs []string
+	after := c.waitViews(via, fmt.Sprintf("%d services all running on %v", n, survivors), func(views map[string]state.ServiceView) bool {
+		for name, v := range views {
+			if b := before[name]; b.Node == gone && v.Node != gone && v.PID != 0 && v.PID == b.PID {
+				stalePIDs = append(stalePIDs, fmt.Sprintf("%s on %s with %s's pid %d", name, v.Node, gone, v.PID))
+			}
+		}
+		if len(views) != n {
+			return false
+		}
+		for _, v := range views {
+			if v.State != state.StateRunning || v.PID == 0 || !contains(survivors, v.Node) {
+				return false
+			}
+		}
+		return true
+	})
+	assert.Empty(t, stalePIDs, "a moved service shown with its dead instance's pid")
 	st, err := w.Wait(ctx, func(st witness.State) bool { return st.RunningOnce(services...) == nil })
 	require.NoError(t, err, "every service reports from its new place")
 	assert.Empty(t, st.Violations(), "never twice at once, fences only up, nothing from the dead")
 	for name, b := range before {
 		a := after[name]
-		// Not the pid of a moved service: until its new instance's start
-		// is folded, the view keeps the old one's.
 		live := st.Services["default/"+name].Live[0]
-		assert.Equal(t, [2]any{a.Node, int64(a.Fence)}, [2]any{live.Node, live.Fence},
-			"%s reports from where the cluster places it", name)
+		assert.Equal(t, [3]any{a.Node, int64(a.Fence), a.PID}, [3]any{live.Node, live.Fence, live.PID},
+			"%s reports from where the cluster places it, as the pid `solo ls` shows", name)
 		if b.Node == gone {
 			assert.Greater(t, a.Fence, b.Fence, "%s moved under a newer fence", name)
 		} else {

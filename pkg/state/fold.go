@@ -83,7 +83,9 @@ type Service struct {
 	KillPos    uint64 `json:"kill_pos,omitempty"`
 	KillReason string `json:"kill_reason,omitempty"`
 
-	// Instance is the last instance observed to start, nil before the first.
+	// Instance is the last instance observed to start, nil before the first,
+	// and nil again after a placement on another node until the start
+	// there is recorded (see [Service.leave]).
 	// After a redeploy it may still be of an older generation.
 	Instance *Instance `json:"instance,omitempty"`
 
@@ -275,6 +277,28 @@ func (s *Service) countsAsRestart(prev *Instance) bool {
 		return false
 	}
 	return s.RequestPos <= prev.beginPos()
+}
+
+// leave ends the view of the instance that ran under the service's
+// previous placement when a service_placed puts it under another node (or
+// another lease of the same node): the leader moves a running instance
+// only once its node's lease is gone, and the node's keeper has killed it
+// by then, but no exit of it will ever be recorded (its node is dead, or
+// its writes are fenced). Until the new node records its start, the
+// service shows no instance (starting, no pid), never the old node's pid
+// under the new node's name; the instance is kept among its exits, of
+// unknown status, with why it was left.
+func (s *Service) leave(pos uint64, at time.Time, p Placed) {
+	in := s.Instance
+	why := "left on node " + s.Node
+	if p.Reason != "" {
+		why += ": " + p.Reason
+	}
+	s.addExit(ExitRecord{
+		Pos: pos, At: at, Generation: in.Generation, Attempt: in.Attempt, PID: in.PID,
+		Unknown: true, Error: why,
+	})
+	s.Instance = nil
 }
 
 // Recovery is the last service_recovered of a service.
@@ -655,10 +679,14 @@ func (w *World) applyService(env event.Envelope) error {
 		svc.request(env.Pos, p.Generation)
 
 	case Placed:
-		if svc != nil {
-			svc.Node, svc.NodeLease, svc.Fence = p.Node, p.Lease, env.Pos
-			svc.NodeWait = slices.Clone(p.Waiting)
+		if svc == nil {
+			break
 		}
+		if in := svc.Instance; in != nil && !in.Exited && p.Node != "" && (p.Node != svc.Node || p.Lease != svc.NodeLease) {
+			svc.leave(env.Pos, at, p)
+		}
+		svc.Node, svc.NodeLease, svc.Fence = p.Node, p.Lease, env.Pos
+		svc.NodeWait = slices.Clone(p.Waiting)
 
 	case Removed:
 		if svc != nil {

@@ -100,6 +100,66 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "placement: a move to another node ends the view of the old node's instance until the new start is recorded",
+			build: func(l *testLog) {
+				l.deploy("web", 1)                                                                             // 1
+				l.add(DefaultTenant, "web", Placed{Node: "n1", Lease: 11})                                     // 2
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 1, PID: 100, Fence: 2})            // 3
+				l.add(DefaultTenant, "web", Placed{Node: "n2", Lease: 12, Reason: "node n1 lost its lease b"}) // 4
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Nil(t, s.Instance, "no instance runs on n2 yet")
+				v := s.View()
+				require.Equal(t, "n2", v.Node)
+				require.Equal(t, uint64(4), v.Fence)
+				require.Zero(t, v.PID, "never n1's pid under n2's name")
+				require.True(t, v.StartedAt.IsZero())
+				require.Equal(t, StateStarting, v.State)
+				require.True(t, s.ShouldRun(), "it is to start on n2")
+				st := s.Status(s.DeployedAt)
+				require.Equal(t, "starting on node n2: the instance was left on node n1: node n1 lost its lease b", st.Reason)
+				require.Len(t, st.Exits, 1)
+				require.Equal(t, 100, st.Exits[0].PID)
+				require.True(t, st.Exits[0].Unknown)
+			},
+		},
+		{
+			name: "placement: the old node's late exit of a moved instance changes nothing; the new start shows the new pid",
+			build: func(l *testLog) {
+				l.deploy("web", 1)                                                                              // 1
+				l.add(DefaultTenant, "web", Placed{Node: "n1", Lease: 11})                                      // 2
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 1, PID: 100, Fence: 2})             // 3
+				l.add(DefaultTenant, "web", Placed{Node: "n2", Lease: 12, Reason: "node n1 lost its lease b"})  // 4
+				l.add(DefaultTenant, "web", Exited{Generation: 1, Attempt: 1, PID: 100, Fence: 2, ExitCode: 1}) // 5
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 1, PID: 200, Fence: 4})             // 6
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				v := s.View()
+				require.Equal(t, StateRunning, v.State)
+				require.Equal(t, 200, v.PID)
+				require.Equal(t, "n2", v.Node)
+				require.Zero(t, s.Restarts, "a move is no restart")
+				require.Len(t, s.Exits, 1, "the late exit of the left instance is not another exit")
+			},
+		},
+		{
+			name: "placement: unplacing a running instance (a drain) keeps it running until its node records its exit",
+			build: func(l *testLog) {
+				l.deploy("web", 1)                                                                  // 1
+				l.add(DefaultTenant, "web", Placed{Node: "n1", Lease: 11})                          // 2
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 1, PID: 100, Fence: 2}) // 3
+				l.add(DefaultTenant, "web", Placed{Reason: "node n1 drains"})                       // 4
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.NotNil(t, s.Instance)
+				require.Equal(t, 100, s.View().PID, "it still runs on n1, which stops it")
+				require.Empty(t, s.Exits)
+			},
+		},
+		{
 			name: "placement: waiting for one of its nodes shows in status until it is placed",
 			build: func(l *testLog) {
 				spec := testSpec("web")

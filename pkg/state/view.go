@@ -343,6 +343,11 @@ func (s *Service) Status(now time.Time) ServiceStatus {
 		if instanceExit {
 			st.Reason = last.Describe()
 		}
+	case StateStarting:
+		if in == nil && hasExit && s.Node != "" && last.Pos == s.Fence {
+			// Moved by this placement (see [Service.leave]).
+			st.Reason = "starting on node " + s.Node + ": the instance was " + last.Error
+		}
 	}
 	if len(s.NodeWait) > 0 && s.ShouldRun() && (in == nil || in.Exited) {
 		// First: it is why no start comes; the last exit only how it ended.
