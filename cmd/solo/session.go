@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ func (a *app) sessionCmd() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.PersistentFlags().StringVar(&tenant, "tenant", state.DefaultTenant, "tenant of the session")
-	cmd.AddCommand(a.sessionCreateCmd(&tenant), a.sessionLsCmd(&tenant), a.sessionRmCmd(&tenant),
+	cmd.AddCommand(a.sessionCreateCmd(&tenant), a.sessionLsCmd(&tenant), a.sessionStatusCmd(&tenant), a.sessionRestartCmd(&tenant), a.sessionRmCmd(&tenant),
 		a.sessionCheckpointCmd(&tenant, state.TaskCheckpoint), a.sessionCheckpointCmd(&tenant, state.TaskRestore),
 		a.sessionAssetsCmd(&tenant), a.sessionAssetCmd(&tenant))
 	return cmd
@@ -147,7 +148,13 @@ func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printList(a, vs, "TENANT\tNAME\tKERNEL\tSTATE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST", func(v wire.SessionView) []any {
+			// In a cluster, a NODE column says where each session runs.
+			clustered := slices.ContainsFunc(vs, func(v wire.SessionView) bool { return v.Node != "" })
+			header := "TENANT\tNAME\tKERNEL\tSTATE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST"
+			if clustered {
+				header = "TENANT\tNAME\tKERNEL\tSTATE\tNODE\tPID\tPENDING\tRUNNING\tDONE\tSTATE LOST"
+			}
+			return printList(a, vs, header, func(v wire.SessionView) []any {
 				pid := "-"
 				if v.PID > 0 {
 					pid = fmt.Sprint(v.PID)
@@ -156,10 +163,86 @@ func (a *app) sessionLsCmd(tenant *string) *cobra.Command {
 				if running == "" {
 					running = "-"
 				}
+				if clustered {
+					return []any{v.Tenant, v.Name, v.Kernel, v.State, v.Node, pid, v.Pending, running, v.Done, v.StateLost}
+				}
 				return []any{v.Tenant, v.Name, v.Kernel, v.State, pid, v.Pending, running, v.Done, v.StateLost}
 			})
 		},
 	}
+}
+
+// sessionStatusCmd is `session status NAME`: one session, with the node it
+// runs on in a cluster, and how it was lost if its node died.
+func (a *app) sessionStatusCmd(tenant *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a session: its state, kernel, node (in a cluster) and queue",
+		Args:  exactArgs(1, "one session NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, c, cancel, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			v, err := c.Session(ctx, *tenant, args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(v)
+			}
+			fmt.Fprintf(a.stdout, "session:  %s/%s\n", v.Tenant, v.Name)
+			fmt.Fprintf(a.stdout, "state:    %s\n", v.State)
+			if v.Lost != "" {
+				fmt.Fprintf(a.stdout, "          %s\n", v.Lost)
+			}
+			fmt.Fprintf(a.stdout, "kernel:   %s (service %s)\n", v.Kernel, v.Service)
+			if v.Node != "" {
+				fmt.Fprintf(a.stdout, "node:     %s\n", v.Node)
+			}
+			if v.PID > 0 {
+				fmt.Fprintf(a.stdout, "pid:      %d\n", v.PID)
+			}
+			fmt.Fprintf(a.stdout, "tasks:    %d pending, %d done\n", v.Pending, v.Done)
+			if v.Running != "" {
+				fmt.Fprintf(a.stdout, "running:  %s\n", v.Running)
+			}
+			if v.StateLost > 0 {
+				fmt.Fprintf(a.stdout, "restarts: its kernel restarted %d times, losing its variables\n", v.StateLost)
+			}
+			return nil
+		},
+	}
+}
+
+// sessionRestartCmd is `session restart NAME`: a lost session (its node
+// died) runs again, empty, on the node the CLI talks to.
+func (a *app) sessionRestartCmd(tenant *string) *cobra.Command {
+	var python string
+	cmd := &cobra.Command{
+		Use:   "restart NAME [--python PATH]",
+		Short: "Run a lost session (its node died) again on this node, empty: no variables, no queue are carried over",
+		Args:  exactArgs(1, "one session NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, c, cancel, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			v, err := c.RestartSession(ctx, *tenant, args[0], wire.RestartSessionRequest{Python: python})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(v)
+			}
+			fmt.Fprintf(a.stdout, "restarted session %s/%s on node %s, empty: its old kernel's variables and queue are gone\n", v.Tenant, v.Name, v.Node)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&python, "python", "", "absolute path of the python3 that has ipykernel on this node (default: the daemon's)")
+	return cmd
 }
 
 func (a *app) sessionRmCmd(tenant *string) *cobra.Command {

@@ -311,14 +311,15 @@ var routeScopes = map[string]capability.Scope{
 	"GET /v1/tenants/{id}": capability.ScopeAdmin,
 	"GET /v1/tenants":      capability.ScopeAdmin,
 	// Kernel sessions: running code is as strong as deploying it.
-	"GET /v1/sessions":                        capability.ScopeRead,
-	"GET /v1/sessions/{tenant}/{name}":        capability.ScopeRead,
-	"GET /v1/tasks/{id}":                      capability.ScopeRead,
-	"GET /v1/tasks/{id}/output":               capability.ScopeLogs,
-	"POST /v1/sessions":                       capability.ScopeDeploy,
-	"POST /v1/sessions/{tenant}/{name}/tasks": capability.ScopeDeploy,
-	"DELETE /v1/sessions/{tenant}/{name}":     capability.ScopeKill,
-	"POST /v1/tasks/{id}/cancel":              capability.ScopeKill,
+	"GET /v1/sessions":                          capability.ScopeRead,
+	"GET /v1/sessions/{tenant}/{name}":          capability.ScopeRead,
+	"GET /v1/tasks/{id}":                        capability.ScopeRead,
+	"GET /v1/tasks/{id}/output":                 capability.ScopeLogs,
+	"POST /v1/sessions":                         capability.ScopeDeploy,
+	"POST /v1/sessions/{tenant}/{name}/tasks":   capability.ScopeDeploy,
+	"DELETE /v1/sessions/{tenant}/{name}":       capability.ScopeKill,
+	"POST /v1/sessions/{tenant}/{name}/restart": capability.ScopeDeploy,
+	"POST /v1/tasks/{id}/cancel":                capability.ScopeKill,
 
 	// Session assets: listing renews their leases (a read); marking a file
 	// schedules its deletion.

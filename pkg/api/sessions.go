@@ -18,6 +18,7 @@ func (s *Server) sessionRoutes() {
 	s.handle("POST /v1/sessions", authed, s.createSession)
 	s.handle("GET /v1/sessions/{tenant}/{name}", authed, s.getSession)
 	s.handle("DELETE /v1/sessions/{tenant}/{name}", authed, s.removeSession)
+	s.handle("POST /v1/sessions/{tenant}/{name}/restart", authed, s.restartSession)
 	s.handle("POST /v1/sessions/{tenant}/{name}/tasks", authed, s.submitTask)
 	s.handle("GET /v1/sessions/{tenant}/{name}/assets", authed, s.listAssets)
 	s.handle("POST /v1/sessions/{tenant}/{name}/assets", authed, s.addAsset)
@@ -43,7 +44,8 @@ func sessionErr(err error) error {
 		return classed{err, solo.ErrNotFound}
 	case errors.Is(err, session.ErrInvalid):
 		return classed{err, errBadRequest}
-	case errors.Is(err, session.ErrExists):
+	case errors.Is(err, session.ErrExists), errors.Is(err, session.ErrLost), errors.Is(err, session.ErrNotLost),
+		errors.Is(err, session.ErrElsewhere):
 		return classed{err, eventstore.ErrConflict}
 	case errors.Is(err, session.ErrClosed):
 		return classed{err, solo.ErrClosed}
@@ -112,6 +114,28 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v, err := m.Get(key.Tenant, key.Name)
+	if err != nil {
+		return sessionErr(err)
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// restartSession runs a lost session again on this node, empty.
+func (s *Server) restartSession(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.sessions()
+	if err != nil {
+		return err
+	}
+	key, err := lookupKey(r, "restart session")
+	if err != nil {
+		return err
+	}
+	var req wire.RestartSessionRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return fmt.Errorf("restart session: %w", err)
+	}
+	v, err := m.Restart(r.Context(), key.Tenant, key.Name, req.Python)
 	if err != nil {
 		return sessionErr(err)
 	}

@@ -59,6 +59,20 @@ func (c *Client) Session(ctx context.Context, tenant, name string) (wire.Session
 	return v, nil
 }
 
+// RestartSession runs a lost session (its node died) again, empty, on the
+// node the client talks to (see session.Manager.Restart).
+func (c *Client) RestartSession(ctx context.Context, tenant, name string, req wire.RestartSessionRequest) (wire.SessionView, error) {
+	var v wire.SessionView
+	path, err := sessionPath(tenant, name, "/restart")
+	if err != nil {
+		return v, fmt.Errorf("restart session: %w", err)
+	}
+	if err := c.Do(ctx, http.MethodPost, path, req, &v); err != nil {
+		return v, fmt.Errorf("restart session: %w", err)
+	}
+	return v, nil
+}
+
 // RemoveSession removes a session and stops its kernel.
 func (c *Client) RemoveSession(ctx context.Context, tenant, name string) error {
 	path, err := sessionPath(tenant, name, "")

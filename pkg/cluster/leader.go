@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/solo-rt/solo/eventstore"
 	"github.com/solo-rt/solo/eventstore/etcdstore"
 	"github.com/solo-rt/solo/pkg/solo"
 	"github.com/solo-rt/solo/pkg/state"
@@ -155,12 +156,17 @@ type liveNode struct {
 //
 // Waiting, when set, leaves the service where it is (node and lease are
 // its placement's) and says it waits for one of these nodes.
+//
+// Session, when set, names the session whose kernel the service runs: its
+// node's lease is gone, so instead of a placement the session is recorded
+// lost and its kernel service killed (node and lease are the dead ones).
 type move struct {
 	key     state.Key
 	node    string
 	lease   int64
 	reason  string
 	waiting []string
+	session string
 }
 
 // round places what needs it, once. It returns how long until a stale
@@ -174,12 +180,14 @@ func (n *Node) round(ctx context.Context, rt Runtime, fence []clientv3.Cmp, stal
 	}
 	moves, wait := plan(rt.Placements(), nodes, stale, time.Now(), n.cfg.Margin)
 	for _, m := range moves {
-		ev, err := state.NewEvent(m.key.Tenant, m.key.Name, state.Placed{Node: m.node, Lease: m.lease, Reason: m.reason, Waiting: m.waiting})
+		evs, err := m.events()
 		if err != nil {
 			return 0, err
 		}
-		ev.Actor = "leader:" + n.cfg.Node
-		pos, err := n.store.AppendFenced(ctx, fence, ev)
+		for i := range evs {
+			evs[i].Actor = "leader:" + n.cfg.Node
+		}
+		pos, err := n.store.AppendFenced(ctx, fence, evs...)
 		if errors.Is(err, etcdstore.ErrFenced) {
 			return 0, errors.New("a fenced placement was refused: another node leads")
 		}
@@ -187,12 +195,31 @@ func (n *Node) round(ctx context.Context, rt Runtime, fence []clientv3.Cmp, stal
 			n.log.Warn("placement: cannot write; retrying", "service", m.key.String(), "error", err)
 			return n.cfg.LeaseTTL / 3, nil
 		}
-		n.log.Info("placed", "service", m.key.String(), "node", m.node, "fence", pos[0], "reason", m.reason)
-		if err := rt.Sync(ctx, pos[0]); err != nil {
+		if m.session != "" {
+			n.log.Warn("session lost with its node", "session", state.Key{Tenant: m.key.Tenant, Name: m.session}.String(), "node", m.node, "reason", m.reason)
+		} else {
+			n.log.Info("placed", "service", m.key.String(), "node", m.node, "fence", pos[0], "reason", m.reason)
+		}
+		if err := rt.Sync(ctx, pos[len(pos)-1]); err != nil {
 			return 0, err
 		}
 	}
 	return wait, nil
+}
+
+// events are what m writes: a placement; or, for a session's kernel, the
+// session's loss and the kill of its kernel service, in one fenced write.
+func (m move) events() ([]eventstore.Event, error) {
+	if m.session == "" {
+		ev, err := state.NewEvent(m.key.Tenant, m.key.Name, state.Placed{Node: m.node, Lease: m.lease, Reason: m.reason, Waiting: m.waiting})
+		return []eventstore.Event{ev}, err
+	}
+	lost, err := state.NewEvent(m.key.Tenant, m.session, state.SessionLost{Node: m.node, Lease: m.lease, Reason: m.reason})
+	if err != nil {
+		return nil, err
+	}
+	kill, err := state.NewEvent(m.key.Tenant, m.key.Name, state.Killed{Reason: "session " + m.session + " lost: " + m.reason, Node: m.node})
+	return []eventstore.Event{lost, kill}, err
 }
 
 // liveNodes reads the presence keys and the drains.
@@ -305,6 +332,11 @@ func plan(pl []solo.Placement, nodes map[string]liveNode, stale map[staleKey]tim
 				continue
 			}
 			reason = fmt.Sprintf("node %s lost its lease %x", p.Node, p.Lease)
+			if p.Session != "" {
+				// A kernel's variables die with its node: never moved.
+				moves = append(moves, move{key: p.Key, node: p.Node, lease: p.Lease, reason: reason, session: p.Session})
+				continue
+			}
 		case p.Running:
 			continue // unplaced, its old node still stopping it
 		default:

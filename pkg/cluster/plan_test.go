@@ -41,6 +41,34 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			name: "a session's kernel on a dead node is recorded lost past the margin, never moved, even to its node back under a new lease",
+			pl: []solo.Placement{
+				{Key: key("session.nb"), Run: true, Node: "n9", Lease: 9, Nodes: []string{"n9"}, Session: "nb"},
+				{Key: key("session.nc"), Run: true, Node: "n1", Lease: 7, Nodes: []string{"n1"}, Session: "nc"},
+			},
+			nodes: live,
+			stale: map[staleKey]time.Time{{"n9", 9}: t0.Add(-margin), {"n1", 7}: t0.Add(-margin)},
+			now:   t0,
+			want: []move{
+				{key: key("session.nb"), node: "n9", lease: 9, reason: "node n9 lost its lease 9", session: "nb"},
+				{key: key("session.nc"), node: "n1", lease: 7, reason: "node n1 lost its lease 7", session: "nc"},
+			},
+		},
+		{
+			name:  "a session's kernel waits for the margin like any service",
+			pl:    []solo.Placement{{Key: key("session.nb"), Run: true, Node: "n9", Lease: 9, Nodes: []string{"n9"}, Session: "nb"}},
+			nodes: live,
+			stale: map[staleKey]time.Time{{"n9", 9}: t0.Add(-100 * time.Millisecond)},
+			now:   t0,
+			wait:  400 * time.Millisecond,
+		},
+		{
+			name:  "a restarted session's kernel (no longer lost) is placed on its new node",
+			pl:    []solo.Placement{{Key: key("session.nb"), Run: true, Nodes: []string{"n2"}, Session: "nb"}},
+			nodes: live,
+			want:  []move{{key: key("session.nb"), node: "n2", lease: 2, reason: "not placed"}},
+		},
+		{
 			name:  "a service that should not run is not placed",
 			pl:    []solo.Placement{{Key: key("a")}},
 			nodes: live,

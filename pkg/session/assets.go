@@ -156,6 +156,9 @@ func (m *Manager) AddAsset(ctx context.Context, tenant, name, path string) (Asse
 	if err != nil {
 		return AssetView{}, fmt.Errorf("add asset to %s: %w", key, err)
 	}
+	if err := m.elsewhere(key); err != nil {
+		return AssetView{}, fmt.Errorf("add asset to %s: %w", key, err)
+	}
 	m.leaseMu.Lock()
 	defer m.leaseMu.Unlock()
 	if s, ok := m.session(key); !ok || !s.Live() {
@@ -212,6 +215,9 @@ func (m *Manager) Assets(ctx context.Context, tenant, name string) ([]AssetView,
 	defer m.leaseMu.Unlock()
 	if s, ok := m.session(key); !ok || !s.Live() {
 		return nil, fmt.Errorf("assets of %s: %w", key, ErrNotFound)
+	}
+	if err := m.elsewhere(key); err != nil {
+		return nil, fmt.Errorf("assets of %s: %w", key, err)
 	}
 	var keys []state.AssetKey
 	m.read(func(ss *state.Sessions) {
@@ -324,6 +330,9 @@ func (m *Manager) Sweep(ctx context.Context) ([]AssetView, error) {
 	var due []state.Asset
 	m.read(func(ss *state.Sessions) {
 		for _, a := range ss.Assets("", "") {
+			if s, ok := ss.Session(a.Tenant, a.Session); ok && s.Node != m.opts.Node {
+				continue // its file is on that node's disk: that node collects it
+			}
 			t, _ := ss.Task(a.ID)
 			if a.Kind != state.AssetOutput {
 				t = nil
@@ -400,6 +409,9 @@ func (m *Manager) nextLeaseEnd() (time.Time, bool) {
 	var next time.Time
 	m.read(func(ss *state.Sessions) {
 		for _, a := range ss.Assets("", "") {
+			if s, ok := ss.Session(a.Tenant, a.Session); ok && s.Node != m.opts.Node {
+				continue // its file is on that node's disk: that node collects it
+			}
 			t, _ := ss.Task(a.ID)
 			if a.Kind != state.AssetOutput {
 				t = nil

@@ -25,6 +25,18 @@ var (
 	// expired, nobody having read it for [Options.AssetTTL].
 	ErrCollected = errors.New("output collected")
 
+	// ErrLost is returned for a task submitted to a session whose node
+	// died (cluster mode: see [state.SessionLost]); [Manager.Restart]
+	// runs it again elsewhere, empty.
+	ErrLost = errors.New("session lost")
+
+	// ErrNotLost is returned by [Manager.Restart] for a session that runs.
+	ErrNotLost = errors.New("session not lost")
+
+	// ErrElsewhere is returned for what only the node a session runs on
+	// has (its tasks' output files, its assets), asked of another node.
+	ErrElsewhere = errors.New("kept on another node")
+
 	// ErrClosed is returned by every method after [Manager.Close].
 	ErrClosed = errors.New("session manager closed")
 )

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,6 +86,11 @@ type Options struct {
 	CancelGrace time.Duration
 	// Logger defaults to a null logger.
 	Logger hclog.Logger
+	// Node is this node's name in a cluster, "" on a single machine. A
+	// session runs on the node that created it (see the package doc's #
+	// Cluster): this manager runs the tasks of its own node's sessions
+	// only, and answers for the others from the log.
+	Node string
 }
 
 // Host is what the manager needs of the runtime: the log, the runtime's
@@ -228,7 +234,7 @@ func Open(ctx context.Context, host Host, opts Options) (*Manager, error) {
 	var live []state.Key
 	m.read(func(ss *state.Sessions) {
 		for _, s := range ss.List() {
-			if s.Live() {
+			if s.Runs(opts.Node) {
 				live = append(live, state.Key{Tenant: s.Tenant, Name: s.Name})
 			}
 		}
@@ -282,7 +288,7 @@ func (m *Manager) folded(env eventstore.Envelope) {
 			key = sk
 		}
 		s, ok := ss.Session(key.Tenant, key.Name)
-		known, live = ok, s.Live()
+		known, live = ok, s.Runs(m.opts.Node)
 	})
 	if wakesSweeper(typ) {
 		m.wakeSweeper()
@@ -519,10 +525,13 @@ type View = wire.SessionView
 
 func viewOf(s *state.Session) View {
 	v := View{Tenant: s.Tenant, Name: s.Name, Kernel: s.Kernel, Service: s.Service, State: "starting",
-		Pending: len(s.Queue), Running: s.Running, Done: s.Done, StateLost: s.Lost, CreatedAt: s.CreatedAt}
+		Pending: len(s.Queue), Running: s.Running, Done: s.Done, StateLost: s.Lost, CreatedAt: s.CreatedAt,
+		Node: s.Node, Lost: s.LostText()}
 	switch {
 	case s.Removed:
 		v.State = "removed"
+	case s.LostNode != "":
+		v.State = "lost"
 	case s.Bound != nil && s.Instance != nil && !s.Exited && *s.Bound == *s.Instance:
 		v.State, v.PID = "ready", s.Bound.PID
 	}
@@ -555,43 +564,15 @@ func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python s
 	if python == "" {
 		python = m.opts.Python
 	}
-	if !filepath.IsAbs(python) {
-		return View{}, fmt.Errorf("create session %s: %w: python %q must be an absolute path", key, ErrInvalid, python)
-	}
 	if s, ok := m.session(key); ok && s.Live() {
 		return View{}, fmt.Errorf("create session %s: %w", key, ErrExists)
 	}
-	dir := m.sessionDir(key)
-	for _, d := range []string{filepath.Join(dir, "checkpoints"), m.kernelsDir(key)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return View{}, fmt.Errorf("create session %s: %w", key, err)
-		}
-	}
-	info, err := kernel.NewConnectionInfo("127.0.0.1", kernelName)
+	spec, err := m.prepareKernel(ctx, key, kernelName, python)
 	if err != nil {
 		return View{}, fmt.Errorf("create session %s: %w", key, err)
 	}
-	if err := kernel.WriteConnectionFile(m.connFile(key), info); err != nil {
+	if err := m.append(ctx, key, state.SessionCreated{Kernel: kernelName, Service: spec.Name, Node: m.opts.Node}); err != nil {
 		return View{}, fmt.Errorf("create session %s: %w", key, err)
-	}
-	uid, gid, confined, err := m.host.RunAs(ctx, key.Tenant)
-	if err != nil {
-		return View{}, fmt.Errorf("create session %s: %w", key, err)
-	}
-	if confined {
-		if err := m.giveKernel(key, uid, gid); err != nil {
-			return View{}, fmt.Errorf("create session %s: %w", key, err)
-		}
-	}
-	service := ServicePrefix + key.Name
-	if err := m.append(ctx, key, state.SessionCreated{Kernel: kernelName, Service: service}); err != nil {
-		return View{}, fmt.Errorf("create session %s: %w", key, err)
-	}
-	spec := state.Spec{
-		Tenant: key.Tenant, Name: service,
-		Command: []string{python, "-c", launcher, m.connFile(key), m.kernelsDir(key)},
-		Env:     map[string]string{"IPYTHONDIR": filepath.Join(dir, "ipython"), "JUPYTER_PLATFORM_DIRS": "1"},
-		Dir:     dir, Restart: state.RestartAlways, StopTimeout: state.Duration(5 * time.Second),
 	}
 	if err := m.host.Deploy(ctx, spec); err != nil {
 		// The session cannot run: undo it, so that the name is free.
@@ -602,6 +583,98 @@ func (m *Manager) Create(ctx context.Context, tenant, name, kernelName, python s
 	}
 	s, _ := m.session(key)
 	return viewOf(s), nil
+}
+
+// Restart runs a lost session (its node died, see [state.SessionLost])
+// again on this node, empty: session_moved, then its kernel service is
+// deployed again, here only. Nothing of the old kernel is carried over:
+// not its variables, not its queue (its tasks failed with reason
+// node_lost), not its checkpoint files (they were on the dead node's
+// disk). python "" means [Options.Python]. A session that is not lost
+// gives [ErrNotLost], naming its node.
+func (m *Manager) Restart(ctx context.Context, tenant, name, python string) (View, error) {
+	if err := m.writable(); err != nil {
+		return View{}, err
+	}
+	key, err := validKey(tenant, name)
+	if err != nil {
+		return View{}, fmt.Errorf("restart session: %w", err)
+	}
+	s, ok := m.session(key)
+	switch {
+	case !ok || !s.Live():
+		return View{}, fmt.Errorf("restart session %s: %w", key, ErrNotFound)
+	case s.LostNode == "":
+		return View{}, fmt.Errorf("restart session %s: %w: it runs on node %s", key, ErrNotLost, cmp.Or(s.Node, "this one"))
+	}
+	if python == "" {
+		python = m.opts.Python
+	}
+	spec, err := m.prepareKernel(ctx, key, s.Kernel, python)
+	if err != nil {
+		return View{}, fmt.Errorf("restart session %s: %w", key, err)
+	}
+	if err := m.append(ctx, key, state.SessionMoved{Node: m.opts.Node}); err != nil {
+		return View{}, fmt.Errorf("restart session %s: %w", key, err)
+	}
+	if err := m.host.Deploy(ctx, spec); err != nil {
+		return View{}, fmt.Errorf("restart session %s: deploy kernel: %w", key, err)
+	}
+	s, _ = m.session(key)
+	return viewOf(s), nil
+}
+
+// prepareKernel makes the session's directory and kernel connection file
+// on this node, gives them to the kernel's user if it is confined, and
+// returns the kernel service's spec: in a cluster, placed on this node
+// only.
+func (m *Manager) prepareKernel(ctx context.Context, key state.Key, kernelName, python string) (state.Spec, error) {
+	if !filepath.IsAbs(python) {
+		return state.Spec{}, fmt.Errorf("%w: python %q must be an absolute path", ErrInvalid, python)
+	}
+	dir := m.sessionDir(key)
+	for _, d := range []string{filepath.Join(dir, "checkpoints"), m.kernelsDir(key)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return state.Spec{}, err
+		}
+	}
+	info, err := kernel.NewConnectionInfo("127.0.0.1", kernelName)
+	if err != nil {
+		return state.Spec{}, err
+	}
+	if err := kernel.WriteConnectionFile(m.connFile(key), info); err != nil {
+		return state.Spec{}, err
+	}
+	uid, gid, confined, err := m.host.RunAs(ctx, key.Tenant)
+	if err != nil {
+		return state.Spec{}, err
+	}
+	if confined {
+		if err := m.giveKernel(key, uid, gid); err != nil {
+			return state.Spec{}, err
+		}
+	}
+	service := ServicePrefix + key.Name
+	spec := state.Spec{
+		Tenant: key.Tenant, Name: service,
+		Command: []string{python, "-c", launcher, m.connFile(key), m.kernelsDir(key)},
+		Env:     map[string]string{"IPYTHONDIR": filepath.Join(dir, "ipython"), "JUPYTER_PLATFORM_DIRS": "1"},
+		Dir:     dir, Restart: state.RestartAlways, StopTimeout: state.Duration(5 * time.Second),
+	}
+	if m.opts.Node != "" {
+		spec.Nodes = []string{m.opts.Node}
+	}
+	return spec, nil
+}
+
+// elsewhere refuses, with [ErrElsewhere] naming the node, what only the
+// disk of the node key's session runs on has, when that is another node.
+func (m *Manager) elsewhere(key state.Key) error {
+	s, ok := m.session(key)
+	if !ok || s.Node == m.opts.Node {
+		return nil
+	}
+	return fmt.Errorf("%w: session %s runs on node %s, whose disk has its files: ask that node (solo --addr)", ErrElsewhere, key, s.Node)
 }
 
 // Remove ends a session: session_removed (its pending and running tasks
@@ -707,8 +780,12 @@ func (m *Manager) submit(ctx context.Context, tenant, name string, p state.TaskS
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	if s, ok := m.session(key); !ok || !s.Live() {
+	s, ok := m.session(key)
+	if !ok || !s.Live() {
 		return nil, fmt.Errorf("submit to %s: %w", key, ErrNotFound)
+	}
+	if s.LostNode != "" {
+		return nil, fmt.Errorf("submit to %s: %w: %s", key, ErrLost, s.LostText())
 	}
 	p.ID = NewTaskID()
 	if err := m.append(ctx, key, p); err != nil {

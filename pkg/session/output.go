@@ -47,6 +47,11 @@ func (m *Manager) OpenOutput(ctx context.Context, id string) (*OutputReader, err
 	}
 	key := state.Key{Tenant: t.Tenant, Name: t.Session}
 	o := &OutputReader{m: m, id: id, path: m.outputPath(key, id)}
+	if len(t.Outputs) == 0 {
+		if err := m.elsewhere(key); err != nil {
+			return nil, fmt.Errorf("output of task %q: %w", id, err)
+		}
+	}
 	if len(t.Outputs) > 0 {
 		o.legacy = Render(t.Outputs, t.Truncated)
 		return o, nil

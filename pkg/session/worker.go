@@ -109,7 +109,7 @@ func (w *worker) run() {
 	}()
 	for w.ctx.Err() == nil {
 		s, ok := w.m.session(w.key)
-		if !ok || !s.Live() {
+		if !ok || !s.Runs(w.m.opts.Node) {
 			return
 		}
 		c, bound := w.conn()

@@ -251,15 +251,34 @@ type Placement struct {
 	// (empty: any); Waiting the nodes its placement says it waits for.
 	Nodes   []string
 	Waiting []string
+	// Session, when set, is the live session (of the same tenant) whose
+	// kernel this service runs on the session's node, Node: it stays
+	// there, and is recorded lost rather than moved when that node dies.
+	// Unset once a lost session was restarted elsewhere, so that its
+	// kernel service, still placed on the dead node, is placed anew.
+	Session string
 }
 
 // Placements returns every service's placement, sorted by key.
 func (r *Runtime) Placements() []Placement {
 	svcs := r.world.services("")
+	type kernel struct{ session, node string }
+	kernels := map[state.Key]kernel{}
+	r.world.readSessions(func(ss *state.Sessions) {
+		for _, s := range ss.List() {
+			if s.Live() && s.LostNode == "" {
+				kernels[state.Key{Tenant: s.Tenant, Name: s.Service}] = kernel{s.Name, s.Node}
+			}
+		}
+	})
 	out := make([]Placement, len(svcs))
 	for i, svc := range svcs {
-		out[i] = Placement{Key: state.Key{Tenant: svc.Tenant, Name: svc.Name}, Run: svc.ShouldRun(), Node: svc.Node, Lease: svc.NodeLease, Fence: svc.Fence,
+		key := state.Key{Tenant: svc.Tenant, Name: svc.Name}
+		out[i] = Placement{Key: key, Run: svc.ShouldRun(), Node: svc.Node, Lease: svc.NodeLease, Fence: svc.Fence,
 			Running: svc.Instance != nil && !svc.Instance.Exited, Nodes: svc.Spec.Nodes, Waiting: svc.NodeWait}
+		if k, ok := kernels[key]; ok && k.node != "" && k.node == svc.Node {
+			out[i].Session = k.session
+		}
 	}
 	return out
 }

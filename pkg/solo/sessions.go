@@ -24,11 +24,15 @@ func (r *Runtime) Sessions() *session.Manager { return r.sessions }
 // live session reconnects to its kernel and runs what is left of its
 // queue.
 func (r *Runtime) openSessions(ctx context.Context) error {
-	m, err := session.Open(ctx, sessionHost{r}, session.Options{
+	o := session.Options{
 		DataDir: r.home,
 		Python:  r.opts.Python,
 		Logger:  r.log.Named("sessions"),
-	})
+	}
+	if r.opts.Node != nil {
+		o.Node = r.opts.Node.Name()
+	}
+	m, err := session.Open(ctx, sessionHost{r}, o)
 	if err != nil {
 		return err
 	}

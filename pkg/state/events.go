@@ -189,8 +189,14 @@ type Failed struct {
 }
 
 // Killed (service_killed) is the intent to stop a service for good (I5).
+//
+// Node is set when the placement leader kills a service because its node
+// died (a lost session's kernel, see [SessionLost]): no exit of its
+// instance will ever be recorded, so the fold ends the view of it there,
+// as a move elsewhere does.
 type Killed struct {
 	Reason string `json:"reason,omitempty"`
+	Node   string `json:"node,omitempty"`
 }
 
 // StartRequested (service_start_requested) is the intent to run a service

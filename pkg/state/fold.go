@@ -280,19 +280,19 @@ func (s *Service) countsAsRestart(prev *Instance) bool {
 }
 
 // leave ends the view of the instance that ran under the service's
-// previous placement when a service_placed puts it under another node (or
-// another lease of the same node): the leader moves a running instance
-// only once its node's lease is gone, and the node's keeper has killed it
-// by then, but no exit of it will ever be recorded (its node is dead, or
-// its writes are fenced). Until the new node records its start, the
-// service shows no instance (starting, no pid), never the old node's pid
-// under the new node's name; the instance is kept among its exits, of
-// unknown status, with why it was left.
-func (s *Service) leave(pos uint64, at time.Time, p Placed) {
+// placement when a service_placed puts it under another node (or another
+// lease of the same node), or a service_killed says its node died: the
+// leader does either only once the node's lease is gone, and the node's
+// keeper has killed the instance by then, but no exit of it will ever be
+// recorded (its node is dead, or its writes are fenced). Until the new
+// node records its start, the service shows no instance (starting, no
+// pid), never the old node's pid under the new node's name; the instance
+// is kept among its exits, of unknown status, with why it was left.
+func (s *Service) leave(pos uint64, at time.Time, reason string) {
 	in := s.Instance
 	why := "left on node " + s.Node
-	if p.Reason != "" {
-		why += ": " + p.Reason
+	if reason != "" {
+		why += ": " + reason
 	}
 	s.addExit(ExitRecord{
 		Pos: pos, At: at, Generation: in.Generation, Attempt: in.Attempt, PID: in.PID,
@@ -665,6 +665,9 @@ func (w *World) applyService(env event.Envelope) error {
 		svc.Desired = false
 		svc.Killed, svc.KillPos, svc.KillReason = true, env.Pos, p.Reason
 		svc.Waiting = nil
+		if in := svc.Instance; in != nil && !in.Exited && p.Node != "" && p.Node == svc.Node {
+			svc.leave(env.Pos, at, p.Reason)
+		}
 
 	case Waiting:
 		if svc == nil || !svc.Desired || p.Generation != svc.Generation {
@@ -683,7 +686,7 @@ func (w *World) applyService(env event.Envelope) error {
 			break
 		}
 		if in := svc.Instance; in != nil && !in.Exited && p.Node != "" && (p.Node != svc.Node || p.Lease != svc.NodeLease) {
-			svc.leave(env.Pos, at, p)
+			svc.leave(env.Pos, at, p.Reason)
 		}
 		svc.Node, svc.NodeLease, svc.Fence = p.Node, p.Lease, env.Pos
 		svc.NodeWait = slices.Clone(p.Waiting)

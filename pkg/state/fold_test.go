@@ -145,6 +145,27 @@ func TestWorld_Apply(t *testing.T) {
 			},
 		},
 		{
+			name: "placement: a kill for a dead node ends the view of its instance there; a plain kill waits for the exit",
+			build: func(l *testLog) {
+				l.deploy("web", 1)                                                                  // 1
+				l.add(DefaultTenant, "web", Placed{Node: "n1", Lease: 11})                          // 2
+				l.add(DefaultTenant, "web", Started{Generation: 1, Attempt: 1, PID: 100, Fence: 2}) // 3
+				l.add(DefaultTenant, "web", Killed{Reason: "stop"})                                 // 4
+				l.add(DefaultTenant, "web", Killed{Reason: "session nb lost", Node: "n9"})          // 5: not its node
+				l.add(DefaultTenant, "web", Killed{Reason: "session nb lost", Node: "n1"})          // 6
+			},
+			check: func(t *testing.T, w *World) {
+				s := mustService(t, w, "web")
+				require.Nil(t, s.Instance)
+				v := s.View()
+				require.Equal(t, StateKilled, v.State)
+				require.Zero(t, v.PID, "no pid of a dead node")
+				require.Len(t, s.Exits, 1)
+				require.Equal(t, uint64(6), s.Exits[0].Pos)
+				require.Equal(t, "left on node n1: session nb lost", s.Exits[0].Error)
+			},
+		},
+		{
 			name: "placement: unplacing a running instance (a drain) keeps it running until its node records its exit",
 			build: func(l *testLog) {
 				l.deploy("web", 1)                                                                  // 1

@@ -21,6 +21,8 @@ const (
 	TypeSessionKernelReady  EventType = "session_kernel_ready"
 	TypeSessionCheckpointed EventType = "session_checkpointed"
 	TypeSessionRestored     EventType = "session_restored"
+	TypeSessionLost         EventType = "session_lost"
+	TypeSessionMoved        EventType = "session_moved"
 	TypeTaskSubmitted       EventType = "task_submitted"
 	TypeTaskStarted         EventType = "task_started"
 	TypeTaskCompleted       EventType = "task_completed"
@@ -34,9 +36,35 @@ const (
 // SessionCreated (session_created) is the intent to keep a kernel for a
 // session. Service names the Solo service that runs the kernel (in the
 // session's tenant), deployed right after.
+//
+// Node, in a cluster, is the node that created the session: its kernel
+// runs there and nowhere else (the service's spec names that node only),
+// and only that node's manager runs its tasks. Empty on a single machine.
 type SessionCreated struct {
 	Kernel  string `json:"kernel"`
 	Service string `json:"service"`
+	Node    string `json:"node,omitempty"`
+}
+
+// SessionLost (session_lost) records, in a cluster, that the node a
+// session runs on died (its lease is gone): its kernel and the kernel's
+// variables are gone with it. The placement leader writes it, fenced,
+// with the kill of the kernel service, instead of moving the kernel: a
+// session is never restarted silently. Its running and pending tasks fail
+// with reason node_lost; it takes no task until the user restarts it
+// elsewhere ([SessionMoved]) or removes it.
+type SessionLost struct {
+	Node   string `json:"node"`
+	Lease  int64  `json:"lease,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// SessionMoved (session_moved) restarts a lost session on Node, empty: a
+// new kernel, none of the old variables, an empty queue; its checkpoints
+// stay listed but their files were on the lost node. The kernel service
+// is deployed again right after, on Node only.
+type SessionMoved struct {
+	Node string `json:"node"`
 }
 
 // SessionRemoved (session_removed) ends a session: its kernel is killed,
@@ -137,6 +165,7 @@ const (
 	FailCancelled      FailReason = "cancelled"       // cancelled while it ran: the kernel was interrupted
 	FailKernelDied     FailReason = "kernel_died"     // the kernel died or stopped answering while it ran
 	FailSessionRemoved FailReason = "session_removed" // the session was removed first
+	FailNodeLost       FailReason = "node_lost"       // the session's node died (cluster mode)
 )
 
 // TaskFailed (task_failed) ends a task that did not complete. OutputBytes
@@ -223,6 +252,8 @@ func (SessionRemoved) EventType() EventType      { return TypeSessionRemoved }
 func (SessionKernelReady) EventType() EventType  { return TypeSessionKernelReady }
 func (SessionCheckpointed) EventType() EventType { return TypeSessionCheckpointed }
 func (SessionRestored) EventType() EventType     { return TypeSessionRestored }
+func (SessionLost) EventType() EventType         { return TypeSessionLost }
+func (SessionMoved) EventType() EventType        { return TypeSessionMoved }
 func (TaskSubmitted) EventType() EventType       { return TypeTaskSubmitted }
 func (TaskStarted) EventType() EventType         { return TypeTaskStarted }
 func (TaskCompleted) EventType() EventType       { return TypeTaskCompleted }
@@ -246,7 +277,7 @@ func (t TaskSubmitted) check() error {
 
 func (t TaskFailed) check() error {
 	switch t.Reason {
-	case FailError, FailInterrupted, FailCancelled, FailKernelDied, FailSessionRemoved:
+	case FailError, FailInterrupted, FailCancelled, FailKernelDied, FailSessionRemoved, FailNodeLost:
 		return nil
 	}
 	return fmt.Errorf("%w: unknown failure reason %q", ErrInvalidEvent, t.Reason)
@@ -297,6 +328,8 @@ var sessionPayloads = map[EventType]func() Payload{
 	TypeSessionKernelReady:  func() Payload { return new(SessionKernelReady) },
 	TypeSessionCheckpointed: func() Payload { return new(SessionCheckpointed) },
 	TypeSessionRestored:     func() Payload { return new(SessionRestored) },
+	TypeSessionLost:         func() Payload { return new(SessionLost) },
+	TypeSessionMoved:        func() Payload { return new(SessionMoved) },
 	TypeTaskSubmitted:       func() Payload { return new(TaskSubmitted) },
 	TypeTaskStarted:         func() Payload { return new(TaskStarted) },
 	TypeTaskCompleted:       func() Payload { return new(TaskCompleted) },
@@ -318,6 +351,10 @@ func derefSession(p Payload) (Payload, bool) {
 	case *SessionCheckpointed:
 		return *v, true
 	case *SessionRestored:
+		return *v, true
+	case *SessionLost:
+		return *v, true
+	case *SessionMoved:
 		return *v, true
 	case *TaskSubmitted:
 		return *v, true
@@ -437,6 +474,16 @@ type Session struct {
 	Removed    bool      `json:"removed,omitempty"`
 	RemovedPos uint64    `json:"removed_pos,omitempty"`
 
+	// Node is the cluster node the session runs on (its session_created's,
+	// or its last session_moved's); empty on a single machine. LostNode,
+	// LostAt, LostPos and LostReason are its session_lost, until a
+	// session_moved: the node died with its kernel.
+	Node       string    `json:"node,omitempty"`
+	LostNode   string    `json:"lost_node,omitempty"`
+	LostAt     time.Time `json:"lost_at,omitzero"`
+	LostPos    uint64    `json:"lost_pos,omitempty"`
+	LostReason string    `json:"lost_reason,omitempty"`
+
 	// Instance is the kernel service's last started instance (from
 	// service_started of Service) and Exited whether it has exited since.
 	Instance *KernelRef `json:"instance,omitempty"`
@@ -475,6 +522,19 @@ func (s *Session) Clone() *Session {
 
 // Live reports whether the session exists and was not removed.
 func (s *Session) Live() bool { return s != nil && !s.Removed }
+
+// Runs reports whether the session's tasks run on node (this node's name,
+// "" on a single machine): it is live, not lost, and node is its own.
+func (s *Session) Runs(node string) bool { return s.Live() && s.LostNode == "" && s.Node == node }
+
+// LostText says how a lost session was lost, for `solo session status`:
+// "" when it is not.
+func (s *Session) LostText() string {
+	if s == nil || s.LostNode == "" {
+		return ""
+	}
+	return fmt.Sprintf("lost: node %s died at %s; restart it elsewhere, empty, with `solo session restart %s`", s.LostNode, s.LostAt.UTC().Format(time.RFC3339), s.Name)
+}
 
 // AssetKey names an asset: its session's tenant and name, and its id.
 type AssetKey struct {
@@ -695,7 +755,7 @@ func (ss *Sessions) Apply(env event.Envelope) error {
 		if live {
 			break
 		}
-		s = &Session{Tenant: key.Tenant, Name: key.Name, Kernel: p.Kernel, Service: p.Service, CreatedPos: env.Pos, CreatedAt: at, Queue: []string{}}
+		s = &Session{Tenant: key.Tenant, Name: key.Name, Kernel: p.Kernel, Service: p.Service, Node: p.Node, CreatedPos: env.Pos, CreatedAt: at, Queue: []string{}}
 		ss.sessions[key] = s
 		ss.services[Key{key.Tenant, p.Service}] = key
 	case SessionRemoved:
@@ -710,6 +770,24 @@ func (ss *Sessions) Apply(env event.Envelope) error {
 			}
 		}
 		s.Queue, s.Running = []string{}, ""
+	case SessionLost:
+		if !live || s.LostNode != "" || p.Node != s.Node {
+			break
+		}
+		s.LostNode, s.LostAt, s.LostPos, s.LostReason = p.Node, at, env.Pos, p.Reason
+		for _, id := range append(slices.Clone(s.Queue), s.Running) {
+			if tk := task(id); tk != nil {
+				ss.end(s, tk, env.Pos, at, TaskStateFailed)
+				tk.Reason, tk.Detail = FailNodeLost, "node "+p.Node+" died"
+			}
+		}
+		s.Queue, s.Running = []string{}, ""
+	case SessionMoved:
+		if !live || s.LostNode == "" {
+			break
+		}
+		s.Node, s.LostNode, s.LostAt, s.LostPos, s.LostReason = p.Node, "", time.Time{}, 0, ""
+		s.Instance, s.Exited, s.Bound = nil, false, nil
 	case SessionKernelReady:
 		if !live {
 			break

@@ -293,8 +293,10 @@ func envOf(ev eventstore.Event) eventstore.Envelope {
 
 func TestNewEvent_DecodeSession(t *testing.T) {
 	samples := []Payload{
-		SessionCreated{Kernel: "python3", Service: "session.nb"},
+		SessionCreated{Kernel: "python3", Service: "session.nb", Node: "n1"},
 		SessionRemoved{Reason: "asked"},
+		SessionLost{Node: "n1", Lease: 7, Reason: "node n1 lost its lease 7"},
+		SessionMoved{Node: "n2"},
 		SessionKernelReady{PID: 1, StartTicks: 2, BootID: "b", StateLost: true, Reason: "restarted"},
 		SessionCheckpointed{Label: "l", Task: "t", Saved: []string{"x"}, Skipped: []string{"m"}, Bytes: 3},
 		SessionRestored{Label: "l", Task: "t", Restored: []string{"x"}},
@@ -320,4 +322,60 @@ func TestNewEvent_DecodeSession(t *testing.T) {
 		require.True(t, seen[typ], "no sample for %s", typ)
 		require.True(t, typ.Known())
 	}
+}
+
+// TestSessions_LostAndMoved: in a cluster, session_lost of the session's
+// own node fails its running and pending tasks with reason node_lost and
+// says how it was lost; a lost session takes session_moved to another
+// node, empty (no kernel bound, no instance), and runs there. A loss
+// naming another node than the session's changes nothing.
+func TestSessions_LostAndMoved(t *testing.T) {
+	l := newTestLog(t)
+	l.add(DefaultTenant, "nb", SessionCreated{Kernel: "python3", Service: "session.nb", Node: "n2"})
+	l.add(DefaultTenant, "session.nb", Started{Generation: 1, Attempt: 1, PID: 70})
+	l.add(DefaultTenant, "nb", SessionKernelReady{PID: 70})
+	l.add(DefaultTenant, "nb", TaskSubmitted{ID: "a", Code: "x = 1"})
+	l.add(DefaultTenant, "nb", TaskSubmitted{ID: "b", Code: "x"})
+	l.add(DefaultTenant, "nb", TaskStarted{ID: "a", Attempt: 1, PID: 70})
+	l.add(DefaultTenant, "nb", SessionLost{Node: "n3", Lease: 3, Reason: "not its node"})
+	ss := mustFoldSessions(t, l)
+	s, _ := ss.Session(DefaultTenant, "nb")
+	require.Equal(t, "n2", s.Node)
+	require.Empty(t, s.LostNode, "a loss of another node is not this session's")
+	assert.True(t, s.Runs("n2"))
+	assert.False(t, s.Runs("n1"), "only its node runs its tasks")
+
+	l.add(DefaultTenant, "nb", SessionLost{Node: "n2", Lease: 2, Reason: "node n2 lost its lease 2"}) // 8
+	ss = mustFoldSessions(t, l)
+	s, _ = ss.Session(DefaultTenant, "nb")
+	require.Equal(t, "n2", s.LostNode)
+	assert.Equal(t, uint64(8), s.LostPos)
+	assert.True(t, s.Live(), "a lost session is still there, to restart or remove")
+	assert.False(t, s.Runs("n2"), "nothing runs its tasks")
+	assert.Empty(t, s.Queue)
+	assert.Empty(t, s.Running)
+	assert.Equal(t, 2, s.Done)
+	for _, id := range []string{"a", "b"} {
+		tk, _ := ss.Task(id)
+		assert.Equal(t, TaskStateFailed, tk.State, id)
+		assert.Equal(t, FailNodeLost, tk.Reason, id)
+		assert.Equal(t, "node n2 died", tk.Detail, id)
+	}
+	assert.Regexp(t, `^lost: node n2 died at \d{4}-\d\d-\d\dT[0-9:]+Z; restart it elsewhere, empty, with `+"`solo session restart nb`$", s.LostText())
+
+	l.add(DefaultTenant, "nb", TaskSubmitted{ID: "c", Code: "x"}) // refused by the manager; folded all the same
+	l.add(DefaultTenant, "nb", SessionMoved{Node: "n1"})
+	ss = mustFoldSessions(t, l)
+	s, _ = ss.Session(DefaultTenant, "nb")
+	assert.Equal(t, "n1", s.Node)
+	assert.Empty(t, s.LostNode)
+	assert.Empty(t, s.LostText())
+	assert.True(t, s.Runs("n1"))
+	assert.Nil(t, s.Bound, "empty: no kernel of the old node")
+	assert.Nil(t, s.Instance)
+
+	l.add(DefaultTenant, "nb", SessionMoved{Node: "n3"})
+	ss = mustFoldSessions(t, l)
+	s, _ = ss.Session(DefaultTenant, "nb")
+	assert.Equal(t, "n1", s.Node, "a session that is not lost does not move")
 }

@@ -43,8 +43,13 @@ type SessionView struct {
 	Kernel  string `json:"kernel"`
 	Service string `json:"service"`
 	// State is "starting" (no kernel connected yet, or a new one coming
-	// up), "ready", or "removed".
-	State       string    `json:"state"`
+	// up), "ready", "lost" (its node died: see Lost), or "removed".
+	State string `json:"state"`
+	// Node is the cluster node the session runs on; empty on a single
+	// machine. Lost, set when State is "lost", says which node died, when,
+	// and how to restart the session elsewhere (empty).
+	Node        string    `json:"node,omitempty"`
+	Lost        string    `json:"lost,omitempty"`
 	PID         int       `json:"pid,omitempty"`
 	Pending     int       `json:"pending"`
 	Running     string    `json:"running,omitempty"`
@@ -52,6 +57,15 @@ type SessionView struct {
 	StateLost   int       `json:"state_lost,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	Checkpoints []string  `json:"checkpoints,omitempty"`
+}
+
+// RestartSessionRequest is the body of POST
+// /v1/sessions/{tenant}/{name}/restart, which runs a lost session (its
+// node died) again on the node that answers, empty.
+type RestartSessionRequest struct {
+	// Python is the interpreter's absolute path on that node; "" means
+	// its daemon's default.
+	Python string `json:"python,omitempty"`
 }
 
 // RemoveSessionResult is the reply of DELETE /v1/sessions/{tenant}/{name}.
