@@ -66,6 +66,7 @@
 //	POST   /v1/sessions                          body: wire.CreateSessionRequest; 200 wire.SessionView
 //	GET    /v1/sessions/{tenant}/{name}          200 wire.SessionView
 //	DELETE /v1/sessions/{tenant}/{name}          remove a session; 200 wire.RemoveSessionResult
+//	POST   /v1/sessions/{tenant}/{name}/restart  body: wire.RestartSessionRequest; run a lost session (its node died) again here, empty; 200 wire.SessionView, 409 if not lost
 //	POST   /v1/sessions/{tenant}/{name}/tasks    body: wire.SubmitRequest (code, or a checkpoint/restore); 200 state.Task
 //	GET    /v1/sessions/{tenant}/{name}/assets   200 [wire.AssetView] (outputs, files); renews their leases
 //	POST   /v1/sessions/{tenant}/{name}/assets   body: wire.AddAssetRequest {"path": P}: keep a file of its directory as an asset

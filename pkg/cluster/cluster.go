@@ -37,6 +37,23 @@
 // Txn also compares the create revision of the leader's election key: a
 // deposed leader's placement is refused. The event's position is the
 // placement's fencing token (see state.Placed).
+//
+// A placement elsewhere ends the view of the instance that ran on the dead
+// node (state.World.Apply): until the new node records its start, `solo
+// ls` shows the service starting on its new node, with no pid.
+//
+// # Kernel sessions
+//
+// A kernel session runs on the node that created it: its kernel service's
+// spec names that node only, and only that node's session manager runs
+// its tasks (package session, # Cluster). Its kernel is never moved: once
+// the node's lease has expired and Margin has passed, the leader writes,
+// in one fenced Txn, session_lost (state.SessionLost: its tasks fail with
+// reason node_lost) and the kill of its kernel service, which names the
+// dead node so that the fold ends the view of its instance. The kernel
+// itself was stopped with every other service when its node fenced
+// itself. The user runs the session again elsewhere, empty, with `solo
+// session restart NAME` (state.SessionMoved).
 package cluster
 
 import (

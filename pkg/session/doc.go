@@ -131,6 +131,27 @@
 // read the file unlocked, so a slow reader holds up neither the kernel,
 // nor other readers, nor the fold (I8).
 //
+// # Cluster
+//
+// In a cluster ([Options.Node] set), a session runs on the node that
+// created it: session_created records the node, the kernel service's spec
+// names that node only, and only that node's manager runs a worker (and
+// sweeps assets) for it. Every node answers for every session from the
+// log, which is the same on all of them, naming the node it runs on
+// (View.Node): list, status, submit, cancel, checkpoint and restore are
+// log writes that the owning node's worker follows, so any node takes
+// them. What only the owning node's disk has, a task's output file and
+// the session's assets, is refused elsewhere with [ErrElsewhere], naming
+// the node to ask: requests are not forwarded between nodes.
+//
+// If that node dies (its lease gone), the placement leader records
+// session_lost ([state.SessionLost]): its running and pending tasks fail
+// with reason node_lost, its kernel service is killed rather than moved,
+// status says "lost: node n2 died at ...", and a submit gets [ErrLost].
+// Nothing restarts it silently. [Manager.Restart] (`solo session
+// restart`) runs it again on the node asked, empty: a new kernel, no
+// variables, no queue; checkpoint files stay on the dead node's disk.
+//
 // # Caveats
 //
 //   - A clean daemon shutdown stops every service, kernels included (a
@@ -145,6 +166,9 @@
 //     session's assets keeps them all.
 //   - Assets outlive a removed session until they are collected, but are
 //     listed only through a live session of that name.
+//   - In a cluster, the outputs and assets of a session restarted
+//     elsewhere stay on the dead node's disk (and in its listing, never
+//     collected by another node).
 //   - A file asset's path is checked, links resolved, when it is added;
 //     the sweep deletes through an [os.Root] of the session's directory,
 //     so a link planted later cannot lead it out of the directory.
