@@ -122,6 +122,10 @@ func TestSessions_BadInput(t *testing.T) {
 		{"asset of a missing session", "POST", "/v1/sessions/default/ghost/assets", `{"path":"x"}`, 404, wire.CodeNotFound, "", "default/ghost"},
 		{"assets of a missing session", "GET", "/v1/sessions/default/ghost/assets", "", 404, wire.CodeNotFound, "", "default/ghost"},
 		{"assets with a bad name", "GET", "/v1/sessions/default/UPPER/assets", "", 400, wire.CodeInvalid, "name", "UPPER"},
+		{"restart a session that is not lost", "POST", "/v1/sessions/default/nb/restart", `{}`, 409, wire.CodeConflict, "", "session not lost: it runs on node this one"},
+		{"restart a missing session", "POST", "/v1/sessions/default/ghost/restart", `{}`, 404, wire.CodeNotFound, "", "default/ghost"},
+		{"restart with a bad name", "POST", "/v1/sessions/default/UPPER/restart", `{}`, 400, wire.CodeInvalid, "name", "UPPER"},
+		{"unknown field in restart", "POST", "/v1/sessions/default/nb/restart", `{"pyton":"/x"}`, 400, wire.CodeInvalid, "", `"pyton"`},
 		{"wrong method on sessions", "PUT", "/v1/sessions", `{}`, 405, wire.CodeInvalid, "", "PUT"},
 		{"wrong method on a task", "DELETE", task, "", 405, wire.CodeInvalid, "", "DELETE"},
 	}
