@@ -24,7 +24,7 @@ type appendResult struct {
 
 // Append writes events as one unit: all of them or none. It returns their
 // positions, in order, once the transaction holding them is fsynced
-// (invariant I1).
+// (invariant I1). One call holds at most [Store.MaxAppend] events.
 //
 // An event whose ID is already stored is not written again: its original
 // position is returned, and its Expect is not checked, so that a retry after
@@ -42,7 +42,7 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]uint64, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	if err := ValidateAppend(events, s.opts.MaxBatch); err != nil {
+	if err := ValidateAppend(events, s.opts.MaxAppend); err != nil {
 		return nil, err
 	}
 	req := &appendReq{events: events, reply: make(chan appendResult, 1)}
@@ -67,6 +67,10 @@ func (s *Store) Append(ctx context.Context, events ...Event) ([]uint64, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// MaxAppend returns the most events one Append call may hold
+// ([Options.MaxAppend]).
+func (s *Store) MaxAppend() int { return s.opts.MaxAppend }
 
 // commitLoop is the committer goroutine: it takes the first queued request,
 // then every request already queued behind it, and commits them together.

@@ -48,8 +48,10 @@
 // request, then every other request that is already queued (up to
 // [DefaultMaxBatch] events), and commits them all in one bbolt transaction
 // with one fsync. A lone appender is committed at once: nothing waits for a
-// timer, unlike [bbolt.DB.Batch]. A request that fails its own checks
-// ([ErrConflict], [ErrIDReused]) fails alone; the others in the group commit.
+// timer, unlike [bbolt.DB.Batch]. One request may hold more events than a
+// group gathers (up to [DefaultMaxAppend]); it is never split. A request
+// that fails its own checks ([ErrConflict], [ErrIDReused]) fails alone; the
+// others in the group commit.
 //
 // # Encoding
 //

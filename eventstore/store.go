@@ -25,8 +25,13 @@ const (
 	// release the file: long enough to ride over a daemon restart's overlap,
 	// short enough that a second daemon fails at once in human terms.
 	DefaultLockTimeout = 500 * time.Millisecond
-	// DefaultMaxBatch is the most events one group commit writes.
+	// DefaultMaxBatch is the most events one group commit gathers from
+	// several Append calls.
 	DefaultMaxBatch = 1024
+	// DefaultMaxAppend is the most events one Append call may hold: an
+	// apply of tens of thousands of services is one call, one
+	// transaction.
+	DefaultMaxAppend = 65536
 	// DefaultSubscriberBuffer is the number of live events a subscriber may
 	// lag behind before it falls back to reading from the store.
 	DefaultSubscriberBuffer = 1024
@@ -39,8 +44,14 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock before it fails
 	// with ErrLocked. Default DefaultLockTimeout.
 	LockTimeout time.Duration
-	// MaxBatch caps the events of one group commit. Default DefaultMaxBatch.
+	// MaxBatch caps the events a group commit gathers: the committer adds
+	// queued Append calls to a transaction while it holds fewer. Default
+	// DefaultMaxBatch.
 	MaxBatch int
+	// MaxAppend caps the events of one Append call, which is always
+	// committed whole in one transaction (alone when it is larger than
+	// MaxBatch). Default DefaultMaxAppend; never below MaxBatch.
+	MaxAppend int
 	// SubscriberBuffer is each subscriber's live buffer, in events.
 	// Default DefaultSubscriberBuffer.
 	SubscriberBuffer int
@@ -114,6 +125,10 @@ func Open(path string, opts *Options) (*Store, error) {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	if o.MaxAppend <= 0 {
+		o.MaxAppend = DefaultMaxAppend
+	}
+	o.MaxAppend = max(o.MaxAppend, o.MaxBatch)
 	if o.SubscriberBuffer <= 0 {
 		o.SubscriberBuffer = DefaultSubscriberBuffer
 	}

@@ -56,3 +56,35 @@ func TestOpen_SecondOpener(t *testing.T) {
 	assert.Contains(t, err.Error(), fmt.Sprint(os.Getpid()))
 	assert.Less(t, time.Since(start), 5*time.Second, "a locked open must fail, not hang")
 }
+
+// TestAppend_LargerThanABatch: one Append may hold more events than a
+// group commit gathers (an apply of many services is one call): it is
+// written whole, in order, gapless; one over MaxAppend is refused whole,
+// nothing written.
+func TestAppend_LargerThanABatch(t *testing.T) {
+	s := MustOpenStore(t, &eventstore.Options{MaxBatch: 4, MaxAppend: 10})
+	assert.Equal(t, 10, s.MaxAppend())
+	ctx := context.Background()
+	events := func(n int) []eventstore.Event {
+		out := make([]eventstore.Event, n)
+		for i := range out {
+			out[i] = eventstore.Event{Type: "t", Tenant: "default", Subject: fmt.Sprintf("s%d", i), Actor: "local", Data: []byte(`{}`)}
+		}
+		return out
+	}
+	pos, err := s.Append(ctx, events(10)...)
+	require.NoError(t, err)
+	require.Len(t, pos, 10)
+	for i, p := range pos {
+		assert.Equal(t, uint64(i+1), p, "positions in order, gapless")
+	}
+
+	_, err = s.Append(ctx, events(11)...)
+	require.ErrorIs(t, err, eventstore.ErrInvalid)
+	assert.Contains(t, err.Error(), "11 events in one append, limit 10")
+	assert.Equal(t, uint64(10), s.Head(), "nothing of a refused append is written")
+
+	small := MustOpenStore(t, &eventstore.Options{MaxBatch: 8, MaxAppend: 2})
+	assert.Equal(t, 8, small.MaxAppend(), "MaxAppend is never below MaxBatch")
+	assert.Equal(t, eventstore.DefaultMaxAppend, MustOpenStore(t, nil).MaxAppend())
+}

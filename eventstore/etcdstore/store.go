@@ -180,6 +180,10 @@ func (s *Store) Prefix() string { return s.opts.Prefix }
 // cluster's transaction limit allows (see the package doc's caveats).
 func (s *Store) MaxBatch() int { return s.maxBatch }
 
+// MaxAppend is [Store.MaxBatch]: one Append call is one Txn, so the two
+// limits are one here. It is the name the embedded store gives the limit.
+func (s *Store) MaxAppend() int { return s.maxBatch }
+
 // Head returns the position of the last committed event, 0 for an empty
 // log, as the cluster has it (a linearizable read). If the cluster does not
 // answer within the request timeout, it returns the highest position this

@@ -25,11 +25,11 @@ import (
 )
 
 // ErrApplyTooLarge is returned by [Runtime.Apply] when the events of one
-// apply (its deploys plus its prune kills) exceed the event store's batch
-// limit ([eventstore.Options.MaxBatch], default
-// [eventstore.DefaultMaxBatch]). An apply is one atomic append, so it is
-// refused whole rather than split: nothing is written. Split the file (by
-// tenant, say) or raise the store's MaxBatch.
+// apply (its deploys plus its prune kills) exceed what one append of the
+// event store may hold ([eventstore.Options.MaxAppend], default
+// [eventstore.DefaultMaxAppend]; on etcd, the store's Txn limit). An apply
+// is one atomic append, so it is refused whole rather than split: nothing
+// is written. Split the file (by tenant, say) or raise the limit.
 var ErrApplyTooLarge = errors.New("apply has more events than one atomic append allows")
 
 // ErrApplyEmpty is returned by [DecodeApplyFile] for a file that names no
@@ -255,8 +255,8 @@ func (r *Runtime) Apply(ctx context.Context, req ApplyRequest) (ApplyResult, err
 			return ApplyResult{}, fmt.Errorf("apply: %w", err)
 		}
 	}
-	if limit := r.maxBatch(); len(events) > limit {
-		return ApplyResult{}, fmt.Errorf("apply: %w: %d events (deploys and prunes), limit %d", ErrApplyTooLarge, len(events), limit)
+	if limit := r.maxAppend(); len(events) > limit {
+		return ApplyResult{}, fmt.Errorf("apply: %w: %d events (deploys and prunes), limit %d; split the file into smaller ones (by tenant, so that --prune of one never removes another's services)", ErrApplyTooLarge, len(events), limit)
 	}
 	// Over a quota, the whole apply is refused (a dry run says so too).
 	admitted, err := r.admit(ctx, state.QuotaServices, creates)
@@ -502,15 +502,12 @@ func (r *Runtime) actApply(ctx context.Context, items []ApplyItem) error {
 	return firstErr
 }
 
-// maxBatch is the store's limit of events per append.
-func (r *Runtime) maxBatch() int {
-	if b, ok := r.store.(interface{ MaxBatch() int }); ok && r.own == nil {
-		return b.MaxBatch() // an external log's own limit (etcd's Txn size)
+// maxAppend is the store's limit of events per append.
+func (r *Runtime) maxAppend() int {
+	if b, ok := r.store.(interface{ MaxAppend() int }); ok {
+		return b.MaxAppend()
 	}
-	if r.opts.Store != nil && r.opts.Store.MaxBatch > 0 {
-		return r.opts.Store.MaxBatch
-	}
-	return eventstore.DefaultMaxBatch
+	return eventstore.DefaultMaxBatch // a Log that says nothing: the smallest limit Solo knows
 }
 
 // desiredIn returns the keys of the desired services of the given

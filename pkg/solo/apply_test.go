@@ -163,7 +163,7 @@ func actions(r solo.ApplyResult) []solo.ApplyAction {
 
 func TestRuntime_Apply_refusals(t *testing.T) {
 	ctx := context.Background()
-	rt := MustOpen(t, solo.Options{Store: &eventstore.Options{MaxBatch: 4}})
+	rt := MustOpen(t, solo.Options{Store: &eventstore.Options{MaxBatch: 2, MaxAppend: 4}})
 	ev := follow(t, rt, 0)
 	_, err := rt.Apply(ctx, solo.ApplyRequest{Services: []solo.Spec{sleeper("keep")}})
 	require.NoError(t, err)
