@@ -64,6 +64,9 @@ func run(svcPath, readyPath, statusPath string) error {
 	if err != nil {
 		return err
 	}
+	// Only its number is used below: keep the file, or its finalizer
+	// closes the descriptor under the forks (EBADF).
+	defer runtime.KeepAlive(devnull)
 	base := os.Environ()
 	attrs := make([]*syscall.ProcAttr, len(svcs))
 	for i, s := range svcs {
