@@ -173,120 +173,197 @@ func (s *Service) Serve(ctx context.Context) error {
 	return suture.ErrDoNotRestart
 }
 
+// attempts is what a service loop carries from one attempt to the next.
+// It lives on the heap, so that the frames that stay on the loop's stack
+// while an instance runs are small (see [Service.loop]).
+type attempts struct {
+	gen     uint64
+	logger  hclog.Logger // made on first use: most services never log
+	debug   bool
+	inst    Instance
+	attempt int
+	started time.Time
+	recent  []time.Time // restarts within the window
+
+	// The attempt in progress: how it ended, and the wait on it.
+	exit      Exit
+	failure   error
+	waitCtx   context.Context
+	notReady  func() error
+	readyDone func()
+}
+
+// log returns the loop's logger, made on first use: a With per service
+// costs memory for the service's whole life.
+func (s *Service) log(a *attempts) hclog.Logger {
+	if a.logger == nil {
+		a.logger = s.cfg.Logger.With("service", s.cfg.Key.String(), "generation", a.gen)
+	}
+	return a.logger
+}
+
+// loop runs attempts until the policy or the context ends it.
+//
+// A loop's goroutine lives as long as its service and spends that life
+// parked in [Instance.Wait]; a GC shrinks a parked goroutine's stack only
+// while it uses under a quarter of it. So the loop keeps its state in
+// [attempts] and does each step of an attempt in a function of its own
+// (never inlined): what stays on the stack while the instance runs is
+// loop's small frame and the wait's, not the locals of the start, the
+// stop and the records. That halves the stack each service keeps.
 func (s *Service) loop(ctx context.Context) error {
-	policy := s.cfg.Policy
-	gen := s.cfg.Generation
-	// The loop's logger is made on first use: most services never log, and
-	// a With per service costs memory for their whole life.
-	var logger hclog.Logger
-	log := func() hclog.Logger {
-		if logger == nil {
-			logger = s.cfg.Logger.With("service", s.cfg.Key.String(), "generation", gen)
-		}
-		return logger
+	a := &attempts{
+		gen:     s.cfg.Generation,
+		debug:   s.cfg.Logger.IsDebug(),
+		inst:    s.cfg.Adopted,
+		attempt: max(s.cfg.AdoptedAttempt, 1),
+		started: s.cfg.AdoptedAt,
 	}
-	debug := s.cfg.Logger.IsDebug()
-	inst, attempt, started := s.cfg.Adopted, s.cfg.AdoptedAttempt, s.cfg.AdoptedAt
-	if attempt < 1 {
-		attempt = 1
-	}
-	var recent []time.Time // restarts within the window
 	for {
-		var exit Exit
-		var failure error
-		if inst == nil {
-			var err, recErr error
-			// The start and its record run on a goroutine of their own
-			// (see deep).
-			deep(func() {
-				inst, err = s.start(ctx, attempt)
-				started = s.cfg.Now()
-				if err != nil {
-					return
-				}
-				id := inst.Identity()
-				// The start happened: record it even if a stop was asked
-				// for meanwhile, so the exit recorded next has its start.
-				recErr = s.record(context.WithoutCancel(ctx), Started{Generation: gen, Attempt: attempt, Identity: id})
-				if recErr != nil {
-					// Not durable: the instance must not outlive this loop
-					// unrecorded.
-					s.stop(inst)
-				}
-			})
-			if err != nil {
-				log().Warn("service did not start", "attempt", attempt, "error", err)
-				exit, failure = Exit{Code: -1}, err
-				inst = nil
-			} else if recErr != nil {
-				return fmt.Errorf("record start: %w", recErr)
-			} else if debug {
-				log().Debug("service started", "attempt", attempt, "pid", inst.Identity().PID)
+		if a.inst == nil {
+			if err := s.startAttempt(ctx, a); err != nil {
+				return err
 			}
 		}
-		if inst != nil {
-			var err error
-			waitCtx, notReady, readyDone := s.awaitReady(ctx, inst, gen, attempt, started)
-			exit, err = inst.Wait(waitCtx)
-			readyDone()
-			if cause := context.Cause(waitCtx); ctx.Err() == nil && (errors.Is(cause, errNotReady) || errors.Is(cause, ErrUnhealthy)) {
-				res, serr := s.stop(inst)
-				exit, failure = res.Exit, cause
-				if errors.Is(cause, errNotReady) {
-					failure = notReady()
-				}
-				if serr != nil {
-					exit, failure = Exit{Unknown: true}, fmt.Errorf("%v; stop failed: %w", failure, serr)
-				}
-				err = nil
-			} else if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				res, err := s.stop(inst)
-				if err != nil {
-					// The stop failed (a process stuck past SIGKILL, or one
-					// we may not signal): it may still run. Never record
-					// that as a clean exit.
-					return s.recordExit(gen, attempt, inst, Exit{Unknown: true}, started, s.cfg.Now(), fmt.Errorf("stop failed: %w", err), nextStep{})
-				}
-				return s.recordExit(gen, attempt, inst, res.Exit, started, s.cfg.Now(), nil, nextStep{})
-			}
-			var ge *GoError
-			if errors.As(err, &ge) {
-				failure = ge
-			} else if err != nil {
-				// The wait itself failed: we cannot tell how it ended.
-				exit, failure = Exit{Unknown: true}, err
+		if a.inst != nil {
+			s.beginWait(ctx, a)
+			exit, err := a.inst.Wait(a.waitCtx)
+			if end, err := s.endWait(ctx, a, exit, err); end {
+				return err
 			}
 		}
-		// What comes next is decided before the exit is recorded, so that
-		// the record says it: the restart's number and its delay.
-		ended := s.cfg.Now()
-		next := s.next(exit, ended, &recent)
-		if err := s.recordExit(gen, attempt, inst, exit, started, ended, failure, next); err != nil {
+		if end, err := s.afterAttempt(ctx, a); end {
 			return err
 		}
-		inst = nil
-
-		if !next.restart {
-			log().Debug("service ended; policy says no restart", "exit", exit.String())
-			return nil
-		}
-		if next.gaveUp {
-			log().Warn("service failed: restart limit reached", "restarts", len(recent), "window", policy.Window)
-			return s.record(context.WithoutCancel(ctx), GaveUp{Generation: gen, Restarts: len(recent), Window: policy.Window})
-		}
-		delay := next.delay
-		if debug {
-			log().Debug("restarting after backoff", "delay", delay, "exit", exit.String())
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		}
-		attempt++
 	}
+}
+
+// startAttempt starts attempt a.attempt and records it. A start that fails
+// leaves a.inst nil and its failure in a.exit and a.failure; an error
+// means the loop must end.
+//
+//go:noinline
+func (s *Service) startAttempt(ctx context.Context, a *attempts) error {
+	a.exit, a.failure = Exit{}, nil
+	var err, recErr error
+	// The start and its record run on a goroutine of their own
+	// (see deep).
+	deep(func() {
+		a.inst, err = s.start(ctx, a.attempt)
+		a.started = s.cfg.Now()
+		if err != nil {
+			return
+		}
+		id := a.inst.Identity()
+		// The start happened: record it even if a stop was asked
+		// for meanwhile, so the exit recorded next has its start.
+		recErr = s.record(context.WithoutCancel(ctx), Started{Generation: a.gen, Attempt: a.attempt, Identity: id})
+		if recErr != nil {
+			// Not durable: the instance must not outlive this loop
+			// unrecorded.
+			s.stop(a.inst)
+		}
+	})
+	switch {
+	case err != nil:
+		s.log(a).Warn("service did not start", "attempt", a.attempt, "error", err)
+		a.exit, a.failure = Exit{Code: -1}, err
+		a.inst = nil
+	case recErr != nil:
+		return fmt.Errorf("record start: %w", recErr)
+	case a.debug:
+		s.log(a).Debug("service started", "attempt", a.attempt, "pid", a.inst.Identity().PID)
+	}
+	return nil
+}
+
+// beginWait starts the instance's readiness probe and health watch, if
+// any, and sets the context to wait on.
+//
+//go:noinline
+func (s *Service) beginWait(ctx context.Context, a *attempts) {
+	a.exit, a.failure = Exit{}, nil
+	a.waitCtx, a.notReady, a.readyDone = s.awaitReady(ctx, a.inst, a.gen, a.attempt, a.started)
+}
+
+// endWait handles the end of a wait on the instance: an exit, a failed
+// readiness or health check (the instance is stopped), or the loop's
+// context ending (the instance is stopped, its exit recorded, and the loop
+// ends: end is true).
+//
+//go:noinline
+func (s *Service) endWait(ctx context.Context, a *attempts, exit Exit, err error) (end bool, _ error) {
+	inst, waitCtx := a.inst, a.waitCtx
+	a.readyDone()
+	a.waitCtx, a.readyDone = nil, nil
+	var failure error
+	if cause := context.Cause(waitCtx); ctx.Err() == nil && (errors.Is(cause, errNotReady) || errors.Is(cause, ErrUnhealthy)) {
+		res, serr := s.stop(inst)
+		exit, failure = res.Exit, cause
+		if errors.Is(cause, errNotReady) {
+			failure = a.notReady()
+		}
+		if serr != nil {
+			exit, failure = Exit{Unknown: true}, fmt.Errorf("%v; stop failed: %w", failure, serr)
+		}
+		err = nil
+	} else if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		res, err := s.stop(inst)
+		if err != nil {
+			// The stop failed (a process stuck past SIGKILL, or one
+			// we may not signal): it may still run. Never record
+			// that as a clean exit.
+			return true, s.recordExit(a.gen, a.attempt, inst, Exit{Unknown: true}, a.started, s.cfg.Now(), fmt.Errorf("stop failed: %w", err), nextStep{})
+		}
+		return true, s.recordExit(a.gen, a.attempt, inst, res.Exit, a.started, s.cfg.Now(), nil, nextStep{})
+	}
+	a.notReady = nil
+	var ge *GoError
+	if errors.As(err, &ge) {
+		failure = ge
+	} else if err != nil {
+		// The wait itself failed: we cannot tell how it ended.
+		exit, failure = Exit{Unknown: true}, err
+	}
+	a.exit, a.failure = exit, failure
+	return false, nil
+}
+
+// afterAttempt records how the attempt ended and what follows, then waits
+// out the backoff before the next one; end is true when the loop ends.
+//
+//go:noinline
+func (s *Service) afterAttempt(ctx context.Context, a *attempts) (end bool, _ error) {
+	// What comes next is decided before the exit is recorded, so that
+	// the record says it: the restart's number and its delay.
+	exit, ended := a.exit, s.cfg.Now()
+	next := s.next(exit, ended, &a.recent)
+	if err := s.recordExit(a.gen, a.attempt, a.inst, exit, a.started, ended, a.failure, next); err != nil {
+		return true, err
+	}
+	a.inst, a.exit, a.failure = nil, Exit{}, nil
+
+	if !next.restart {
+		s.log(a).Debug("service ended; policy says no restart", "exit", exit.String())
+		return true, nil
+	}
+	if next.gaveUp {
+		s.log(a).Warn("service failed: restart limit reached", "restarts", len(a.recent), "window", s.cfg.Policy.Window)
+		return true, s.record(context.WithoutCancel(ctx), GaveUp{Generation: a.gen, Restarts: len(a.recent), Window: s.cfg.Policy.Window})
+	}
+	delay := next.delay
+	if a.debug {
+		s.log(a).Debug("restarting after backoff", "delay", delay, "exit", exit.String())
+	}
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return true, nil
+	}
+	a.attempt++
+	return false, nil
 }
 
 // errNotReady is the cause a wait is cut short with when the readiness
