@@ -1,7 +1,8 @@
-// Package supervisor runs services: the suture tree of per-service loops
-// (restart policy, intensity limit, backoff) and, under it, the OS process
-// layer: process identity, exit notification, starting, stopping, and
-// per-service log files.
+// Package supervisor runs services: the tree of per-service loops
+// (restart policy, intensity limit, backoff; one-shots such as the
+// recovery pass under suture) and, under it, the OS process layer: process
+// identity, exit notification, starting, stopping, and per-service log
+// files.
 //
 // # Service loops
 //
@@ -103,7 +104,10 @@
 //
 // # Concurrency
 //
-// [Watch], [Process] and [Logs] are safe for concurrent use. [Watch.Wait]
+// A [Tree] runs each loop on one goroutine, parked while its instance
+// runs; a start and each record run on a short-lived goroutine of their
+// own, at most 64 at once across the process. [Watch], [Process] and
+// [Logs] are safe for concurrent use. [Watch.Wait]
 // calls run one at a time; each honours its own context. [Stop] blocks until
 // the process is reaped (or fails); [Process.Finish] and [Watch.Reap] never
 // block. [Logs] runs one goroutine, stopped by [Logs.Close]; [Logs.Follow]

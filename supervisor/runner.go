@@ -205,6 +205,8 @@ func (s slots) take() (release func()) {
 var (
 	openSlots = make(slots, max(2, runtime.GOMAXPROCS(0)))
 	forkSlots = make(slots, max(2, runtime.GOMAXPROCS(0)))
+	// deepSlots bounds the goroutines of deep (service.go).
+	deepSlots = make(slots, 64)
 )
 
 // AdoptedInstance wraps a process re-adopted after a daemon restart, so that

@@ -97,7 +97,7 @@ type ServiceConfig struct {
 	Health func(inst Instance, report func(healthy bool, reason error)) (stop func())
 }
 
-// Service runs one (tenant, name) under suture: it starts an instance,
+// Service runs one (tenant, name) under a [Tree]: it starts an instance,
 // waits for it to end (parked, never polling), reports the exit, and
 // restarts it according to its [Policy]:
 //
@@ -158,19 +158,33 @@ func (s *Service) Generation() uint64 { return s.cfg.Generation }
 // Done is closed when Serve has returned for good.
 func (s *Service) Done() <-chan struct{} { return s.done }
 
-// Serve implements suture.Service.
+// Serve implements suture.Service. It runs the loop once: called again,
+// it returns at once. It always returns [suture.ErrDoNotRestart].
 func (s *Service) Serve(ctx context.Context) error {
-	defer s.once.Do(func() { close(s.done) })
+	defer s.finish()
+	if s.ended() {
+		return suture.ErrDoNotRestart // one life per Service
+	}
+	s.loopEnded(s.loop(ctx))
+	return suture.ErrDoNotRestart
+}
+
+func (s *Service) finish() { s.once.Do(func() { close(s.done) }) }
+
+func (s *Service) ended() bool {
 	select {
 	case <-s.done:
-		return suture.ErrDoNotRestart // one life per Service
+		return true
 	default:
+		return false
 	}
-	err := s.loop(ctx)
+}
+
+//go:noinline
+func (s *Service) loopEnded(err error) {
 	if err != nil {
 		s.cfg.Logger.Debug("service loop ended", "service", s.cfg.Key, "reason", err)
 	}
-	return suture.ErrDoNotRestart
 }
 
 // attempts is what a service loop carries from one attempt to the next.
@@ -531,7 +545,16 @@ func (s *Service) start(ctx context.Context, attempt int) (Instance, error) {
 // shrinks it. Run on a short-lived goroutine, that stack goes back to the
 // runtime's pool when the goroutine ends, and the parked loop keeps a small
 // one: several KiB less per service for its whole life.
+//
+// At most [deepSlots] run at once, across every loop of the process: Go
+// keeps the descriptor of every goroutine that ever ran at once for reuse
+// and never frees it, so a burst of 10,000 starts on as many goroutines
+// would leave 10,000 descriptors behind for good. The work they do is
+// bounded by far fewer slots anyway (openSlots, forkSlots), and the group
+// commit batches the records of those in flight.
 func deep(fn func()) {
+	release := deepSlots.take()
+	defer release()
 	var p any
 	done := make(chan struct{})
 	go func() {

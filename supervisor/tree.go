@@ -19,11 +19,16 @@ var ErrTreeStopped = errors.New("supervisor tree is stopped")
 // here beside ErrTreeStopped, the other error of the tree.)
 var ErrOneShotUnfinished = errors.New("one-shot ended without finishing")
 
-// Tree is the suture supervisor that runs every [Service], keyed by
-// (tenant, name): at most one loop per key, so at most one instance.
+// Tree runs every [Service], keyed by (tenant, name): at most one loop per
+// key, so at most one instance. Each loop runs on a goroutine of its own
+// with a context of its own, cancelled by [Tree.Stop] or [Tree.StopAll];
+// a loop never restarts (one life per [Service]), so it needs none of a
+// suture supervisor's restart bookkeeping, which would cost each of
+// thousands of services memory for its whole life. The one-shots of
+// [Tree.RunOnce] run under a suture supervisor.
 type Tree struct {
 	sup    *suture.Supervisor
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the one-shots' supervisor
 	served chan struct{}
 	logger hclog.Logger
 
@@ -33,8 +38,8 @@ type Tree struct {
 }
 
 type treeEntry struct {
-	svc   *Service
-	token suture.ServiceToken
+	svc *Service
+	ctx *loopContext
 }
 
 // NewTree starts an empty tree; it runs until [Tree.StopAll].
@@ -78,8 +83,23 @@ func (t *Tree) Add(svc *Service) error {
 			return fmt.Errorf("service %s already runs (generation %d)", svc.Key(), e.svc.Generation())
 		}
 	}
-	t.services[svc.Key()] = &treeEntry{svc: svc, token: t.sup.Add(svc)}
+	ctx := &loopContext{}
+	t.services[svc.Key()] = &treeEntry{svc: svc, ctx: ctx}
+	go t.serve(ctx, svc)
 	return nil
+}
+
+// serve runs one loop. A panic ends the loop (its Done is closed by
+// Serve) and is logged; it is never restarted.
+func (t *Tree) serve(ctx context.Context, svc *Service) {
+	defer t.recoverLoop(svc)
+	_ = svc.Serve(ctx)
+}
+
+func (t *Tree) recoverLoop(svc *Service) {
+	if p := recover(); p != nil {
+		t.logger.Error("service loop panicked", "service", svc.String(), "panic", p, "stack", string(debug.Stack()))
+	}
 }
 
 // Get returns the loop registered for key, if any, even one whose Serve has
@@ -107,9 +127,7 @@ func (t *Tree) Stop(ctx context.Context, key Key) error {
 	if !ok {
 		return nil
 	}
-	// Remove fails only if suture already dropped a loop that returned on
-	// its own; then Done is closed already.
-	_ = t.sup.Remove(e.token)
+	e.ctx.cancel()
 	select {
 	case <-e.svc.Done():
 	case <-ctx.Done():
@@ -134,7 +152,11 @@ func (t *Tree) StopAll(ctx context.Context) error {
 		entries = append(entries, e)
 	}
 	t.mu.Unlock()
-	t.cancel() // suture cancels every service's context at once
+	for _, e := range entries {
+		e.ctx.cancel()
+	}
+	t.cancel() // and the one-shots'
+
 	for _, e := range entries {
 		select {
 		case <-e.svc.Done():
