@@ -115,6 +115,14 @@ type Watch struct {
 	exited bool
 	reaped bool
 	exit   Exit
+	peek   peekResult // what the poller's read callback learned
+}
+
+// peekResult is one non-blocking look at a process's exit.
+type peekResult struct {
+	exit Exit
+	done bool
+	err  error
 }
 
 // WatchPID opens a [Watch] on the process pid. It returns an error wrapping
@@ -154,6 +162,11 @@ func (w *Watch) PID() int { return w.pid }
 func (w *Watch) lock(ctx context.Context) error {
 	select {
 	case w.sem <- struct{}{}:
+		return nil // not asking for ctx.Done, which may make a channel
+	default:
+	}
+	select {
+	case w.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -178,45 +191,73 @@ func (w *Watch) Wait(ctx context.Context) (Exit, error) {
 		return Exit{}, err
 	}
 	defer w.unlock()
+	if err := w.beforeWait(ctx); err != nil || w.exited {
+		return w.exit, err
+	}
+	return w.afterWait(ctx, w.park(ctx))
+}
+
+// The steps of Wait are functions of their own, never inlined: a service
+// loop parks in Wait for its instance's whole life, and what stays on its
+// stack meanwhile is only the frames of Wait and park (see
+// [Service.loop]).
+
+// beforeWait returns an error if Wait cannot wait, and readies the pidfd's
+// read deadline.
+//
+//go:noinline
+func (w *Watch) beforeWait(ctx context.Context) error {
 	if w.exited {
-		return w.exit, nil
+		return nil
 	}
 	if w.closed.Load() {
-		return Exit{}, w.fail("wait", ErrWatchClosed)
+		return w.fail("wait", ErrWatchClosed)
 	}
 	if err := ctx.Err(); err != nil {
-		return Exit{}, err
+		return err
 	}
 	if err := w.f.SetReadDeadline(time.Time{}); err != nil {
-		return Exit{}, w.fail("wait", err)
+		return w.fail("wait", err)
 	}
+	return nil
+}
+
+// park blocks until the pidfd says the process exited (its status in
+// w.peek) or ctx ends (the read deadline, set in the past, wakes it).
+//
+//go:noinline
+func (w *Watch) park(ctx context.Context) error {
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		_ = w.f.SetReadDeadline(time.Unix(1, 0)) // in the past: wakes Read
 		close(fired)
 	})
-	var (
-		exit Exit
-		done bool
-		perr error
-	)
 	err := w.rc.Read(func(fd uintptr) bool {
-		exit, done, perr = peekExit(int(fd))
-		return done || perr != nil
+		w.peek.exit, w.peek.done, w.peek.err = peekExit(int(fd))
+		return w.peek.done || w.peek.err != nil
 	})
 	if !stop() {
 		<-fired // so the deadline is not set behind the next Wait's back
 	}
+	return err
+}
+
+// afterWait turns what park learned into Wait's result.
+//
+//go:noinline
+func (w *Watch) afterWait(ctx context.Context, err error) (Exit, error) {
+	peek := w.peek
+	w.peek = peekResult{}
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		return Exit{}, ctx.Err()
 	case err != nil:
 		return Exit{}, w.fail("wait", err)
-	case perr != nil:
-		return Exit{}, w.fail("wait", perr)
+	case peek.err != nil:
+		return Exit{}, w.fail("wait", peek.err)
 	}
-	w.exited, w.exit = true, exit
-	return exit, nil
+	w.exited, w.exit = true, peek.exit
+	return peek.exit, nil
 }
 
 // Exited reports, without blocking and without reaping, whether the process
