@@ -23,6 +23,7 @@ type loopContext struct {
 	done   chan struct{} // made on first Done, or closed at once if ended first
 	err    error
 	afters []*afterCall // registered by AfterFunc, run once when it ends
+	parked *Watch       // the exit watch waiting on c, if any: see parkWatch
 }
 
 type afterCall struct{ f func() }
@@ -94,8 +95,38 @@ func (c *loopContext) cancel() {
 	}
 	afters := c.afters
 	c.afters = nil
+	if c.parked != nil {
+		// Under the lock: once unparkWatch has the lock, the wake is over.
+		c.parked.wake()
+		c.parked = nil
+	}
 	c.mu.Unlock()
 	for _, a := range afters {
 		go a.f()
+	}
+}
+
+// parkWatch registers w, about to wait for its process, to be woken when c
+// ends, without allocating: it runs at the bottom of a parked loop's
+// stack, where an allocation's deep path would grow the stack for good
+// (see [Service.loop]). It returns false, registering nothing, if c has
+// ended or another watch waits on it; the caller then wakes on c as it
+// would on any context.
+func (c *loopContext) parkWatch(w *Watch) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.parked != nil {
+		return false
+	}
+	c.parked = w
+	return true
+}
+
+// unparkWatch undoes parkWatch; once it returns, w is not woken by c.
+func (c *loopContext) unparkWatch(w *Watch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.parked == w {
+		c.parked = nil
 	}
 }

@@ -108,6 +108,7 @@ type Watch struct {
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+	woken  atomic.Bool // a wake set the read deadline in the past
 
 	// sem is a mutex that a waiter can give up on: it guards the fields
 	// below and the read deadline of f.
@@ -116,6 +117,8 @@ type Watch struct {
 	reaped bool
 	exit   Exit
 	peek   peekResult // what the poller's read callback learned
+	peekFn func(fd uintptr) bool
+	info   unix.Siginfo // peekFn's
 }
 
 // peekResult is one non-blocking look at a process's exit.
@@ -153,7 +156,9 @@ func newWatch(pid, fd int) (*Watch, error) {
 		f.Close()
 		return nil, &ProcessError{Op: "watch", PID: pid, Err: err}
 	}
-	return &Watch{pid: pid, f: f, rc: rc, sem: make(chan struct{}, 1)}, nil
+	w := &Watch{pid: pid, f: f, rc: rc, sem: make(chan struct{}, 1)}
+	w.peekFn = w.peekOnce
+	return w, nil
 }
 
 // PID returns the pid being watched.
@@ -216,8 +221,12 @@ func (w *Watch) beforeWait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := w.f.SetReadDeadline(time.Time{}); err != nil {
-		return w.fail("wait", err)
+	// Only after a wake: setting a deadline is deep (the poller's timers),
+	// and this runs at the bottom of a parked loop's stack.
+	if w.woken.Swap(false) {
+		if err := w.f.SetReadDeadline(time.Time{}); err != nil {
+			return w.fail("wait", err)
+		}
 	}
 	return nil
 }
@@ -227,19 +236,46 @@ func (w *Watch) beforeWait(ctx context.Context) error {
 //
 //go:noinline
 func (w *Watch) park(ctx context.Context) error {
+	lc, ok := ctx.(*loopContext)
+	if !ok || !lc.parkWatch(w) {
+		return w.parkAfterFunc(ctx)
+	}
+	err := w.read()
+	lc.unparkWatch(w)
+	return err
+}
+
+// parkAfterFunc is park on any context.
+//
+//go:noinline
+func (w *Watch) parkAfterFunc(ctx context.Context) error {
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		_ = w.f.SetReadDeadline(time.Unix(1, 0)) // in the past: wakes Read
+		w.wake()
 		close(fired)
 	})
-	err := w.rc.Read(func(fd uintptr) bool {
-		w.peek.exit, w.peek.done, w.peek.err = peekExit(int(fd))
-		return w.peek.done || w.peek.err != nil
-	})
+	err := w.read()
 	if !stop() {
 		<-fired // so the deadline is not set behind the next Wait's back
 	}
 	return err
+}
+
+// read waits in the poller until the process has exited, or the read
+// deadline passes.
+func (w *Watch) read() error { return w.rc.Read(w.peekFn) }
+
+// peekOnce is the poller's callback of read: made once per Watch, so
+// that a wait allocates nothing.
+func (w *Watch) peekOnce(fd uintptr) bool {
+	w.peek.exit, w.peek.done, w.peek.err = waitExitInto(int(fd), unix.WNOWAIT, &w.info)
+	return w.peek.done || w.peek.err != nil
+}
+
+// wake makes a read in progress return: its deadline is in the past.
+func (w *Watch) wake() {
+	w.woken.Store(true)
+	_ = w.f.SetReadDeadline(time.Unix(1, 0))
 }
 
 // afterWait turns what park learned into Wait's result.
@@ -352,24 +388,33 @@ func peekExit(fd int) (Exit, bool, error) { return waitExit(fd, unix.WNOWAIT) }
 // waitExit is one non-blocking waitid on pidfd fd; extra is 0 (reap) or
 // WNOWAIT (peek). done is false while the process runs.
 func waitExit(fd int, extra int) (exit Exit, done bool, err error) {
+	var info unix.Siginfo
+	return waitExitInto(fd, extra, &info)
+}
+
+// waitExitInto is waitExit with the siginfo given, so that a Watch's
+// poller callback, which runs at the bottom of a parked loop's stack,
+// keeps its 128 bytes off the stack.
+func waitExitInto(fd int, extra int, info *unix.Siginfo) (exit Exit, done bool, err error) {
 	for {
-		var info unix.Siginfo
-		err = unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG|extra, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
+		*info = unix.Siginfo{}
+		// WNOHANG: it never blocks, so the raw call (no scheduler hooks,
+		// nothing on the stack) is the right one.
+		_, _, errno := unix.RawSyscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(fd), uintptr(unsafe.Pointer(info)), uintptr(unix.WEXITED|unix.WNOHANG|extra), 0, 0)
+		if errno != 0 {
+			switch errno {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return Exit{}, false, nil // still running (non-blocking pidfd)
+			case unix.ECHILD:
+				// Not our child: the pidfd is readable once it has exited.
+				exited, err := pidfdReadable(fd)
+				return Exit{Code: -1, Unknown: true}, exited, err
+			}
+			return Exit{}, false, fmt.Errorf("waitid: %w", errno)
 		}
-		if errors.Is(err, unix.EAGAIN) {
-			return Exit{}, false, nil // still running (non-blocking pidfd)
-		}
-		if errors.Is(err, unix.ECHILD) {
-			// Not our child: the pidfd is readable once it has exited.
-			exited, err := pidfdReadable(fd)
-			return Exit{Code: -1, Unknown: true}, exited, err
-		}
-		if err != nil {
-			return Exit{}, false, fmt.Errorf("waitid: %w", err)
-		}
-		pid, code, status := siginfoChild(&info)
+		pid, code, status := siginfoChild(info)
 		if pid == 0 {
 			return Exit{}, false, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,12 +162,26 @@ func (s *Service) Done() <-chan struct{} { return s.done }
 // Serve implements suture.Service. It runs the loop once: called again,
 // it returns at once. It always returns [suture.ErrDoNotRestart].
 func (s *Service) Serve(ctx context.Context) error {
-	defer s.finish()
+	s.run(ctx, nil)
+	return suture.ErrDoNotRestart
+}
+
+// run runs the loop once (see Serve). Given a logger, a panic of the loop
+// ends it and is logged there instead of going on up: a [Tree] starts
+// each loop so, with no frame of its own (the loop's stack is kept small).
+func (s *Service) run(ctx context.Context, panics hclog.Logger) {
+	defer func() {
+		s.finish()
+		if panics != nil {
+			if p := recover(); p != nil {
+				panics.Error("service loop panicked", "service", s.String(), "panic", p, "stack", string(debug.Stack()))
+			}
+		}
+	}()
 	if s.ended() {
-		return suture.ErrDoNotRestart // one life per Service
+		return // one life per Service
 	}
 	s.loopEnded(s.loop(ctx))
-	return suture.ErrDoNotRestart
 }
 
 func (s *Service) finish() { s.once.Do(func() { close(s.done) }) }
@@ -202,6 +217,7 @@ type attempts struct {
 	// The attempt in progress: how it ended, and the wait on it.
 	exit      Exit
 	failure   error
+	waitErr   error // the wait's own
 	waitCtx   context.Context
 	notReady  func() error
 	readyDone func()
@@ -241,8 +257,8 @@ func (s *Service) loop(ctx context.Context) error {
 		}
 		if a.inst != nil {
 			s.beginWait(ctx, a)
-			exit, err := a.inst.Wait(a.waitCtx)
-			if end, err := s.endWait(ctx, a, exit, err); end {
+			a.exit, a.waitErr = a.inst.Wait(a.waitCtx)
+			if end, err := s.endWait(ctx, a); end {
 				return err
 			}
 		}
@@ -306,8 +322,9 @@ func (s *Service) beginWait(ctx context.Context, a *attempts) {
 // ends: end is true).
 //
 //go:noinline
-func (s *Service) endWait(ctx context.Context, a *attempts, exit Exit, err error) (end bool, _ error) {
-	inst, waitCtx := a.inst, a.waitCtx
+func (s *Service) endWait(ctx context.Context, a *attempts) (end bool, _ error) {
+	inst, waitCtx, exit, err := a.inst, a.waitCtx, a.exit, a.waitErr
+	a.waitErr = nil
 	a.readyDone()
 	a.waitCtx, a.readyDone = nil, nil
 	var failure error

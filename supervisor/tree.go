@@ -85,21 +85,10 @@ func (t *Tree) Add(svc *Service) error {
 	}
 	ctx := &loopContext{}
 	t.services[svc.Key()] = &treeEntry{svc: svc, ctx: ctx}
-	go t.serve(ctx, svc)
+	// A panic ends the loop (its Done closed) and is logged; a loop is
+	// never restarted.
+	go svc.run(ctx, t.logger)
 	return nil
-}
-
-// serve runs one loop. A panic ends the loop (its Done is closed by
-// Serve) and is logged; it is never restarted.
-func (t *Tree) serve(ctx context.Context, svc *Service) {
-	defer t.recoverLoop(svc)
-	_ = svc.Serve(ctx)
-}
-
-func (t *Tree) recoverLoop(svc *Service) {
-	if p := recover(); p != nil {
-		t.logger.Error("service loop panicked", "service", svc.String(), "panic", p, "stack", string(debug.Stack()))
-	}
 }
 
 // Get returns the loop registered for key, if any, even one whose Serve has
