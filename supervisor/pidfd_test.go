@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"runtime"
 	"syscall"
 	"testing"
 )
@@ -78,6 +79,35 @@ func TestWatch_Wait(t *testing.T) {
 		}
 		if _, exited, err := p.Watch().Exited(); err != nil || exited {
 			t.Fatalf("Exited = %v, %v; the process should still run", exited, err)
+		}
+		// The Watch is still usable, without a stale deadline.
+		if err := p.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if exit, err := p.Wait(waitCtx(t)); err != nil || exit.Signal != syscall.SIGTERM {
+			t.Fatalf("Wait after cancel = %v, %v", exit, err)
+		}
+	})
+	t.Run("loop context done", func(t *testing.T) {
+		// A Tree's loop context wakes the watch parked on it directly.
+		p, _ := mustStart(t, StartOptions{Argv: []string{"sleep", "3600"}})
+		lc := &loopContext{}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Wait(lc)
+			errc <- err
+		}()
+		for parked := false; !parked; runtime.Gosched() { // until the Wait is parked on lc
+			lc.mu.Lock()
+			parked = lc.parked == p.watch
+			lc.mu.Unlock()
+		}
+		lc.cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait = %v, want context.Canceled", err)
+		}
+		if _, err := p.Wait(lc); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait on an ended loop context = %v, want context.Canceled", err)
 		}
 		// The Watch is still usable, without a stale deadline.
 		if err := p.Signal(syscall.SIGTERM); err != nil {
