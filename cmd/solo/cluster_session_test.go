@@ -103,8 +103,8 @@ func TestCluster_SessionLostAndRestarted(t *testing.T) {
 		return taskJSON(t, c.dirs[other], running).State == state.TaskStateRunning
 	})
 
+	killed := time.Now() // the daemon dies first; the keeper, which holds the lease, just after
 	c.killNode(owner)
-	killed := time.Now()
 	lost := c.waitSession(other, "lost", func(v session.View) bool { return v.State == "lost" })
 	t.Logf("session recorded lost %s after its node's SIGKILL (lease TTL %s)", time.Since(killed).Round(time.Millisecond), "2s")
 	assert.Equal(t, node, lost.Node)
