@@ -278,6 +278,9 @@ func printTable(path, outDir string) error {
 		}
 	}
 	fmt.Print(markdown(rep, tools))
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
 	return writeCharts(rep, tools, outDir)
 }
 

@@ -224,30 +224,36 @@ func writeTable(w io.Writer, rep Report, tools []string) {
 	if len(ns) >= 2 {
 		writePerService(w, byKey, ns, tools, dnf)
 		lo, hi := ns[0], ns[len(ns)-1]
-		fmt.Fprintf(w, "\nBetween N = %d and N = %d (the slope: fixed costs cancel out)\n\n", lo, hi)
+		fmt.Fprintf(w, "\nBetween N = %d and N = %d, or the largest N a tool finished (the slope: fixed costs cancel out)\n\n", lo, hi)
 		header()
-		fmt.Fprintf(w, "| marginal RSS per service |")
-		for _, t := range tools {
-			a, okA := byKey.get(t, lo)
-			b, okB := byKey.get(t, hi)
-			if !okA || !okB || a.RSSKiB == 0 || b.RSSKiB == 0 {
-				fmt.Fprint(w, " n/a |")
-				continue
+		for _, m := range []struct {
+			name string
+			kib  func(Run) int64
+		}{
+			{"marginal RSS per service", func(r Run) int64 { return r.RSSKiB }},
+			{"  of which anonymous (RssAnon)", func(r Run) int64 { return r.AnonKiB }},
+		} {
+			fmt.Fprintf(w, "| %s |", m.name)
+			for _, t := range tools {
+				var done []Run
+				for _, n := range ns {
+					if r, ok := byKey.get(t, n); ok && measured(r, "status") && m.kib(r) > 0 {
+						done = append(done, r)
+					}
+				}
+				if len(done) < 2 {
+					fmt.Fprint(w, " n/a |")
+					continue
+				}
+				a, b := done[0], done[len(done)-1]
+				fmt.Fprintf(w, " %.1f KiB", float64(m.kib(b)-m.kib(a))/float64(b.N-a.N))
+				if a.N != lo || b.N != hi {
+					fmt.Fprintf(w, " (N = %d to %d)", a.N, b.N)
+				}
+				fmt.Fprint(w, " |")
 			}
-			fmt.Fprintf(w, " %.1f KiB |", slope(a, b))
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "|   of which anonymous (RssAnon) |")
-		for _, t := range tools {
-			a, okA := byKey.get(t, lo)
-			b, okB := byKey.get(t, hi)
-			if !okA || !okB || a.AnonKiB == 0 || b.AnonKiB == 0 {
-				fmt.Fprint(w, " n/a |")
-				continue
-			}
-			fmt.Fprintf(w, " %.1f KiB |", float64(b.AnonKiB-a.AnonKiB)/float64(b.N-a.N))
-		}
-		fmt.Fprintln(w)
 	}
 	if len(rep.Crash) > 0 {
 		fmt.Fprintf(w, "\nA service that exits 1 at once (restart always, each tool's defaults)\n\n")
@@ -330,11 +336,4 @@ func crashOutcome(c CrashRun) string {
 		s += "; " + c.Recover
 	}
 	return s
-}
-
-// slope is the RSS each service adds between two runs of one tool: the
-// supervisor's fixed costs (runtime, first requests, minimum heap) cancel
-// out, unlike in RSS(N)-RSS(empty).
-func slope(a, b Run) float64 {
-	return float64(b.RSSKiB-a.RSSKiB) / float64(b.N-a.N)
 }
