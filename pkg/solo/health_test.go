@@ -239,7 +239,10 @@ func TestHealth_ExecProbeTimeoutLeavesNothing(t *testing.T) {
 		Name: "slowprobe", Command: []string{"sleep", "1000"}, Dir: dir,
 		Health: &state.HealthSpec{
 			Exec:     []string{"sh", "-c", `sleep 1000 & echo $! >> ` + filepath.Join(dir, "pids") + `; echo $$ >> ` + filepath.Join(dir, "pids") + `; wait`},
-			Interval: state.Duration(100 * time.Millisecond), Timeout: state.Duration(100 * time.Millisecond), Retries: 2,
+			// The timeout must outlast the shell's start and its two
+			// writes on a loaded machine, or a try is killed before it
+			// writes a pid and there is nothing to check: one try of 2 s.
+			Interval: state.Duration(2 * time.Second), Timeout: state.Duration(2 * time.Second), Retries: 1,
 		},
 	})
 	require.NoError(t, err)
