@@ -104,7 +104,7 @@ type Manager struct {
 	root    string // "/solo-<hash>"
 	reason  error  // why version is None
 	// v1 only: the daemon's own cgroups, where a starting thread goes back.
-	home cgroup1.Cgroup
+	homePath cgroup1.Path
 }
 
 // Open prepares the installation's root cgroup for the data dir home. It
@@ -146,11 +146,11 @@ func (m *Manager) openV1() error {
 	for _, n := range v1Controllers {
 		_ = unix.Rmdir(filepath.Join(Mountpoint, string(n), m.root))
 	}
-	home, err := cgroup1.Load(cgroup1.PidPath(os.Getpid()), v1Hierarchy(v1Controllers))
-	if err != nil {
+	homePath := cgroup1.PidPath(os.Getpid())
+	if _, err := cgroup1.Load(homePath, v1Hierarchy(v1Controllers)); err != nil {
 		return fmt.Errorf("cgroup v1: the daemon's own cgroups: %w", err)
 	}
-	m.home = home
+	m.homePath = homePath
 	m.version = V1
 	return nil
 }
@@ -231,6 +231,9 @@ func (m *Manager) Create(tenant, name string, l Limits) (*Group, error) {
 		for _, sub := range c.Subsystems() {
 			g.joined = append(g.joined, sub.Name())
 		}
+		if err := g.v1Tasks(); err != nil {
+			return nil, err
+		}
 		if err := g.thawLeftover(); err != nil {
 			return nil, err
 		}
@@ -262,6 +265,9 @@ func (m *Manager) Load(tenant, name string) (*Group, error) {
 			return nil, fmt.Errorf("cgroup %s: %w", path, err)
 		}
 		g.v1 = c
+		if err := g.v1Tasks(); err != nil {
+			return nil, err
+		}
 		if err := g.thawLeftover(); err != nil {
 			return nil, err
 		}
@@ -329,6 +335,58 @@ type Group struct {
 	// daemon is in the group.
 	startMu sync.Mutex
 	joined  []cgroup1.Name // v1: the controllers a start joins
+	// v1: the tasks files a starting thread writes to join the group
+	// (enter) and to go back to the daemon's own cgroups (back), one per
+	// controller joined.
+	enter, back []string
+}
+
+// v1Tasks finds the tasks files of g's controllers, in the group and in
+// the daemon's own cgroups, once: every start writes them.
+func (g *Group) v1Tasks() error {
+	g.enter, g.back = nil, nil
+	for _, sub := range g.v1.Subsystems() {
+		if len(g.joined) > 0 && !slices.Contains(g.joined, sub.Name()) {
+			continue
+		}
+		p, ok := sub.(interface{ Path(string) string })
+		if !ok {
+			continue
+		}
+		home, err := g.m.homePath(sub.Name())
+		if err != nil {
+			return fmt.Errorf("cgroup v1: the daemon's own %s cgroup: %w", sub.Name(), err)
+		}
+		g.enter = append(g.enter, filepath.Join(p.Path(g.path), "tasks"))
+		g.back = append(g.back, filepath.Join(p.Path(home), "tasks"))
+	}
+	return nil
+}
+
+// moveSelf moves the calling thread into the cgroup of each tasks file, by
+// writing "0" (the writer itself) rather than its thread id: for itself,
+// the kernel moves one thread without write-locking the host-wide
+// threadgroup lock that every fork and exit of the host takes for reading,
+// so that a start neither waits for nor holds up the forks around it.
+func moveSelf(files []string) error {
+	for _, f := range files {
+		fd, err := unix.Open(f, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		for err == unix.EINTR {
+			fd, err = unix.Open(f, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		}
+		if err != nil {
+			return &os.PathError{Op: "open", Path: f, Err: err}
+		}
+		_, err = unix.Write(fd, []byte("0"))
+		for err == unix.EINTR {
+			_, err = unix.Write(fd, []byte("0"))
+		}
+		unix.Close(fd)
+		if err != nil {
+			return &os.PathError{Op: "write", Path: f, Err: err}
+		}
+	}
+	return nil
 }
 
 // Path is the group's path relative to the top of a hierarchy.
@@ -406,13 +464,12 @@ func (g *Group) Enter(attr *syscall.SysProcAttr) (leave func() error, err error)
 		}
 		restore = func() { _ = g.v1.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}) }
 	}
-	tid := unix.Gettid()
 	leave = func() error {
 		defer g.startMu.Unlock()
 		defer restore()
-		return g.goBack(tid)
+		return g.goBack()
 	}
-	if err := g.v1.AddTask(cgroup1.Process{Pid: tid}, g.joined...); err != nil {
+	if err := moveSelf(g.enter); err != nil {
 		// It may have joined some: leave fails too, and the thread ends.
 		_ = leave()
 		return nil, fmt.Errorf("cgroup %s: join: %w", g.path, err)
@@ -424,8 +481,8 @@ func (g *Group) Enter(attr *syscall.SysProcAttr) (leave func() error, err error)
 // Enter's caller lets go of the group: while a thread of the daemon is in
 // it, the daemon's pid is listed in it, and a kill or a freeze of the
 // group would reach the daemon. [Group.Kill] waits for it (startMu).
-func (g *Group) goBack(tid int) error {
-	return g.m.home.AddTask(cgroup1.Process{Pid: tid}, g.joined...)
+func (g *Group) goBack() error {
+	return moveSelf(g.back)
 }
 
 // Start runs start, which must fork a child with attr on the calling
@@ -577,8 +634,13 @@ func (g *Group) killOnce() error {
 // since the group was made: v1 memory.oom_control's oom_kill, v2
 // memory.events' oom_kill. It reads that one file: the library reads a
 // counter only as part of a full Stat, which costs a thousand times more,
-// and every start and end of a service reads it.
+// and every start and end of a service reads it. A v1 group made without
+// a memory limit joins no memory cgroup: it has no OOM kill to tell, and
+// nothing is read.
 func (g *Group) OOMKills() (uint64, error) {
+	if g.v1 != nil && len(g.joined) > 0 && !slices.Contains(g.joined, cgroup1.Memory) {
+		return 0, nil
+	}
 	file, dir := "memory.oom_control", filepath.Join(Mountpoint, "memory", g.path)
 	if g.v2 != nil {
 		file, dir = "memory.events", filepath.Join(Mountpoint, g.path)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -135,4 +136,96 @@ func TestGroup_KillNested(t *testing.T) {
 	if _, err := os.Stat(sub); !os.IsNotExist(err) {
 		t.Fatalf("the nested cgroup %s is left: %v", sub, err)
 	}
+}
+
+// TestGroup_StartGoesBack: a child started in a group (made, or found
+// again by Load, with limits or not) is in the group's cgroup in every
+// controller the group joins from its first instruction, and no thread of
+// the starting process stays there: each is back in the cgroups it came
+// from.
+func TestGroup_StartGoesBack(t *testing.T) {
+	m := mustManager(t)
+	if m.Version() != V1 {
+		t.Skipf("moves threads only with cgroup v1; this host has %v", m.Version())
+	}
+	made, err := m.Create("t1", "made", Limits{PIDsMax: 50, MemoryMax: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create("t1", "loaded", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := m.Load("t1", "loaded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Group{made, loaded} {
+		// The child reads its own cgroups first thing: what it was born in.
+		out := filepath.Join(t.TempDir(), "cgroup")
+		cmd := startIn(t, g, "sh", "-c", "cat /proc/self/cgroup > "+out+".tmp && mv "+out+".tmp "+out+" && exec sleep 3003")
+		b := waitFile(t, out)
+		for _, ctl := range []string{"freezer", "memory", "pids"} {
+			if ctl != "freezer" && g == loaded {
+				continue // no limits: the freezer alone is joined
+			}
+			if got := cgroupOf(string(b), ctl); got != g.Path() {
+				t.Errorf("%s: child born in %s cgroup %q; want %q", g.Path(), ctl, got, g.Path())
+			}
+		}
+		pids, err := g.PIDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The child's own children (its cat and mv) may still be listed.
+		if !slices.Contains(pids, cmd.Process.Pid) || slices.Contains(pids, os.Getpid()) {
+			t.Errorf("%s holds %v; want the child %d, never the starting process %d", g.Path(), pids, cmd.Process.Pid, os.Getpid())
+		}
+	}
+	for tid, cg := range threadCgroups(t) {
+		if strings.Contains(cg, m.Root()) {
+			t.Errorf("thread %s of the starting process stayed in a service's cgroup:\n%s", tid, cg)
+		}
+	}
+}
+
+// waitFile waits for path to exist (written whole, then renamed into
+// place) and returns its contents.
+func waitFile(t *testing.T, path string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil {
+			return b
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no %s", path)
+	return nil
+}
+
+// threadCgroups maps each thread of this process to its /proc cgroup file.
+func threadCgroups(t *testing.T) map[string]string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range tasks {
+		if b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/cgroup"); err == nil {
+			m[e.Name()] = string(b)
+		}
+	}
+	return m
+}
+
+// cgroupOf returns the path of controller ctl in a /proc cgroup file.
+func cgroupOf(procCgroup, ctl string) string {
+	for line := range strings.Lines(procCgroup) {
+		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), ctl) {
+			return f[2]
+		}
+	}
+	return ""
 }

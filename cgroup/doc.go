@@ -38,7 +38,10 @@
 // still locked, and the Go runtime ends the thread with it. (A re-exec
 // shim, or a child held stopped until it is moved, would cost a second
 // exec or a ptrace stop per start; moving one thread costs two writes per
-// controller joined.)
+// controller joined.) The thread names itself in those writes ("0", not
+// its thread id): the kernel then moves it without write-locking the
+// host-wide lock every fork and exit takes, so a start neither waits for
+// the forks around it nor holds them up.
 //
 // # Cost
 //
