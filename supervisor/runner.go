@@ -196,15 +196,19 @@ func (s slots) take() (release func()) {
 // openSlots and forkSlots bound how many log files are opened, and how
 // many processes forked, at once, across every service of the process.
 // Both are mostly kernel work that blocks an OS thread (creating a file,
-// fork and exec, /proc reads): more in flight than CPUs does not go
+// fork and exec, /proc reads): more in flight than that does not go
 // faster, it only makes the Go runtime create threads, which it never gives
 // back. The bounds keep the daemon's thread count independent of how many
-// services start together. They are package-level for the reason the
-// children registry is (children.go): the CPUs and the threads are the
-// process's, not a runtime's.
+// services start together. A log file's creation runs on a CPU: one slot
+// per CPU. A fork and exec mostly waits: the forking thread sleeps until
+// the child, a task of its own that the scheduler must first run, has
+// exec'd (Go forks with CLONE_VFORK); two slots per CPU overlap those
+// waits, which on a loaded host are most of a start. They are
+// package-level for the reason the children registry is (children.go):
+// the CPUs and the threads are the process's, not a runtime's.
 var (
 	openSlots = make(slots, max(2, runtime.GOMAXPROCS(0)))
-	forkSlots = make(slots, max(2, runtime.GOMAXPROCS(0)))
+	forkSlots = make(slots, max(2, 2*runtime.GOMAXPROCS(0)))
 	// deepSlots bounds the goroutines of deep (service.go).
 	deepSlots = make(slots, 64)
 )
