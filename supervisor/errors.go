@@ -62,6 +62,12 @@ var (
 	// uninterruptible sleep). The process may still exit later; its
 	// [Process] is still usable for [Process.Wait] and [Process.Finish].
 	ErrKillTimeout = errors.New("process did not exit after SIGKILL")
+
+	// ErrTooManyFiles is wrapped by the errors of [Start], [Adopt] and
+	// [WatchPID] when the daemon or the system has no open file left for
+	// the process's pidfd or its start: the error names the limit and how
+	// to raise it (see [FileLimit]).
+	ErrTooManyFiles = errors.New("too many open files")
 )
 
 // ErrNotMarker is returned, wrapped, by [ParseMarker] for a value that

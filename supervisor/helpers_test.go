@@ -20,6 +20,10 @@ import (
 var helperDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(fdLimitChildEnv) != "" {
+		fdLimitChild() // a daemon's part in TestStart_FileLimit
+		return
+	}
 	dir, err := os.MkdirTemp("", "supervisor-helpers-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

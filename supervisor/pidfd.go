@@ -137,7 +137,7 @@ func WatchPID(pid int) (*Watch, error) {
 		return nil, &ProcessError{Op: "watch", PID: pid, Err: ErrNoProcess}
 	}
 	if err != nil {
-		return nil, &ProcessError{Op: "watch", PID: pid, Err: fmt.Errorf("pidfd_open: %w", err)}
+		return nil, &ProcessError{Op: "watch", PID: pid, Err: fmt.Errorf("pidfd_open: %w", filesError(err))}
 	}
 	return newWatch(pid, fd)
 }

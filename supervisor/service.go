@@ -295,6 +295,12 @@ func (s *Service) startAttempt(ctx context.Context, a *attempts) error {
 		}
 	})
 	switch {
+	case errors.Is(err, ErrTooManyFiles):
+		// Not the service's fault, and every later start fails the same
+		// way until the limit is raised: say so loudly.
+		s.log(a).Error("service did not start", "attempt", a.attempt, "error", err)
+		a.exit, a.failure = Exit{Code: -1}, err
+		a.inst = nil
 	case err != nil:
 		s.log(a).Warn("service did not start", "attempt", a.attempt, "error", err)
 		a.exit, a.failure = Exit{Code: -1}, err

@@ -88,7 +88,7 @@ func Start(opts StartOptions) (*Process, error) {
 	}
 	name := opts.Argv[0]
 	fail := func(err error) (*Process, error) {
-		return nil, fmt.Errorf("start %q: %w", name, err)
+		return nil, fmt.Errorf("start %q: %w", name, filesError(err))
 	}
 	pathList, ok := envValue(opts.Env, "PATH")
 	if !ok {
@@ -263,7 +263,7 @@ func takeChild(proc *os.Process) (*Process, error) {
 func Adopt(id Identity) (*Process, error) {
 	fd, st, err := openVerified(id, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("adopt: %w", err)
+		return nil, fmt.Errorf("adopt: %w", filesError(err))
 	}
 	w, err := newWatch(id.PID, fd)
 	if err != nil {

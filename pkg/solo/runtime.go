@@ -185,6 +185,10 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("open solo: recovery: %w", err)
 	}
 	r.recovered = rep
+	soft, hard := supervisor.FileLimit()
+	if err := fileRoom(soft, hard, rep.Readopted+rep.Restarted); err != nil {
+		opts.Logger.Warn("few open files left for more services", "error", err)
+	}
 	if v, err := recovery.Verify(ctx, recoveryTarget{r}, true); err != nil {
 		opts.Logger.Warn("verify after recovery failed", "error", err)
 	} else if !v.Clean {
@@ -490,4 +494,21 @@ func (r *Runtime) observeCommit(err error) {
 	case errors.Is(err, eventstore.ErrUnavailable):
 		r.faults.failed(err)
 	}
+}
+
+// fileReserve is the open files a daemon keeps for other things than its
+// services: the store, API connections, log followers, probes.
+const fileReserve = 1024
+
+// fileRoom says, at start, when the services that run leave less than
+// [fileReserve] of the daemon's limit of open files (soft, hard): each
+// running service holds [supervisor.FilesPerService], and a start past the
+// limit fails (see [supervisor.ErrTooManyFiles]).
+func fileRoom(soft, hard uint64, services int) error {
+	need := uint64(services*supervisor.FilesPerService + fileReserve)
+	if soft == 0 || need <= soft {
+		return nil
+	}
+	return fmt.Errorf("%d services run, each holding %d open file, and the daemon's limit of open files is %d (hard limit %d): raise the hard limit (LimitNOFILE= in its systemd unit, `ulimit -Hn` in the shell that starts it) to at least %d",
+		services, supervisor.FilesPerService, soft, hard, need+uint64(services))
 }
