@@ -346,6 +346,15 @@ func (r *Replayer) carryOut(ctx context.Context, d Decision, svc *state.Service)
 	switch d.Action {
 	case ActionReadopt:
 		p, err := supervisor.Adopt(d.Adopt.Identity)
+		if err != nil && !errors.Is(err, supervisor.ErrNoProcess) && !errors.Is(err, supervisor.ErrNotSameProcess) {
+			// It still runs, but cannot be watched (no file left for its
+			// pidfd, say): starting another would run it twice (I3).
+			err = fmt.Errorf("re-adopt pid %d: %w", d.Adopt.Identity.PID, err)
+			r.opts.Logger.Error("instance runs but cannot be re-adopted; it is left running, unsupervised", "service", d.Key, "error", err)
+			o.err = errors.Join(o.err, err)
+			emit(state.RecoveryFailed{Reason: err.Error(), DeployPos: svc.DeployPos})
+			return o
+		}
 		if err != nil {
 			// Gone since the scan: start anew instead.
 			r.opts.Logger.Warn("instance vanished before it could be re-adopted; restarting", "service", d.Key, "pid", d.Adopt.Identity.PID)

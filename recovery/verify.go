@@ -62,6 +62,12 @@ type Finding struct {
 // the loop (I3).
 func Compare(w *state.World, live []Observation, current map[int]supervisor.Identity, supervised func(state.Key) bool) []Finding {
 	var out []Finding
+	// Which identities run: one index, so that the pass stays linear in
+	// the number of services and processes.
+	alive := make(map[supervisor.Identity]int, len(live))
+	for i, o := range live {
+		alive[o.Identity] = i
+	}
 	accounted := map[supervisor.Identity]bool{}
 	groups := map[int]bool{}                   // process groups whose members a record accounts for
 	running := map[state.Key]*state.Instance{} // services that should run, with their recorded instance alive
@@ -73,19 +79,14 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		rec := svc.Instance
 		if rec != nil && !rec.Exited && rec.PID > 0 {
 			id := RecordedIdentity(rec)
-			var alive *Observation
-			for i, o := range live {
-				if o.Identity == id {
-					alive = &live[i]
-				}
-			}
+			i, runs := alive[id]
 			switch {
-			case alive != nil && svc.ShouldRun():
+			case runs && svc.ShouldRun():
 				accounted[id] = true
 				running[key] = rec
-			case alive != nil:
+			case runs:
 				accounted[id] = true
-				add(state.DriftRunningKilled, rec.PID, alive, "service is %s but pid %d still runs", svc.State(), rec.PID)
+				add(state.DriftRunningKilled, rec.PID, &live[i], "service is %s but pid %d still runs", svc.State(), rec.PID)
 			case supervised(key):
 				// Gone, and its loop is sweeping its group and recording
 				// the exit (see above).
@@ -107,7 +108,7 @@ func Compare(w *state.World, live []Observation, current map[int]supervisor.Iden
 		groups[id.PID] = true
 	}
 	for i, o := range live {
-		if accounted[o.Identity] || (!o.Leader() && groups[o.PGID]) || inFlight(w, o, live, supervised) || cgroupMember(o, running, supervised) {
+		if accounted[o.Identity] || (!o.Leader() && groups[o.PGID]) || inFlight(w, o, alive, supervised) || cgroupMember(o, running, supervised) {
 			continue
 		}
 		detail := fmt.Sprintf("marked generation %d attempt %d, and no record accounts for it", o.Marker.Generation, o.Marker.Attempt)
@@ -157,7 +158,7 @@ func cgroupMember(o Observation, running map[state.Key]*state.Instance, supervis
 // A process left by a dead daemon is never in flight: recovery records (or
 // stops) every attempt it finds before a loop runs, and restarts past them,
 // so such a process's attempt is never past the log's.
-func inFlight(w *state.World, o Observation, live []Observation, supervised func(state.Key) bool) bool {
+func inFlight(w *state.World, o Observation, alive map[supervisor.Identity]int, supervised func(state.Key) bool) bool {
 	svc, ok := w.Service(o.Marker.Tenant, o.Marker.Name)
 	if !ok || o.Marker.Generation != svc.Generation || !svc.ShouldRun() || !supervised(o.Key()) {
 		return false
@@ -166,13 +167,8 @@ func inFlight(w *state.World, o Observation, live []Observation, supervised func
 	if in == nil {
 		return true
 	}
-	if !in.Exited {
-		id := RecordedIdentity(in)
-		for _, l := range live {
-			if l.Identity == id {
-				return false // the recorded instance runs: o is a second one
-			}
-		}
+	if _, runs := alive[RecordedIdentity(in)]; runs && !in.Exited {
+		return false // the recorded instance runs: o is a second one
 	}
 	return in.Generation != svc.Generation || o.Marker.Attempt > in.Attempt
 }

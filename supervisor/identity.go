@@ -121,15 +121,22 @@ func readStat(pid int) (procStat, error) {
 // record only when the caller knows the pid is stable, as for its own
 // unreaped child (see [Start]).
 func ReadIdentity(pid int) (Identity, error) {
+	id, _, err := ReadIdentityGroup(pid)
+	return id, err
+}
+
+// ReadIdentityGroup is [ReadIdentity], and the process group of pid, from
+// the same one read of /proc/PID/stat.
+func ReadIdentityGroup(pid int) (id Identity, pgid int, err error) {
 	boot, err := BootID()
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, 0, err
 	}
 	st, err := readStat(pid)
 	if err != nil {
-		return Identity{}, &ProcessError{Op: "read identity", PID: pid, Err: err}
+		return Identity{}, 0, &ProcessError{Op: "read identity", PID: pid, Err: err}
 	}
-	return Identity{PID: pid, StartTicks: st.StartTicks, BootID: boot}, nil
+	return Identity{PID: pid, StartTicks: st.StartTicks, BootID: boot}, st.PGID, nil
 }
 
 // Verify is THE identity check of invariant I4. It returns nil when the live
@@ -150,8 +157,19 @@ func Verify(id Identity) error {
 // [Verify] and has not exited (a zombie has: it only awaits its reaper).
 // Like Verify it is a snapshot.
 func Running(id Identity) bool {
+	_, ok := RunningGroup(id)
+	return ok
+}
+
+// RunningGroup is [Running], and the process group of the process, from
+// the same one read of /proc/PID/stat: what recovery needs to know of a
+// recorded instance.
+func RunningGroup(id Identity) (pgid int, ok bool) {
 	st, err := verify(id)
-	return err == nil && st.State != 'Z' && st.State != 'X'
+	if err != nil || st.State == 'Z' || st.State == 'X' {
+		return 0, false
+	}
+	return st.PGID, true
 }
 
 func verify(id Identity) (procStat, error) {
