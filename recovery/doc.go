@@ -5,7 +5,8 @@
 // It owns the decisions: which recorded process to re-adopt, what to start,
 // which marked processes are strays to stop. [Plan] and [Compare] are pure
 // functions of the folded world and of the processes alive now that are
-// provably ours: found by [Scan] through the SOLO_SERVICE marker, and, where
+// provably ours: a recorded instance by its pid, start time and boot id
+// ([Observe]), any other process by the SOLO_SERVICE marker ([Scan]), and, where
 // services run in cgroups ([Container]), by being in a service's cgroup
 // (see [Observation.MemberOf]), so each rule has a table test.
 // The runtime carries the decisions out through [Target].

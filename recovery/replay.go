@@ -72,7 +72,7 @@ type Report struct {
 }
 
 // Replayer is the one-shot recovery pass that runs at start, before the API
-// accepts writes: fold, scan /proc for our marked processes, [Plan], then
+// accepts writes: fold, find what of ours runs ([Observe]), [Plan], then
 // carry the plan out under one deadline, each item on its own. It never
 // appends service_deployed (I6). As a suture service it runs once.
 type Replayer struct {
