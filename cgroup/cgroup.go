@@ -21,6 +21,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/solo-rt/solo/internal/parallel"
 )
 
 // Limits are a service's resource limits; a zero field means no limit.
@@ -725,30 +727,48 @@ func (m *Manager) Members() (map[Ref][]int, error) {
 	default:
 		return nil, nil
 	}
-	out := map[Ref][]int{}
 	tenants, err := subdirs(top)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", m.root, err)
 	}
-	self := os.Getpid()
+	var refs []Ref
 	for _, tenant := range tenants {
 		names, err := subdirs(filepath.Join(top, tenant))
 		if err != nil {
 			return nil, fmt.Errorf("cgroup %s/%s: %w", m.root, tenant, err)
 		}
 		for _, name := range names {
-			pids, err := procsUnder(filepath.Join(top, tenant, name), nil)
-			if err != nil {
-				return nil, fmt.Errorf("cgroup %s: %w", m.Path(tenant, name), err)
-			}
-			pids = slices.DeleteFunc(pids, func(pid int) bool { return pid == self })
-			if len(pids) > 0 {
-				out[Ref{Tenant: tenant, Name: name}] = pids
-			}
+			refs = append(refs, Ref{Tenant: tenant, Name: name})
+		}
+	}
+	// Each service's cgroup is read on its own: with 10,000 services
+	// these reads are a cold start's largest cost, and the kernel serves
+	// them in parallel.
+	found := make([][]int, len(refs))
+	errs := make([]error, len(refs))
+	self := os.Getpid()
+	parallel.Each(len(refs), membersReaders, func(i int) {
+		pids, err := procsUnder(filepath.Join(top, refs[i].Tenant, refs[i].Name), nil)
+		if err != nil {
+			errs[i] = fmt.Errorf("cgroup %s: %w", m.Path(refs[i].Tenant, refs[i].Name), err)
+			return
+		}
+		found[i] = slices.DeleteFunc(pids, func(pid int) bool { return pid == self })
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := map[Ref][]int{}
+	for i, pids := range found {
+		if len(pids) > 0 {
+			out[refs[i]] = pids
 		}
 	}
 	return out, nil
 }
+
+// membersReaders is how many cgroups [Manager.Members] reads at once.
+const membersReaders = 8
 
 // subdirs lists the directories in dir; a dir that does not exist has
 // none.

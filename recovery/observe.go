@@ -3,9 +3,8 @@ package recovery
 import (
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 
+	"github.com/solo-rt/solo/internal/parallel"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
 )
@@ -78,7 +77,7 @@ func scan(home string, skip map[int]bool) ([]Observation, error) {
 	pids = slices.DeleteFunc(pids, func(pid int) bool { return skip[pid] })
 	found := make([]Observation, len(pids))
 	ok := make([]bool, len(pids))
-	each(len(pids), func(i int) {
+	parallel.Each(len(pids), readers, func(i int) {
 		pid := pids[i]
 		v, marked, err := supervisor.ReadEnvVar(pid, supervisor.MarkerEnv)
 		if err != nil || !marked {
@@ -107,22 +106,6 @@ func scan(home string, skip map[int]bool) ([]Observation, error) {
 // the kernel (and on the other process's memory) more than on a core.
 const readers = 16
 
-// each calls f(i) for every i in [0, n), on up to [readers] goroutines.
-func each(n int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(readers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // Observe lists the processes recovery must account for: each instance
 // the world records as running that still runs under its recorded
 // identity, and every other process marked as ours ([Scan]).
@@ -149,7 +132,7 @@ func Observe(home string, w *state.World) ([]Observation, error) {
 		}})
 	}
 	alive := make([]bool, len(recorded))
-	each(len(recorded), func(i int) {
+	parallel.Each(len(recorded), readers, func(i int) {
 		recorded[i].PGID, alive[i] = supervisor.RunningGroup(recorded[i].Identity)
 	})
 	live := make([]Observation, 0, len(recorded))

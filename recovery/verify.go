@@ -296,9 +296,16 @@ func verifyPass(t VerifyTarget) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What has the pid of a recorded instance that is not alive: Compare
+	// needs it only there (a recycled pid), so the instances that run
+	// cost no second read.
+	alive := make(map[supervisor.Identity]bool, len(live))
+	for _, o := range live {
+		alive[o.Identity] = true
+	}
 	current := map[int]supervisor.Identity{}
 	for _, svc := range w.Services() {
-		if in := svc.Instance; in != nil && !in.Exited && in.PID > 0 {
+		if in := svc.Instance; in != nil && !in.Exited && in.PID > 0 && !alive[RecordedIdentity(in)] {
 			if id, err := supervisor.ReadIdentity(in.PID); err == nil {
 				current[in.PID] = id
 			}
