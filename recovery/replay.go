@@ -14,6 +14,7 @@ import (
 	"github.com/thejerf/suture/v4"
 
 	"github.com/solo-rt/solo/eventstore"
+	"github.com/solo-rt/solo/internal/parallel"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/supervisor"
 )
@@ -33,7 +34,8 @@ type Target interface {
 	// Supervise hands svc to its loop, which carries on with inst (started
 	// at startedAt, as attempt). With inst nil the loop starts attempt
 	// itself, once the services svc is after are ready: recovery leaves
-	// the start of such a service to it.
+	// the start of such a service to it. It is called for several
+	// services at once.
 	Supervise(svc *state.Service, inst supervisor.Instance, attempt int, startedAt time.Time) error
 	// Append records events durably and in order, and returns once the
 	// world has folded them.
@@ -197,21 +199,33 @@ func (r *Replayer) run(ctx context.Context) (Report, error) {
 		}
 		return rep, fmt.Errorf("record recovery: %w", err)
 	}
-	for _, o := range outs {
+	// Each hand-over builds a loop's configuration and finds its cgroup
+	// (file-system work): with thousands of services, a few at once.
+	handed := make([]error, len(outs))
+	parallel.Each(len(outs), r.opts.Workers, func(i int) {
+		o := outs[i]
+		switch {
+		case o.deferred && o.err == nil:
+			handed[i] = try(func() error { return r.target.Supervise(o.svc, nil, o.attempt, time.Time{}) })
+		case o.inst != nil:
+			handed[i] = r.supervise(ctx, o)
+		}
+	})
+	for i, o := range outs {
 		if o.err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, o.err))
 		}
 		rep.Strays += len(o.d.Strays)
 		switch {
 		case o.deferred && o.err == nil:
-			if err := try(func() error { return r.target.Supervise(o.svc, nil, o.attempt, time.Time{}) }); err != nil {
+			if err := handed[i]; err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, err))
 				rep.Failed++
 				continue
 			}
 			rep.Restarted++
 		case o.inst != nil:
-			if err := r.supervise(ctx, o); err != nil {
+			if err := handed[i]; err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", o.d.Key, err))
 				rep.Failed++
 				continue
