@@ -20,6 +20,7 @@ import (
 	"github.com/solo-rt/solo/pkg/client"
 	"github.com/solo-rt/solo/pkg/state"
 	"github.com/solo-rt/solo/recovery"
+	"github.com/solo-rt/solo/supervisor"
 )
 
 // BenchmarkColdStart measures issue 5's cold start: the daemon is SIGKILLed
@@ -28,10 +29,15 @@ import (
 // over the unix socket. Every service must be re-adopted: 0 restarts, 0
 // duplicates (checked from the recovery log line and a scan of /proc).
 //
-// Goal: at most 1 s for 1,000 services. The 100 and 10,000 cases show how it
-// grows.
+// Goal: at most 1 s for 1,000 services, and for 10,000 (issue 18). The 100
+// case shows how it grows.
 //
-//	go test -run '^$' -bench ColdStart -benchtime 5x -timeout 30m ./cmd/solo/
+//	go test -run '^$' -bench ColdStart -benchtime 5x -timeout 60m ./cmd/solo/
+//	go test -run '^$' -bench 'ColdStart/services=10000' -benchtime 3x -timeout 60m ./cmd/solo/
+//
+// The daemon holds one open file per service (its pidfd): a case whose
+// services do not fit under the hard limit of open files is skipped,
+// saying so (raise it with `ulimit -Hn`).
 //
 // COLDSTART_EVENTS changes the filler (default 1,000,000 events).
 func BenchmarkColdStart(b *testing.B) {
@@ -119,6 +125,9 @@ func copyFile(dst, src string) error {
 var recoveryLine = regexp.MustCompile(`recovery done: readopted=(\d+) restarted=(\d+) failed=(\d+) strays_stopped=(\d+) took=(\S+)`)
 
 func benchColdStart(b *testing.B, n int, filler string) {
+	if _, hard := supervisor.FileLimit(); hard < uint64(n*supervisor.FilesPerService+2048) {
+		b.Skipf("%d services need about %d open files in the daemon; the hard limit is %d: raise it (ulimit -Hn)", n, n*supervisor.FilesPerService+2048, hard)
+	}
 	dir := dataDir(b)
 	home := mustAbs(b, dir)
 	b.Cleanup(func() { killMarked(dir) })
@@ -165,7 +174,7 @@ func benchColdStart(b *testing.B, n int, filler string) {
 			}
 		}
 		return running == n
-	}, 5*time.Minute, 50*time.Millisecond)
+	}, 20*time.Minute, 200*time.Millisecond) // 10,000 starts on a loaded machine
 	c.Close()
 	b.Logf("%d services deployed and running in %v", n, time.Since(start).Round(time.Millisecond))
 
