@@ -559,6 +559,13 @@ func procsUnder(dir string, pids []int) ([]int, error) {
 			pids = append(pids, pid)
 		}
 	}
+	var st unix.Stat_t
+	if unix.Lstat(dir, &st) == nil && st.Nlink == 2 {
+		// cgroupfs counts a directory's links as 2 and one per
+		// subdirectory: none here, so no listing (a cold start of
+		// 10,000 services would list 10,000 of them).
+		return pids, nil
+	}
 	subs, err := subdirs(dir)
 	if err != nil {
 		return nil, err
