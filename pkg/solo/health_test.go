@@ -238,7 +238,7 @@ func TestHealth_ExecProbeTimeoutLeavesNothing(t *testing.T) {
 	_, err := rt.Deploy(context.Background(), solo.Spec{
 		Name: "slowprobe", Command: []string{"sleep", "1000"}, Dir: dir,
 		Health: &state.HealthSpec{
-			Exec:     []string{"sh", "-c", `sleep 1000 & echo $! >> ` + filepath.Join(dir, "pids") + `; echo $$ >> ` + filepath.Join(dir, "pids") + `; wait`},
+			Exec: []string{"sh", "-c", `sleep 1000 & echo $! >> ` + filepath.Join(dir, "pids") + `; echo $$ >> ` + filepath.Join(dir, "pids") + `; wait`},
 			// The timeout must outlast the shell's start and its two
 			// writes on a loaded machine, or a try is killed before it
 			// writes a pid and there is nothing to check: one try of 2 s.
