@@ -156,18 +156,23 @@ func Observe(home string, w *state.World) ([]Observation, error) {
 // find is added, Unmarked. A process in the cgroup of another service
 // than its marker's is left as it is: the marker, written at its start,
 // says whose it is.
-func observeAll(t Target, w *state.World) ([]Observation, error) {
+//
+// members, if not nil, is a reading of the cgroups made earlier (see
+// [Replayer.Verify]), used instead of reading them again; the reading
+// used is returned (nil without cgroups).
+func observeAll(t Target, w *state.World, members map[state.Key][]int) ([]Observation, map[state.Key][]int, error) {
 	live, err := Observe(t.Home(), w)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, ok := t.(Container)
 	if !ok {
-		return live, nil
+		return live, nil, nil
 	}
-	members, err := c.Members()
-	if err != nil {
-		return nil, fmt.Errorf("list the services' cgroups: %w", err)
+	if members == nil {
+		if members, err = c.Members(); err != nil {
+			return nil, nil, fmt.Errorf("list the services' cgroups: %w", err)
+		}
 	}
 	byPID := make(map[int]int, len(live))
 	for i, o := range live {
@@ -187,5 +192,5 @@ func observeAll(t Target, w *state.World) ([]Observation, error) {
 				Marker: supervisor.Marker{Home: t.Home(), Tenant: key.Tenant, Name: key.Name}})
 		}
 	}
-	return live, nil
+	return live, members, nil
 }

@@ -200,7 +200,13 @@ type VerifyReport struct {
 // signals a process that neither carries our marker nor is in one of our
 // services' cgroups.
 func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error) {
-	first, err := verifyPass(t)
+	return verify(ctx, t, fix, nil)
+}
+
+// verify is [Verify], its first pass reading the cgroups as members
+// says, if it is not nil (see [Replayer.Verify]).
+func verify(ctx context.Context, t VerifyTarget, fix bool, members map[state.Key][]int) (VerifyReport, error) {
+	first, err := verifyPass(t, members)
 	if err != nil {
 		return VerifyReport{}, err
 	}
@@ -208,7 +214,7 @@ func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error)
 		// A finding must show in both passes: none can now.
 		return VerifyReport{Findings: []Finding{}, Clean: true}, nil
 	}
-	second, err := verifyPass(t)
+	second, err := verifyPass(t, nil)
 	if err != nil {
 		return VerifyReport{}, err
 	}
@@ -234,7 +240,7 @@ func Verify(ctx context.Context, t VerifyTarget, fix bool) (VerifyReport, error)
 	// act only on the findings that a fresh pass under them still shows.
 	unlock := t.LockKeys(findingKeys(rep.Findings))
 	defer unlock()
-	third, err := verifyPass(t)
+	third, err := verifyPass(t, nil)
 	if err != nil {
 		return rep, err
 	}
@@ -294,9 +300,11 @@ func findingKey(f Finding) string {
 	return fmt.Sprintf("%s|%s|%s|%d", f.Kind, f.Tenant, f.Name, f.PID)
 }
 
-func verifyPass(t VerifyTarget) ([]Finding, error) {
+// verifyPass is one pass of [Verify]: a fresh fold and a fresh scan, and a
+// fresh reading of the cgroups unless members is one.
+func verifyPass(t VerifyTarget, members map[state.Key][]int) ([]Finding, error) {
 	w := t.World()
-	live, err := observeAll(t, w)
+	live, _, err := observeAll(t, w, members)
 	if err != nil {
 		return nil, err
 	}

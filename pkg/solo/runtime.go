@@ -189,7 +189,7 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	if err := fileRoom(soft, hard, rep.Readopted+rep.Restarted); err != nil {
 		opts.Logger.Warn("few open files left for more services", "error", err)
 	}
-	if v, err := recovery.Verify(ctx, recoveryTarget{r}, true); err != nil {
+	if v, err := rp.Verify(ctx, recoveryTarget{r}, true); err != nil {
 		opts.Logger.Warn("verify after recovery failed", "error", err)
 	} else if !v.Clean {
 		opts.Logger.Warn("verify after recovery found drift and fixed it", "findings", len(v.Findings))
