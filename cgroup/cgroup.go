@@ -255,11 +255,23 @@ func (m *Manager) Create(tenant, name string, l Limits) (*Group, error) {
 // limits. It fails with an error wrapping [os.ErrNotExist] if there is
 // none.
 func (m *Manager) Load(tenant, name string) (*Group, error) {
+	return m.load(tenant, name, v1Controllers, Limits{})
+}
+
+// LoadMade finds the existing cgroup of a service that [Manager.Create]
+// made with limits l, as Create would return it, without making it again:
+// on v1 it looks only at the controllers l joins (see v1For), where Load
+// looks at every one a service's cgroup may join. It fails as Load does.
+func (m *Manager) LoadMade(tenant, name string, l Limits) (*Group, error) {
+	return m.load(tenant, name, v1For(l), l)
+}
+
+func (m *Manager) load(tenant, name string, names []cgroup1.Name, l Limits) (*Group, error) {
 	path := m.Path(tenant, name)
-	g := &Group{path: path, m: m}
+	g := &Group{path: path, limits: l, m: m}
 	switch m.version {
 	case V1:
-		c, err := cgroup1.Load(cgroup1.StaticPath(path), v1Hierarchy(v1Controllers))
+		c, err := cgroup1.Load(cgroup1.StaticPath(path), v1Hierarchy(names))
 		if errors.Is(err, cgroup1.ErrCgroupDeleted) {
 			err = os.ErrNotExist
 		}
@@ -267,6 +279,9 @@ func (m *Manager) Load(tenant, name string) (*Group, error) {
 			return nil, fmt.Errorf("cgroup %s: %w", path, err)
 		}
 		g.v1 = c
+		for _, sub := range c.Subsystems() {
+			g.joined = append(g.joined, sub.Name())
+		}
 		if err := g.v1Tasks(); err != nil {
 			return nil, err
 		}

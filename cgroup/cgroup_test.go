@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,4 +229,42 @@ func cgroupOf(procCgroup, ctl string) string {
 		}
 	}
 	return ""
+}
+
+// TestManager_LoadMade: the cgroup a start made is found as Create made
+// it (its limits, its processes, its end), without making it again; a
+// service that has none is not one.
+func TestManager_LoadMade(t *testing.T) {
+	m := mustManager(t)
+	l := Limits{MemoryMax: 64 << 20}
+	made, err := m.Create("t1", "web", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := startIn(t, made, "sleep", "3004")
+	found, err := m.LoadMade("t1", "web", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.Path() != made.Path() || found.Limits() != l {
+		t.Errorf("found %s with %+v; want %s with %+v", found.Path(), found.Limits(), made.Path(), l)
+	}
+	pids, err := found.PIDs()
+	if err != nil || !slices.Contains(pids, cmd.Process.Pid) {
+		t.Errorf("found group holds %v (%v); want the child %d", pids, err, cmd.Process.Pid)
+	}
+	if _, err := found.OOMKills(); err != nil {
+		t.Errorf("OOM kills of the found group: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := found.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Error("the child outlived the kill of the found group")
+	}
+	if _, err := m.LoadMade("t1", "never", l); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadMade of a service without a cgroup: %v; want os.ErrNotExist", err)
+	}
 }

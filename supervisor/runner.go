@@ -70,8 +70,8 @@ type ProcessRunner struct {
 	// Cgroup, if set, makes (or finds) the service's cgroup, with its
 	// limits: every attempt runs in it, and its end kills everything left
 	// in it (see [StartOptions.Cgroup]). It is called before each attempt,
-	// in the log file's stage (creating a cgroup is file-system work too),
-	// and by [ProcessRunner.Contain]. An error fails the attempt.
+	// in the log file's stage (creating a cgroup is file-system work too).
+	// An error fails the attempt.
 	Cgroup func() (*cgroup.Group, error)
 }
 
@@ -145,19 +145,15 @@ func (r *ProcessRunner) WatchLog() error {
 	return f.Close()
 }
 
-// Contain puts a re-adopted instance ([AdoptedInstance]) in the service's
-// cgroup before its loop takes it (see [Process.Contain]); other instances
-// are returned as they are.
-func (r *ProcessRunner) Contain(inst Instance) (Instance, error) {
+// Contain puts a re-adopted instance ([AdoptedInstance]) in g, its
+// service's cgroup, before its loop takes it (see [Process.Contain]);
+// other instances, and a nil g, leave it as it is.
+func Contain(inst Instance, g *cgroup.Group) error {
 	pi, ok := inst.(*processInstance)
-	if !ok || r.Cgroup == nil {
-		return inst, nil
+	if !ok || g == nil {
+		return nil
 	}
-	g, err := r.Cgroup()
-	if err != nil {
-		return inst, err
-	}
-	return inst, pi.p.Contain(g)
+	return pi.p.Contain(g)
 }
 
 // startStamper starts the log stamper writing to out and returns the write

@@ -2,8 +2,10 @@ package solo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/solo-rt/solo/cgroup"
+	"os"
 	"time"
 
 	"github.com/solo-rt/solo/eventstore"
@@ -60,10 +62,7 @@ var (
 )
 
 func (t recoveryTarget) Cgroup(key state.Key) *cgroup.Group {
-	g, err := t.r.cg.Load(key.Tenant, key.Name)
-	if err != nil {
-		return nil
-	}
+	g, _ := t.r.existingCgroup(key)
 	return g
 }
 
@@ -165,4 +164,29 @@ func (r *Runtime) supervised(key state.Key) bool {
 	default:
 		return true
 	}
+}
+
+// existingCgroup is the cgroup of key as it is, found and not made (see
+// [cgroup.Manager.Load]): nil, without an error, where services get no
+// cgroups or key has none.
+func (r *Runtime) existingCgroup(key state.Key) (*cgroup.Group, error) {
+	return r.found(func() (*cgroup.Group, error) { return r.cg.Load(key.Tenant, key.Name) })
+}
+
+// madeCgroup is the cgroup that a start of spec made, found and not made
+// again (see [cgroup.Manager.LoadMade]): nil, without an error, where
+// services get no cgroups or spec's service has none.
+func (r *Runtime) madeCgroup(spec Spec) (*cgroup.Group, error) {
+	return r.found(func() (*cgroup.Group, error) { return r.cg.LoadMade(spec.Tenant, spec.Name, cgroupLimits(spec)) })
+}
+
+func (r *Runtime) found(load func() (*cgroup.Group, error)) (*cgroup.Group, error) {
+	if !r.cg.Available() {
+		return nil, nil
+	}
+	g, err := load()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return g, err
 }

@@ -314,13 +314,26 @@ func (r *Runtime) supervise(svc *state.Service, inst supervisor.Instance, attemp
 		if err := pr.WatchLog(); err != nil {
 			r.log.Warn("cannot watch a re-adopted service's log; it is not rotated until its next start", "service", svc.Spec.Key().String(), "error", err)
 		}
-		// Its escaped children are in its cgroup: they end with it.
-		if inst, err = pr.Contain(inst); err != nil {
+		// Its escaped children are in its cgroup: they end with it. The
+		// cgroup is found, not made again: its start made it, with the
+		// limits of this generation (at 10,000 services, making them all
+		// again was a tenth of a cold start); with none, nothing of it
+		// can be in one.
+		g, err := r.madeCgroup(svc.Spec)
+		if err == nil {
+			err = supervisor.Contain(inst, g)
+		}
+		if err != nil {
 			r.log.Warn("cannot read a re-adopted service's cgroup; its escaped children may outlive it", "service", svc.Spec.Key().String(), "error", err)
 		}
 	}
 	cfg.Adopted, cfg.AdoptedAttempt, cfg.AdoptedAt = inst, attempt, startedAt
 	return r.tree.Add(supervisor.NewService(cfg))
+}
+
+// cgroupLimits are the limits of spec's cgroup.
+func cgroupLimits(spec Spec) cgroup.Limits {
+	return cgroup.Limits{MemoryMax: int64(spec.MemoryMax), CPU: spec.CPU, PIDsMax: spec.PIDsMax}
 }
 
 // serviceConfig builds the loop configuration of one deployed service.
@@ -362,7 +375,7 @@ func (r *Runtime) serviceConfig(svc *state.Service) (supervisor.ServiceConfig, e
 		runner.Stamper = r.opts.Stamper
 	}
 	if r.cg.Available() {
-		limits := cgroup.Limits{MemoryMax: int64(spec.MemoryMax), CPU: spec.CPU, PIDsMax: spec.PIDsMax}
+		limits := cgroupLimits(spec)
 		runner.Cgroup = func() (*cgroup.Group, error) { return r.cg.Create(key.Tenant, key.Name, limits) }
 	}
 	cfg.Runner = runner
