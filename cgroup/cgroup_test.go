@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
 )
 
 // mustManager opens a Manager for a fresh data dir and prunes its cgroups
@@ -266,5 +268,35 @@ func TestManager_LoadMade(t *testing.T) {
 	}
 	if _, err := m.LoadMade("t1", "never", l); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LoadMade of a service without a cgroup: %v; want os.ErrNotExist", err)
+	}
+}
+
+// TestGroup_ThawLeftover: a group a dead daemon left frozen is thawed when
+// it is found again, and one that is not frozen is taken as it is.
+func TestGroup_ThawLeftover(t *testing.T) {
+	m := mustManager(t)
+	if m.Version() != V1 {
+		t.Skipf("the freezer is a v1 controller; this host has %v", m.Version())
+	}
+	g, err := m.Create("t1", "web", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startIn(t, g, "sleep", "3005")
+	if g.frozen() {
+		t.Fatal("a group just made reads as frozen")
+	}
+	if err := g.v1.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if !g.frozen() {
+		t.Fatal("a frozen group reads as thawed")
+	}
+	found, err := m.LoadMade("t1", "web", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.frozen() || g.v1.State() != cgroup1.Thawed {
+		t.Errorf("found again, the group is %v; want thawed", g.v1.State())
 	}
 }
