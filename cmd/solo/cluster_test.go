@@ -381,7 +381,8 @@ func killNodeScenario(t *testing.T, pick func(*testCluster, []wire.Node) int) {
 	}
 	victim := pick(c, nodes)
 	gone := nodes[victim].Name
-	idx := map[string]int{"n1": 0, "n2": 1, "n3": 2}[gone]
+	nodeIndex := map[string]int{"n1": 0, "n2": 1, "n3": 2}
+	idx := nodeIndex[gone]
 	var survivors []string
 	for _, name := range c.names {
 		if name != gone {
@@ -433,8 +434,17 @@ func killNodeScenario(t *testing.T, pick func(*testCluster, []wire.Node) int) {
 		if b.Node == gone {
 			assert.Greater(t, a.Fence, b.Fence, "%s moved under a newer fence", name)
 		} else {
-			assert.Equal(t, b.PID, live.PID, "%s, not moved, reports from its first instance", name)
 			assert.Equal(t, b.Fence, a.Fence, "%s was not moved", name)
+			// A survivor whose renewals all failed while etcd elected a
+			// new leader (a loaded machine can make the election outlast
+			// the fence margin) fenced itself, as it must, and started
+			// its services again under the same fence: a restart there is
+			// right; anywhere else it is a bug.
+			if log := c.daemons[nodeIndex[b.Node]].logs.String(); strings.Contains(log, "fenced: the lease could not be renewed in time") {
+				t.Logf("%s: its node %s fenced itself during the election and restarted it", name, b.Node)
+				continue
+			}
+			assert.Equal(t, b.PID, live.PID, "%s, not moved, reports from its first instance", name)
 			assert.Equal(t, b.PID, a.PID, "%s was not restarted", name)
 		}
 	}
