@@ -95,7 +95,7 @@ func TestCLI_Lifecycle(t *testing.T) {
 	// signal reaches the process group.
 	sig := t.TempDir()
 	got, ready := filepath.Join(sig, "got"), filepath.Join(sig, "ready")
-	mustCLI(t, dir, "deploy", "trapper", "--", "sh", "-c", `trap 'echo hup >>"$0"' HUP; echo >"$1"; while :; do sleep 0.05; done`, got, ready)
+	mustCLI(t, dir, "deploy", "trapper", "--", "sh", "-c", `trap 'echo hup >>"$0"' HUP; echo >"$1"; while :; do sleep 1000 & wait; done`, got, ready)
 	waitFile(t, ready, "\n")
 	tp := statusOf(t, dir, "trapper").PID
 	assert.Equal(t, "sent SIGHUP to default/trapper (pid "+strconv.Itoa(tp)+" and its group)\n", mustCLI(t, dir, "signal", "trapper", "HUP"))

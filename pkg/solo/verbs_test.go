@@ -160,8 +160,11 @@ func TestRuntime_Signal(t *testing.T) {
 	dir := t.TempDir()
 	got := filepath.Join(dir, "got")
 	ready := filepath.Join(dir, "ready")
-	// The trap is set before the script says it is ready.
-	script := `trap 'echo hup >"$0"' HUP; echo >"$1"; while :; do sleep 0.05; done`
+	// The trap is set before the script says it is ready. The shell then
+	// waits in the wait builtin, which a trapped signal interrupts at
+	// once, rather than forking a short sleep 20 times a second: a
+	// signal that lands while dash forks could be lost to the trap.
+	script := `trap 'echo hup >"$0"' HUP; echo >"$1"; while :; do sleep 1000 & wait; done`
 	v := mustStart(t, rt, solo.Spec{Name: "trapper", Command: []string{"sh", "-c", script, got, ready}})
 	waitPIDFile0(t, ready)
 
