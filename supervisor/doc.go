@@ -68,7 +68,10 @@
 // and stdout and stderr on a file, as the [Credential] it is given (set in
 // the child as runuser does: groups, gid, uid, then the directory) and with
 // its own umask, and, given the service's cgroup ([StartOptions.Cgroup],
-// package cgroup), in that cgroup from its first instruction.
+// package cgroup), in that cgroup from its first instruction. A service
+// gets HUP, INT, QUIT, TERM, USR1, USR2, PIPE and ALRM at their default
+// action even when the daemon was started ignoring them (nohup): the
+// daemon catches and drops those instead, so exec resets them.
 // [LookupAccount] resolves a user as initgroups does; [LookPath] and
 // [CheckDir] tell, before a start, whether a command and a directory can be
 // used by a credential. The log file is opened by the daemon and handed to

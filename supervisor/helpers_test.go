@@ -20,6 +20,10 @@ import (
 var helperDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sigIgnChildEnv) != "" {
+		sigIgnChild() // a daemon's part in TestStart_IgnoredSignalsNotInherited
+		return
+	}
 	if os.Getenv(fdLimitChildEnv) != "" {
 		fdLimitChild() // a daemon's part in TestStart_FileLimit
 		return

@@ -86,6 +86,7 @@ func Start(opts StartOptions) (*Process, error) {
 	if len(opts.Argv) == 0 {
 		return nil, fmt.Errorf("start: %w", ErrNoArgv)
 	}
+	giveChildrenDefaultSignals()
 	name := opts.Argv[0]
 	fail := func(err error) (*Process, error) {
 		return nil, fmt.Errorf("start %q: %w", name, filesError(err))
